@@ -1,0 +1,351 @@
+//! Throwaway PostgreSQL clusters for pgmove's tests and benchmarks.
+//!
+//! A [`Cluster`] is a fresh `initdb` in a temporary directory, started with `pg_ctl` on a free
+//! loopback port and stopped and removed when dropped. It works as root (initdb refuses root, so
+//! the server runs as the unprivileged `nobody` user) and in parallel tests (each cluster has its
+//! own port and directory). It never talks to anything but 127.0.0.1.
+//!
+//! Binaries: PostgreSQL 15 from Debian (`/usr/lib/postgresql/15/bin`) is always there; other majors
+//! come from the cache filled by `cargo xtask pg fetch` (see [`bin_dir`]).
+
+use anyhow::{bail, Context, Result};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+pub mod binaries;
+pub use binaries::{bin_dir, cache_dir, client_bin_dir, test_pairs};
+
+/// The uid/gid a server runs as when we are root (Debian's `nobody`).
+const NOBODY: u32 = 65534;
+
+fn running_as_root() -> bool {
+    // SAFETY-free: read our effective uid from /proc without libc.
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(2).map(|u| u == "0"))
+        })
+        .unwrap_or(false)
+}
+
+/// Options for a cluster before it starts.
+#[derive(Debug, Clone, Default)]
+pub struct ClusterBuilder {
+    major: u32,
+    settings: Vec<(String, String)>,
+    /// `(certificate PEM, key PEM)`; when set the server starts with `ssl=on`.
+    ssl: Option<(String, String)>,
+    /// When set, initdb uses scram-sha-256 for host connections and this superuser password.
+    password: Option<String>,
+}
+
+impl ClusterBuilder {
+    /// A server setting (`postgresql.conf` line), e.g. `("max_locks_per_transaction", "256")`.
+    pub fn setting(mut self, name: &str, value: &str) -> Self {
+        self.settings.push((name.into(), value.into()));
+        self
+    }
+    /// Serve TLS with this certificate chain and private key (PEM text).
+    pub fn ssl(mut self, cert_pem: &str, key_pem: &str) -> Self {
+        self.ssl = Some((cert_pem.into(), key_pem.into()));
+        self
+    }
+    /// Require a password (scram-sha-256) for TCP connections; the superuser `postgres` gets it.
+    pub fn password(mut self, password: &str) -> Self {
+        self.password = Some(password.into());
+        self
+    }
+
+    /// initdb, then start the server and wait until it accepts connections.
+    pub fn start(self) -> Result<Cluster> {
+        let bin = bin_dir(self.major)?;
+        let root = running_as_root();
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("pgmove-pg{}-", self.major))
+            .tempdir_in(std::env::temp_dir())
+            .context("creating a temporary directory for the cluster")?;
+        let data = dir.path().join("data");
+        if root {
+            std::os::unix::fs::chown(dir.path(), Some(NOBODY), Some(NOBODY))
+                .context("handing the cluster directory to nobody")?;
+        }
+        let mut initdb = Command::new(bin.join("initdb"));
+        initdb.arg("-D").arg(&data).args([
+            "-U",
+            "postgres",
+            "-E",
+            "UTF8",
+            "--locale=C",
+            "--no-sync",
+        ]);
+        if let Some(pw) = &self.password {
+            let pwfile = dir.path().join("pwfile");
+            std::fs::write(&pwfile, pw)?;
+            if root {
+                std::os::unix::fs::chown(&pwfile, Some(NOBODY), Some(NOBODY))?;
+            }
+            initdb
+                .arg("--pwfile")
+                .arg(&pwfile)
+                .args(["--auth-local=trust", "--auth-host=scram-sha-256"]);
+        } else {
+            initdb.arg("--auth=trust");
+        }
+        run(as_server_user(&mut initdb, root)).context("initdb")?;
+
+        let mut conf = String::from(
+            "listen_addresses = '127.0.0.1'\nfsync = off\nfull_page_writes = off\n\
+             synchronous_commit = off\nmax_connections = 100\nshared_buffers = 64MB\n\
+             max_locks_per_transaction = 256\n",
+        );
+        conf.push_str(&format!(
+            "unix_socket_directories = '{}'\n",
+            dir.path().display()
+        ));
+        if let Some((cert, key)) = &self.ssl {
+            for (name, text) in [("server.crt", cert), ("server.key", key)] {
+                let p = data.join(name);
+                std::fs::write(&p, text)?;
+                std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+                if root {
+                    std::os::unix::fs::chown(&p, Some(NOBODY), Some(NOBODY))?;
+                }
+            }
+            conf.push_str("ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n");
+        }
+        for (k, v) in &self.settings {
+            conf.push_str(&format!("{k} = '{}'\n", v.replace('\'', "''")));
+        }
+        let conf_path = data.join("postgresql.conf");
+        let mut existing = std::fs::read_to_string(&conf_path)?;
+        existing.push_str(&conf);
+        std::fs::write(&conf_path, existing)?;
+
+        // A free port can be taken by a parallel test between our probe and the server's bind:
+        // try a few ports before giving up.
+        let mut last_err = None;
+        for _ in 0..5 {
+            let port = free_port()?;
+            let mut ctl = Command::new(bin.join("pg_ctl"));
+            ctl.arg("-D")
+                .arg(&data)
+                .arg("-l")
+                .arg(dir.path().join("server.log"))
+                .arg("-o")
+                .arg(format!("-p {port}"))
+                .args(["-w", "-t", "60", "start"]);
+            match run(as_server_user(&mut ctl, root)) {
+                Ok(_) => {
+                    let cluster = Cluster {
+                        major: self.major,
+                        port,
+                        bin,
+                        data,
+                        root,
+                        dir,
+                        password: self.password,
+                    };
+                    cluster.wait_ready()?;
+                    return Ok(cluster);
+                }
+                Err(e) => last_err = Some(e),
+            }
+        }
+        let log = std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default();
+        Err(last_err.unwrap()).context(format!("pg_ctl start failed; server log:\n{log}"))
+    }
+}
+
+fn as_server_user(cmd: &mut Command, root: bool) -> &mut Command {
+    if root {
+        use std::os::unix::process::CommandExt;
+        cmd.uid(NOBODY).gid(NOBODY).env("HOME", "/tmp");
+    }
+    cmd
+}
+
+fn run(cmd: &mut Command) -> Result<Output> {
+    let out = cmd
+        .output()
+        .with_context(|| format!("running {:?}", cmd.get_program()))?;
+    if !out.status.success() {
+        bail!(
+            "{:?} failed ({}):\n{}{}",
+            cmd.get_program(),
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(out)
+}
+
+fn free_port() -> Result<u16> {
+    let l = TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
+    Ok(l.local_addr()?.port())
+}
+
+/// A running throwaway PostgreSQL server; stopped and deleted on drop.
+#[derive(Debug)]
+pub struct Cluster {
+    major: u32,
+    port: u16,
+    bin: PathBuf,
+    data: PathBuf,
+    root: bool,
+    password: Option<String>,
+    dir: tempfile::TempDir,
+}
+
+impl Cluster {
+    /// Configure a cluster of PostgreSQL `major` (e.g. 15).
+    pub fn builder(major: u32) -> ClusterBuilder {
+        ClusterBuilder {
+            major,
+            ..Default::default()
+        }
+    }
+
+    /// Start a default cluster of PostgreSQL `major`.
+    pub fn start(major: u32) -> Result<Cluster> {
+        Self::builder(major).start()
+    }
+
+    pub fn major(&self) -> u32 {
+        self.major
+    }
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+    /// The directory holding the server's binaries (initdb, pg_ctl, postgres).
+    pub fn bin_dir(&self) -> &Path {
+        &self.bin
+    }
+    /// The directory of the Unix socket (also the cluster's temp root).
+    pub fn socket_dir(&self) -> &Path {
+        self.dir.path()
+    }
+    /// The server log, for test failure messages.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+    }
+
+    /// A libpq `key=value` connection string for database `db` as superuser `postgres` over TCP.
+    pub fn conninfo(&self, db: &str) -> String {
+        let mut s = format!(
+            "host=127.0.0.1 port={} user=postgres dbname={db}",
+            self.port
+        );
+        if let Some(pw) = &self.password {
+            s.push_str(&format!(" password={pw}"));
+        }
+        s
+    }
+
+    /// A libpq URI for database `db`.
+    pub fn url(&self, db: &str) -> String {
+        match &self.password {
+            Some(pw) => format!("postgres://postgres:{pw}@127.0.0.1:{}/{db}", self.port),
+            None => format!("postgres://postgres@127.0.0.1:{}/{db}", self.port),
+        }
+    }
+
+    fn wait_ready(&self) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "server on port {} did not come up:\n{}",
+                    self.port,
+                    self.log()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Run `psql` (from [`client_bin_dir`]) against `db` with `args`, failing on any error.
+    pub fn psql(&self, db: &str, args: &[&str]) -> Result<String> {
+        let mut cmd = Command::new(client_bin_dir()?.join("psql"));
+        cmd.args([
+            "-X",
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-d",
+            &self.conninfo(db),
+        ])
+        .args(args);
+        let out = run(&mut cmd)?;
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// Run a SQL string with psql against `db`.
+    pub fn sql(&self, db: &str, sql: &str) -> Result<String> {
+        self.psql(db, &["-c", sql])
+    }
+
+    /// Create database `name` (template0, so it starts empty and UTF8).
+    pub fn create_db(&self, name: &str) -> Result<()> {
+        self.sql(
+            "postgres",
+            &format!(
+                "CREATE DATABASE \"{}\" TEMPLATE template0",
+                name.replace('"', "\"\"")
+            ),
+        )?;
+        Ok(())
+    }
+
+    /// Load `files` into `db` the way the corpus README says: psql -f each, errors tolerated
+    /// (`ON_ERROR_STOP=0`). Returns psql's stderr so a test can show what did not load.
+    pub fn load_files(&self, db: &str, files: &[&Path], vars: &[(&str, &str)]) -> Result<String> {
+        let mut err = String::new();
+        for f in files {
+            let mut cmd = Command::new(client_bin_dir()?.join("psql"));
+            cmd.args([
+                "-X",
+                "-q",
+                "-v",
+                "ON_ERROR_STOP=0",
+                "-d",
+                &self.conninfo(db),
+            ]);
+            for (k, v) in vars {
+                cmd.arg("-v").arg(format!("{k}={v}"));
+            }
+            cmd.arg("-f").arg(f);
+            if let Some(parent) = f.parent() {
+                cmd.current_dir(parent);
+            }
+            let out = cmd.output().context("running psql")?;
+            err.push_str(&String::from_utf8_lossy(&out.stderr));
+        }
+        Ok(err)
+    }
+
+    /// `pg_dump` of `db` with `args` (e.g. `["--schema-only", "-O"]`), as text.
+    pub fn pg_dump(&self, db: &str, args: &[&str]) -> Result<String> {
+        let mut cmd = Command::new(client_bin_dir()?.join("pg_dump"));
+        cmd.args(args).arg("-d").arg(self.conninfo(db));
+        let out = run(&mut cmd)?;
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let mut ctl = Command::new(self.bin.join("pg_ctl"));
+        ctl.arg("-D")
+            .arg(&self.data)
+            .args(["-m", "immediate", "-w", "stop"]);
+        let _ = as_server_user(&mut ctl, self.root).output();
+    }
+}
