@@ -1,0 +1,222 @@
+//! Foreign data wrappers and servers, text search, event triggers, publications and default
+//! privileges: the kinds most databases have few of, each still read in one query.
+
+use super::{ch, query, USER_SCHEMAS};
+use crate::model::{
+    Catalog, DefaultPrivilege, EventTrigger, ForeignDataWrapper, ForeignServer, Publication,
+    TextSearchConfig, TextSearchDict,
+};
+use crate::Result;
+use std::collections::HashMap;
+use tokio_postgres::Client;
+
+const NOT_MEMBER: &str = "NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = x.oid AND d.deptype = 'e')";
+
+pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
+    let v = cat.server_version;
+    for r in query(
+        client,
+        "foreign data wrappers",
+        &format!(
+            "SELECT x.oid, x.fdwname::text AS name,
+                    NULLIF(x.fdwhandler, 0)::regproc::text AS handler,
+                    NULLIF(x.fdwvalidator, 0)::regproc::text AS validator,
+                    x.fdwoptions::text[] AS options
+             FROM pg_foreign_data_wrapper x WHERE {NOT_MEMBER} ORDER BY 2"
+        ),
+    )
+    .await?
+    {
+        cat.foreign_data_wrappers.push(ForeignDataWrapper {
+            oid: r.get("oid"),
+            name: r.get("name"),
+            handler: r.get("handler"),
+            validator: r.get("validator"),
+            options: r.get::<_, Option<Vec<String>>>("options").unwrap_or_default(),
+        });
+    }
+
+    let mut mappings: HashMap<u32, Vec<(String, Vec<String>)>> = HashMap::new();
+    for r in query(
+        client,
+        "user mappings",
+        "SELECT um.umserver, CASE WHEN um.umuser = 0 THEN 'PUBLIC'
+                                  ELSE quote_ident(pg_get_userbyid(um.umuser)) END AS role,
+                um.umoptions::text[] AS options
+         FROM pg_user_mapping um ORDER BY 1, 2",
+    )
+    .await?
+    {
+        mappings.entry(r.get("umserver")).or_default().push((
+            r.get("role"),
+            r.get::<_, Option<Vec<String>>>("options").unwrap_or_default(),
+        ));
+    }
+    for r in query(
+        client,
+        "foreign servers",
+        &format!(
+            "SELECT x.oid, x.srvname::text AS name, w.fdwname::text AS wrapper,
+                    x.srvtype AS type, x.srvversion AS version, x.srvoptions::text[] AS options
+             FROM pg_foreign_server x JOIN pg_foreign_data_wrapper w ON w.oid = x.srvfdw
+             WHERE {NOT_MEMBER} ORDER BY 2"
+        ),
+    )
+    .await?
+    {
+        let oid: u32 = r.get("oid");
+        cat.foreign_servers.push(ForeignServer {
+            oid,
+            name: r.get("name"),
+            wrapper: r.get("wrapper"),
+            server_type: r.get("type"),
+            version: r.get("version"),
+            options: r.get::<_, Option<Vec<String>>>("options").unwrap_or_default(),
+            user_mappings: mappings.remove(&oid).unwrap_or_default(),
+        });
+    }
+
+    let mut maps: HashMap<u32, Vec<(String, Vec<String>)>> = HashMap::new();
+    for r in query(
+        client,
+        "text search mappings",
+        "SELECT m.mapcfg, t.alias, m.mapdict::regdictionary::text AS dict
+         FROM pg_ts_config_map m JOIN pg_ts_config c ON c.oid = m.mapcfg
+         CROSS JOIN LATERAL ts_token_type(c.cfgparser) t
+         WHERE t.tokid = m.maptokentype AND m.mapcfg >= 16384
+         ORDER BY m.mapcfg, m.maptokentype, m.mapseqno",
+    )
+    .await?
+    {
+        let cfg: u32 = r.get("mapcfg");
+        let alias: String = r.get("alias");
+        let dict: String = r.get("dict");
+        let list = maps.entry(cfg).or_default();
+        match list.last_mut() {
+            Some((a, d)) if *a == alias => d.push(dict),
+            _ => list.push((alias, vec![dict])),
+        }
+    }
+    for r in query(
+        client,
+        "text search configurations",
+        &format!(
+            "SELECT x.oid, n.nspname::text AS schema, x.cfgname::text AS name,
+                    quote_ident(pn.nspname) || '.' || quote_ident(p.prsname) AS parser
+             FROM pg_ts_config x JOIN pg_namespace n ON n.oid = x.cfgnamespace
+             JOIN pg_ts_parser p ON p.oid = x.cfgparser JOIN pg_namespace pn ON pn.oid = p.prsnamespace
+             WHERE {USER_SCHEMAS} AND {NOT_MEMBER} ORDER BY 2, 3"
+        ),
+    )
+    .await?
+    {
+        let oid: u32 = r.get("oid");
+        cat.text_search_configs.push(TextSearchConfig {
+            oid,
+            schema: r.get("schema"),
+            name: r.get("name"),
+            parser: r.get("parser"),
+            mappings: maps.remove(&oid).unwrap_or_default(),
+        });
+    }
+    for r in query(
+        client,
+        "text search dictionaries",
+        &format!(
+            "SELECT x.oid, n.nspname::text AS schema, x.dictname::text AS name,
+                    quote_ident(tn.nspname) || '.' || quote_ident(t.tmplname) AS template,
+                    x.dictinitoption AS options
+             FROM pg_ts_dict x JOIN pg_namespace n ON n.oid = x.dictnamespace
+             JOIN pg_ts_template t ON t.oid = x.dicttemplate JOIN pg_namespace tn ON tn.oid = t.tmplnamespace
+             WHERE {USER_SCHEMAS} AND {NOT_MEMBER} ORDER BY 2, 3"
+        ),
+    )
+    .await?
+    {
+        cat.text_search_dicts.push(TextSearchDict {
+            oid: r.get("oid"),
+            schema: r.get("schema"),
+            name: r.get("name"),
+            template: r.get("template"),
+            options: r.get("options"),
+        });
+    }
+
+    for r in query(
+        client,
+        "event triggers",
+        &format!(
+            "SELECT x.oid, x.evtname::text AS name, x.evtevent::text AS event,
+                    COALESCE(x.evttags, '{{}}')::text[] AS tags,
+                    x.evtfoid::regproc::text AS func, x.evtenabled
+             FROM pg_event_trigger x WHERE {NOT_MEMBER} ORDER BY 2"
+        ),
+    )
+    .await?
+    {
+        cat.event_triggers.push(EventTrigger {
+            oid: r.get("oid"),
+            name: r.get("name"),
+            event: r.get("event"),
+            tags: r.get("tags"),
+            function: r.get("func"),
+            enabled: ch(&r, "evtenabled"),
+        });
+    }
+
+    if v >= 100000 {
+        let truncate = if v >= 110000 { "x.pubtruncate" } else { "false" };
+        for r in query(
+            client,
+            "publications",
+            &format!(
+                "SELECT x.oid, x.pubname::text AS name, x.puballtables, x.pubinsert, x.pubupdate,
+                        x.pubdelete, {truncate} AS pubtruncate,
+                        ARRAY(SELECT pr.prrelid::regclass::text FROM pg_publication_rel pr
+                              WHERE pr.prpubid = x.oid ORDER BY 1) AS tables
+                 FROM pg_publication x ORDER BY 2"
+            ),
+        )
+        .await?
+        {
+            let publish = [
+                ("insert", "pubinsert"),
+                ("update", "pubupdate"),
+                ("delete", "pubdelete"),
+                ("truncate", "pubtruncate"),
+            ]
+            .into_iter()
+            .filter(|(_, c)| r.get::<_, bool>(*c))
+            .map(|(n, _)| n.to_string())
+            .collect();
+            cat.publications.push(Publication {
+                oid: r.get("oid"),
+                name: r.get("name"),
+                all_tables: r.get("puballtables"),
+                tables: r.get("tables"),
+                publish,
+            });
+        }
+    }
+
+    for r in query(
+        client,
+        "default privileges",
+        &format!(
+            "SELECT pg_get_userbyid(d.defaclrole)::text AS role, n.nspname::text AS schema,
+                    d.defaclobjtype, d.defaclacl::text[] AS acl
+             FROM pg_default_acl d LEFT JOIN pg_namespace n ON n.oid = d.defaclnamespace
+             WHERE d.defaclnamespace = 0 OR {USER_SCHEMAS} ORDER BY 1, 2, 3"
+        ),
+    )
+    .await?
+    {
+        cat.default_privileges.push(DefaultPrivilege {
+            role: r.get("role"),
+            schema: r.get("schema"),
+            objtype: ch(&r, "defaclobjtype"),
+            acl: r.get::<_, Option<Vec<String>>>("acl").unwrap_or_default(),
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,486 @@
+//! Tables, columns, views, indexes, constraints, triggers, rules, policies and extended statistics.
+
+use super::{ch, opt_ch, query, USER_SCHEMAS};
+use crate::model::{
+    class, Catalog, Column, Constraint, Index, ObjRef, Policy, Rule, Statistic, Table, TypeKind,
+    View,
+};
+use crate::Result;
+use std::collections::HashMap;
+use tokio_postgres::Client;
+
+pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
+    let v = cat.server_version;
+    let ge = |min: i32, expr: &'static str, alt: &'static str| if v >= min { expr } else { alt };
+
+    let mut columns = read_columns(client, cat).await?;
+
+    // Inheritance parents that are not partition parents, in order.
+    let mut inherits: HashMap<u32, Vec<String>> = HashMap::new();
+    let not_partition = ge(100000, "NOT c.relispartition", "true");
+    for r in query(
+        client,
+        "inheritance",
+        &format!(
+            "SELECT i.inhrelid, i.inhparent::regclass::text AS parent
+             FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+             WHERE c.relkind IN ('r', 'p', 'f') AND {not_partition}
+             ORDER BY i.inhrelid, i.inhseqno"
+        ),
+    )
+    .await?
+    {
+        inherits
+            .entry(r.get("inhrelid"))
+            .or_default()
+            .push(r.get("parent"));
+    }
+
+    let sql = format!(
+        "SELECT c.oid, n.nspname::text AS schema, c.relname::text AS name, c.relkind,
+                c.relpersistence, c.reloptions::text[] AS reloptions, c.relacl::text[] AS acl,
+                pg_get_userbyid(c.relowner)::text AS owner, c.reltuples::float8 AS est_rows,
+                c.relpages::int8 * current_setting('block_size')::int8 AS size_bytes,
+                c.relreplident, c.relrowsecurity, c.relforcerowsecurity,
+                {part_parent} AS part_parent, {part_bound} AS part_bound, {part_key} AS part_key,
+                CASE WHEN c.reloftype <> 0 THEN format_type(c.reloftype, NULL) END AS of_type,
+                {am} AS am, fs.srvname::text AS server, ft.ftoptions::text[] AS ftoptions
+         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         LEFT JOIN pg_foreign_table ft ON ft.ftrelid = c.oid
+         LEFT JOIN pg_foreign_server fs ON fs.oid = ft.ftserver
+         WHERE c.relkind IN ('r', 'p', 'f') AND {USER_SCHEMAS}
+         ORDER BY 2, 3",
+        part_parent = ge(
+            100000,
+            "CASE WHEN c.relispartition THEN (SELECT i.inhparent FROM pg_inherits i WHERE i.inhrelid = c.oid) END",
+            "NULL::oid"
+        ),
+        part_bound = ge(
+            100000,
+            "CASE WHEN c.relispartition THEN pg_get_expr(c.relpartbound, c.oid) END",
+            "NULL::text"
+        ),
+        part_key = ge(
+            100000,
+            "CASE WHEN c.relkind = 'p' THEN pg_get_partkeydef(c.oid) END",
+            "NULL::text"
+        ),
+        am = ge(
+            120000,
+            "(SELECT am.amname::text FROM pg_am am WHERE am.oid = c.relam AND am.amname <> 'heap' AND c.relkind <> 'p')",
+            "NULL::text"
+        ),
+    );
+    for r in query(client, "tables", &sql).await? {
+        let oid: u32 = r.get("oid");
+        let part_parent: Option<u32> = r.get("part_parent");
+        let part_bound: Option<String> = r.get("part_bound");
+        cat.tables.push(Table {
+            oid,
+            schema: r.get("schema"),
+            name: r.get("name"),
+            relkind: ch(&r, "relkind"),
+            persistence: ch(&r, "relpersistence"),
+            columns: columns.remove(&oid).unwrap_or_default(),
+            inherits: inherits.remove(&oid).unwrap_or_default(),
+            partition_of: part_parent.zip(part_bound),
+            partition_key: r.get("part_key"),
+            of_type: r.get("of_type"),
+            reloptions: r
+                .get::<_, Option<Vec<String>>>("reloptions")
+                .unwrap_or_default(),
+            access_method: r.get("am"),
+            replica_identity: ch(&r, "relreplident"),
+            rls_enabled: r.get("relrowsecurity"),
+            rls_forced: r.get("relforcerowsecurity"),
+            foreign_server: r.get("server"),
+            foreign_options: r
+                .get::<_, Option<Vec<String>>>("ftoptions")
+                .unwrap_or_default(),
+            acl: r.get("acl"),
+            owner: r.get("owner"),
+            est_rows: r.get("est_rows"),
+            size_bytes: r.get("size_bytes"),
+        });
+    }
+
+    for r in query(
+        client,
+        "views",
+        &format!(
+            "SELECT c.oid, n.nspname::text AS schema, c.relname::text AS name, c.relkind,
+                    pg_get_viewdef(c.oid) AS def, c.reloptions::text[] AS reloptions,
+                    c.relacl::text[] AS acl, pg_get_userbyid(c.relowner)::text AS owner,
+                    {am} AS am,
+                    (SELECT r.oid FROM pg_rewrite r WHERE r.ev_class = c.oid AND r.rulename = '_RETURN') AS rule
+             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE c.relkind IN ('v', 'm') AND {USER_SCHEMAS}
+             ORDER BY 2, 3",
+            am = ge(
+                120000,
+                "(SELECT am.amname::text FROM pg_am am WHERE am.oid = c.relam AND am.amname <> 'heap')",
+                "NULL::text"
+            ),
+        ),
+    )
+    .await?
+    {
+        let oid: u32 = r.get("oid");
+        if let Some(rule) = r.get::<_, Option<u32>>("rule") {
+            cat.owners.insert(
+                ObjRef::new(class::PG_REWRITE, rule),
+                ObjRef::new(class::PG_CLASS, oid),
+            );
+        }
+        let mut options: Vec<String> = r
+            .get::<_, Option<Vec<String>>>("reloptions")
+            .unwrap_or_default();
+        let check_option = options
+            .iter()
+            .position(|o| o.starts_with("check_option="))
+            .map(|i| options.remove(i)["check_option=".len()..].to_string());
+        let cols = columns.remove(&oid).unwrap_or_default();
+        let def: String = r.get("def");
+        cat.views.push(View {
+            oid,
+            schema: r.get("schema"),
+            name: r.get("name"),
+            relkind: ch(&r, "relkind"),
+            definition: def.trim_end().trim_end_matches(';').to_string(),
+            options,
+            check_option,
+            column_defaults: cols
+                .iter()
+                .filter_map(|c| c.default.clone().map(|d| (c.name.clone(), d)))
+                .collect(),
+            column_acls: cols
+                .iter()
+                .filter_map(|c| c.acl.clone().map(|a| (c.name.clone(), a)))
+                .collect(),
+            columns: cols.into_iter().map(|c| (c.name, c.type_name)).collect(),
+            access_method: r.get("am"),
+            acl: r.get("acl"),
+            owner: r.get("owner"),
+        });
+    }
+
+    // Composite types take their attributes from the same column query.
+    for t in &mut cat.types {
+        if let TypeKind::Composite { relid, attributes } = &mut t.kind {
+            if let Some(cols) = columns.remove(relid) {
+                *attributes = cols
+                    .into_iter()
+                    .map(|c| (c.name, c.type_name, c.collation))
+                    .collect();
+            }
+        }
+    }
+
+    read_constraints(client, cat).await?;
+    read_indexes(client, cat).await?;
+    read_triggers_rules(client, cat).await?;
+    Ok(())
+}
+
+/// All columns of tables, views, matviews, foreign tables and composite types, in one query.
+async fn read_columns(client: &Client, cat: &mut Catalog) -> Result<HashMap<u32, Vec<Column>>> {
+    let v = cat.server_version;
+    let ge = |min: i32, expr: &'static str, alt: &'static str| if v >= min { expr } else { alt };
+    let sql = format!(
+        "SELECT a.attrelid, a.attnum, a.attname::text AS name,
+                format_type(a.atttypid, a.atttypmod) AS type, a.attnotnull,
+                pg_get_expr(d.adbin, d.adrelid) AS default, d.oid AS attrdef,
+                {generated} AS generated, {identity} AS identity,
+                CASE WHEN a.attcollation <> t.typcollation AND a.attcollation <> 0
+                     THEN quote_ident(cn.nspname) || '.' || quote_ident(co.collname) END AS collation,
+                a.attislocal, a.attinhcount, a.attstorage, t.typstorage,
+                {stattarget} AS stattarget, {compression} AS compression,
+                a.attoptions::text[] AS options, a.attfdwoptions::text[] AS fdwoptions,
+                a.attacl::text[] AS acl, {nn_name} AS nn_name, c.relname::text AS relname
+         FROM pg_attribute a
+         JOIN pg_class c ON c.oid = a.attrelid
+         JOIN pg_namespace n ON n.oid = c.relnamespace
+         JOIN pg_type t ON t.oid = a.atttypid
+         LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+         LEFT JOIN pg_collation co ON co.oid = a.attcollation
+         LEFT JOIN pg_namespace cn ON cn.oid = co.collnamespace
+         WHERE a.attnum > 0 AND NOT a.attisdropped
+           AND c.relkind IN ('r', 'p', 'f', 'v', 'm', 'c') AND {USER_SCHEMAS}
+         ORDER BY a.attrelid, a.attnum",
+        generated = ge(120000, "a.attgenerated", "''::\"char\""),
+        identity = ge(100000, "a.attidentity", "''::\"char\""),
+        stattarget = ge(170000, "a.attstattarget::int4", "NULLIF(a.attstattarget, -1)::int4"),
+        compression = ge(140000, "a.attcompression", "''::\"char\""),
+        nn_name = ge(
+            180000,
+            "(SELECT nc.conname::text FROM pg_constraint nc WHERE nc.conrelid = a.attrelid
+               AND nc.contype = 'n' AND nc.conkey[1] = a.attnum)",
+            "NULL::text"
+        ),
+    );
+    let mut out: HashMap<u32, Vec<Column>> = HashMap::new();
+    for r in query(client, "columns", &sql).await? {
+        let rel: u32 = r.get("attrelid");
+        let num: i16 = r.get("attnum");
+        let name: String = r.get("name");
+        let attrdef: Option<u32> = r.get("attrdef");
+        if let Some(d) = attrdef {
+            cat.owners.insert(
+                ObjRef::new(class::PG_ATTRDEF, d),
+                ObjRef::new(class::PG_CLASS, rel),
+            );
+        }
+        let storage = ch(&r, "attstorage");
+        let relname: String = r.get("relname");
+        let nn_name: Option<String> = r.get("nn_name");
+        let default_nn = format!("{relname}_{name}_not_null");
+        out.entry(rel).or_default().push(Column {
+            num,
+            not_null_name: nn_name.filter(|n| *n != default_nn),
+            name,
+            type_name: r.get("type"),
+            not_null: r.get("attnotnull"),
+            default: r.get("default"),
+            attrdef_oid: attrdef,
+            generated: opt_ch(&r, "generated"),
+            identity: opt_ch(&r, "identity"),
+            collation: r.get("collation"),
+            is_local: r.get("attislocal"),
+            inh_count: r.get("attinhcount"),
+            storage: (storage != ch(&r, "typstorage")).then_some(storage),
+            stat_target: r.get("stattarget"),
+            compression: opt_ch(&r, "compression"),
+            options: r
+                .get::<_, Option<Vec<String>>>("options")
+                .unwrap_or_default(),
+            fdw_options: r
+                .get::<_, Option<Vec<String>>>("fdwoptions")
+                .unwrap_or_default(),
+            acl: r.get("acl"),
+        });
+    }
+    Ok(out)
+}
+
+async fn read_constraints(client: &Client, cat: &mut Catalog) -> Result<()> {
+    let parent = if cat.server_version >= 110000 {
+        "co.conparentid"
+    } else {
+        "0::oid"
+    };
+    for r in query(
+        client,
+        "constraints",
+        &format!(
+            "SELECT co.oid, n.nspname::text AS schema, co.conname::text AS name, co.contype,
+                    co.conrelid, co.contypid, pg_get_constraintdef(co.oid) AS def,
+                    co.convalidated, co.conislocal, co.coninhcount, co.conindid,
+                    {parent} AS parent, co.confrelid
+             FROM pg_constraint co JOIN pg_namespace n ON n.oid = co.connamespace
+             WHERE co.conrelid <> 0 AND co.contype IN ('c', 'f', 'p', 'u', 'x', 't')
+               AND {USER_SCHEMAS}
+             ORDER BY co.conrelid, co.conname"
+        ),
+    )
+    .await?
+    {
+        let c = Constraint {
+            oid: r.get("oid"),
+            schema: r.get("schema"),
+            name: r.get("name"),
+            contype: ch(&r, "contype"),
+            table_oid: r.get("conrelid"),
+            domain_oid: r.get("contypid"),
+            definition: r.get("def"),
+            validated: r.get("convalidated"),
+            is_local: r.get("conislocal"),
+            inh_count: r.get("coninhcount"),
+            index_oid: r.get("conindid"),
+            parent_oid: r.get("parent"),
+            ref_table_oid: r.get("confrelid"),
+        };
+        // A validated check belongs to its table's CREATE TABLE.
+        if c.contype == 'c' && c.validated {
+            cat.owners.insert(
+                ObjRef::new(class::PG_CONSTRAINT, c.oid),
+                ObjRef::new(class::PG_CLASS, c.table_oid),
+            );
+        }
+        cat.constraints.push(c);
+    }
+    Ok(())
+}
+
+async fn read_indexes(client: &Client, cat: &mut Catalog) -> Result<()> {
+    let v = cat.server_version;
+    let partitioned = if v >= 110000 {
+        "ic.relkind = 'I'"
+    } else {
+        "false"
+    };
+    for r in query(
+        client,
+        "indexes",
+        &format!(
+            "SELECT i.indexrelid, n.nspname::text AS schema, ic.relname::text AS name, i.indrelid,
+                    pg_get_indexdef(i.indexrelid) AS def,
+                    (SELECT co.oid FROM pg_constraint co WHERE co.conindid = i.indexrelid
+                       AND co.conrelid = i.indrelid AND co.contype IN ('p', 'u', 'x')) AS con,
+                    inh.inhparent AS parent, inh.inhparent::regclass::text AS parent_name,
+                    i.indisvalid, i.indisclustered, i.indisreplident, {partitioned} AS partitioned,
+                    ARRAY(SELECT a.attnum::int4 * 100000 + a.attstattarget::int4 FROM pg_attribute a
+                          WHERE a.attrelid = i.indexrelid AND a.attstattarget > 0) AS stats
+             FROM pg_index i
+             JOIN pg_class ic ON ic.oid = i.indexrelid
+             JOIN pg_class tc ON tc.oid = i.indrelid
+             JOIN pg_namespace n ON n.oid = ic.relnamespace
+             LEFT JOIN pg_inherits inh ON inh.inhrelid = i.indexrelid
+             WHERE tc.relkind IN ('r', 'p', 'm') AND {USER_SCHEMAS}
+             ORDER BY 2, 3"
+        ),
+    )
+    .await?
+    {
+        let parent: Option<u32> = r.get("parent");
+        let stats: Vec<i32> = r.get("stats");
+        cat.indexes.push(Index {
+            oid: r.get("indexrelid"),
+            schema: r.get("schema"),
+            name: r.get("name"),
+            table_oid: r.get("indrelid"),
+            definition: r.get("def"),
+            constraint_oid: r.get("con"),
+            parent_index: parent.map(|p| (p, r.get("parent_name"))),
+            is_valid: r.get("indisvalid"),
+            is_clustered: r.get("indisclustered"),
+            is_replica_identity: r.get("indisreplident"),
+            stat_targets: stats
+                .into_iter()
+                .map(|s| ((s / 100000) as i16, s % 100000))
+                .collect(),
+            is_partitioned: r.get("partitioned"),
+        });
+    }
+
+    if v >= 100000 {
+        let target = if v >= 130000 {
+            "s.stxstattarget::int4"
+        } else {
+            "NULL::int4"
+        };
+        for r in query(
+            client,
+            "extended statistics",
+            &format!(
+                "SELECT s.oid, n.nspname::text AS schema, s.stxname::text AS name, s.stxrelid,
+                        pg_get_statisticsobjdef(s.oid) AS def, NULLIF({target}, -1) AS target
+                 FROM pg_statistic_ext s JOIN pg_namespace n ON n.oid = s.stxnamespace
+                 WHERE {USER_SCHEMAS} ORDER BY 2, 3"
+            ),
+        )
+        .await?
+        {
+            cat.statistics.push(Statistic {
+                oid: r.get("oid"),
+                schema: r.get("schema"),
+                name: r.get("name"),
+                table_oid: r.get("stxrelid"),
+                definition: r.get("def"),
+                stat_target: r.get("target"),
+            });
+        }
+    }
+    Ok(())
+}
+
+async fn read_triggers_rules(client: &Client, cat: &mut Catalog) -> Result<()> {
+    let v = cat.server_version;
+    let not_clone = if v >= 130000 {
+        "t.tgparentid = 0"
+    } else {
+        "true"
+    };
+    for r in query(
+        client,
+        "triggers",
+        &format!(
+            "SELECT t.oid, t.tgrelid, t.tgname::text AS name, pg_get_triggerdef(t.oid) AS def,
+                    t.tgenabled
+             FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+             JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE NOT t.tgisinternal AND {not_clone} AND {USER_SCHEMAS}
+             ORDER BY t.tgrelid, t.tgname"
+        ),
+    )
+    .await?
+    {
+        cat.triggers.push(crate::model::Trigger {
+            oid: r.get("oid"),
+            table_oid: r.get("tgrelid"),
+            name: r.get("name"),
+            definition: r.get("def"),
+            enabled: ch(&r, "tgenabled"),
+        });
+    }
+
+    for r in query(
+        client,
+        "rules",
+        &format!(
+            "SELECT r.oid, r.ev_class, r.rulename::text AS name, pg_get_ruledef(r.oid) AS def,
+                    r.ev_enabled
+             FROM pg_rewrite r JOIN pg_class c ON c.oid = r.ev_class
+             JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE r.rulename <> '_RETURN' AND {USER_SCHEMAS}
+             ORDER BY r.ev_class, r.rulename"
+        ),
+    )
+    .await?
+    {
+        cat.rules.push(Rule {
+            oid: r.get("oid"),
+            table_oid: r.get("ev_class"),
+            name: r.get("name"),
+            definition: r.get("def"),
+            enabled: ch(&r, "ev_enabled"),
+        });
+    }
+
+    if v >= 90500 {
+        let permissive = if v >= 100000 {
+            "p.polpermissive"
+        } else {
+            "true"
+        };
+        for r in query(
+            client,
+            "policies",
+            &format!(
+                "SELECT p.oid, p.polrelid, p.polname::text AS name, {permissive} AS permissive,
+                        p.polcmd,
+                        ARRAY(SELECT CASE WHEN rid = 0 THEN 'PUBLIC'
+                                          ELSE quote_ident(pg_get_userbyid(rid)) END
+                              FROM unnest(p.polroles) rid ORDER BY 1) AS roles,
+                        pg_get_expr(p.polqual, p.polrelid) AS using,
+                        pg_get_expr(p.polwithcheck, p.polrelid) AS with_check
+                 FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid
+                 JOIN pg_namespace n ON n.oid = c.relnamespace
+                 WHERE {USER_SCHEMAS} ORDER BY p.polrelid, p.polname"
+            ),
+        )
+        .await?
+        {
+            cat.policies.push(Policy {
+                oid: r.get("oid"),
+                table_oid: r.get("polrelid"),
+                name: r.get("name"),
+                permissive: r.get("permissive"),
+                command: ch(&r, "polcmd"),
+                roles: r.get("roles"),
+                using: r.get("using"),
+                with_check: r.get("with_check"),
+            });
+        }
+    }
+    Ok(())
+}

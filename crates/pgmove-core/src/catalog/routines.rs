@@ -1,0 +1,248 @@
+//! Functions, procedures, aggregates, operators and casts.
+
+use super::{ch, query, USER_SCHEMAS};
+use crate::model::{Aggregate, Cast, Catalog, Function, Operator};
+use crate::quote;
+use crate::Result;
+use tokio_postgres::Client;
+
+pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
+    let v = cat.server_version;
+    // prokind arrived in 11; before it, proisagg/proiswindow said the same.
+    let kind = if v >= 110000 {
+        "p.prokind"
+    } else {
+        "CASE WHEN p.proisagg THEN 'a' WHEN p.proiswindow THEN 'w' ELSE 'f' END::\"char\""
+    };
+    for r in query(
+        client,
+        "functions",
+        &format!(
+            "SELECT p.oid, n.nspname::text AS schema, p.proname::text AS name, {kind} AS kind,
+                    pg_get_function_identity_arguments(p.oid) AS identity_args,
+                    CASE WHEN {kind} <> 'a' THEN pg_get_functiondef(p.oid) END AS def,
+                    p.proacl::text[] AS acl, pg_get_userbyid(p.proowner)::text AS owner
+             FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+             WHERE {USER_SCHEMAS}
+               AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass
+                               AND d.objid = p.oid AND d.deptype = 'e')
+             ORDER BY 2, 3, 5"
+        ),
+    )
+    .await?
+    {
+        let kind = ch(&r, "kind");
+        if kind == 'a' {
+            continue; // read with its pg_aggregate row below
+        }
+        cat.functions.push(Function {
+            oid: r.get("oid"),
+            schema: r.get("schema"),
+            name: r.get("name"),
+            kind,
+            identity_args: r.get("identity_args"),
+            definition: r.get("def"),
+            acl: r.get("acl"),
+            owner: r.get("owner"),
+        });
+    }
+
+    let col = |min: i32, expr: &'static str, alt: &'static str| if v >= min { expr } else { alt };
+    let sql = format!(
+        "SELECT p.oid, n.nspname::text AS schema, p.proname::text AS name,
+                pg_get_function_arguments(p.oid) AS args,
+                pg_get_function_identity_arguments(p.oid) AS identity_args,
+                p.proacl::text[] AS acl, pg_get_userbyid(p.proowner)::text AS owner,
+                a.aggtransfn::regproc::text AS sfunc, format_type(a.aggtranstype, NULL) AS stype,
+                a.aggtransspace AS sspace,
+                NULLIF(a.aggfinalfn, 0)::regproc::text AS finalfunc, a.aggfinalextra AS finalextra,
+                {combine} AS combinefunc, {serial} AS serialfunc, {deserial} AS deserialfunc,
+                a.agginitval AS initcond,
+                NULLIF(a.aggmtransfn, 0)::regproc::text AS msfunc,
+                NULLIF(a.aggminvtransfn, 0)::regproc::text AS minvfunc,
+                CASE WHEN a.aggmtranstype <> 0 THEN format_type(a.aggmtranstype, NULL) END AS mstype,
+                a.aggmtransspace AS msspace,
+                NULLIF(a.aggmfinalfn, 0)::regproc::text AS mfinalfunc, a.aggmfinalextra AS mfinalextra,
+                a.aggminitval AS minitcond,
+                NULLIF(a.aggsortop, 0)::regoperator::text AS sortop,
+                {finalmodify} AS finalmodify, {parallel} AS parallel, a.aggkind
+         FROM pg_aggregate a JOIN pg_proc p ON p.oid = a.aggfnoid
+         JOIN pg_namespace n ON n.oid = p.pronamespace
+         WHERE {USER_SCHEMAS}
+           AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass
+                           AND d.objid = p.oid AND d.deptype = 'e')
+         ORDER BY 2, 3",
+        combine = col(90600, "NULLIF(a.aggcombinefn, 0)::regproc::text", "NULL::text"),
+        serial = col(90600, "NULLIF(a.aggserialfn, 0)::regproc::text", "NULL::text"),
+        deserial = col(90600, "NULLIF(a.aggdeserialfn, 0)::regproc::text", "NULL::text"),
+        finalmodify = col(110000, "a.aggfinalmodify", "'r'::\"char\""),
+        parallel = col(90600, "p.proparallel", "'u'::\"char\""),
+    );
+    for r in query(client, "aggregates", &sql).await? {
+        let mut o: Vec<(String, String)> = Vec::new();
+        let mut push = |k: &str, v: Option<String>| {
+            if let Some(v) = v {
+                o.push((k.to_string(), v));
+            }
+        };
+        push("SFUNC", r.get("sfunc"));
+        push("STYPE", r.get("stype"));
+        let sspace: i32 = r.get("sspace");
+        push("SSPACE", (sspace != 0).then(|| sspace.to_string()));
+        push("FINALFUNC", r.get("finalfunc"));
+        push(
+            "FINALFUNC_EXTRA",
+            r.get::<_, bool>("finalextra").then(String::new),
+        );
+        push("COMBINEFUNC", r.get("combinefunc"));
+        push("SERIALFUNC", r.get("serialfunc"));
+        push("DESERIALFUNC", r.get("deserialfunc"));
+        push(
+            "INITCOND",
+            r.get::<_, Option<String>>("initcond")
+                .map(|s| quote::literal(&s)),
+        );
+        push("MSFUNC", r.get("msfunc"));
+        push("MINVFUNC", r.get("minvfunc"));
+        push("MSTYPE", r.get("mstype"));
+        let msspace: i32 = r.get("msspace");
+        push("MSSPACE", (msspace != 0).then(|| msspace.to_string()));
+        push("MFINALFUNC", r.get("mfinalfunc"));
+        push(
+            "MFINALFUNC_EXTRA",
+            r.get::<_, bool>("mfinalextra").then(String::new),
+        );
+        push(
+            "MINITCOND",
+            r.get::<_, Option<String>>("minitcond")
+                .map(|s| quote::literal(&s)),
+        );
+        // regoperator prints `op(left,right)`; SORTOP wants the operator alone.
+        push(
+            "SORTOP",
+            r.get::<_, Option<String>>("sortop").map(|s| {
+                let op = s.split('(').next().unwrap_or(&s).to_string();
+                format!("OPERATOR({op})")
+            }),
+        );
+        let fm = ch(&r, "finalmodify");
+        push(
+            "FINALFUNC_MODIFY",
+            match fm {
+                's' => Some("SHAREABLE".into()),
+                'w' => Some("READ_WRITE".into()),
+                _ => None,
+            },
+        );
+        push(
+            "PARALLEL",
+            match ch(&r, "parallel") {
+                's' => Some("safe".into()),
+                'r' => Some("restricted".into()),
+                _ => None,
+            },
+        );
+        push(
+            "HYPOTHETICAL",
+            (ch(&r, "aggkind") == 'h').then(String::new),
+        );
+        cat.aggregates.push(Aggregate {
+            oid: r.get("oid"),
+            schema: r.get("schema"),
+            name: r.get("name"),
+            arguments: r.get("args"),
+            identity_args: r.get("identity_args"),
+            options: o,
+            acl: r.get("acl"),
+            owner: r.get("owner"),
+        });
+    }
+
+    for r in query(
+        client,
+        "operators",
+        &format!(
+            "SELECT o.oid, n.nspname::text AS schema, o.oprname::text AS name,
+                    CASE WHEN o.oprleft <> 0 THEN format_type(o.oprleft, NULL) END AS left,
+                    CASE WHEN o.oprright <> 0 THEN format_type(o.oprright, NULL) END AS right,
+                    o.oprcode::regprocedure::text AS func,
+                    NULLIF(o.oprcom, 0)::regoperator::text AS com,
+                    NULLIF(o.oprnegate, 0)::regoperator::text AS neg,
+                    NULLIF(o.oprrest, 0)::regproc::text AS rest,
+                    NULLIF(o.oprjoin, 0)::regproc::text AS join,
+                    o.oprcanhash, o.oprcanmerge
+             FROM pg_operator o JOIN pg_namespace n ON n.oid = o.oprnamespace
+             WHERE {USER_SCHEMAS}
+               AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_operator'::regclass
+                               AND d.objid = o.oid AND d.deptype = 'e')
+             ORDER BY 2, 3"
+        ),
+    )
+    .await?
+    {
+        let mut options = Vec::new();
+        let func: String = r.get("func");
+        // regprocedure prints `name(args)`; FUNCTION wants the name.
+        options.push((
+            "FUNCTION".to_string(),
+            func.split('(').next().unwrap_or(&func).to_string(),
+        ));
+        if let Some(l) = r.get::<_, Option<String>>("left") {
+            options.push(("LEFTARG".into(), l));
+        }
+        if let Some(rt) = r.get::<_, Option<String>>("right") {
+            options.push(("RIGHTARG".into(), rt));
+        }
+        for (k, c) in [("COMMUTATOR", "com"), ("NEGATOR", "neg")] {
+            if let Some(op) = r.get::<_, Option<String>>(c) {
+                let name = op.split('(').next().unwrap_or(&op).to_string();
+                options.push((k.into(), format!("OPERATOR({name})")));
+            }
+        }
+        for (k, c) in [("RESTRICT", "rest"), ("JOIN", "join")] {
+            if let Some(f) = r.get::<_, Option<String>>(c) {
+                options.push((k.into(), f));
+            }
+        }
+        if r.get::<_, bool>("oprcanhash") {
+            options.push(("HASHES".into(), String::new()));
+        }
+        if r.get::<_, bool>("oprcanmerge") {
+            options.push(("MERGES".into(), String::new()));
+        }
+        cat.operators.push(Operator {
+            oid: r.get("oid"),
+            schema: r.get("schema"),
+            name: r.get("name"),
+            left: r.get("left"),
+            right: r.get("right"),
+            options,
+        });
+    }
+
+    for r in query(
+        client,
+        "casts",
+        "SELECT c.oid, format_type(c.castsource, NULL) AS source,
+                format_type(c.casttarget, NULL) AS target, c.castmethod,
+                CASE WHEN c.castfunc <> 0 THEN c.castfunc::regprocedure::text END AS func,
+                c.castcontext
+         FROM pg_cast c
+         WHERE c.oid >= 16384
+           AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_cast'::regclass
+                           AND d.objid = c.oid AND d.deptype = 'e')
+         ORDER BY 2, 3",
+    )
+    .await?
+    {
+        cat.casts.push(Cast {
+            oid: r.get("oid"),
+            source: r.get("source"),
+            target: r.get("target"),
+            method: ch(&r, "castmethod"),
+            function: r.get("func"),
+            context: ch(&r, "castcontext"),
+        });
+    }
+    Ok(())
+}

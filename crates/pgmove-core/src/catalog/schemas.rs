@@ -1,0 +1,127 @@
+//! Schemas, extensions, collations, comments and dependencies.
+
+use super::{ch, query, USER_SCHEMAS};
+use crate::model::{class, Catalog, Collation, Depend, Extension, ObjRef, Schema};
+use crate::Result;
+use tokio_postgres::Client;
+
+pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
+    let v = cat.server_version;
+    for r in query(
+        client,
+        "schemas",
+        &format!(
+            "SELECT n.oid, n.nspname::text AS name, n.nspacl::text[] AS acl,
+                    pg_get_userbyid(n.nspowner)::text AS owner
+             FROM pg_namespace n WHERE {USER_SCHEMAS} ORDER BY n.nspname"
+        ),
+    )
+    .await?
+    {
+        cat.schemas.push(Schema {
+            oid: r.get("oid"),
+            name: r.get("name"),
+            acl: r.get("acl"),
+            owner: r.get("owner"),
+        });
+    }
+
+    for r in query(
+        client,
+        "extensions",
+        "SELECT e.oid, e.extname::text AS name, n.nspname::text AS schema, e.extversion AS version
+         FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace ORDER BY e.extname",
+    )
+    .await?
+    {
+        cat.extensions.push(Extension {
+            oid: r.get("oid"),
+            name: r.get("name"),
+            schema: r.get("schema"),
+            version: r.get("version"),
+        });
+    }
+
+    for r in query(
+        client,
+        "extension members",
+        "SELECT classid, objid FROM pg_depend WHERE deptype = 'e'",
+    )
+    .await?
+    {
+        cat.extension_members
+            .insert(ObjRef::new(r.get("classid"), r.get("objid")));
+    }
+
+    // Collations: provider columns arrived over the versions (10: provider, 12: deterministic,
+    // 15: ICU locale, 16: ICU rules, 17: colllocale replaces colliculocale).
+    let provider = if v >= 100000 { "c.collprovider" } else { "'c'::\"char\"" };
+    let deterministic = if v >= 120000 { "c.collisdeterministic" } else { "true" };
+    let locale = if v >= 170000 {
+        "c.colllocale"
+    } else if v >= 150000 {
+        "c.colliculocale"
+    } else {
+        "NULL::text"
+    };
+    let rules = if v >= 160000 { "c.collicurules" } else { "NULL::text" };
+    for r in query(
+        client,
+        "collations",
+        &format!(
+            "SELECT c.oid, n.nspname::text AS schema, c.collname::text AS name,
+                    {provider} AS provider, {deterministic} AS deterministic,
+                    c.collcollate::text AS collate, c.collctype::text AS ctype,
+                    {locale}::text AS locale, {rules}::text AS rules
+             FROM pg_collation c JOIN pg_namespace n ON n.oid = c.collnamespace
+             WHERE {USER_SCHEMAS} ORDER BY 2, 3"
+        ),
+    )
+    .await?
+    {
+        cat.collations.push(Collation {
+            oid: r.get("oid"),
+            schema: r.get("schema"),
+            name: r.get("name"),
+            provider: ch(&r, "provider"),
+            deterministic: r.get("deterministic"),
+            collate: r.get("collate"),
+            ctype: r.get("ctype"),
+            locale: r.get("locale"),
+            icu_rules: r.get("rules"),
+        });
+    }
+
+    for r in query(
+        client,
+        "comments",
+        "SELECT classoid, objoid, objsubid, description FROM pg_description WHERE objoid >= 16384",
+    )
+    .await?
+    {
+        cat.comments.insert(
+            (r.get("classoid"), r.get("objoid"), r.get("objsubid")),
+            r.get("description"),
+        );
+    }
+
+    for r in query(
+        client,
+        "dependencies",
+        "SELECT classid, objid, objsubid, refclassid, refobjid, refobjsubid, deptype
+         FROM pg_depend
+         WHERE objid >= 16384 AND refobjid >= 16384 AND deptype IN ('n', 'a', 'i')",
+    )
+    .await?
+    {
+        cat.depends.push(Depend {
+            obj: ObjRef::new(r.get("classid"), r.get("objid")),
+            obj_sub: r.get("objsubid"),
+            refobj: ObjRef::new(r.get("refclassid"), r.get("refobjid")),
+            ref_sub: r.get("refobjsubid"),
+            deptype: ch(&r, "deptype"),
+        });
+    }
+    let _ = class::PG_CLASS;
+    Ok(())
+}

@@ -1,0 +1,138 @@
+//! Sequences: definition, owner column and current state.
+//!
+//! State is read in one query on 10+ (`pg_sequences`; `pg_get_sequence_data` on 18). On 10–17
+//! `pg_sequences.last_value` is NULL both for a never-called sequence and for one set with
+//! `setval(…, false)`: those few are read again in one `UNION ALL` query over the relations
+//! themselves, so `is_called = false` states survive. Before 10 there is no `pg_sequence`: the
+//! definition and state of each sequence come from the relation itself (one query per sequence —
+//! the only per-object query pgmove has, kept for 9.4–9.6 sources).
+
+use super::{ch, query, USER_SCHEMAS};
+use crate::model::{Catalog, Sequence};
+use crate::quote;
+use crate::Result;
+use tokio_postgres::Client;
+
+pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
+    let v = cat.server_version;
+    let (defn, state, join) = if v >= 180000 {
+        (
+            "format_type(s.seqtypid, NULL) AS type, s.seqstart, s.seqincrement, s.seqmin,
+             s.seqmax, s.seqcache, s.seqcycle",
+            "sd.last_value, sd.is_called",
+            "JOIN pg_sequence s ON s.seqrelid = c.oid
+             LEFT JOIN LATERAL pg_get_sequence_data(c.oid) sd ON true",
+        )
+    } else if v >= 100000 {
+        (
+            "format_type(s.seqtypid, NULL) AS type, s.seqstart, s.seqincrement, s.seqmin,
+             s.seqmax, s.seqcache, s.seqcycle",
+            "ps.last_value, ps.last_value IS NOT NULL AS is_called",
+            "JOIN pg_sequence s ON s.seqrelid = c.oid
+             LEFT JOIN pg_sequences ps ON ps.schemaname = n.nspname AND ps.sequencename = c.relname",
+        )
+    } else {
+        (
+            "'bigint'::text AS type, 0::int8 AS seqstart, 0::int8 AS seqincrement,
+             0::int8 AS seqmin, 0::int8 AS seqmax, 0::int8 AS seqcache, false AS seqcycle",
+            "NULL::int8 AS last_value, false AS is_called",
+            "",
+        )
+    };
+    let sql = format!(
+        "SELECT c.oid, n.nspname::text AS schema, c.relname::text AS name, {defn}, {state},
+                c.relpersistence, c.relacl::text[] AS acl, pg_get_userbyid(c.relowner)::text AS owner,
+                d.refobjid AS owner_table, d.refobjid::regclass::text AS owner_table_name,
+                a.attname::text AS owner_column, d.deptype
+         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         {join}
+         LEFT JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = c.oid
+              AND d.refclassid = 'pg_class'::regclass AND d.refobjsubid > 0
+              AND d.deptype IN ('a', 'i')
+         LEFT JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
+         WHERE c.relkind = 'S' AND {USER_SCHEMAS}
+         ORDER BY 2, 3"
+    );
+    for r in query(client, "sequences", &sql).await? {
+        let deptype: Option<i8> = r.get("deptype");
+        let owner_table: Option<u32> = r.get("owner_table");
+        cat.sequences.push(Sequence {
+            oid: r.get("oid"),
+            schema: r.get("schema"),
+            name: r.get("name"),
+            type_name: r.get("type"),
+            start: r.get("seqstart"),
+            increment: r.get("seqincrement"),
+            min: r.get("seqmin"),
+            max: r.get("seqmax"),
+            cache: r.get("seqcache"),
+            cycle: r.get("seqcycle"),
+            owned_by: owner_table.map(|t| (t, r.get("owner_table_name"), r.get("owner_column"))),
+            identity: deptype == Some(b'i' as i8),
+            last_value: r.get("last_value"),
+            is_called: r.get("is_called"),
+            unlogged: ch(&r, "relpersistence") == 'u',
+            acl: r.get("acl"),
+            owner: r.get("owner"),
+        });
+    }
+
+    if v < 100000 {
+        // 9.4–9.6: no pg_sequence; each sequence relation holds its definition and state.
+        for s in &mut cat.sequences {
+            let rel = quote::qualified(&s.schema, &s.name);
+            let r = client
+                .query_one(
+                    &format!(
+                        "SELECT start_value, increment_by, min_value, max_value, cache_value,
+                                is_cycled, last_value, is_called FROM {rel}"
+                    ),
+                    &[],
+                )
+                .await?;
+            s.start = r.get(0);
+            s.increment = r.get(1);
+            s.min = r.get(2);
+            s.max = r.get(3);
+            s.cache = r.get(4);
+            s.cycle = r.get(5);
+            s.last_value = Some(r.get(6));
+            s.is_called = r.get(7);
+        }
+    } else if v < 180000 {
+        // Re-read the NULL-last_value ones (never called, or setval(…, false)) in one query.
+        let pending: Vec<usize> = (0..cat.sequences.len())
+            .filter(|&i| cat.sequences[i].last_value.is_none())
+            .collect();
+        if !pending.is_empty() {
+            let sql = pending
+                .iter()
+                .map(|&i| {
+                    let s = &cat.sequences[i];
+                    format!(
+                        "SELECT {i}::int4, last_value, is_called FROM {}",
+                        quote::qualified(&s.schema, &s.name)
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(" UNION ALL ");
+            // Without SELECT privilege on a sequence this fails; the state then stays unknown.
+            // The savepoint keeps such a failure from aborting the snapshot transaction.
+            client.batch_execute("SAVEPOINT sequence_state").await?;
+            let rows = client.query(&sql, &[]).await;
+            let end = if rows.is_ok() { "RELEASE" } else { "ROLLBACK TO" };
+            client
+                .batch_execute(&format!("{end} SAVEPOINT sequence_state"))
+                .await?;
+            if let Ok(rows) = rows {
+                for r in rows {
+                    let i: i32 = r.get(0);
+                    let s = &mut cat.sequences[i as usize];
+                    s.last_value = Some(r.get(1));
+                    s.is_called = r.get(2);
+                }
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,261 @@
+//! User-defined types: enums, composites, ranges, domains and base types; and the map from
+//! rowtypes and array types to what defines them.
+
+use super::{ch, query, USER_SCHEMAS};
+use crate::model::{class, Catalog, ObjRef, TypeDef, TypeKind};
+use crate::quote;
+use crate::Result;
+use std::collections::HashMap;
+use tokio_postgres::Client;
+
+pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
+    let v = cat.server_version;
+    // Which type stands behind each user type: rowtypes belong to their relation, arrays to
+    // their element, multiranges to their range.
+    let multirange = if v >= 140000 {
+        "(SELECT r.rngtypid FROM pg_range r WHERE r.rngmultitypid = t.oid)"
+    } else {
+        "NULL::oid"
+    };
+    for r in query(
+        client,
+        "type owners",
+        &format!(
+            "SELECT t.oid, t.typrelid, c.relkind,
+                    (SELECT e.oid FROM pg_type e WHERE e.typarray = t.oid) AS array_of,
+                    {multirange} AS multirange_of
+             FROM pg_type t LEFT JOIN pg_class c ON c.oid = t.typrelid
+             WHERE t.oid >= 16384"
+        ),
+    )
+    .await?
+    {
+        let oid: u32 = r.get("oid");
+        let relid: u32 = r.get("typrelid");
+        let relkind: Option<i8> = r.get("relkind");
+        let array_of: Option<u32> = r.get("array_of");
+        let multirange_of: Option<u32> = r.get("multirange_of");
+        let me = ObjRef::new(class::PG_TYPE, oid);
+        if let Some(e) = array_of {
+            cat.owners.insert(me, ObjRef::new(class::PG_TYPE, e));
+        } else if let Some(rng) = multirange_of {
+            cat.owners.insert(me, ObjRef::new(class::PG_TYPE, rng));
+        } else if relid != 0 {
+            if relkind == Some(b'c' as i8) {
+                cat.owners.insert(ObjRef::new(class::PG_CLASS, relid), me);
+            } else {
+                cat.owners.insert(me, ObjRef::new(class::PG_CLASS, relid));
+            }
+        }
+    }
+
+    let mut labels: HashMap<u32, Vec<String>> = HashMap::new();
+    for r in query(
+        client,
+        "enum labels",
+        "SELECT enumtypid, enumlabel::text AS label FROM pg_enum ORDER BY enumtypid, enumsortorder",
+    )
+    .await?
+    {
+        labels
+            .entry(r.get("enumtypid"))
+            .or_default()
+            .push(r.get("label"));
+    }
+
+    let multi = if v >= 140000 {
+        "CASE WHEN r.rngmultitypid <> 0 THEN format_type(r.rngmultitypid, NULL) END"
+    } else {
+        "NULL::text"
+    };
+    let mut ranges: HashMap<u32, TypeKind> = HashMap::new();
+    for r in query(
+        client,
+        "range types",
+        &format!(
+            "SELECT r.rngtypid, format_type(r.rngsubtype, NULL) AS subtype,
+                    CASE WHEN NOT opc.opcdefault THEN quote_ident(ocn.nspname) || '.' || quote_ident(opc.opcname) END AS opclass,
+                    CASE WHEN r.rngcollation <> 0 AND r.rngcollation <> st.typcollation
+                         THEN quote_ident(cn.nspname) || '.' || quote_ident(co.collname) END AS collation,
+                    NULLIF(r.rngcanonical, 0)::regproc::text AS canonical,
+                    NULLIF(r.rngsubdiff, 0)::regproc::text AS subdiff,
+                    {multi} AS multirange
+             FROM pg_range r
+             JOIN pg_type st ON st.oid = r.rngsubtype
+             JOIN pg_opclass opc ON opc.oid = r.rngsubopc
+             JOIN pg_namespace ocn ON ocn.oid = opc.opcnamespace
+             LEFT JOIN pg_collation co ON co.oid = r.rngcollation
+             LEFT JOIN pg_namespace cn ON cn.oid = co.collnamespace
+             WHERE r.rngtypid >= 16384"
+        ),
+    )
+    .await?
+    {
+        ranges.insert(
+            r.get("rngtypid"),
+            TypeKind::Range {
+                subtype: r.get("subtype"),
+                opclass: r.get("opclass"),
+                collation: r.get("collation"),
+                canonical: r.get("canonical"),
+                subdiff: r.get("subdiff"),
+                multirange: r.get("multirange"),
+            },
+        );
+    }
+
+    // Domain constraints come from pg_constraint; NOT NULL ones (17+) are typnotnull.
+    let mut domain_checks: HashMap<u32, Vec<(String, String, bool)>> = HashMap::new();
+    for r in query(
+        client,
+        "domain constraints",
+        "SELECT co.oid, co.contypid, co.conname::text AS name,
+                pg_get_constraintdef(co.oid) AS def, co.convalidated
+         FROM pg_constraint co
+         WHERE co.contypid <> 0 AND co.contype = 'c'
+         ORDER BY co.contypid, co.conname",
+    )
+    .await?
+    {
+        let typ: u32 = r.get("contypid");
+        cat.owners.insert(
+            ObjRef::new(class::PG_CONSTRAINT, r.get("oid")),
+            ObjRef::new(class::PG_TYPE, typ),
+        );
+        domain_checks.entry(typ).or_default().push((
+            r.get("name"),
+            r.get("def"),
+            r.get("convalidated"),
+        ));
+    }
+
+    let acl = if v >= 90200 { "t.typacl::text[]" } else { "NULL::text[]" };
+    let rows = query(
+        client,
+        "types",
+        &format!(
+            "SELECT t.oid, n.nspname::text AS schema, t.typname::text AS name, t.typtype,
+                    {acl} AS acl, pg_get_userbyid(t.typowner)::text AS owner, t.typrelid,
+                    format_type(t.typbasetype, t.typtypmod) AS base, t.typnotnull,
+                    COALESCE(pg_get_expr(t.typdefaultbin, 0), t.typdefault) AS default,
+                    CASE WHEN t.typtype = 'd' AND t.typcollation <> bt.typcollation
+                         THEN quote_ident(cn.nspname) || '.' || quote_ident(co.collname) END AS collation,
+                    t.typinput::regproc::text AS input, t.typoutput::regproc::text AS output,
+                    NULLIF(t.typreceive, 0)::regproc::text AS receive,
+                    NULLIF(t.typsend, 0)::regproc::text AS send,
+                    NULLIF(t.typmodin, 0)::regproc::text AS typmod_in,
+                    NULLIF(t.typmodout, 0)::regproc::text AS typmod_out,
+                    NULLIF(t.typanalyze, 0)::regproc::text AS analyze,
+                    t.typlen, t.typbyval, t.typalign, t.typstorage, t.typcategory, t.typispreferred,
+                    t.typdelim, CASE WHEN t.typelem <> 0 THEN format_type(t.typelem, NULL) END AS element,
+                    t.typcollation <> 0 AS collatable
+             FROM pg_type t
+             JOIN pg_namespace n ON n.oid = t.typnamespace
+             LEFT JOIN pg_type bt ON bt.oid = t.typbasetype
+             LEFT JOIN pg_class c ON c.oid = t.typrelid
+             LEFT JOIN pg_collation co ON co.oid = t.typcollation
+             LEFT JOIN pg_namespace cn ON cn.oid = co.collnamespace
+             WHERE {USER_SCHEMAS}
+               AND (t.typtype IN ('e', 'r', 'd', 'b') OR (t.typtype = 'c' AND c.relkind = 'c'))
+               AND NOT EXISTS (SELECT 1 FROM pg_type e WHERE e.typarray = t.oid)
+             ORDER BY 2, 3"
+        ),
+    )
+    .await?;
+    for r in rows {
+        let oid: u32 = r.get("oid");
+        let kind = match ch(&r, "typtype") {
+            'e' => TypeKind::Enum {
+                labels: labels.remove(&oid).unwrap_or_default(),
+            },
+            'c' => TypeKind::Composite {
+                relid: r.get("typrelid"),
+                attributes: Vec::new(), // filled from the column query in relations.rs
+            },
+            'r' => match ranges.remove(&oid) {
+                Some(k) => k,
+                None => continue,
+            },
+            'd' => TypeKind::Domain {
+                base: r.get("base"),
+                collation: r.get("collation"),
+                default: r.get("default"),
+                not_null: r.get("typnotnull"),
+                constraints: domain_checks.remove(&oid).unwrap_or_default(),
+            },
+            _ => TypeKind::Base {
+                options: base_type_options(&r),
+            },
+        };
+        cat.types.push(TypeDef {
+            oid,
+            schema: r.get("schema"),
+            name: r.get("name"),
+            kind,
+            acl: r.get("acl"),
+            owner: r.get("owner"),
+        });
+    }
+    Ok(())
+}
+
+/// `CREATE TYPE name (…)` options of a base type, in pg_dump's order.
+fn base_type_options(r: &tokio_postgres::Row) -> Vec<(String, String)> {
+    let mut o = Vec::new();
+    let len: i16 = r.get("typlen");
+    o.push((
+        "INTERNALLENGTH".into(),
+        if len == -1 { "variable".into() } else { len.to_string() },
+    ));
+    for (key, col) in [
+        ("INPUT", "input"),
+        ("OUTPUT", "output"),
+        ("RECEIVE", "receive"),
+        ("SEND", "send"),
+        ("TYPMOD_IN", "typmod_in"),
+        ("TYPMOD_OUT", "typmod_out"),
+        ("ANALYZE", "analyze"),
+    ] {
+        if let Some(f) = r.get::<_, Option<String>>(col) {
+            o.push((key.into(), f));
+        }
+    }
+    if let Some(d) = r.get::<_, Option<String>>("default") {
+        o.push(("DEFAULT".into(), quote::literal(&d)));
+    }
+    if let Some(e) = r.get::<_, Option<String>>("element") {
+        o.push(("ELEMENT".into(), e));
+    }
+    let cat = ch(r, "typcategory");
+    if cat != 'U' {
+        o.push(("CATEGORY".into(), quote::literal(&cat.to_string())));
+    }
+    if r.get::<_, bool>("typispreferred") {
+        o.push(("PREFERRED".into(), "true".into()));
+    }
+    let delim = ch(r, "typdelim");
+    if delim != ',' {
+        o.push(("DELIMITER".into(), quote::literal(&delim.to_string())));
+    }
+    let align = match ch(r, "typalign") {
+        'c' => "char",
+        's' => "int2",
+        'd' => "double",
+        _ => "int4",
+    };
+    o.push(("ALIGNMENT".into(), align.into()));
+    let storage = match ch(r, "typstorage") {
+        'p' => "plain",
+        'e' => "external",
+        'm' => "main",
+        _ => "extended",
+    };
+    o.push(("STORAGE".into(), storage.into()));
+    if r.get::<_, bool>("collatable") {
+        o.push(("COLLATABLE".into(), "true".into()));
+    }
+    if r.get::<_, bool>("typbyval") {
+        o.push(("PASSEDBYVALUE".into(), String::new()));
+    }
+    o
+}

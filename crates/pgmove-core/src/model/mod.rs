@@ -1,0 +1,129 @@
+//! The catalog model: plain structs filled once from `pg_catalog`, read by everything else.
+//!
+//! This is the hub of pgmove. Readers ([`crate::catalog`]) fill it; renderers ([`crate::render`]),
+//! the dependency sort ([`crate::sort`]), validation and the DMS planner only read it. It holds no
+//! connections and no behaviour beyond lookups, so two models (source and target) can be compared
+//! and every renderer can be tested on hand-built values.
+//!
+//! Text fields that come from the server's own deparsers (`pg_get_viewdef`, `pg_get_constraintdef`,
+//! `format_type`, …) are stored as the server printed them, read with `search_path = ''` so every
+//! name inside is schema-qualified.
+
+mod objects;
+mod relations;
+
+pub use objects::*;
+pub use relations::*;
+
+use serde::Serialize;
+use std::collections::{HashMap, HashSet};
+
+/// Catalog OIDs of the system tables pgmove refers to in [`ObjRef::class`]. They are fixed in
+/// every PostgreSQL release.
+pub mod class {
+    pub const PG_CLASS: u32 = 1259;
+    pub const PG_TYPE: u32 = 1247;
+    pub const PG_PROC: u32 = 1255;
+    pub const PG_NAMESPACE: u32 = 2615;
+    pub const PG_CONSTRAINT: u32 = 2606;
+    pub const PG_ATTRDEF: u32 = 2604;
+    pub const PG_REWRITE: u32 = 2618;
+    pub const PG_TRIGGER: u32 = 2620;
+    pub const PG_EXTENSION: u32 = 3079;
+    pub const PG_COLLATION: u32 = 3456;
+    pub const PG_OPERATOR: u32 = 2617;
+    pub const PG_OPCLASS: u32 = 2616;
+    pub const PG_OPFAMILY: u32 = 2753;
+    pub const PG_CAST: u32 = 2605;
+    pub const PG_TS_CONFIG: u32 = 3602;
+    pub const PG_TS_DICT: u32 = 3600;
+    pub const PG_FOREIGN_DATA_WRAPPER: u32 = 2328;
+    pub const PG_FOREIGN_SERVER: u32 = 1417;
+    pub const PG_POLICY: u32 = 3256;
+    pub const PG_STATISTIC_EXT: u32 = 3381;
+    pub const PG_EVENT_TRIGGER: u32 = 3466;
+    pub const PG_PUBLICATION: u32 = 6104;
+    pub const PG_LANGUAGE: u32 = 2612;
+}
+
+/// One catalog object: the system table it lives in and its OID there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct ObjRef {
+    pub class: u32,
+    pub oid: u32,
+}
+
+impl ObjRef {
+    pub const fn new(class: u32, oid: u32) -> Self {
+        ObjRef { class, oid }
+    }
+}
+
+/// One row of `pg_depend` between two user objects (OIDs ≥ 16384).
+#[derive(Debug, Clone, Serialize)]
+pub struct Depend {
+    pub obj: ObjRef,
+    pub obj_sub: i32,
+    pub refobj: ObjRef,
+    pub ref_sub: i32,
+    /// `n` normal, `a` auto, `i` internal, `e` extension member, `x` auto-extension.
+    pub deptype: char,
+}
+
+/// Everything pgmove read from one database, in one snapshot.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Catalog {
+    /// `server_version_num` of the source, e.g. 150018.
+    pub server_version: i32,
+    pub schemas: Vec<Schema>,
+    pub extensions: Vec<Extension>,
+    pub collations: Vec<Collation>,
+    pub types: Vec<TypeDef>,
+    pub functions: Vec<Function>,
+    pub aggregates: Vec<Aggregate>,
+    pub operators: Vec<Operator>,
+    pub casts: Vec<Cast>,
+    pub text_search_configs: Vec<TextSearchConfig>,
+    pub text_search_dicts: Vec<TextSearchDict>,
+    pub foreign_data_wrappers: Vec<ForeignDataWrapper>,
+    pub foreign_servers: Vec<ForeignServer>,
+    pub sequences: Vec<Sequence>,
+    pub tables: Vec<Table>,
+    pub views: Vec<View>,
+    pub indexes: Vec<Index>,
+    pub constraints: Vec<Constraint>,
+    pub triggers: Vec<Trigger>,
+    pub rules: Vec<Rule>,
+    pub policies: Vec<Policy>,
+    pub statistics: Vec<Statistic>,
+    pub event_triggers: Vec<EventTrigger>,
+    pub publications: Vec<Publication>,
+    pub default_privileges: Vec<DefaultPrivilege>,
+    /// `COMMENT ON` text keyed by (class, oid, sub-id) as in `pg_description`.
+    pub comments: HashMap<(u32, u32, i32), String>,
+    /// Dependencies between user objects.
+    pub depends: Vec<Depend>,
+    /// Objects that belong to an extension (created by `CREATE EXTENSION`, never by us).
+    pub extension_members: HashSet<ObjRef>,
+    /// Sub-objects mapped to the object that defines them: a table's rowtype and an array type
+    /// to the table or element type, a composite type's relation to the type, a view's `_RETURN`
+    /// rule to the view, a column default or check constraint to its table or domain.
+    pub owners: HashMap<ObjRef, ObjRef>,
+}
+
+impl Catalog {
+    /// The server's major version (e.g. 15 for 150018, 9 for 90624).
+    pub fn major(&self) -> i32 {
+        self.server_version / 10000
+    }
+
+    /// The comment on an object, if any.
+    pub fn comment(&self, class: u32, oid: u32, sub: i32) -> Option<&str> {
+        self.comments.get(&(class, oid, sub)).map(String::as_str)
+    }
+
+    /// Tables by OID, for renderers that name a table from a child object.
+    pub fn table_by_oid(&self) -> HashMap<u32, &Table> {
+        self.tables.iter().map(|t| (t.oid, t)).collect()
+    }
+}

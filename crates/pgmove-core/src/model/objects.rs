@@ -1,0 +1,202 @@
+//! Objects that are not relations: schemas, extensions, types, routines, operators, casts, text
+//! search, foreign data wrappers, event triggers, publications, default privileges.
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Schema {
+    pub oid: u32,
+    pub name: String,
+    pub acl: Option<Vec<String>>,
+    pub owner: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Extension {
+    pub oid: u32,
+    pub name: String,
+    pub schema: String,
+    pub version: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Collation {
+    pub oid: u32,
+    pub schema: String,
+    pub name: String,
+    /// `c` libc, `i` icu, `b` builtin, `d` default.
+    pub provider: char,
+    pub deterministic: bool,
+    pub collate: Option<String>,
+    pub ctype: Option<String>,
+    /// ICU / builtin locale (`colliculocale` 15–16, `colllocale` 17+).
+    pub locale: Option<String>,
+    pub icu_rules: Option<String>,
+}
+
+/// A user-defined type. Rowtypes of tables and array types are not listed: they come with what
+/// defines them.
+#[derive(Debug, Clone, Serialize)]
+pub struct TypeDef {
+    pub oid: u32,
+    pub schema: String,
+    pub name: String,
+    pub kind: TypeKind,
+    pub acl: Option<Vec<String>>,
+    pub owner: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub enum TypeKind {
+    Enum {
+        labels: Vec<String>,
+    },
+    Composite {
+        /// The `pg_class` OID behind the type (comments on attributes are keyed by it).
+        relid: u32,
+        /// (name, type, collation)
+        attributes: Vec<(String, String, Option<String>)>,
+    },
+    Range {
+        subtype: String,
+        opclass: Option<String>,
+        collation: Option<String>,
+        canonical: Option<String>,
+        subdiff: Option<String>,
+        multirange: Option<String>,
+    },
+    Domain {
+        base: String,
+        collation: Option<String>,
+        default: Option<String>,
+        not_null: bool,
+        /// (name, definition, validated)
+        constraints: Vec<(String, String, bool)>,
+    },
+    /// A base type with I/O functions: emitted as a shell type, then completed after them.
+    Base {
+        /// `CREATE TYPE … (` options `)` as `key = value` pairs, values already rendered.
+        options: Vec<(String, String)>,
+    },
+}
+
+/// A function or procedure; `definition` is `pg_get_functiondef`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Function {
+    pub oid: u32,
+    pub schema: String,
+    pub name: String,
+    /// `f` function, `p` procedure, `w` window.
+    pub kind: char,
+    /// `pg_get_function_identity_arguments`, for COMMENT/GRANT.
+    pub identity_args: String,
+    pub definition: String,
+    pub acl: Option<Vec<String>>,
+    pub owner: String,
+}
+
+/// An aggregate, rendered from `pg_aggregate`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Aggregate {
+    pub oid: u32,
+    pub schema: String,
+    pub name: String,
+    /// `pg_get_function_arguments` (with ORDER BY for ordered-set aggregates).
+    pub arguments: String,
+    pub identity_args: String,
+    /// `(key, value)` options in `CREATE AGGREGATE` order, values rendered.
+    pub options: Vec<(String, String)>,
+    pub acl: Option<Vec<String>>,
+    pub owner: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Operator {
+    pub oid: u32,
+    pub schema: String,
+    pub name: String,
+    pub left: Option<String>,
+    pub right: Option<String>,
+    /// Rendered options: FUNCTION, COMMUTATOR, NEGATOR, RESTRICT, JOIN, HASHES, MERGES.
+    pub options: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Cast {
+    pub oid: u32,
+    pub source: String,
+    pub target: String,
+    /// `f` function, `i` inout, `b` binary.
+    pub method: char,
+    pub function: Option<String>,
+    /// `e` explicit, `a` assignment, `i` implicit.
+    pub context: char,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TextSearchConfig {
+    pub oid: u32,
+    pub schema: String,
+    pub name: String,
+    pub parser: String,
+    /// (token type alias, dictionaries in order)
+    pub mappings: Vec<(String, Vec<String>)>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TextSearchDict {
+    pub oid: u32,
+    pub schema: String,
+    pub name: String,
+    pub template: String,
+    pub options: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ForeignDataWrapper {
+    pub oid: u32,
+    pub name: String,
+    pub handler: Option<String>,
+    pub validator: Option<String>,
+    pub options: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ForeignServer {
+    pub oid: u32,
+    pub name: String,
+    pub wrapper: String,
+    pub server_type: Option<String>,
+    pub version: Option<String>,
+    pub options: Vec<String>,
+    pub user_mappings: Vec<(String, Vec<String>)>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EventTrigger {
+    pub oid: u32,
+    pub name: String,
+    pub event: String,
+    pub tags: Vec<String>,
+    pub function: String,
+    pub enabled: char,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Publication {
+    pub oid: u32,
+    pub name: String,
+    pub all_tables: bool,
+    pub tables: Vec<String>,
+    pub publish: Vec<String>,
+}
+
+/// `ALTER DEFAULT PRIVILEGES` entry.
+#[derive(Debug, Clone, Serialize)]
+pub struct DefaultPrivilege {
+    pub role: String,
+    pub schema: Option<String>,
+    /// `r` tables, `S` sequences, `f` functions, `T` types, `n` schemas.
+    pub objtype: char,
+    pub acl: Vec<String>,
+}

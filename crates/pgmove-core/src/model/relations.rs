@@ -1,0 +1,216 @@
+//! Relations and what hangs off them: tables, columns, views, sequences, indexes, constraints,
+//! triggers, rules, policies, extended statistics.
+
+use serde::Serialize;
+
+/// A table (`relkind` r), partitioned table (p) or foreign table (f).
+#[derive(Debug, Clone, Serialize)]
+pub struct Table {
+    pub oid: u32,
+    pub schema: String,
+    pub name: String,
+    /// `r`, `p` or `f`.
+    pub relkind: char,
+    /// `p` permanent, `u` unlogged.
+    pub persistence: char,
+    pub columns: Vec<Column>,
+    /// Inheritance parents (not partition parents), in `inhseqno` order, schema-qualified+quoted.
+    pub inherits: Vec<String>,
+    /// For a partition: the parent's OID and the bound (`FOR VALUES …` / `DEFAULT`).
+    pub partition_of: Option<(u32, String)>,
+    /// For a partitioned table: `pg_get_partkeydef`, e.g. `RANGE (payment_date)`.
+    pub partition_key: Option<String>,
+    /// Typed table: `OF type`.
+    pub of_type: Option<String>,
+    pub reloptions: Vec<String>,
+    /// Table access method when not `heap` (PostgreSQL 12+).
+    pub access_method: Option<String>,
+    /// `d` default, `n` nothing, `f` full, `i` index.
+    pub replica_identity: char,
+    pub rls_enabled: bool,
+    pub rls_forced: bool,
+    /// For a foreign table: server name and `OPTIONS`.
+    pub foreign_server: Option<String>,
+    pub foreign_options: Vec<String>,
+    pub acl: Option<Vec<String>>,
+    pub owner: String,
+    /// Rows estimated by the planner and size on disk, for ordering post-data work.
+    pub est_rows: f64,
+    pub size_bytes: i64,
+}
+
+impl Table {
+    pub fn is_partition(&self) -> bool {
+        self.partition_of.is_some()
+    }
+}
+
+/// One column of a table, view or composite type.
+#[derive(Debug, Clone, Serialize)]
+pub struct Column {
+    pub num: i16,
+    pub name: String,
+    /// `format_type(atttypid, atttypmod)`.
+    pub type_name: String,
+    pub not_null: bool,
+    /// Name of the NOT NULL constraint (PostgreSQL 18 names them), when not the default one.
+    pub not_null_name: Option<String>,
+    /// `pg_get_expr(adbin)`; for a generated column, its expression.
+    pub default: Option<String>,
+    pub attrdef_oid: Option<u32>,
+    /// `''`, `s` stored or `v` virtual generated column.
+    pub generated: Option<char>,
+    /// `''`, `a` ALWAYS or `d` BY DEFAULT identity.
+    pub identity: Option<char>,
+    /// Collation when it differs from the type's default, qualified+quoted.
+    pub collation: Option<String>,
+    /// Defined locally (not only inherited).
+    pub is_local: bool,
+    pub inh_count: i32,
+    /// `attstorage` when it differs from the type's default.
+    pub storage: Option<char>,
+    /// `attstattarget` when set (>= 0).
+    pub stat_target: Option<i32>,
+    /// `attcompression` (14+) when set.
+    pub compression: Option<char>,
+    pub options: Vec<String>,
+    pub fdw_options: Vec<String>,
+    pub acl: Option<Vec<String>>,
+}
+
+/// A view (`v`) or materialized view (`m`).
+#[derive(Debug, Clone, Serialize)]
+pub struct View {
+    pub oid: u32,
+    pub schema: String,
+    pub name: String,
+    pub relkind: char,
+    /// `pg_get_viewdef(oid)`, ending without a semicolon.
+    pub definition: String,
+    /// reloptions other than `check_option`.
+    pub options: Vec<String>,
+    /// `local` or `cascaded`.
+    pub check_option: Option<String>,
+    /// Column names and types, for the dummy view that breaks a dependency cycle.
+    pub columns: Vec<(String, String)>,
+    /// Defaults set on view columns (`ALTER VIEW … ALTER COLUMN … SET DEFAULT`).
+    pub column_defaults: Vec<(String, String)>,
+    pub access_method: Option<String>,
+    pub acl: Option<Vec<String>>,
+    pub column_acls: Vec<(String, Vec<String>)>,
+    pub owner: String,
+}
+
+/// A sequence: its definition, its owner column and its current state.
+#[derive(Debug, Clone, Serialize)]
+pub struct Sequence {
+    pub oid: u32,
+    pub schema: String,
+    pub name: String,
+    /// `bigint`, `integer` or `smallint` (always bigint before 10).
+    pub type_name: String,
+    pub start: i64,
+    pub increment: i64,
+    pub min: i64,
+    pub max: i64,
+    pub cache: i64,
+    pub cycle: bool,
+    /// `OWNED BY`: the owning table's OID, its qualified name and the column.
+    pub owned_by: Option<(u32, String, String)>,
+    /// Belongs to an identity column (created with it, never on its own).
+    pub identity: bool,
+    /// `last_value` and `is_called`; `None` when it could not be read (no privilege).
+    pub last_value: Option<i64>,
+    pub is_called: bool,
+    pub unlogged: bool,
+    pub acl: Option<Vec<String>>,
+    pub owner: String,
+}
+
+/// An index (`pg_get_indexdef`) and what pg_dump attaches to it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Index {
+    pub oid: u32,
+    pub schema: String,
+    pub name: String,
+    pub table_oid: u32,
+    pub definition: String,
+    /// The constraint it implements (primary key, unique, exclusion), if any.
+    pub constraint_oid: Option<u32>,
+    /// For an index on a partition: the partitioned index it is attached to.
+    pub parent_index: Option<(u32, String)>,
+    pub is_valid: bool,
+    pub is_clustered: bool,
+    pub is_replica_identity: bool,
+    /// Per-column statistics targets (`ALTER INDEX … ALTER COLUMN n SET STATISTICS`).
+    pub stat_targets: Vec<(i16, i32)>,
+    pub is_partitioned: bool,
+}
+
+/// A constraint on a table or a domain.
+#[derive(Debug, Clone, Serialize)]
+pub struct Constraint {
+    pub oid: u32,
+    pub schema: String,
+    pub name: String,
+    /// `c` check, `f` foreign key, `p` primary key, `u` unique, `x` exclusion, `t` trigger, `n` not null.
+    pub contype: char,
+    pub table_oid: u32,
+    pub domain_oid: u32,
+    /// `pg_get_constraintdef(oid)`.
+    pub definition: String,
+    pub validated: bool,
+    pub is_local: bool,
+    pub inh_count: i32,
+    pub index_oid: u32,
+    /// For a constraint on a partition inherited from the parent's (`conparentid`, 11+).
+    pub parent_oid: u32,
+    /// For foreign keys: the referenced table.
+    pub ref_table_oid: u32,
+}
+
+/// A trigger (`pg_get_triggerdef`) with its enabled state.
+#[derive(Debug, Clone, Serialize)]
+pub struct Trigger {
+    pub oid: u32,
+    pub table_oid: u32,
+    pub name: String,
+    pub definition: String,
+    /// `O` origin (default), `D` disabled, `R` replica, `A` always.
+    pub enabled: char,
+}
+
+/// A rewrite rule other than a view's `_RETURN`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Rule {
+    pub oid: u32,
+    pub table_oid: u32,
+    pub name: String,
+    pub definition: String,
+    pub enabled: char,
+}
+
+/// A row-level security policy.
+#[derive(Debug, Clone, Serialize)]
+pub struct Policy {
+    pub oid: u32,
+    pub table_oid: u32,
+    pub name: String,
+    pub permissive: bool,
+    /// `r`, `a`, `w`, `d` or `*`.
+    pub command: char,
+    pub roles: Vec<String>,
+    pub using: Option<String>,
+    pub with_check: Option<String>,
+}
+
+/// An extended statistics object (`CREATE STATISTICS`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Statistic {
+    pub oid: u32,
+    pub schema: String,
+    pub name: String,
+    pub table_oid: u32,
+    pub definition: String,
+    pub stat_target: Option<i32>,
+}

@@ -1,0 +1,194 @@
+//! Renderers: pure functions from the [`Catalog`] model to SQL text for the target.
+//!
+//! Like pg_dump's `dumpX` functions, each renderer writes the statements for one kind of object
+//! and never queries a server. What they produce is a list of [`Item`]s: one object's statements,
+//! what catalog objects it creates (so [`crate::sort`] can order it by `pg_depend`), and its
+//! [`Kind`], whose order is the tie-breaking priority (pg_dump_sort's `dbObjectTypePriority`).
+
+mod acl;
+mod postdata;
+mod relations;
+mod routines;
+mod schemas;
+mod sequences;
+mod types;
+
+pub use acl::{acl_grantees, render_acl, render_public_schema_acl};
+pub use sequences::setval_items;
+
+use crate::model::{Catalog, ObjRef};
+use serde::Serialize;
+
+/// Kinds of items in the order they are emitted when nothing else decides (lower first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub enum Kind {
+    Schema,
+    Extension,
+    Collation,
+    ShellType,
+    Type,
+    Function,
+    Aggregate,
+    Operator,
+    Cast,
+    TextSearch,
+    ForeignDataWrapper,
+    ForeignServer,
+    Sequence,
+    Table,
+    View,
+    TableAttach,
+    Default,
+    SequenceOwnedBy,
+    /// Views re-created in full after a dummy broke a dependency cycle.
+    ViewDefinition,
+    Acl,
+    DefaultPrivileges,
+    // ---- post-data ----
+    Constraint,
+    Index,
+    IndexAttach,
+    Statistics,
+    Rule,
+    Trigger,
+    ForeignKey,
+    Policy,
+    Publication,
+    EventTrigger,
+    // ---- data-state ----
+    SequenceSet,
+}
+
+impl Kind {
+    /// Whether the kind belongs to post-data (after the rows are loaded).
+    pub fn is_post_data(self) -> bool {
+        self >= Kind::Constraint && self != Kind::SequenceSet
+    }
+}
+
+/// One object's statements, ready to order and apply.
+#[derive(Debug, Clone, Serialize)]
+pub struct Item {
+    pub kind: Kind,
+    /// What it is, for messages and progress: e.g. `table public.film`.
+    pub name: String,
+    /// Schema, for filters and sorting.
+    pub schema: String,
+    /// The statements, each ending in `;` and a newline.
+    pub sql: String,
+    /// Catalog objects this item creates.
+    pub provides: Vec<ObjRef>,
+    /// Catalog objects it must follow beyond what `pg_depend` says.
+    pub after: Vec<ObjRef>,
+    /// The table it acts on (post-data scheduling: locks and sizes).
+    pub table: Option<u32>,
+}
+
+impl Item {
+    fn new(kind: Kind, name: String, schema: &str, sql: String) -> Item {
+        Item {
+            kind,
+            name,
+            schema: schema.to_string(),
+            sql,
+            provides: Vec::new(),
+            after: Vec::new(),
+            table: None,
+        }
+    }
+    fn provides(mut self, r: ObjRef) -> Item {
+        self.provides.push(r);
+        self
+    }
+    fn after(mut self, r: ObjRef) -> Item {
+        self.after.push(r);
+        self
+    }
+    fn on_table(mut self, oid: u32) -> Item {
+        self.table = Some(oid);
+        self
+    }
+}
+
+/// Choices that change what is rendered (pg_dump's `-O` and `-x` and their opposites).
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// Emit `ALTER … OWNER TO` (off by default, as `pg_dump -O`).
+    pub owners: bool,
+    /// Emit GRANT/REVOKE and default privileges (on by default; `-x` turns it off).
+    pub privileges: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            owners: false,
+            privileges: true,
+        }
+    }
+}
+
+/// Everything pg_dump puts in `--section=pre-data`.
+pub fn pre_data(cat: &Catalog, opts: &Options) -> Vec<Item> {
+    let mut items = Vec::new();
+    schemas::render(cat, opts, &mut items);
+    types::render(cat, opts, &mut items);
+    routines::render(cat, opts, &mut items);
+    sequences::render(cat, opts, &mut items);
+    relations::render(cat, opts, &mut items);
+    items
+}
+
+/// Everything pg_dump puts in `--section=post-data`.
+pub fn post_data(cat: &Catalog, opts: &Options) -> Vec<Item> {
+    let mut items = Vec::new();
+    postdata::render(cat, opts, &mut items);
+    items
+}
+
+/// `COMMENT ON <what> IS '…';` when the object has a comment.
+fn comment(cat: &Catalog, class: u32, oid: u32, sub: i32, what: &str) -> String {
+    match cat.comment(class, oid, sub) {
+        Some(c) => format!("COMMENT ON {what} IS {};\n", crate::quote::literal(c)),
+        None => String::new(),
+    }
+}
+
+/// `ALTER <kind> <name> OWNER TO <owner>;` when owners are kept.
+fn owner(opts: &Options, what: &str, owner: &str) -> String {
+    if opts.owners {
+        format!("ALTER {what} OWNER TO {};\n", crate::quote::ident(owner))
+    } else {
+        String::new()
+    }
+}
+
+/// `(a = b, c)` options list for `CREATE TYPE`/`AGGREGATE`/`OPERATOR`.
+fn option_list(options: &[(String, String)]) -> String {
+    let parts: Vec<String> = options
+        .iter()
+        .map(|(k, v)| {
+            if v.is_empty() {
+                format!("    {k}")
+            } else {
+                format!("    {k} = {v}")
+            }
+        })
+        .collect();
+    format!("(\n{}\n)", parts.join(",\n"))
+}
+
+/// `OPTIONS (k 'v', …)` from `{k=v}` text arrays of FDW options.
+fn fdw_options(options: &[String]) -> String {
+    if options.is_empty() {
+        return String::new();
+    }
+    let parts: Vec<String> = options
+        .iter()
+        .map(|o| {
+            let (k, v) = o.split_once('=').unwrap_or((o, ""));
+            format!("{} {}", crate::quote::ident(k), crate::quote::literal(v))
+        })
+        .collect();
+    format!(" OPTIONS (\n    {}\n)", parts.join(",\n    "))
+}

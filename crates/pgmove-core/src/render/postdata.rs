@@ -1,0 +1,245 @@
+//! Post-data: keys and constraints, indexes, partition index attachments, extended statistics,
+//! rules, triggers, foreign keys, row-level security and policies, publications, event triggers.
+
+use super::{comment, Item, Kind, Options};
+use crate::model::{class, Catalog, ObjRef};
+use crate::quote::{ident, literal, qualified};
+use std::collections::HashMap;
+
+pub(super) fn render(cat: &Catalog, _opts: &Options, items: &mut Vec<Item>) {
+    let mut rel: HashMap<u32, (String, char, &str)> = HashMap::new();
+    for t in &cat.tables {
+        rel.insert(t.oid, (qualified(&t.schema, &t.name), t.relkind, t.schema.as_str()));
+    }
+    for v in &cat.views {
+        rel.insert(v.oid, (qualified(&v.schema, &v.name), v.relkind, v.schema.as_str()));
+    }
+    let member = |c: u32, o: u32| cat.extension_members.contains(&ObjRef::new(c, o));
+    let indexes: HashMap<u32, &crate::model::Index> = cat.indexes.iter().map(|i| (i.oid, i)).collect();
+
+    for c in &cat.constraints {
+        let Some((table, relkind, schema)) = rel.get(&c.table_oid) else { continue };
+        if member(class::PG_CLASS, c.table_oid) {
+            continue;
+        }
+        let only = if *relkind == 'p' { "" } else { "ONLY " };
+        let (kind, after_ref) = match c.contype {
+            'p' | 'u' | 'x' => (Kind::Constraint, None),
+            'f' if c.is_local => (Kind::ForeignKey, Some(ObjRef::new(class::PG_CLASS, c.ref_table_oid))),
+            'c' if !c.validated && c.is_local => (Kind::Constraint, None),
+            _ => continue,
+        };
+        // Keys on partitions are created per partition (ONLY), then their indexes attached.
+        let only = if kind == Kind::ForeignKey && *relkind == 'p' { "" } else { only };
+        let mut sql = format!(
+            "ALTER TABLE {only}{table}\n    ADD CONSTRAINT {} {};\n",
+            ident(&c.name),
+            c.definition
+        );
+        sql += &comment(cat, class::PG_CONSTRAINT, c.oid, 0, &format!("CONSTRAINT {} ON {table}", ident(&c.name)));
+        let mut item = Item::new(kind, format!("constraint {} on {table}", ident(&c.name)), schema, sql)
+            .provides(ObjRef::new(class::PG_CONSTRAINT, c.oid))
+            .after(ObjRef::new(class::PG_CLASS, c.table_oid))
+            .on_table(c.table_oid);
+        if let Some(r) = after_ref {
+            item.after.push(r);
+        }
+        if c.index_oid != 0 && matches!(c.contype, 'p' | 'u' | 'x') {
+            item.provides.push(ObjRef::new(class::PG_CLASS, c.index_oid));
+            if let Some(ix) = indexes.get(&c.index_oid) {
+                item.sql += &index_extras(cat, ix, table);
+            }
+        }
+        items.push(item);
+    }
+
+    for ix in &cat.indexes {
+        let Some((table, _, schema)) = rel.get(&ix.table_oid) else { continue };
+        if member(class::PG_CLASS, ix.table_oid) || !ix.is_valid && !ix.is_partitioned {
+            continue;
+        }
+        let name = qualified(&ix.schema, &ix.name);
+        if ix.constraint_oid.is_none() {
+            let mut sql = format!("{};\n", ix.definition);
+            sql += &index_extras(cat, ix, table);
+            items.push(
+                Item::new(Kind::Index, format!("index {name}"), schema, sql)
+                    .provides(ObjRef::new(class::PG_CLASS, ix.oid))
+                    .after(ObjRef::new(class::PG_CLASS, ix.table_oid))
+                    .on_table(ix.table_oid),
+            );
+        }
+        if let Some((parent, parent_name)) = &ix.parent_index {
+            items.push(
+                Item::new(
+                    Kind::IndexAttach,
+                    format!("index {name} attached to {parent_name}"),
+                    schema,
+                    format!("ALTER INDEX {parent_name} ATTACH PARTITION {name};\n"),
+                )
+                .after(ObjRef::new(class::PG_CLASS, ix.oid))
+                .after(ObjRef::new(class::PG_CLASS, *parent))
+                .on_table(ix.table_oid),
+            );
+        }
+    }
+
+    for s in &cat.statistics {
+        let name = qualified(&s.schema, &s.name);
+        let mut sql = format!("{};\n", s.definition);
+        if let Some(n) = s.stat_target {
+            sql += &format!("ALTER STATISTICS {name} SET STATISTICS {n};\n");
+        }
+        sql += &comment(cat, class::PG_STATISTIC_EXT, s.oid, 0, &format!("STATISTICS {name}"));
+        items.push(
+            Item::new(Kind::Statistics, format!("statistics {name}"), &s.schema, sql)
+                .provides(ObjRef::new(class::PG_STATISTIC_EXT, s.oid))
+                .after(ObjRef::new(class::PG_CLASS, s.table_oid))
+                .on_table(s.table_oid),
+        );
+    }
+
+    for r in &cat.rules {
+        let Some((table, _, schema)) = rel.get(&r.table_oid) else { continue };
+        let mut sql = format!("{}\n", r.definition.trim_end());
+        if !sql.trim_end().ends_with(';') {
+            sql = format!("{};\n", sql.trim_end());
+        }
+        if r.enabled == 'D' {
+            sql += &format!("ALTER TABLE {table} DISABLE RULE {};\n", ident(&r.name));
+        }
+        sql += &comment(cat, class::PG_REWRITE, r.oid, 0, &format!("RULE {} ON {table}", ident(&r.name)));
+        items.push(
+            Item::new(Kind::Rule, format!("rule {} on {table}", ident(&r.name)), schema, sql)
+                .provides(ObjRef::new(class::PG_REWRITE, r.oid))
+                .after(ObjRef::new(class::PG_CLASS, r.table_oid))
+                .on_table(r.table_oid),
+        );
+    }
+
+    for t in &cat.triggers {
+        let Some((table, _, schema)) = rel.get(&t.table_oid) else { continue };
+        let mut sql = format!("{};\n", t.definition);
+        let name = ident(&t.name);
+        match t.enabled {
+            'D' => sql += &format!("ALTER TABLE {table} DISABLE TRIGGER {name};\n"),
+            'R' => sql += &format!("ALTER TABLE {table} ENABLE REPLICA TRIGGER {name};\n"),
+            'A' => sql += &format!("ALTER TABLE {table} ENABLE ALWAYS TRIGGER {name};\n"),
+            _ => {}
+        }
+        sql += &comment(cat, class::PG_TRIGGER, t.oid, 0, &format!("TRIGGER {name} ON {table}"));
+        items.push(
+            Item::new(Kind::Trigger, format!("trigger {name} on {table}"), schema, sql)
+                .provides(ObjRef::new(class::PG_TRIGGER, t.oid))
+                .after(ObjRef::new(class::PG_CLASS, t.table_oid))
+                .on_table(t.table_oid),
+        );
+    }
+
+    for t in &cat.tables {
+        let name = qualified(&t.schema, &t.name);
+        let mut sql = String::new();
+        if t.rls_enabled {
+            sql += &format!("ALTER TABLE {name} ENABLE ROW LEVEL SECURITY;\n");
+        }
+        if t.rls_forced {
+            sql += &format!("ALTER TABLE ONLY {name} FORCE ROW LEVEL SECURITY;\n");
+        }
+        if !sql.is_empty() {
+            items.push(
+                Item::new(Kind::Policy, format!("row security on {name}"), &t.schema, sql)
+                    .after(ObjRef::new(class::PG_CLASS, t.oid))
+                    .on_table(t.oid),
+            );
+        }
+    }
+    for p in &cat.policies {
+        let Some((table, _, schema)) = rel.get(&p.table_oid) else { continue };
+        let name = ident(&p.name);
+        let mut sql = format!("CREATE POLICY {name} ON {table}");
+        if !p.permissive {
+            sql += " AS RESTRICTIVE";
+        }
+        match p.command {
+            'r' => sql += " FOR SELECT",
+            'a' => sql += " FOR INSERT",
+            'w' => sql += " FOR UPDATE",
+            'd' => sql += " FOR DELETE",
+            _ => {}
+        }
+        if !p.roles.is_empty() {
+            sql += &format!(" TO {}", p.roles.join(", "));
+        }
+        if let Some(u) = &p.using {
+            sql += &format!(" USING ({u})");
+        }
+        if let Some(w) = &p.with_check {
+            sql += &format!(" WITH CHECK ({w})");
+        }
+        sql += ";\n";
+        sql += &comment(cat, class::PG_POLICY, p.oid, 0, &format!("POLICY {name} ON {table}"));
+        items.push(
+            Item::new(Kind::Policy, format!("policy {name} on {table}"), schema, sql)
+                .provides(ObjRef::new(class::PG_POLICY, p.oid))
+                .after(ObjRef::new(class::PG_CLASS, p.table_oid))
+                .on_table(p.table_oid),
+        );
+    }
+
+    for p in &cat.publications {
+        let name = ident(&p.name);
+        let mut sql = format!("CREATE PUBLICATION {name}");
+        if p.all_tables {
+            sql += " FOR ALL TABLES";
+        }
+        sql += &format!(" WITH (publish = {});\n", literal(&p.publish.join(", ")));
+        for t in &p.tables {
+            sql += &format!("ALTER PUBLICATION {name} ADD TABLE ONLY {t};\n");
+        }
+        items.push(
+            Item::new(Kind::Publication, format!("publication {name}"), "", sql)
+                .provides(ObjRef::new(class::PG_PUBLICATION, p.oid)),
+        );
+    }
+
+    for e in &cat.event_triggers {
+        let name = ident(&e.name);
+        let mut sql = format!("CREATE EVENT TRIGGER {name} ON {}", ident(&e.event));
+        if !e.tags.is_empty() {
+            let tags: Vec<String> = e.tags.iter().map(|t| literal(t)).collect();
+            sql += &format!("\n         WHEN TAG IN ({})", tags.join(", "));
+        }
+        sql += &format!("\n   EXECUTE FUNCTION {}();\n", e.function);
+        match e.enabled {
+            'D' => sql += &format!("ALTER EVENT TRIGGER {name} DISABLE;\n"),
+            'R' => sql += &format!("ALTER EVENT TRIGGER {name} ENABLE REPLICA;\n"),
+            'A' => sql += &format!("ALTER EVENT TRIGGER {name} ENABLE ALWAYS;\n"),
+            _ => {}
+        }
+        sql += &comment(cat, class::PG_EVENT_TRIGGER, e.oid, 0, &format!("EVENT TRIGGER {name}"));
+        items.push(
+            Item::new(Kind::EventTrigger, format!("event trigger {name}"), "", sql)
+                .provides(ObjRef::new(class::PG_EVENT_TRIGGER, e.oid)),
+        );
+    }
+}
+
+/// What pg_dump writes with an index: CLUSTER ON, REPLICA IDENTITY USING INDEX, per-column
+/// statistics targets, and its comment.
+fn index_extras(cat: &Catalog, ix: &crate::model::Index, table: &str) -> String {
+    let name = qualified(&ix.schema, &ix.name);
+    let mut sql = String::new();
+    if ix.is_clustered {
+        sql += &format!("ALTER TABLE {table} CLUSTER ON {};\n", ident(&ix.name));
+    }
+    if ix.is_replica_identity {
+        sql += &format!("ALTER TABLE ONLY {table} REPLICA IDENTITY USING INDEX {};\n", ident(&ix.name));
+    }
+    for (col, n) in &ix.stat_targets {
+        sql += &format!("ALTER INDEX {name} ALTER COLUMN {col} SET STATISTICS {n};\n");
+    }
+    if ix.constraint_oid.is_none() {
+        sql += &comment(cat, class::PG_CLASS, ix.oid, 0, &format!("INDEX {name}"));
+    }
+    sql
+}

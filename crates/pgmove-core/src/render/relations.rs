@@ -1,0 +1,259 @@
+//! Tables (with columns, defaults, checks, partitioning, inheritance), views and materialized
+//! views, and the per-column settings pg_dump writes after `CREATE TABLE`.
+
+use super::{comment, fdw_options, owner, render_acl, sequences, Item, Kind, Options};
+use crate::model::{class, Catalog, Column, ObjRef, Table};
+use crate::quote::{ident, qualified};
+use std::collections::{HashMap, HashSet};
+
+pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
+    let detached = detached_defaults(cat);
+    let identity_seqs: HashMap<(u32, &str), &crate::model::Sequence> = cat
+        .sequences
+        .iter()
+        .filter(|s| s.identity)
+        .filter_map(|s| s.owned_by.as_ref().map(|(t, _, c)| ((*t, c.as_str()), s)))
+        .collect();
+    let mut checks: HashMap<u32, Vec<&crate::model::Constraint>> = HashMap::new();
+    for c in &cat.constraints {
+        if c.contype == 'c' && c.validated && c.is_local {
+            checks.entry(c.table_oid).or_default().push(c);
+        }
+    }
+    let tables = cat.table_by_oid();
+
+    for t in &cat.tables {
+        let me = ObjRef::new(class::PG_CLASS, t.oid);
+        if cat.extension_members.contains(&me) {
+            continue;
+        }
+        let name = qualified(&t.schema, &t.name);
+        let mut lines: Vec<String> = Vec::new();
+        for c in &t.columns {
+            // Inherited-only columns come from the parent; a partition is created on its own
+            // and attached afterwards, so it lists every column.
+            if !c.is_local && !t.is_partition() {
+                continue;
+            }
+            let seq = identity_seqs.get(&(t.oid, c.name.as_str())).copied();
+            lines.push(column_def(c, t, seq, detached.contains(&c.attrdef_oid.unwrap_or(0))));
+        }
+        for c in checks.get(&t.oid).into_iter().flatten() {
+            lines.push(format!("    CONSTRAINT {} {}", ident(&c.name), c.definition));
+        }
+        let mut sql = format!(
+            "CREATE {}{}TABLE {name} (\n{}\n)",
+            if t.persistence == 'u' { "UNLOGGED " } else { "" },
+            if t.relkind == 'f' { "FOREIGN " } else { "" },
+            lines.join(",\n")
+        );
+        if !t.inherits.is_empty() {
+            sql += &format!("\nINHERITS ({})", t.inherits.join(", "));
+        }
+        if let Some(k) = &t.partition_key {
+            sql += &format!("\nPARTITION BY {k}");
+        }
+        if let Some(s) = &t.foreign_server {
+            sql += &format!("\nSERVER {}{}", ident(s), fdw_options(&t.foreign_options));
+        }
+        if let Some(am) = &t.access_method {
+            sql += &format!("\nUSING {}", ident(am));
+        }
+        if !t.reloptions.is_empty() {
+            sql += &format!("\nWITH ({})", t.reloptions.join(", "));
+        }
+        sql += ";\n";
+        sql += &column_settings(t, &name);
+        match t.replica_identity {
+            'f' => sql += &format!("ALTER TABLE ONLY {name} REPLICA IDENTITY FULL;\n"),
+            'n' => sql += &format!("ALTER TABLE ONLY {name} REPLICA IDENTITY NOTHING;\n"),
+            _ => {}
+        }
+        let word = if t.relkind == 'f' { "FOREIGN TABLE" } else { "TABLE" };
+        sql += &owner(opts, &format!("{word} {name}"), &t.owner);
+        sql += &comment(cat, class::PG_CLASS, t.oid, 0, &format!("TABLE {name}"));
+        for c in &t.columns {
+            sql += &comment(cat, class::PG_CLASS, t.oid, c.num as i32, &format!("COLUMN {name}.{}", ident(&c.name)));
+        }
+        if opts.privileges {
+            sql += &render_acl("TABLE", &format!("TABLE {name}"), t.acl.as_deref(), &t.owner, None);
+            for c in &t.columns {
+                sql += &render_acl("TABLE", &format!("TABLE {name}"), c.acl.as_deref(), &t.owner, Some(&c.name));
+            }
+        }
+        let mut item = Item::new(Kind::Table, format!("table {name}"), &t.schema, sql).provides(me).on_table(t.oid);
+        // Identity sequences are created by the column; claim them so dependencies resolve.
+        for s in identity_seqs.iter().filter(|((tab, _), _)| *tab == t.oid).map(|(_, s)| s) {
+            item.provides.push(ObjRef::new(class::PG_CLASS, s.oid));
+        }
+        items.push(item);
+
+        for c in &t.columns {
+            if let Some(d) = c.attrdef_oid.filter(|d| detached.contains(d)) {
+                let def = c.default.as_deref().unwrap_or("NULL");
+                items.push(
+                    Item::new(
+                        Kind::Default,
+                        format!("default {name}.{}", ident(&c.name)),
+                        &t.schema,
+                        format!("ALTER TABLE ONLY {name} ALTER COLUMN {} SET DEFAULT {def};\n", ident(&c.name)),
+                    )
+                    .provides(ObjRef::new(class::PG_ATTRDEF, d))
+                    .after(me)
+                    .on_table(t.oid),
+                );
+            }
+        }
+
+        if let Some((parent, bound)) = &t.partition_of {
+            let pname = tables
+                .get(parent)
+                .map(|p| qualified(&p.schema, &p.name))
+                .unwrap_or_default();
+            items.push(
+                Item::new(
+                    Kind::TableAttach,
+                    format!("partition {name} of {pname}"),
+                    &t.schema,
+                    format!("ALTER TABLE ONLY {pname} ATTACH PARTITION {name} {bound};\n"),
+                )
+                .after(me)
+                .after(ObjRef::new(class::PG_CLASS, *parent))
+                .on_table(*parent),
+            );
+        }
+    }
+
+    for v in &cat.views {
+        let me = ObjRef::new(class::PG_CLASS, v.oid);
+        if cat.extension_members.contains(&me) {
+            continue;
+        }
+        let name = qualified(&v.schema, &v.name);
+        let matview = v.relkind == 'm';
+        let word = if matview { "MATERIALIZED VIEW" } else { "VIEW" };
+        let mut sql = format!("CREATE {word} {name}");
+        if let Some(am) = &v.access_method {
+            sql += &format!(" USING {}", ident(am));
+        }
+        if !v.options.is_empty() {
+            sql += &format!(" WITH ({})", v.options.join(", "));
+        }
+        sql += &format!(" AS\n{}", v.definition);
+        if let Some(c) = &v.check_option {
+            sql += &format!("\n  WITH {} CHECK OPTION", c.to_uppercase());
+        }
+        if matview {
+            sql += "\n  WITH NO DATA";
+        }
+        sql += ";\n";
+        for (col, def) in &v.column_defaults {
+            sql += &format!("ALTER VIEW {name} ALTER COLUMN {} SET DEFAULT {def};\n", ident(col));
+        }
+        sql += &owner(opts, &format!("{word} {name}"), &v.owner);
+        sql += &comment(cat, class::PG_CLASS, v.oid, 0, &format!("{word} {name}"));
+        for (i, (col, _)) in v.columns.iter().enumerate() {
+            sql += &comment(cat, class::PG_CLASS, v.oid, i as i32 + 1, &format!("COLUMN {name}.{}", ident(col)));
+        }
+        if opts.privileges {
+            sql += &render_acl("TABLE", &format!("TABLE {name}"), v.acl.as_deref(), &v.owner, None);
+            for (col, acl) in &v.column_acls {
+                sql += &render_acl("TABLE", &format!("TABLE {name}"), Some(acl), &v.owner, Some(col));
+            }
+        }
+        items.push(Item::new(Kind::View, format!("{} {name}", word.to_lowercase()), &v.schema, sql).provides(me));
+    }
+}
+
+/// Column defaults that call a user function: created after the table with `ALTER TABLE … SET
+/// DEFAULT`, because the function may itself depend on the table (its rowtype, or a body that
+/// names it) — the cycle pg_dump breaks the same way.
+fn detached_defaults(cat: &Catalog) -> HashSet<u32> {
+    let user_functions: HashSet<u32> = cat
+        .functions
+        .iter()
+        .map(|f| f.oid)
+        .chain(cat.aggregates.iter().map(|a| a.oid))
+        .collect();
+    cat.depends
+        .iter()
+        .filter(|d| {
+            d.obj.class == class::PG_ATTRDEF
+                && d.refobj.class == class::PG_PROC
+                && user_functions.contains(&d.refobj.oid)
+        })
+        .map(|d| d.obj.oid)
+        .collect()
+}
+
+fn column_def(c: &Column, t: &Table, identity_seq: Option<&crate::model::Sequence>, detached: bool) -> String {
+    let mut s = format!("    {} {}", ident(&c.name), c.type_name);
+    if let Some(coll) = &c.collation {
+        s += &format!(" COLLATE {coll}");
+    }
+    match (c.generated, &c.default) {
+        (Some('s'), Some(expr)) => s += &format!(" GENERATED ALWAYS AS ({expr}) STORED"),
+        (Some('v'), Some(expr)) => s += &format!(" GENERATED ALWAYS AS ({expr}) VIRTUAL"),
+        (_, Some(expr)) if !detached => s += &format!(" DEFAULT {expr}"),
+        _ => {}
+    }
+    if c.not_null {
+        if let Some(n) = &c.not_null_name {
+            s += &format!(" CONSTRAINT {}", ident(n));
+        }
+        s += " NOT NULL";
+    }
+    if let (Some(id), Some(seq)) = (c.identity, identity_seq) {
+        if !t.is_partition() || c.is_local {
+            let kind = if id == 'a' { "ALWAYS" } else { "BY DEFAULT" };
+            // `AS type` is the column's; the rest are the sequence's own options.
+            let all = sequences::options(seq);
+            let options: Vec<&str> = all
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.starts_with("AS "))
+                .collect();
+            s += &format!(
+                " GENERATED {kind} AS IDENTITY (SEQUENCE NAME {} {})",
+                qualified(&seq.schema, &seq.name),
+                options.join(" ")
+            );
+        }
+    }
+    s
+}
+
+/// `ALTER TABLE ONLY … ALTER COLUMN …` for storage, statistics, compression and options.
+fn column_settings(t: &Table, name: &str) -> String {
+    let mut sql = String::new();
+    for c in &t.columns {
+        let col = ident(&c.name);
+        let alter = format!("ALTER TABLE ONLY {name} ALTER COLUMN {col}");
+        if let Some(st) = c.storage {
+            let s = match st {
+                'p' => "PLAIN",
+                'e' => "EXTERNAL",
+                'm' => "MAIN",
+                _ => "EXTENDED",
+            };
+            sql += &format!("{alter} SET STORAGE {s};\n");
+        }
+        if let Some(n) = c.stat_target {
+            sql += &format!("{alter} SET STATISTICS {n};\n");
+        }
+        match c.compression {
+            Some('p') => sql += &format!("{alter} SET COMPRESSION pglz;\n"),
+            Some('l') => sql += &format!("{alter} SET COMPRESSION lz4;\n"),
+            _ => {}
+        }
+        if !c.options.is_empty() {
+            sql += &format!("{alter} SET ({});\n", c.options.join(", "));
+        }
+        if !c.fdw_options.is_empty() {
+            let opts = fdw_options(&c.fdw_options).replace(" OPTIONS (", " OPTIONS (ADD ");
+            let opts = opts.replace(",\n    ", ",\n    ADD ");
+            sql += &format!("ALTER FOREIGN TABLE ONLY {name} ALTER COLUMN {col}{opts};\n");
+        }
+    }
+    sql
+}

@@ -1,0 +1,195 @@
+//! Schemas, extensions, collations, foreign data wrappers and servers, text search, default
+//! privileges.
+
+use super::{comment, fdw_options, owner, render_acl, Item, Kind, Options};
+use crate::model::{class, Catalog, ObjRef};
+use crate::quote::{ident, literal, qualified};
+
+pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
+    for s in &cat.schemas {
+        if cat
+            .extension_members
+            .contains(&ObjRef::new(class::PG_NAMESPACE, s.oid))
+        {
+            continue;
+        }
+        let name = ident(&s.name);
+        // `public` exists in every new database: only its comment and privileges travel.
+        let mut sql = if s.name == "public" {
+            String::new()
+        } else {
+            format!("CREATE SCHEMA {name};\n")
+        };
+        sql += &owner(opts, &format!("SCHEMA {name}"), &s.owner);
+        if s.name != "public" {
+            sql += &comment(cat, class::PG_NAMESPACE, s.oid, 0, &format!("SCHEMA {name}"));
+        }
+        if opts.privileges {
+            if s.name == "public" {
+                sql += &super::render_public_schema_acl(s.acl.as_deref(), &s.owner, cat.major());
+            } else {
+                sql += &render_acl("SCHEMA", &format!("SCHEMA {name}"), s.acl.as_deref(), &s.owner, None);
+            }
+        }
+        if sql.is_empty() {
+            continue;
+        }
+        items.push(
+            Item::new(Kind::Schema, format!("schema {name}"), &s.name, sql)
+                .provides(ObjRef::new(class::PG_NAMESPACE, s.oid)),
+        );
+    }
+
+    for e in &cat.extensions {
+        if e.name == "plpgsql" {
+            continue;
+        }
+        let name = ident(&e.name);
+        let sql = format!(
+            "CREATE EXTENSION IF NOT EXISTS {name} WITH SCHEMA {};\n{}",
+            ident(&e.schema),
+            comment(cat, class::PG_EXTENSION, e.oid, 0, &format!("EXTENSION {name}"))
+        );
+        items.push(
+            Item::new(Kind::Extension, format!("extension {name}"), &e.schema, sql)
+                .provides(ObjRef::new(class::PG_EXTENSION, e.oid)),
+        );
+    }
+
+    for c in &cat.collations {
+        if cat
+            .extension_members
+            .contains(&ObjRef::new(class::PG_COLLATION, c.oid))
+        {
+            continue;
+        }
+        let name = qualified(&c.schema, &c.name);
+        let mut parts = Vec::new();
+        match c.provider {
+            'i' => parts.push("provider = icu".to_string()),
+            'b' => parts.push("provider = builtin".to_string()),
+            _ => parts.push("provider = libc".to_string()),
+        }
+        if !c.deterministic {
+            parts.push("deterministic = false".into());
+        }
+        match (&c.locale, &c.collate, &c.ctype) {
+            (Some(l), _, _) => parts.push(format!("locale = {}", literal(l))),
+            (None, Some(a), Some(b)) if a == b => parts.push(format!("locale = {}", literal(a))),
+            (None, a, b) => {
+                if let Some(a) = a {
+                    parts.push(format!("lc_collate = {}", literal(a)));
+                }
+                if let Some(b) = b {
+                    parts.push(format!("lc_ctype = {}", literal(b)));
+                }
+            }
+        }
+        if let Some(r) = &c.icu_rules {
+            parts.push(format!("rules = {}", literal(r)));
+        }
+        let sql = format!(
+            "CREATE COLLATION {name} ({});\n{}",
+            parts.join(", "),
+            comment(cat, class::PG_COLLATION, c.oid, 0, &format!("COLLATION {name}"))
+        );
+        items.push(
+            Item::new(Kind::Collation, format!("collation {name}"), &c.schema, sql)
+                .provides(ObjRef::new(class::PG_COLLATION, c.oid)),
+        );
+    }
+
+    for w in &cat.foreign_data_wrappers {
+        let name = ident(&w.name);
+        let mut sql = format!("CREATE FOREIGN DATA WRAPPER {name}");
+        if let Some(h) = &w.handler {
+            sql += &format!(" HANDLER {h}");
+        }
+        if let Some(v) = &w.validator {
+            sql += &format!(" VALIDATOR {v}");
+        }
+        sql += &fdw_options(&w.options);
+        sql += ";\n";
+        items.push(
+            Item::new(Kind::ForeignDataWrapper, format!("foreign data wrapper {name}"), "", sql)
+                .provides(ObjRef::new(class::PG_FOREIGN_DATA_WRAPPER, w.oid)),
+        );
+    }
+    for s in &cat.foreign_servers {
+        let name = ident(&s.name);
+        let mut sql = format!("CREATE SERVER {name}");
+        if let Some(t) = &s.server_type {
+            sql += &format!(" TYPE {}", literal(t));
+        }
+        if let Some(v) = &s.version {
+            sql += &format!(" VERSION {}", literal(v));
+        }
+        sql += &format!(" FOREIGN DATA WRAPPER {}", ident(&s.wrapper));
+        sql += &fdw_options(&s.options);
+        sql += ";\n";
+        for (role, options) in &s.user_mappings {
+            sql += &format!("CREATE USER MAPPING FOR {role} SERVER {name}{};\n", fdw_options(options));
+        }
+        items.push(
+            Item::new(Kind::ForeignServer, format!("server {name}"), "", sql)
+                .provides(ObjRef::new(class::PG_FOREIGN_SERVER, s.oid)),
+        );
+    }
+
+    for d in &cat.text_search_dicts {
+        let name = qualified(&d.schema, &d.name);
+        let mut sql = format!("CREATE TEXT SEARCH DICTIONARY {name} (\n    TEMPLATE = {}", d.template);
+        if let Some(o) = &d.options {
+            sql += &format!(",\n    {o}");
+        }
+        sql += " );\n";
+        sql += &comment(cat, class::PG_TS_DICT, d.oid, 0, &format!("TEXT SEARCH DICTIONARY {name}"));
+        items.push(
+            Item::new(Kind::TextSearch, format!("text search dictionary {name}"), &d.schema, sql)
+                .provides(ObjRef::new(class::PG_TS_DICT, d.oid)),
+        );
+    }
+    for c in &cat.text_search_configs {
+        let name = qualified(&c.schema, &c.name);
+        let mut sql = format!("CREATE TEXT SEARCH CONFIGURATION {name} (\n    PARSER = {} );\n", c.parser);
+        for (alias, dicts) in &c.mappings {
+            sql += &format!(
+                "ALTER TEXT SEARCH CONFIGURATION {name}\n    ADD MAPPING FOR {} WITH {};\n",
+                ident(alias),
+                dicts.join(", ")
+            );
+        }
+        sql += &comment(cat, class::PG_TS_CONFIG, c.oid, 0, &format!("TEXT SEARCH CONFIGURATION {name}"));
+        items.push(
+            Item::new(Kind::TextSearch, format!("text search configuration {name}"), &c.schema, sql)
+                .provides(ObjRef::new(class::PG_TS_CONFIG, c.oid)),
+        );
+    }
+
+    if opts.privileges {
+        for d in &cat.default_privileges {
+            let (kind, word) = match d.objtype {
+                'r' => ("TABLE", "TABLES"),
+                'S' => ("SEQUENCE", "SEQUENCES"),
+                'f' => ("FUNCTION", "FUNCTIONS"),
+                'T' => ("TYPE", "TYPES"),
+                'n' => ("SCHEMA", "SCHEMAS"),
+                _ => continue,
+            };
+            let mut prefix = format!("ALTER DEFAULT PRIVILEGES FOR ROLE {}", ident(&d.role));
+            if let Some(s) = &d.schema {
+                prefix += &format!(" IN SCHEMA {}", ident(s));
+            }
+            // Default ACLs are stored as the full wanted ACL; in a schema they only add.
+            let owner = if d.schema.is_some() { "\u{0}" } else { d.role.as_str() };
+            let body = render_acl(kind, word, Some(&d.acl), owner, None);
+            let sql: String = body
+                .lines()
+                .map(|l| format!("{prefix} {l}\n"))
+                .collect();
+            if !sql.is_empty() {
+                items.push(Item::new(Kind::DefaultPrivileges, format!("default privileges of {}", d.role), d.schema.as_deref().unwrap_or(""), sql));
+            }
+        }
+    }
+}

@@ -1,0 +1,129 @@
+//! Sequences: `CREATE SEQUENCE`, `OWNED BY`, and the `setval` that carries their state.
+
+use super::{comment, owner, render_acl, Item, Kind, Options};
+use crate::model::{class, Catalog, ObjRef, Sequence};
+use crate::quote::{ident, literal, qualified};
+
+pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
+    for s in &cat.sequences {
+        let me = ObjRef::new(class::PG_CLASS, s.oid);
+        if s.identity || cat.extension_members.contains(&me) {
+            continue;
+        }
+        let name = qualified(&s.schema, &s.name);
+        let unlogged = if s.unlogged { "UNLOGGED " } else { "" };
+        let mut sql = format!("CREATE {unlogged}SEQUENCE {name}\n{};\n", options(s));
+        sql += &owner(opts, &format!("SEQUENCE {name}"), &s.owner);
+        sql += &comment(cat, class::PG_CLASS, s.oid, 0, &format!("SEQUENCE {name}"));
+        if opts.privileges {
+            sql += &render_acl("SEQUENCE", &format!("SEQUENCE {name}"), s.acl.as_deref(), &s.owner, None);
+        }
+        items.push(Item::new(Kind::Sequence, format!("sequence {name}"), &s.schema, sql).provides(me));
+        if let Some((table, table_name, column)) = &s.owned_by {
+            items.push(
+                Item::new(
+                    Kind::SequenceOwnedBy,
+                    format!("sequence {name} owned by"),
+                    &s.schema,
+                    format!("ALTER SEQUENCE {name} OWNED BY {table_name}.{};\n", ident(column)),
+                )
+                .after(me)
+                .after(ObjRef::new(class::PG_CLASS, *table)),
+            );
+        }
+    }
+}
+
+/// The option lines of `CREATE SEQUENCE` (also used inside an identity column's clause).
+pub(super) fn options(s: &Sequence) -> String {
+    let mut o = Vec::new();
+    if s.type_name != "bigint" {
+        o.push(format!("AS {}", s.type_name));
+    }
+    o.push(format!("START WITH {}", s.start));
+    o.push(format!("INCREMENT BY {}", s.increment));
+    o.push(format!("MINVALUE {}", s.min));
+    o.push(format!("MAXVALUE {}", s.max));
+    o.push(format!("CACHE {}", s.cache));
+    if s.cycle {
+        o.push("CYCLE".into());
+    }
+    o.iter().map(|l| format!("    {l}")).collect::<Vec<_>>().join("\n")
+}
+
+/// The state of one sequence after `margin` more steps in its direction, kept inside its bounds.
+pub fn advanced(s: &Sequence, margin: i64) -> Option<(i64, bool)> {
+    let last = s.last_value?;
+    if margin == 0 {
+        return Some((last, s.is_called));
+    }
+    let v = last.saturating_add(margin.saturating_mul(s.increment));
+    Some((v.clamp(s.min, s.max), s.is_called))
+}
+
+/// `SELECT setval(…)` for every sequence whose state is known, identity ones included.
+/// Re-running them is harmless: setval sets, it does not add.
+pub fn setval_items(cat: &Catalog, margin: i64) -> Vec<Item> {
+    cat.sequences
+        .iter()
+        .filter(|s| !cat.extension_members.contains(&ObjRef::new(class::PG_CLASS, s.oid)))
+        .filter_map(|s| {
+            let (value, called) = advanced(s, margin)?;
+            let name = qualified(&s.schema, &s.name);
+            Some(
+                Item::new(
+                    Kind::SequenceSet,
+                    format!("sequence {name} = {value}{}", if called { "" } else { " (not called)" }),
+                    &s.schema,
+                    format!("SELECT pg_catalog.setval({}, {value}, {called});\n", literal(&name)),
+                )
+                .after(ObjRef::new(class::PG_CLASS, s.oid)),
+            )
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seq(last: i64, inc: i64, called: bool) -> Sequence {
+        Sequence {
+            oid: 1,
+            schema: "public".into(),
+            name: "Odd Seq".into(),
+            type_name: "integer".into(),
+            start: 1,
+            increment: inc,
+            min: -100,
+            max: 100,
+            cache: 1,
+            cycle: false,
+            owned_by: None,
+            identity: false,
+            last_value: Some(last),
+            is_called: called,
+            unlogged: false,
+            acl: None,
+            owner: "postgres".into(),
+        }
+    }
+
+    #[test]
+    fn margin_moves_in_direction_and_clamps() {
+        assert_eq!(advanced(&seq(10, 1, true), 5), Some((15, true)));
+        assert_eq!(advanced(&seq(10, -2, true), 5), Some((0, true)));
+        assert_eq!(advanced(&seq(99, 1, true), 5), Some((100, true)));
+        assert_eq!(advanced(&seq(1, 1, false), 0), Some((1, false)));
+    }
+
+    #[test]
+    fn setval_quotes_name() {
+        let cat = Catalog {
+            sequences: vec![seq(42, 1, true)],
+            ..Default::default()
+        };
+        let items = setval_items(&cat, 0);
+        assert_eq!(items[0].sql, "SELECT pg_catalog.setval('public.\"Odd Seq\"', 42, true);\n");
+    }
+}

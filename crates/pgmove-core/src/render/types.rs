@@ -1,0 +1,129 @@
+//! User-defined types: enums, composites, ranges, domains and base types.
+
+use super::{comment, option_list, owner, render_acl, Item, Kind, Options};
+use crate::model::{class, Catalog, ObjRef, TypeKind};
+use crate::quote::{ident, literal, qualified};
+
+pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
+    for t in &cat.types {
+        let me = ObjRef::new(class::PG_TYPE, t.oid);
+        if cat.extension_members.contains(&me) {
+            continue;
+        }
+        let name = qualified(&t.schema, &t.name);
+        let mut word = "TYPE";
+        let mut sql = match &t.kind {
+            TypeKind::Enum { labels } => format!(
+                "CREATE TYPE {name} AS ENUM (\n{}\n);\n",
+                labels
+                    .iter()
+                    .map(|l| format!("    {}", literal(l)))
+                    .collect::<Vec<_>>()
+                    .join(",\n")
+            ),
+            TypeKind::Composite { attributes, .. } => format!(
+                "CREATE TYPE {name} AS (\n{}\n);\n",
+                attributes
+                    .iter()
+                    .map(|(n, ty, coll)| {
+                        let c = coll.as_ref().map(|c| format!(" COLLATE {c}")).unwrap_or_default();
+                        format!("\t{} {ty}{c}", ident(n))
+                    })
+                    .collect::<Vec<_>>()
+                    .join(",\n")
+            ),
+            TypeKind::Range {
+                subtype,
+                opclass,
+                collation,
+                canonical,
+                subdiff,
+                multirange,
+            } => {
+                let mut o = vec![("subtype".to_string(), subtype.clone())];
+                if let Some(m) = multirange {
+                    o.push(("multirange_type_name".into(), m.clone()));
+                }
+                if let Some(x) = opclass {
+                    o.push(("subtype_opclass".into(), x.clone()));
+                }
+                if let Some(x) = collation {
+                    o.push(("collation".into(), x.clone()));
+                }
+                if let Some(x) = canonical {
+                    o.push(("canonical".into(), x.clone()));
+                }
+                if let Some(x) = subdiff {
+                    o.push(("subtype_diff".into(), x.clone()));
+                }
+                format!("CREATE TYPE {name} AS RANGE {};\n", option_list(&o))
+            }
+            TypeKind::Domain {
+                base,
+                collation,
+                default,
+                not_null,
+                constraints,
+            } => {
+                word = "DOMAIN";
+                let mut s = format!("CREATE DOMAIN {name} AS {base}");
+                if let Some(c) = collation {
+                    s += &format!(" COLLATE {c}");
+                }
+                if let Some(d) = default {
+                    s += &format!(" DEFAULT {d}");
+                }
+                if *not_null {
+                    s += " NOT NULL";
+                }
+                for (cname, def, validated) in constraints {
+                    if *validated {
+                        s += &format!("\n\tCONSTRAINT {} {def}", ident(cname));
+                    }
+                }
+                s += ";\n";
+                for (cname, def, validated) in constraints {
+                    if !validated {
+                        s += &format!("ALTER DOMAIN {name}\n    ADD CONSTRAINT {} {def};\n", ident(cname));
+                    }
+                }
+                s
+            }
+            TypeKind::Base { options } => {
+                // A shell first, so the I/O functions can name the type; completed after them.
+                items.push(
+                    Item::new(Kind::ShellType, format!("shell type {name}"), &t.schema, format!("CREATE TYPE {name};\n"))
+                        .provides(me),
+                );
+                // The full definition follows the shell and everything the type depends on
+                // (its I/O functions); the sort gives the shell no dependencies of its own.
+                let mut full = Item::new(
+                    Kind::Type,
+                    format!("type {name}"),
+                    &t.schema,
+                    format!("CREATE TYPE {name} {};\n", option_list(options)),
+                )
+                .after(me);
+                full.after.extend(cat.depends.iter().filter(|d| d.obj == me).map(|d| d.refobj));
+                finish(cat, opts, t, &name, word, &mut full.sql);
+                items.push(full);
+                continue;
+            }
+        };
+        finish(cat, opts, t, &name, word, &mut sql);
+        items.push(Item::new(Kind::Type, format!("type {name}"), &t.schema, sql).provides(me));
+    }
+}
+
+fn finish(cat: &Catalog, opts: &Options, t: &crate::model::TypeDef, name: &str, word: &str, sql: &mut String) {
+    *sql += &owner(opts, &format!("{word} {name}"), &t.owner);
+    *sql += &comment(cat, class::PG_TYPE, t.oid, 0, &format!("{word} {name}"));
+    if let TypeKind::Composite { relid, attributes } = &t.kind {
+        for (i, (a, _, _)) in attributes.iter().enumerate() {
+            *sql += &comment(cat, class::PG_CLASS, *relid, i as i32 + 1, &format!("COLUMN {name}.{}", ident(a)));
+        }
+    }
+    if opts.privileges {
+        *sql += &render_acl("TYPE", &format!("TYPE {name}"), t.acl.as_deref(), &t.owner, None);
+    }
+}
