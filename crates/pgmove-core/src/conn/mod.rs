@@ -243,6 +243,11 @@ impl ConnSpec {
                 let mut m = e.to_string();
                 let mut source = std::error::Error::source(e);
                 while let Some(s) = source {
+                    if let Some(text) = tls::describe(s) {
+                        m.push_str(": ");
+                        m.push_str(&text);
+                        break;
+                    }
                     let text = s.to_string();
                     if !m.ends_with(&text) {
                         m.push_str(": ");

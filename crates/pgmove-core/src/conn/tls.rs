@@ -158,6 +158,27 @@ fn read_certs(path: &Path, what: &str) -> Result<Vec<CertificateDer<'static>>> {
     Ok(certs)
 }
 
+/// A plainer wording for the certificate errors users meet most, when `e` (a link of a
+/// tokio-postgres error's source chain) is one; else `None`.
+pub(crate) fn describe(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let rustls_err = e
+        .downcast_ref::<std::io::Error>()
+        .and_then(|io| io.get_ref())
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        .or_else(|| e.downcast_ref::<rustls::Error>())?;
+    let text = match rustls_err {
+        rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer) => {
+            "the server certificate is not signed by a trusted root certificate (check sslrootcert)"
+        }
+        rustls::Error::InvalidCertificate(CertificateError::BadSignature) => {
+            "the server certificate's signature does not verify against the trusted root \
+             certificates (check sslrootcert)"
+        }
+        _ => return None,
+    };
+    Some(text.into())
+}
+
 /// `sslmode=require` (and allow/prefer) without a root certificate: the server's certificate is
 /// not checked, but the handshake signatures still are (so the session is encrypted to whoever
 /// holds the presented key, as with libpq).
