@@ -25,7 +25,7 @@ use tokio_postgres::config::{ChannelBinding, TargetSessionAttrs};
 use tokio_postgres::tls::MakeTlsConnect;
 use tokio_postgres::{Client, Socket};
 
-/// libpq's `sslmode`. See [`tls`](self) for what each mode verifies.
+/// libpq's `sslmode`; the private `tls` module documents what each mode verifies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SslMode {
     /// No TLS.
@@ -537,14 +537,18 @@ async fn check_version(spec: &ConnSpec, client: &Client) -> Result<()> {
             target: spec.display_safe(),
             message: "the server did not report its version".into(),
         })?;
-    let num: u32 = row.get(0).and_then(|v| v.parse().ok()).unwrap_or(0);
-    if num < 90400 {
-        return Err(Error::Unsupported {
+    require_94(spec, row.get(0), row.get(1))
+}
+
+/// `server_version_num` must be at least 90400; a server that does not say is refused too.
+fn require_94(spec: &ConnSpec, num: Option<&str>, version: Option<&str>) -> Result<()> {
+    match num.and_then(|v| v.trim().parse::<u32>().ok()) {
+        Some(n) if n >= 90400 => Ok(()),
+        _ => Err(Error::Unsupported {
             target: spec.display_safe(),
-            version: row.get(1).unwrap_or("unknown").to_string(),
-        });
+            version: version.unwrap_or("unknown").to_string(),
+        }),
     }
-    Ok(())
 }
 
 /// Convenience used by tests: parse + connect.

@@ -468,3 +468,30 @@ async fn unreachable_server_is_one_clear_line() {
     assert!(msg.to_lowercase().contains("connection refused"), "{msg}");
     assert_eq!(msg.lines().count(), 1, "{msg}");
 }
+
+#[test]
+fn servers_older_than_9_4_are_unsupported() {
+    let sp = spec("host=h user=u dbname=d password=s3cretPW", &[]).unwrap();
+    for (num, version, ok) in [
+        (Some("90400"), Some("9.4.26"), true),
+        (Some("170002"), Some("17.2"), true),
+        (Some("90324"), Some("9.3.24"), false),
+        (Some("80423"), Some("8.4.23"), false),
+        (None, None, false),
+        (Some("garbage"), Some("x"), false),
+    ] {
+        match require_94(&sp, num, version) {
+            Ok(()) => assert!(ok, "{num:?}"),
+            Err(e) => {
+                assert!(!ok, "{num:?}: {e}");
+                assert!(matches!(e, Error::Unsupported { .. }), "{e:?}");
+                let msg = e.to_string();
+                assert!(
+                    msg.contains("needs 9.4 or newer") && msg.contains("u@h:5432/d"),
+                    "{msg}"
+                );
+                assert!(!msg.contains("s3cretPW"));
+            }
+        }
+    }
+}
