@@ -12,6 +12,7 @@
 //! - [`quote`]: the one place identifiers and literals are quoted.
 //! - [`sort`]: dependency order (pg_depend plus a per-kind priority).
 //! - [`apply`]: streams statements into a target, in one transaction or on N connections.
+pub mod apply;
 pub mod catalog;
 pub mod conn;
 pub mod error;
@@ -19,6 +20,5 @@ pub mod model;
 pub mod quote;
 pub mod render;
 pub mod sort;
-pub mod apply;
 
 pub use error::{Error, Result};

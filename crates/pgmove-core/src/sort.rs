@@ -84,7 +84,13 @@ pub fn order(cat: &Catalog, items: Vec<Item>) -> (Vec<Item>, Vec<String>) {
                 // A cycle: emit its lowest-priority member anyway and say so.
                 let i = (0..n)
                     .filter(|&i| !done[i])
-                    .min_by_key(|&i| (items[i].kind, items[i].schema.clone(), items[i].name.clone()))
+                    .min_by_key(|&i| {
+                        (
+                            items[i].kind,
+                            items[i].schema.clone(),
+                            items[i].name.clone(),
+                        )
+                    })
                     .expect("items remain");
                 warnings.push(format!(
                     "dependency cycle through {}; emitted before {} of its dependencies",
@@ -144,8 +150,10 @@ mod tests {
             ref_sub: 1,
             deptype: 'n',
         });
-        cat.owners
-            .insert(ObjRef::new(class::PG_REWRITE, 7), ObjRef::new(class::PG_CLASS, 100));
+        cat.owners.insert(
+            ObjRef::new(class::PG_REWRITE, 7),
+            ObjRef::new(class::PG_CLASS, 100),
+        );
         let items = vec![
             item(Kind::Table, "b_table", 300),
             item(Kind::Table, "z_table", 200),

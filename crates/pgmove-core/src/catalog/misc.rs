@@ -10,7 +10,8 @@ use crate::Result;
 use std::collections::HashMap;
 use tokio_postgres::Client;
 
-const NOT_MEMBER: &str = "NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = x.oid AND d.deptype = 'e')";
+const NOT_MEMBER: &str =
+    "NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = x.oid AND d.deptype = 'e')";
 
 pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
     let v = cat.server_version;
@@ -32,7 +33,9 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
             name: r.get("name"),
             handler: r.get("handler"),
             validator: r.get("validator"),
-            options: r.get::<_, Option<Vec<String>>>("options").unwrap_or_default(),
+            options: r
+                .get::<_, Option<Vec<String>>>("options")
+                .unwrap_or_default(),
         });
     }
 
@@ -49,7 +52,8 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
     {
         mappings.entry(r.get("umserver")).or_default().push((
             r.get("role"),
-            r.get::<_, Option<Vec<String>>>("options").unwrap_or_default(),
+            r.get::<_, Option<Vec<String>>>("options")
+                .unwrap_or_default(),
         ));
     }
     for r in query(
@@ -71,7 +75,9 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
             wrapper: r.get("wrapper"),
             server_type: r.get("type"),
             version: r.get("version"),
-            options: r.get::<_, Option<Vec<String>>>("options").unwrap_or_default(),
+            options: r
+                .get::<_, Option<Vec<String>>>("options")
+                .unwrap_or_default(),
             user_mappings: mappings.remove(&oid).unwrap_or_default(),
         });
     }
@@ -165,7 +171,11 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
     }
 
     if v >= 100000 {
-        let truncate = if v >= 110000 { "x.pubtruncate" } else { "false" };
+        let truncate = if v >= 110000 {
+            "x.pubtruncate"
+        } else {
+            "false"
+        };
         for r in query(
             client,
             "publications",

@@ -142,10 +142,7 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
                 _ => None,
             },
         );
-        push(
-            "HYPOTHETICAL",
-            (ch(&r, "aggkind") == 'h').then(String::new),
-        );
+        push("HYPOTHETICAL", (ch(&r, "aggkind") == 'h').then(String::new));
         cat.aggregates.push(Aggregate {
             oid: r.get("oid"),
             schema: r.get("schema"),

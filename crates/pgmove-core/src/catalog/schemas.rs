@@ -55,8 +55,16 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
 
     // Collations: provider columns arrived over the versions (10: provider, 12: deterministic,
     // 15: ICU locale, 16: ICU rules, 17: colllocale replaces colliculocale).
-    let provider = if v >= 100000 { "c.collprovider" } else { "'c'::\"char\"" };
-    let deterministic = if v >= 120000 { "c.collisdeterministic" } else { "true" };
+    let provider = if v >= 100000 {
+        "c.collprovider"
+    } else {
+        "'c'::\"char\""
+    };
+    let deterministic = if v >= 120000 {
+        "c.collisdeterministic"
+    } else {
+        "true"
+    };
     let locale = if v >= 170000 {
         "c.colllocale"
     } else if v >= 150000 {
@@ -64,7 +72,11 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
     } else {
         "NULL::text"
     };
-    let rules = if v >= 160000 { "c.collicurules" } else { "NULL::text" };
+    let rules = if v >= 160000 {
+        "c.collicurules"
+    } else {
+        "NULL::text"
+    };
     for r in query(
         client,
         "collations",
@@ -95,7 +107,8 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
     for r in query(
         client,
         "comments",
-        "SELECT classoid, objoid, objsubid, description FROM pg_description WHERE objoid >= 16384",
+        "SELECT classoid, objoid, objsubid, description FROM pg_description
+         WHERE objoid >= 16384 OR (classoid = 'pg_namespace'::regclass AND objoid = 2200)",
     )
     .await?
     {

@@ -120,7 +120,11 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
             // The savepoint keeps such a failure from aborting the snapshot transaction.
             client.batch_execute("SAVEPOINT sequence_state").await?;
             let rows = client.query(&sql, &[]).await;
-            let end = if rows.is_ok() { "RELEASE" } else { "ROLLBACK TO" };
+            let end = if rows.is_ok() {
+                "RELEASE"
+            } else {
+                "ROLLBACK TO"
+            };
             client
                 .batch_execute(&format!("{end} SAVEPOINT sequence_state"))
                 .await?;

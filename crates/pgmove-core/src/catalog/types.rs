@@ -129,7 +129,11 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
         ));
     }
 
-    let acl = if v >= 90200 { "t.typacl::text[]" } else { "NULL::text[]" };
+    let acl = if v >= 90200 {
+        "t.typacl::text[]"
+    } else {
+        "NULL::text[]"
+    };
     let rows = query(
         client,
         "types",
@@ -205,7 +209,11 @@ fn base_type_options(r: &tokio_postgres::Row) -> Vec<(String, String)> {
     let len: i16 = r.get("typlen");
     o.push((
         "INTERNALLENGTH".into(),
-        if len == -1 { "variable".into() } else { len.to_string() },
+        if len == -1 {
+            "variable".into()
+        } else {
+            len.to_string()
+        },
     ));
     for (key, col) in [
         ("INPUT", "input"),

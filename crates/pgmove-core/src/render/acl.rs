@@ -123,7 +123,11 @@ fn privilege_list(kind: &str, privs: &str, column: Option<&str>) -> String {
     let col = column
         .map(|c| format!("({})", quote::ident(c)))
         .unwrap_or_default();
-    let full = !all.is_empty() && all.chars().filter(|c| *c != 'm').all(|c| letters.contains(&c));
+    let full = !all.is_empty()
+        && all
+            .chars()
+            .filter(|c| *c != 'm')
+            .all(|c| letters.contains(&c));
     if full && column.is_none() && letters.len() >= all.chars().filter(|c| *c != 'm').count() {
         return "ALL".into();
     }
@@ -196,7 +200,10 @@ fn acl_commands(
     let mut out = String::new();
     for b in base {
         if !items.contains(b) {
-            out.push_str(&format!("REVOKE ALL {on} FROM {};\n", grantee_sql(&b.grantee)));
+            out.push_str(&format!(
+                "REVOKE ALL {on} FROM {};\n",
+                grantee_sql(&b.grantee)
+            ));
         }
     }
     for i in items {
@@ -255,13 +262,20 @@ mod tests {
     #[test]
     fn default_acl_renders_nothing() {
         let a = acl(&["postgres=arwdDxt/postgres"]);
-        assert_eq!(render_acl("TABLE", "TABLE t", Some(&a), "postgres", None), "");
+        assert_eq!(
+            render_acl("TABLE", "TABLE t", Some(&a), "postgres", None),
+            ""
+        );
         assert_eq!(render_acl("TABLE", "TABLE t", None, "postgres", None), "");
     }
 
     #[test]
     fn extra_grants_and_revoked_public() {
-        let a = acl(&["postgres=arwdDxt/postgres", "app=r/postgres", "\"we ird\"=arw*/postgres"]);
+        let a = acl(&[
+            "postgres=arwdDxt/postgres",
+            "app=r/postgres",
+            "\"we ird\"=arw*/postgres",
+        ]);
         let sql = render_acl("TABLE", "TABLE public.t", Some(&a), "postgres", None);
         assert_eq!(
             sql,

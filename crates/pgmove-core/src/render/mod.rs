@@ -38,10 +38,10 @@ pub enum Kind {
     Table,
     View,
     TableAttach,
+    /// The real definition of a view that selects from itself (created first as a dummy).
+    ViewRedefinition,
     Default,
     SequenceOwnedBy,
-    /// Views re-created in full after a dummy broke a dependency cycle.
-    ViewDefinition,
     Acl,
     DefaultPrivileges,
     // ---- post-data ----
@@ -49,6 +49,9 @@ pub enum Kind {
     Index,
     IndexAttach,
     Statistics,
+    /// A view's real definition, when it needs a post-data constraint (a `GROUP BY` that relies
+    /// on a primary key): pre-data creates a dummy with the same columns, as pg_dump does.
+    ViewDefinition,
     Rule,
     Trigger,
     ForeignKey,
@@ -128,22 +131,32 @@ impl Default for Options {
     }
 }
 
-/// Everything pg_dump puts in `--section=pre-data`.
-pub fn pre_data(cat: &Catalog, opts: &Options) -> Vec<Item> {
+/// Every item of the schema, pre-data and post-data, unordered.
+pub fn all(cat: &Catalog, opts: &Options) -> Vec<Item> {
     let mut items = Vec::new();
     schemas::render(cat, opts, &mut items);
     types::render(cat, opts, &mut items);
     routines::render(cat, opts, &mut items);
     sequences::render(cat, opts, &mut items);
     relations::render(cat, opts, &mut items);
+    postdata::render(cat, opts, &mut items);
     items
+}
+
+/// Everything pg_dump puts in `--section=pre-data`.
+pub fn pre_data(cat: &Catalog, opts: &Options) -> Vec<Item> {
+    all(cat, opts)
+        .into_iter()
+        .filter(|i| !i.kind.is_post_data())
+        .collect()
 }
 
 /// Everything pg_dump puts in `--section=post-data`.
 pub fn post_data(cat: &Catalog, opts: &Options) -> Vec<Item> {
-    let mut items = Vec::new();
-    postdata::render(cat, opts, &mut items);
-    items
+    all(cat, opts)
+        .into_iter()
+        .filter(|i| i.kind.is_post_data())
+        .collect()
 }
 
 /// `COMMENT ON <what> IS '…';` when the object has a comment.

@@ -9,43 +9,71 @@ use std::collections::HashMap;
 pub(super) fn render(cat: &Catalog, _opts: &Options, items: &mut Vec<Item>) {
     let mut rel: HashMap<u32, (String, char, &str)> = HashMap::new();
     for t in &cat.tables {
-        rel.insert(t.oid, (qualified(&t.schema, &t.name), t.relkind, t.schema.as_str()));
+        rel.insert(
+            t.oid,
+            (qualified(&t.schema, &t.name), t.relkind, t.schema.as_str()),
+        );
     }
     for v in &cat.views {
-        rel.insert(v.oid, (qualified(&v.schema, &v.name), v.relkind, v.schema.as_str()));
+        rel.insert(
+            v.oid,
+            (qualified(&v.schema, &v.name), v.relkind, v.schema.as_str()),
+        );
     }
     let member = |c: u32, o: u32| cat.extension_members.contains(&ObjRef::new(c, o));
-    let indexes: HashMap<u32, &crate::model::Index> = cat.indexes.iter().map(|i| (i.oid, i)).collect();
+    let indexes: HashMap<u32, &crate::model::Index> =
+        cat.indexes.iter().map(|i| (i.oid, i)).collect();
 
     for c in &cat.constraints {
-        let Some((table, relkind, schema)) = rel.get(&c.table_oid) else { continue };
+        let Some((table, relkind, schema)) = rel.get(&c.table_oid) else {
+            continue;
+        };
         if member(class::PG_CLASS, c.table_oid) {
             continue;
         }
-        let only = if *relkind == 'p' { "" } else { "ONLY " };
+        // Keys use ONLY everywhere (a partitioned table's key does not build its partitions'; their
+        // own keys are attached). Foreign keys and checks on a partitioned table cannot be ONLY.
+        let only = if *relkind == 'p' && c.contype != 'p' && c.contype != 'u' && c.contype != 'x' {
+            ""
+        } else {
+            "ONLY "
+        };
         let (kind, after_ref) = match c.contype {
             'p' | 'u' | 'x' => (Kind::Constraint, None),
-            'f' if c.is_local => (Kind::ForeignKey, Some(ObjRef::new(class::PG_CLASS, c.ref_table_oid))),
+            'f' if c.is_local => (
+                Kind::ForeignKey,
+                Some(ObjRef::new(class::PG_CLASS, c.ref_table_oid)),
+            ),
             'c' if !c.validated && c.is_local => (Kind::Constraint, None),
             _ => continue,
         };
-        // Keys on partitions are created per partition (ONLY), then their indexes attached.
-        let only = if kind == Kind::ForeignKey && *relkind == 'p' { "" } else { only };
         let mut sql = format!(
             "ALTER TABLE {only}{table}\n    ADD CONSTRAINT {} {};\n",
             ident(&c.name),
             c.definition
         );
-        sql += &comment(cat, class::PG_CONSTRAINT, c.oid, 0, &format!("CONSTRAINT {} ON {table}", ident(&c.name)));
-        let mut item = Item::new(kind, format!("constraint {} on {table}", ident(&c.name)), schema, sql)
-            .provides(ObjRef::new(class::PG_CONSTRAINT, c.oid))
-            .after(ObjRef::new(class::PG_CLASS, c.table_oid))
-            .on_table(c.table_oid);
+        sql += &comment(
+            cat,
+            class::PG_CONSTRAINT,
+            c.oid,
+            0,
+            &format!("CONSTRAINT {} ON {table}", ident(&c.name)),
+        );
+        let mut item = Item::new(
+            kind,
+            format!("constraint {} on {table}", ident(&c.name)),
+            schema,
+            sql,
+        )
+        .provides(ObjRef::new(class::PG_CONSTRAINT, c.oid))
+        .after(ObjRef::new(class::PG_CLASS, c.table_oid))
+        .on_table(c.table_oid);
         if let Some(r) = after_ref {
             item.after.push(r);
         }
         if c.index_oid != 0 && matches!(c.contype, 'p' | 'u' | 'x') {
-            item.provides.push(ObjRef::new(class::PG_CLASS, c.index_oid));
+            item.provides
+                .push(ObjRef::new(class::PG_CLASS, c.index_oid));
             if let Some(ix) = indexes.get(&c.index_oid) {
                 item.sql += &index_extras(cat, ix, table);
             }
@@ -54,7 +82,9 @@ pub(super) fn render(cat: &Catalog, _opts: &Options, items: &mut Vec<Item>) {
     }
 
     for ix in &cat.indexes {
-        let Some((table, _, schema)) = rel.get(&ix.table_oid) else { continue };
+        let Some((table, _, schema)) = rel.get(&ix.table_oid) else {
+            continue;
+        };
         if member(class::PG_CLASS, ix.table_oid) || !ix.is_valid && !ix.is_partitioned {
             continue;
         }
@@ -90,17 +120,30 @@ pub(super) fn render(cat: &Catalog, _opts: &Options, items: &mut Vec<Item>) {
         if let Some(n) = s.stat_target {
             sql += &format!("ALTER STATISTICS {name} SET STATISTICS {n};\n");
         }
-        sql += &comment(cat, class::PG_STATISTIC_EXT, s.oid, 0, &format!("STATISTICS {name}"));
+        sql += &comment(
+            cat,
+            class::PG_STATISTIC_EXT,
+            s.oid,
+            0,
+            &format!("STATISTICS {name}"),
+        );
         items.push(
-            Item::new(Kind::Statistics, format!("statistics {name}"), &s.schema, sql)
-                .provides(ObjRef::new(class::PG_STATISTIC_EXT, s.oid))
-                .after(ObjRef::new(class::PG_CLASS, s.table_oid))
-                .on_table(s.table_oid),
+            Item::new(
+                Kind::Statistics,
+                format!("statistics {name}"),
+                &s.schema,
+                sql,
+            )
+            .provides(ObjRef::new(class::PG_STATISTIC_EXT, s.oid))
+            .after(ObjRef::new(class::PG_CLASS, s.table_oid))
+            .on_table(s.table_oid),
         );
     }
 
     for r in &cat.rules {
-        let Some((table, _, schema)) = rel.get(&r.table_oid) else { continue };
+        let Some((table, _, schema)) = rel.get(&r.table_oid) else {
+            continue;
+        };
         let mut sql = format!("{}\n", r.definition.trim_end());
         if !sql.trim_end().ends_with(';') {
             sql = format!("{};\n", sql.trim_end());
@@ -108,17 +151,30 @@ pub(super) fn render(cat: &Catalog, _opts: &Options, items: &mut Vec<Item>) {
         if r.enabled == 'D' {
             sql += &format!("ALTER TABLE {table} DISABLE RULE {};\n", ident(&r.name));
         }
-        sql += &comment(cat, class::PG_REWRITE, r.oid, 0, &format!("RULE {} ON {table}", ident(&r.name)));
+        sql += &comment(
+            cat,
+            class::PG_REWRITE,
+            r.oid,
+            0,
+            &format!("RULE {} ON {table}", ident(&r.name)),
+        );
         items.push(
-            Item::new(Kind::Rule, format!("rule {} on {table}", ident(&r.name)), schema, sql)
-                .provides(ObjRef::new(class::PG_REWRITE, r.oid))
-                .after(ObjRef::new(class::PG_CLASS, r.table_oid))
-                .on_table(r.table_oid),
+            Item::new(
+                Kind::Rule,
+                format!("rule {} on {table}", ident(&r.name)),
+                schema,
+                sql,
+            )
+            .provides(ObjRef::new(class::PG_REWRITE, r.oid))
+            .after(ObjRef::new(class::PG_CLASS, r.table_oid))
+            .on_table(r.table_oid),
         );
     }
 
     for t in &cat.triggers {
-        let Some((table, _, schema)) = rel.get(&t.table_oid) else { continue };
+        let Some((table, _, schema)) = rel.get(&t.table_oid) else {
+            continue;
+        };
         let mut sql = format!("{};\n", t.definition);
         let name = ident(&t.name);
         match t.enabled {
@@ -127,12 +183,23 @@ pub(super) fn render(cat: &Catalog, _opts: &Options, items: &mut Vec<Item>) {
             'A' => sql += &format!("ALTER TABLE {table} ENABLE ALWAYS TRIGGER {name};\n"),
             _ => {}
         }
-        sql += &comment(cat, class::PG_TRIGGER, t.oid, 0, &format!("TRIGGER {name} ON {table}"));
+        sql += &comment(
+            cat,
+            class::PG_TRIGGER,
+            t.oid,
+            0,
+            &format!("TRIGGER {name} ON {table}"),
+        );
         items.push(
-            Item::new(Kind::Trigger, format!("trigger {name} on {table}"), schema, sql)
-                .provides(ObjRef::new(class::PG_TRIGGER, t.oid))
-                .after(ObjRef::new(class::PG_CLASS, t.table_oid))
-                .on_table(t.table_oid),
+            Item::new(
+                Kind::Trigger,
+                format!("trigger {name} on {table}"),
+                schema,
+                sql,
+            )
+            .provides(ObjRef::new(class::PG_TRIGGER, t.oid))
+            .after(ObjRef::new(class::PG_CLASS, t.table_oid))
+            .on_table(t.table_oid),
         );
     }
 
@@ -147,14 +214,21 @@ pub(super) fn render(cat: &Catalog, _opts: &Options, items: &mut Vec<Item>) {
         }
         if !sql.is_empty() {
             items.push(
-                Item::new(Kind::Policy, format!("row security on {name}"), &t.schema, sql)
-                    .after(ObjRef::new(class::PG_CLASS, t.oid))
-                    .on_table(t.oid),
+                Item::new(
+                    Kind::Policy,
+                    format!("row security on {name}"),
+                    &t.schema,
+                    sql,
+                )
+                .after(ObjRef::new(class::PG_CLASS, t.oid))
+                .on_table(t.oid),
             );
         }
     }
     for p in &cat.policies {
-        let Some((table, _, schema)) = rel.get(&p.table_oid) else { continue };
+        let Some((table, _, schema)) = rel.get(&p.table_oid) else {
+            continue;
+        };
         let name = ident(&p.name);
         let mut sql = format!("CREATE POLICY {name} ON {table}");
         if !p.permissive {
@@ -177,12 +251,23 @@ pub(super) fn render(cat: &Catalog, _opts: &Options, items: &mut Vec<Item>) {
             sql += &format!(" WITH CHECK ({w})");
         }
         sql += ";\n";
-        sql += &comment(cat, class::PG_POLICY, p.oid, 0, &format!("POLICY {name} ON {table}"));
+        sql += &comment(
+            cat,
+            class::PG_POLICY,
+            p.oid,
+            0,
+            &format!("POLICY {name} ON {table}"),
+        );
         items.push(
-            Item::new(Kind::Policy, format!("policy {name} on {table}"), schema, sql)
-                .provides(ObjRef::new(class::PG_POLICY, p.oid))
-                .after(ObjRef::new(class::PG_CLASS, p.table_oid))
-                .on_table(p.table_oid),
+            Item::new(
+                Kind::Policy,
+                format!("policy {name} on {table}"),
+                schema,
+                sql,
+            )
+            .provides(ObjRef::new(class::PG_POLICY, p.oid))
+            .after(ObjRef::new(class::PG_CLASS, p.table_oid))
+            .on_table(p.table_oid),
         );
     }
 
@@ -216,7 +301,13 @@ pub(super) fn render(cat: &Catalog, _opts: &Options, items: &mut Vec<Item>) {
             'A' => sql += &format!("ALTER EVENT TRIGGER {name} ENABLE ALWAYS;\n"),
             _ => {}
         }
-        sql += &comment(cat, class::PG_EVENT_TRIGGER, e.oid, 0, &format!("EVENT TRIGGER {name}"));
+        sql += &comment(
+            cat,
+            class::PG_EVENT_TRIGGER,
+            e.oid,
+            0,
+            &format!("EVENT TRIGGER {name}"),
+        );
         items.push(
             Item::new(Kind::EventTrigger, format!("event trigger {name}"), "", sql)
                 .provides(ObjRef::new(class::PG_EVENT_TRIGGER, e.oid)),
@@ -233,7 +324,10 @@ fn index_extras(cat: &Catalog, ix: &crate::model::Index, table: &str) -> String 
         sql += &format!("ALTER TABLE {table} CLUSTER ON {};\n", ident(&ix.name));
     }
     if ix.is_replica_identity {
-        sql += &format!("ALTER TABLE ONLY {table} REPLICA IDENTITY USING INDEX {};\n", ident(&ix.name));
+        sql += &format!(
+            "ALTER TABLE ONLY {table} REPLICA IDENTITY USING INDEX {};\n",
+            ident(&ix.name)
+        );
     }
     for (col, n) in &ix.stat_targets {
         sql += &format!("ALTER INDEX {name} ALTER COLUMN {col} SET STATISTICS {n};\n");

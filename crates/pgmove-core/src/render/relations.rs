@@ -36,14 +36,27 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
                 continue;
             }
             let seq = identity_seqs.get(&(t.oid, c.name.as_str())).copied();
-            lines.push(column_def(c, t, seq, detached.contains(&c.attrdef_oid.unwrap_or(0))));
+            lines.push(column_def(
+                c,
+                t,
+                seq,
+                detached.contains(&c.attrdef_oid.unwrap_or(0)),
+            ));
         }
         for c in checks.get(&t.oid).into_iter().flatten() {
-            lines.push(format!("    CONSTRAINT {} {}", ident(&c.name), c.definition));
+            lines.push(format!(
+                "    CONSTRAINT {} {}",
+                ident(&c.name),
+                c.definition
+            ));
         }
         let mut sql = format!(
             "CREATE {}{}TABLE {name} (\n{}\n)",
-            if t.persistence == 'u' { "UNLOGGED " } else { "" },
+            if t.persistence == 'u' {
+                "UNLOGGED "
+            } else {
+                ""
+            },
             if t.relkind == 'f' { "FOREIGN " } else { "" },
             lines.join(",\n")
         );
@@ -64,26 +77,59 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
         }
         sql += ";\n";
         sql += &column_settings(t, &name);
-        match t.replica_identity {
+        // Foreign tables report `n` but cannot have a replica identity set.
+        match if t.relkind == 'f' {
+            'd'
+        } else {
+            t.replica_identity
+        } {
             'f' => sql += &format!("ALTER TABLE ONLY {name} REPLICA IDENTITY FULL;\n"),
             'n' => sql += &format!("ALTER TABLE ONLY {name} REPLICA IDENTITY NOTHING;\n"),
             _ => {}
         }
-        let word = if t.relkind == 'f' { "FOREIGN TABLE" } else { "TABLE" };
+        let word = if t.relkind == 'f' {
+            "FOREIGN TABLE"
+        } else {
+            "TABLE"
+        };
         sql += &owner(opts, &format!("{word} {name}"), &t.owner);
-        sql += &comment(cat, class::PG_CLASS, t.oid, 0, &format!("TABLE {name}"));
+        sql += &comment(cat, class::PG_CLASS, t.oid, 0, &format!("{word} {name}"));
         for c in &t.columns {
-            sql += &comment(cat, class::PG_CLASS, t.oid, c.num as i32, &format!("COLUMN {name}.{}", ident(&c.name)));
+            sql += &comment(
+                cat,
+                class::PG_CLASS,
+                t.oid,
+                c.num as i32,
+                &format!("COLUMN {name}.{}", ident(&c.name)),
+            );
         }
         if opts.privileges {
-            sql += &render_acl("TABLE", &format!("TABLE {name}"), t.acl.as_deref(), &t.owner, None);
+            sql += &render_acl(
+                "TABLE",
+                &format!("TABLE {name}"),
+                t.acl.as_deref(),
+                &t.owner,
+                None,
+            );
             for c in &t.columns {
-                sql += &render_acl("TABLE", &format!("TABLE {name}"), c.acl.as_deref(), &t.owner, Some(&c.name));
+                sql += &render_acl(
+                    "TABLE",
+                    &format!("TABLE {name}"),
+                    c.acl.as_deref(),
+                    &t.owner,
+                    Some(&c.name),
+                );
             }
         }
-        let mut item = Item::new(Kind::Table, format!("table {name}"), &t.schema, sql).provides(me).on_table(t.oid);
+        let mut item = Item::new(Kind::Table, format!("table {name}"), &t.schema, sql)
+            .provides(me)
+            .on_table(t.oid);
         // Identity sequences are created by the column; claim them so dependencies resolve.
-        for s in identity_seqs.iter().filter(|((tab, _), _)| *tab == t.oid).map(|(_, s)| s) {
+        for s in identity_seqs
+            .iter()
+            .filter(|((tab, _), _)| *tab == t.oid)
+            .map(|(_, s)| s)
+        {
             item.provides.push(ObjRef::new(class::PG_CLASS, s.oid));
         }
         items.push(item);
@@ -96,7 +142,10 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
                         Kind::Default,
                         format!("default {name}.{}", ident(&c.name)),
                         &t.schema,
-                        format!("ALTER TABLE ONLY {name} ALTER COLUMN {} SET DEFAULT {def};\n", ident(&c.name)),
+                        format!(
+                            "ALTER TABLE ONLY {name} ALTER COLUMN {} SET DEFAULT {def};\n",
+                            ident(&c.name)
+                        ),
                     )
                     .provides(ObjRef::new(class::PG_ATTRDEF, d))
                     .after(me)
@@ -124,6 +173,19 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
         }
     }
 
+    let on_constraints = views_on_constraints(cat);
+    // A view that selects from itself (made with CREATE OR REPLACE) cannot be created in one
+    // step: pg_dump's script fails on it; pgmove creates a dummy first, then the definition.
+    let self_referencing: HashSet<u32> = cat
+        .depends
+        .iter()
+        .filter(|d| {
+            d.obj.class == class::PG_REWRITE
+                && d.deptype == 'n'
+                && cat.owners.get(&d.obj) == Some(&d.refobj)
+        })
+        .map(|d| d.refobj.oid)
+        .collect();
     for v in &cat.views {
         let me = ObjRef::new(class::PG_CLASS, v.oid);
         if cat.extension_members.contains(&me) {
@@ -132,37 +194,125 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
         let name = qualified(&v.schema, &v.name);
         let matview = v.relkind == 'm';
         let word = if matview { "MATERIALIZED VIEW" } else { "VIEW" };
+        let on_keys = on_constraints.get(&v.oid);
+        let self_ref = self_referencing.contains(&v.oid);
+        let split = !matview && (on_keys.is_some() || self_ref);
         let mut sql = format!("CREATE {word} {name}");
+        if split {
+            let cols: Vec<String> = v
+                .columns
+                .iter()
+                .map(|(c, t)| format!("    NULL::{t} AS {}", ident(c)))
+                .collect();
+            sql += &format!(" AS\nSELECT\n{};\n", cols.join(",\n"));
+            let mut real = format!("CREATE OR REPLACE VIEW {name}");
+            if !v.options.is_empty() {
+                real += &format!(" WITH ({})", v.options.join(", "));
+            }
+            real += &format!(" AS\n{}", v.definition);
+            if let Some(c) = &v.check_option {
+                real += &format!("\n  WITH {} CHECK OPTION", c.to_uppercase());
+            }
+            real += ";\n";
+            let kind = if on_keys.is_some() {
+                Kind::ViewDefinition
+            } else {
+                Kind::ViewRedefinition
+            };
+            let mut item =
+                Item::new(kind, format!("view {name} definition"), &v.schema, real).after(me);
+            item.after.extend(
+                on_keys
+                    .into_iter()
+                    .flatten()
+                    .map(|c| ObjRef::new(class::PG_CONSTRAINT, *c)),
+            );
+            items.push(item);
+        }
         if let Some(am) = &v.access_method {
             sql += &format!(" USING {}", ident(am));
         }
         if !v.options.is_empty() {
             sql += &format!(" WITH ({})", v.options.join(", "));
         }
-        sql += &format!(" AS\n{}", v.definition);
-        if let Some(c) = &v.check_option {
-            sql += &format!("\n  WITH {} CHECK OPTION", c.to_uppercase());
+        if !split {
+            sql += &format!(" AS\n{}", v.definition);
+            if let Some(c) = &v.check_option {
+                sql += &format!("\n  WITH {} CHECK OPTION", c.to_uppercase());
+            }
+            if matview {
+                sql += "\n  WITH NO DATA";
+            }
+            sql += ";\n";
         }
-        if matview {
-            sql += "\n  WITH NO DATA";
-        }
-        sql += ";\n";
         for (col, def) in &v.column_defaults {
-            sql += &format!("ALTER VIEW {name} ALTER COLUMN {} SET DEFAULT {def};\n", ident(col));
+            sql += &format!(
+                "ALTER VIEW {name} ALTER COLUMN {} SET DEFAULT {def};\n",
+                ident(col)
+            );
         }
         sql += &owner(opts, &format!("{word} {name}"), &v.owner);
         sql += &comment(cat, class::PG_CLASS, v.oid, 0, &format!("{word} {name}"));
         for (i, (col, _)) in v.columns.iter().enumerate() {
-            sql += &comment(cat, class::PG_CLASS, v.oid, i as i32 + 1, &format!("COLUMN {name}.{}", ident(col)));
+            sql += &comment(
+                cat,
+                class::PG_CLASS,
+                v.oid,
+                i as i32 + 1,
+                &format!("COLUMN {name}.{}", ident(col)),
+            );
         }
         if opts.privileges {
-            sql += &render_acl("TABLE", &format!("TABLE {name}"), v.acl.as_deref(), &v.owner, None);
+            sql += &render_acl(
+                "TABLE",
+                &format!("TABLE {name}"),
+                v.acl.as_deref(),
+                &v.owner,
+                None,
+            );
             for (col, acl) in &v.column_acls {
-                sql += &render_acl("TABLE", &format!("TABLE {name}"), Some(acl), &v.owner, Some(col));
+                sql += &render_acl(
+                    "TABLE",
+                    &format!("TABLE {name}"),
+                    Some(acl),
+                    &v.owner,
+                    Some(col),
+                );
             }
         }
-        items.push(Item::new(Kind::View, format!("{} {name}", word.to_lowercase()), &v.schema, sql).provides(me));
+        items.push(
+            Item::new(
+                Kind::View,
+                format!("{} {name}", word.to_lowercase()),
+                &v.schema,
+                sql,
+            )
+            .provides(me),
+        );
     }
+}
+
+/// Views whose query needs a primary key, unique or exclusion constraint (post-data), with
+/// those constraints' OIDs.
+fn views_on_constraints(cat: &Catalog) -> HashMap<u32, Vec<u32>> {
+    let keys: HashSet<u32> = cat
+        .constraints
+        .iter()
+        .filter(|c| matches!(c.contype, 'p' | 'u' | 'x'))
+        .map(|c| c.oid)
+        .collect();
+    let mut out: HashMap<u32, Vec<u32>> = HashMap::new();
+    for d in &cat.depends {
+        if d.obj.class == class::PG_REWRITE
+            && d.refobj.class == class::PG_CONSTRAINT
+            && keys.contains(&d.refobj.oid)
+        {
+            if let Some(view) = cat.owners.get(&d.obj) {
+                out.entry(view.oid).or_default().push(d.refobj.oid);
+            }
+        }
+    }
+    out
 }
 
 /// Column defaults that call a user function: created after the table with `ALTER TABLE … SET
@@ -186,7 +336,12 @@ fn detached_defaults(cat: &Catalog) -> HashSet<u32> {
         .collect()
 }
 
-fn column_def(c: &Column, t: &Table, identity_seq: Option<&crate::model::Sequence>, detached: bool) -> String {
+fn column_def(
+    c: &Column,
+    t: &Table,
+    identity_seq: Option<&crate::model::Sequence>,
+    detached: bool,
+) -> String {
     let mut s = format!("    {} {}", ident(&c.name), c.type_name);
     if let Some(coll) = &c.collation {
         s += &format!(" COLLATE {coll}");

@@ -7,7 +7,11 @@ use crate::quote::qualified;
 pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
     for f in &cat.functions {
         let name = qualified(&f.schema, &f.name);
-        let word = if f.kind == 'p' { "PROCEDURE" } else { "FUNCTION" };
+        let word = if f.kind == 'p' {
+            "PROCEDURE"
+        } else {
+            "FUNCTION"
+        };
         let sig = format!("{word} {name}({})", f.identity_args);
         // pg_get_functiondef ends the body without a semicolon; its body is dollar-quoted by
         // the server with a tag that does not occur in it.
@@ -18,25 +22,52 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
             sql += &render_acl("FUNCTION", &sig, f.acl.as_deref(), &f.owner, None);
         }
         items.push(
-            Item::new(Kind::Function, format!("function {name}({})", f.identity_args), &f.schema, sql)
-                .provides(ObjRef::new(class::PG_PROC, f.oid)),
+            Item::new(
+                Kind::Function,
+                format!("function {name}({})", f.identity_args),
+                &f.schema,
+                sql,
+            )
+            .provides(ObjRef::new(class::PG_PROC, f.oid)),
         );
     }
 
     for a in &cat.aggregates {
         let name = qualified(&a.schema, &a.name);
-        let args = if a.arguments.is_empty() { "*".to_string() } else { a.arguments.clone() };
-        let ident_args = if a.identity_args.is_empty() { "*".to_string() } else { a.identity_args.clone() };
+        let args = if a.arguments.is_empty() {
+            "*".to_string()
+        } else {
+            a.arguments.clone()
+        };
+        let ident_args = if a.identity_args.is_empty() {
+            "*".to_string()
+        } else {
+            a.identity_args.clone()
+        };
         let sig = format!("AGGREGATE {name}({ident_args})");
-        let mut sql = format!("CREATE AGGREGATE {name}({args}) {};\n", option_list(&a.options));
+        let mut sql = format!(
+            "CREATE AGGREGATE {name}({args}) {};\n",
+            option_list(&a.options)
+        );
         sql += &owner(opts, &sig, &a.owner);
         sql += &comment(cat, class::PG_PROC, a.oid, 0, &sig);
         if opts.privileges {
-            sql += &render_acl("FUNCTION", &format!("FUNCTION {name}({})", a.identity_args), a.acl.as_deref(), &a.owner, None);
+            sql += &render_acl(
+                "FUNCTION",
+                &format!("FUNCTION {name}({})", a.identity_args),
+                a.acl.as_deref(),
+                &a.owner,
+                None,
+            );
         }
         items.push(
-            Item::new(Kind::Aggregate, format!("aggregate {name}({ident_args})"), &a.schema, sql)
-                .provides(ObjRef::new(class::PG_PROC, a.oid)),
+            Item::new(
+                Kind::Aggregate,
+                format!("aggregate {name}({ident_args})"),
+                &a.schema,
+                sql,
+            )
+            .provides(ObjRef::new(class::PG_PROC, a.oid)),
         );
     }
 
@@ -70,8 +101,13 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
         let mut sql = format!("CREATE {what} {how}{ctx};\n");
         sql += &comment(cat, class::PG_CAST, c.oid, 0, &what);
         items.push(
-            Item::new(Kind::Cast, format!("cast ({} as {})", c.source, c.target), "", sql)
-                .provides(ObjRef::new(class::PG_CAST, c.oid)),
+            Item::new(
+                Kind::Cast,
+                format!("cast ({} as {})", c.source, c.target),
+                "",
+                sql,
+            )
+            .provides(ObjRef::new(class::PG_CAST, c.oid)),
         );
     }
 }

@@ -21,14 +21,32 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
             format!("CREATE SCHEMA {name};\n")
         };
         sql += &owner(opts, &format!("SCHEMA {name}"), &s.owner);
-        if s.name != "public" {
-            sql += &comment(cat, class::PG_NAMESPACE, s.oid, 0, &format!("SCHEMA {name}"));
+        // A new database's `public` has the comment 'standard public schema'; only a changed
+        // one travels.
+        let default_comment = s.name == "public"
+            && cat.comment(class::PG_NAMESPACE, s.oid, 0) == Some("standard public schema");
+        if s.name == "public" && cat.comment(class::PG_NAMESPACE, s.oid, 0).is_none() {
+            sql += "COMMENT ON SCHEMA public IS '';\n";
+        } else if !default_comment {
+            sql += &comment(
+                cat,
+                class::PG_NAMESPACE,
+                s.oid,
+                0,
+                &format!("SCHEMA {name}"),
+            );
         }
         if opts.privileges {
             if s.name == "public" {
                 sql += &super::render_public_schema_acl(s.acl.as_deref(), &s.owner, cat.major());
             } else {
-                sql += &render_acl("SCHEMA", &format!("SCHEMA {name}"), s.acl.as_deref(), &s.owner, None);
+                sql += &render_acl(
+                    "SCHEMA",
+                    &format!("SCHEMA {name}"),
+                    s.acl.as_deref(),
+                    &s.owner,
+                    None,
+                );
             }
         }
         if sql.is_empty() {
@@ -48,7 +66,13 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
         let sql = format!(
             "CREATE EXTENSION IF NOT EXISTS {name} WITH SCHEMA {};\n{}",
             ident(&e.schema),
-            comment(cat, class::PG_EXTENSION, e.oid, 0, &format!("EXTENSION {name}"))
+            comment(
+                cat,
+                class::PG_EXTENSION,
+                e.oid,
+                0,
+                &format!("EXTENSION {name}")
+            )
         );
         items.push(
             Item::new(Kind::Extension, format!("extension {name}"), &e.schema, sql)
@@ -91,7 +115,13 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
         let sql = format!(
             "CREATE COLLATION {name} ({});\n{}",
             parts.join(", "),
-            comment(cat, class::PG_COLLATION, c.oid, 0, &format!("COLLATION {name}"))
+            comment(
+                cat,
+                class::PG_COLLATION,
+                c.oid,
+                0,
+                &format!("COLLATION {name}")
+            )
         );
         items.push(
             Item::new(Kind::Collation, format!("collation {name}"), &c.schema, sql)
@@ -111,8 +141,13 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
         sql += &fdw_options(&w.options);
         sql += ";\n";
         items.push(
-            Item::new(Kind::ForeignDataWrapper, format!("foreign data wrapper {name}"), "", sql)
-                .provides(ObjRef::new(class::PG_FOREIGN_DATA_WRAPPER, w.oid)),
+            Item::new(
+                Kind::ForeignDataWrapper,
+                format!("foreign data wrapper {name}"),
+                "",
+                sql,
+            )
+            .provides(ObjRef::new(class::PG_FOREIGN_DATA_WRAPPER, w.oid)),
         );
     }
     for s in &cat.foreign_servers {
@@ -128,7 +163,10 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
         sql += &fdw_options(&s.options);
         sql += ";\n";
         for (role, options) in &s.user_mappings {
-            sql += &format!("CREATE USER MAPPING FOR {role} SERVER {name}{};\n", fdw_options(options));
+            sql += &format!(
+                "CREATE USER MAPPING FOR {role} SERVER {name}{};\n",
+                fdw_options(options)
+            );
         }
         items.push(
             Item::new(Kind::ForeignServer, format!("server {name}"), "", sql)
@@ -138,20 +176,37 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
 
     for d in &cat.text_search_dicts {
         let name = qualified(&d.schema, &d.name);
-        let mut sql = format!("CREATE TEXT SEARCH DICTIONARY {name} (\n    TEMPLATE = {}", d.template);
+        let mut sql = format!(
+            "CREATE TEXT SEARCH DICTIONARY {name} (\n    TEMPLATE = {}",
+            d.template
+        );
         if let Some(o) = &d.options {
             sql += &format!(",\n    {o}");
         }
         sql += " );\n";
-        sql += &comment(cat, class::PG_TS_DICT, d.oid, 0, &format!("TEXT SEARCH DICTIONARY {name}"));
+        sql += &comment(
+            cat,
+            class::PG_TS_DICT,
+            d.oid,
+            0,
+            &format!("TEXT SEARCH DICTIONARY {name}"),
+        );
         items.push(
-            Item::new(Kind::TextSearch, format!("text search dictionary {name}"), &d.schema, sql)
-                .provides(ObjRef::new(class::PG_TS_DICT, d.oid)),
+            Item::new(
+                Kind::TextSearch,
+                format!("text search dictionary {name}"),
+                &d.schema,
+                sql,
+            )
+            .provides(ObjRef::new(class::PG_TS_DICT, d.oid)),
         );
     }
     for c in &cat.text_search_configs {
         let name = qualified(&c.schema, &c.name);
-        let mut sql = format!("CREATE TEXT SEARCH CONFIGURATION {name} (\n    PARSER = {} );\n", c.parser);
+        let mut sql = format!(
+            "CREATE TEXT SEARCH CONFIGURATION {name} (\n    PARSER = {} );\n",
+            c.parser
+        );
         for (alias, dicts) in &c.mappings {
             sql += &format!(
                 "ALTER TEXT SEARCH CONFIGURATION {name}\n    ADD MAPPING FOR {} WITH {};\n",
@@ -159,10 +214,21 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
                 dicts.join(", ")
             );
         }
-        sql += &comment(cat, class::PG_TS_CONFIG, c.oid, 0, &format!("TEXT SEARCH CONFIGURATION {name}"));
+        sql += &comment(
+            cat,
+            class::PG_TS_CONFIG,
+            c.oid,
+            0,
+            &format!("TEXT SEARCH CONFIGURATION {name}"),
+        );
         items.push(
-            Item::new(Kind::TextSearch, format!("text search configuration {name}"), &c.schema, sql)
-                .provides(ObjRef::new(class::PG_TS_CONFIG, c.oid)),
+            Item::new(
+                Kind::TextSearch,
+                format!("text search configuration {name}"),
+                &c.schema,
+                sql,
+            )
+            .provides(ObjRef::new(class::PG_TS_CONFIG, c.oid)),
         );
     }
 
@@ -181,14 +247,20 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
                 prefix += &format!(" IN SCHEMA {}", ident(s));
             }
             // Default ACLs are stored as the full wanted ACL; in a schema they only add.
-            let owner = if d.schema.is_some() { "\u{0}" } else { d.role.as_str() };
+            let owner = if d.schema.is_some() {
+                "\u{0}"
+            } else {
+                d.role.as_str()
+            };
             let body = render_acl(kind, word, Some(&d.acl), owner, None);
-            let sql: String = body
-                .lines()
-                .map(|l| format!("{prefix} {l}\n"))
-                .collect();
+            let sql: String = body.lines().map(|l| format!("{prefix} {l}\n")).collect();
             if !sql.is_empty() {
-                items.push(Item::new(Kind::DefaultPrivileges, format!("default privileges of {}", d.role), d.schema.as_deref().unwrap_or(""), sql));
+                items.push(Item::new(
+                    Kind::DefaultPrivileges,
+                    format!("default privileges of {}", d.role),
+                    d.schema.as_deref().unwrap_or(""),
+                    sql,
+                ));
             }
         }
     }

@@ -7,25 +7,61 @@ use crate::quote::{ident, literal, qualified};
 pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
     for s in &cat.sequences {
         let me = ObjRef::new(class::PG_CLASS, s.oid);
-        if s.identity || cat.extension_members.contains(&me) {
+        if cat.extension_members.contains(&me) {
             continue;
         }
         let name = qualified(&s.schema, &s.name);
+        if s.identity {
+            // Created by its identity column; only its comment and privileges are its own.
+            let mut sql = comment(cat, class::PG_CLASS, s.oid, 0, &format!("SEQUENCE {name}"));
+            if opts.privileges {
+                sql += &render_acl(
+                    "SEQUENCE",
+                    &format!("SEQUENCE {name}"),
+                    s.acl.as_deref(),
+                    &s.owner,
+                    None,
+                );
+            }
+            if !sql.is_empty() {
+                items.push(
+                    Item::new(
+                        Kind::Acl,
+                        format!("privileges on sequence {name}"),
+                        &s.schema,
+                        sql,
+                    )
+                    .after(me),
+                );
+            }
+            continue;
+        }
         let unlogged = if s.unlogged { "UNLOGGED " } else { "" };
         let mut sql = format!("CREATE {unlogged}SEQUENCE {name}\n{};\n", options(s));
         sql += &owner(opts, &format!("SEQUENCE {name}"), &s.owner);
         sql += &comment(cat, class::PG_CLASS, s.oid, 0, &format!("SEQUENCE {name}"));
         if opts.privileges {
-            sql += &render_acl("SEQUENCE", &format!("SEQUENCE {name}"), s.acl.as_deref(), &s.owner, None);
+            sql += &render_acl(
+                "SEQUENCE",
+                &format!("SEQUENCE {name}"),
+                s.acl.as_deref(),
+                &s.owner,
+                None,
+            );
         }
-        items.push(Item::new(Kind::Sequence, format!("sequence {name}"), &s.schema, sql).provides(me));
+        items.push(
+            Item::new(Kind::Sequence, format!("sequence {name}"), &s.schema, sql).provides(me),
+        );
         if let Some((table, table_name, column)) = &s.owned_by {
             items.push(
                 Item::new(
                     Kind::SequenceOwnedBy,
                     format!("sequence {name} owned by"),
                     &s.schema,
-                    format!("ALTER SEQUENCE {name} OWNED BY {table_name}.{};\n", ident(column)),
+                    format!(
+                        "ALTER SEQUENCE {name} OWNED BY {table_name}.{};\n",
+                        ident(column)
+                    ),
                 )
                 .after(me)
                 .after(ObjRef::new(class::PG_CLASS, *table)),
@@ -48,7 +84,10 @@ pub(super) fn options(s: &Sequence) -> String {
     if s.cycle {
         o.push("CYCLE".into());
     }
-    o.iter().map(|l| format!("    {l}")).collect::<Vec<_>>().join("\n")
+    o.iter()
+        .map(|l| format!("    {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// The state of one sequence after `margin` more steps in its direction, kept inside its bounds.
@@ -66,16 +105,25 @@ pub fn advanced(s: &Sequence, margin: i64) -> Option<(i64, bool)> {
 pub fn setval_items(cat: &Catalog, margin: i64) -> Vec<Item> {
     cat.sequences
         .iter()
-        .filter(|s| !cat.extension_members.contains(&ObjRef::new(class::PG_CLASS, s.oid)))
+        .filter(|s| {
+            !cat.extension_members
+                .contains(&ObjRef::new(class::PG_CLASS, s.oid))
+        })
         .filter_map(|s| {
             let (value, called) = advanced(s, margin)?;
             let name = qualified(&s.schema, &s.name);
             Some(
                 Item::new(
                     Kind::SequenceSet,
-                    format!("sequence {name} = {value}{}", if called { "" } else { " (not called)" }),
+                    format!(
+                        "sequence {name} = {value}{}",
+                        if called { "" } else { " (not called)" }
+                    ),
                     &s.schema,
-                    format!("SELECT pg_catalog.setval({}, {value}, {called});\n", literal(&name)),
+                    format!(
+                        "SELECT pg_catalog.setval({}, {value}, {called});\n",
+                        literal(&name)
+                    ),
                 )
                 .after(ObjRef::new(class::PG_CLASS, s.oid)),
             )
@@ -124,6 +172,9 @@ mod tests {
             ..Default::default()
         };
         let items = setval_items(&cat, 0);
-        assert_eq!(items[0].sql, "SELECT pg_catalog.setval('public.\"Odd Seq\"', 42, true);\n");
+        assert_eq!(
+            items[0].sql,
+            "SELECT pg_catalog.setval('public.\"Odd Seq\"', 42, true);\n"
+        );
     }
 }

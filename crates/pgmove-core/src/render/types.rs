@@ -26,7 +26,10 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
                 attributes
                     .iter()
                     .map(|(n, ty, coll)| {
-                        let c = coll.as_ref().map(|c| format!(" COLLATE {c}")).unwrap_or_default();
+                        let c = coll
+                            .as_ref()
+                            .map(|c| format!(" COLLATE {c}"))
+                            .unwrap_or_default();
                         format!("\t{} {ty}{c}", ident(n))
                     })
                     .collect::<Vec<_>>()
@@ -84,7 +87,10 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
                 s += ";\n";
                 for (cname, def, validated) in constraints {
                     if !validated {
-                        s += &format!("ALTER DOMAIN {name}\n    ADD CONSTRAINT {} {def};\n", ident(cname));
+                        s += &format!(
+                            "ALTER DOMAIN {name}\n    ADD CONSTRAINT {} {def};\n",
+                            ident(cname)
+                        );
                     }
                 }
                 s
@@ -92,8 +98,13 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
             TypeKind::Base { options } => {
                 // A shell first, so the I/O functions can name the type; completed after them.
                 items.push(
-                    Item::new(Kind::ShellType, format!("shell type {name}"), &t.schema, format!("CREATE TYPE {name};\n"))
-                        .provides(me),
+                    Item::new(
+                        Kind::ShellType,
+                        format!("shell type {name}"),
+                        &t.schema,
+                        format!("CREATE TYPE {name};\n"),
+                    )
+                    .provides(me),
                 );
                 // The full definition follows the shell and everything the type depends on
                 // (its I/O functions); the sort gives the shell no dependencies of its own.
@@ -104,7 +115,8 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
                     format!("CREATE TYPE {name} {};\n", option_list(options)),
                 )
                 .after(me);
-                full.after.extend(cat.depends.iter().filter(|d| d.obj == me).map(|d| d.refobj));
+                full.after
+                    .extend(cat.depends.iter().filter(|d| d.obj == me).map(|d| d.refobj));
                 finish(cat, opts, t, &name, word, &mut full.sql);
                 items.push(full);
                 continue;
@@ -115,15 +127,34 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
     }
 }
 
-fn finish(cat: &Catalog, opts: &Options, t: &crate::model::TypeDef, name: &str, word: &str, sql: &mut String) {
+fn finish(
+    cat: &Catalog,
+    opts: &Options,
+    t: &crate::model::TypeDef,
+    name: &str,
+    word: &str,
+    sql: &mut String,
+) {
     *sql += &owner(opts, &format!("{word} {name}"), &t.owner);
     *sql += &comment(cat, class::PG_TYPE, t.oid, 0, &format!("{word} {name}"));
     if let TypeKind::Composite { relid, attributes } = &t.kind {
         for (i, (a, _, _)) in attributes.iter().enumerate() {
-            *sql += &comment(cat, class::PG_CLASS, *relid, i as i32 + 1, &format!("COLUMN {name}.{}", ident(a)));
+            *sql += &comment(
+                cat,
+                class::PG_CLASS,
+                *relid,
+                i as i32 + 1,
+                &format!("COLUMN {name}.{}", ident(a)),
+            );
         }
     }
     if opts.privileges {
-        *sql += &render_acl("TYPE", &format!("TYPE {name}"), t.acl.as_deref(), &t.owner, None);
+        *sql += &render_acl(
+            "TYPE",
+            &format!("TYPE {name}"),
+            t.acl.as_deref(),
+            &t.owner,
+            None,
+        );
     }
 }
