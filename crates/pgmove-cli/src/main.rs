@@ -1,12 +1,276 @@
 //! The `pgmove` command. It parses arguments and calls pgmove-core; it holds no migration logic.
 
-use clap::Parser;
+mod progress;
 
-/// Move a PostgreSQL database's schema and sequences from one server to another.
+use clap::{Args, Parser, Subcommand};
+use pgmove_core::conn::{self, ConnSpec};
+use pgmove_core::plan::{self, Step};
+use pgmove_core::{apply, catalog, render};
+use std::process::ExitCode;
+
+const CONNECTIONS: &str = "CONNECTIONS:
+  --source and --target take what psql takes: a URI
+      postgres://user:password@host:5432/dbname?sslmode=verify-full&sslrootcert=rds-ca.pem
+  or key=value pairs
+      \"host=db.example.com port=5432 user=app dbname=app sslmode=require\"
+  What the string leaves out comes from PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE,
+  PGSSLMODE, PGSSLROOTCERT, PGAPPNAME and ~/.pgpass (or PGPASSFILE), as with libpq.
+  Passwords are never printed.
+
+EXIT STATUS:
+  0 done, 1 failed (nothing of a failed `schema` or `sequences` run is left on the target;
+  `post-data` keeps what it finished and resumes when run again), 2 bad arguments.";
+
+/// Move a PostgreSQL database's schema and sequences to another server, without pg_dump.
+///
+/// The runbook pgmove replaces, step by step:
+///   pgmove schema    --source S --target T   # pg_dump --section=pre-data -O | psql
+///   (copy the rows: AWS DMS, COPY, logical replication…)
+///   pgmove sequences --source S --target T   # sequences, so keys continue where they left off
+///   pgmove post-data --source S --target T   # pg_dump --section=post-data -O | psql, in parallel
+///
+/// Each step reads the source's catalog once and writes SQL to the target (in one transaction
+/// for `schema` and `sequences`), or to a file or stdout for psql with -o.
 #[derive(Parser, Debug)]
-#[command(name = "pgmove", version)]
-struct Cli {}
+#[command(name = "pgmove", version, after_help = CONNECTIONS)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
 
-fn main() {
-    let _ = Cli::parse();
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Create the schema (pre-data): schemas, extensions, types, functions, sequences, tables,
+    /// views… without owners, in one transaction.
+    #[command(after_help = "EXAMPLES:
+  pgmove schema --source postgres://app@old/app --target postgres://app@new/app
+  pgmove schema --source \"host=old dbname=app\" -o pre-data.sql && psql -d app -f pre-data.sql
+
+The target must not already hold what would be created (an empty database is right); roles that
+privileges name must exist there (or pass --no-privileges).")]
+    Schema(SchemaArgs),
+    /// Set every sequence to the source's state (run at cutover, after the rows are copied).
+    #[command(after_help = "EXAMPLES:
+  pgmove sequences --source postgres://app@old/app --target postgres://app@new/app
+  pgmove sequences --source postgres://app@old/app --target postgres://app@new/app --margin 1000
+
+Safe to run again: setval sets a value, it does not add to it.")]
+    Sequences(SequencesArgs),
+    /// Create indexes, keys, foreign keys, triggers, rules, policies… on N connections.
+    #[command(
+        name = "post-data",
+        after_help = "EXAMPLES:
+  pgmove post-data --source postgres://app@old/app --target postgres://app@new/app --jobs 4
+  pgmove post-data --source postgres://app@old/app -o post-data.sql
+
+Interrupted? Run the same command again: what exists is skipped, invalid indexes are rebuilt."
+    )]
+    PostData(PostDataArgs),
+}
+
+#[derive(Args, Debug)]
+struct Common {
+    /// The database to read (URI or key=value; see CONNECTIONS below).
+    #[arg(long, value_name = "CONN", env = "PGMOVE_SOURCE")]
+    source: String,
+    /// The database to write to. Without it, SQL goes to -o FILE or stdout.
+    #[arg(long, value_name = "CONN", env = "PGMOVE_TARGET")]
+    target: Option<String>,
+    /// Write SQL to this file instead of applying it (`-` is stdout).
+    #[arg(short = 'o', long, value_name = "FILE", conflicts_with = "target")]
+    output: Option<String>,
+    /// Print no progress.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+#[derive(Args, Debug)]
+struct SchemaArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Keep owners (ALTER … OWNER TO); by default they are left out, like pg_dump -O.
+    #[arg(long)]
+    owners: bool,
+    /// Leave out GRANT/REVOKE and default privileges, like pg_dump -x.
+    #[arg(short = 'x', long)]
+    no_privileges: bool,
+}
+
+#[derive(Args, Debug)]
+struct SequencesArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Move each sequence N more steps in its direction (writes may still land on the source).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    margin: i64,
+}
+
+#[derive(Args, Debug)]
+struct PostDataArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Connections to build with.
+    #[arg(short, long, default_value_t = 4, value_name = "N")]
+    jobs: usize,
+    /// Add foreign keys NOT VALID, then validate them (lighter locks during the scan).
+    #[arg(long)]
+    fk_not_valid: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("PGMOVE_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .without_time()
+        .with_target(false)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("pgmove: error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("pgmove: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> pgmove_core::Result<()> {
+    match cli.command {
+        Command::Schema(a) => {
+            let opts = render::Options {
+                owners: a.owners,
+                privileges: !a.no_privileges,
+            };
+            step(&a.common, Step::Schema, &opts, |_| {}, 1).await
+        }
+        Command::Sequences(a) => {
+            step(
+                &a.common,
+                Step::Sequences { margin: a.margin },
+                &Default::default(),
+                |_| {},
+                1,
+            )
+            .await
+        }
+        Command::PostData(a) => {
+            let fk = a.fk_not_valid;
+            step(
+                &a.common,
+                Step::PostData,
+                &Default::default(),
+                move |p| {
+                    if fk {
+                        plan::fk_not_valid(p)
+                    }
+                },
+                a.jobs.max(1),
+            )
+            .await
+        }
+    }
+}
+
+async fn step(
+    c: &Common,
+    step: Step,
+    opts: &render::Options,
+    adjust: impl FnOnce(&mut plan::Plan),
+    jobs: usize,
+) -> pgmove_core::Result<()> {
+    let source_spec: ConnSpec = c.source.parse()?;
+    let target_spec: Option<ConnSpec> = c.target.as_deref().map(str::parse).transpose()?;
+    let source = conn::connect(&source_spec).await?;
+    let cat = catalog::read(&source).await?;
+    let mut p = plan::plan(&cat, step, opts);
+    adjust(&mut p);
+    for w in &p.warnings {
+        tracing::warn!("{w}");
+    }
+    let title = match step {
+        Step::Schema => "schema (pre-data)",
+        Step::Sequences { .. } => "sequences",
+        Step::PostData => "post-data",
+    };
+    let Some(target_spec) = target_spec else {
+        let mut out: Box<dyn std::io::Write> = match c.output.as_deref() {
+            None | Some("-") => Box::new(std::io::stdout().lock()),
+            Some(path) => Box::new(std::io::BufWriter::new(std::fs::File::create(path)?)),
+        };
+        apply::write_script(
+            &mut out,
+            &format!("{title} of {}", source_spec.display_safe()),
+            &p.items,
+        )?;
+        if !c.quiet && c.output.as_deref().is_some_and(|o| o != "-") {
+            eprintln!(
+                "pgmove: wrote {} statements' worth of {title} to {}",
+                p.items.len(),
+                c.output.as_deref().unwrap_or("")
+            );
+        }
+        return Ok(());
+    };
+
+    let target = conn::connect(&target_spec).await?;
+    plan::check_target(&target, &cat, &p).await?;
+    let bar = progress::Bar::new(p.items.len(), title, c.quiet);
+    let started = std::time::Instant::now();
+    match step {
+        Step::PostData => {
+            let mut clients = vec![target];
+            for _ in 1..jobs {
+                clients.push(conn::connect(&target_spec).await?);
+            }
+            let sizes = cat.tables.iter().map(|t| (t.oid, t.size_bytes)).collect();
+            let report =
+                apply::apply_parallel(&clients, &p.items, &sizes, |d, t, n| bar.tick(d, t, n))
+                    .await;
+            bar.finish();
+            let report = report?;
+            if !c.quiet {
+                eprintln!(
+                    "pgmove: post-data on {}: {} applied, {} already there, {} connections, {:.1}s",
+                    target_spec.display_safe(),
+                    report.applied,
+                    report.skipped,
+                    jobs,
+                    started.elapsed().as_secs_f64()
+                );
+            }
+        }
+        _ => {
+            let r =
+                apply::apply_in_transaction(&target, &p.items, |d, t, n| bar.tick(d, t, n)).await;
+            bar.finish();
+            r?;
+            if !c.quiet {
+                if let Step::Sequences { .. } = step {
+                    for it in &p.items {
+                        eprintln!("  set {}", it.name.trim_start_matches("sequence "));
+                    }
+                }
+                eprintln!(
+                    "pgmove: {title} on {}: {} objects in one transaction, {:.1}s",
+                    target_spec.display_safe(),
+                    p.items.len(),
+                    started.elapsed().as_secs_f64()
+                );
+            }
+        }
+    }
+    Ok(())
 }

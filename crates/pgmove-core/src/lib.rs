@@ -17,6 +17,7 @@ pub mod catalog;
 pub mod conn;
 pub mod error;
 pub mod model;
+pub mod plan;
 pub mod quote;
 pub mod render;
 pub mod sort;

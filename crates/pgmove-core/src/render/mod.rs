@@ -56,6 +56,8 @@ pub enum Kind {
     Trigger,
     ForeignKey,
     Policy,
+    /// `VALIDATE CONSTRAINT` of a foreign key added `NOT VALID` (`--fk-not-valid`).
+    ValidateConstraint,
     Publication,
     EventTrigger,
     // ---- data-state ----

@@ -1,0 +1,228 @@
+//! Steps of a migration as plans: the ordered items of `schema`, `sequences` or `post-data`,
+//! and the checks a target must pass before a plan runs on it.
+//!
+//! This is the library's front door: read a [`Catalog`] with [`crate::catalog::read`], make a
+//! [`Plan`] with [`plan`], then either write it ([`crate::apply::write_script`]) or check and
+//! apply it on a target ([`check_target`], [`crate::apply`]).
+//!
+//! ```no_run
+//! # async fn demo() -> pgmove_core::Result<()> {
+//! use pgmove_core::{catalog, conn, plan};
+//! let source = conn::connect(&"postgres://app@old-db/app".parse()?).await?;
+//! let target = conn::connect(&"postgres://app@new-db/app".parse()?).await?;
+//! let cat = catalog::read(&source).await?;
+//! let p = plan::plan(&cat, plan::Step::Schema, &Default::default());
+//! plan::check_target(&target, &cat, &p).await?;
+//! pgmove_core::apply::apply_in_transaction(&target, &p.items, |_, _, _| {}).await?;
+//! # Ok(()) }
+//! ```
+
+use crate::model::Catalog;
+use crate::render::{self, Item};
+use crate::{Error, Result};
+use std::collections::BTreeSet;
+use tokio_postgres::Client;
+
+/// Which part of the runbook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Pre-data: everything before the rows (`pg_dump --section=pre-data`).
+    Schema,
+    /// Sequence states, moved `margin` steps further in their direction.
+    Sequences { margin: i64 },
+    /// Post-data: keys, indexes, triggers… (`pg_dump --section=post-data`).
+    PostData,
+}
+
+/// The ordered items of one step, with the warnings met while ordering them.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub step: Step,
+    pub items: Vec<Item>,
+    pub warnings: Vec<String>,
+}
+
+/// Render and order one step.
+pub fn plan(cat: &Catalog, step: Step, opts: &render::Options) -> Plan {
+    let items = match step {
+        Step::Schema => render::pre_data(cat, opts),
+        Step::Sequences { margin } => render::setval_items(cat, margin),
+        Step::PostData => render::post_data(cat, opts),
+    };
+    let (items, warnings) = crate::sort::order(cat, items);
+    Plan {
+        step,
+        items,
+        warnings,
+    }
+}
+
+/// Add foreign keys `NOT VALID` and validate them at the end: the add is instant and the long
+/// scan runs under `VALIDATE CONSTRAINT`, whose lock lets reads and writes go on.
+pub fn fk_not_valid(plan: &mut Plan) {
+    let mut validations = Vec::new();
+    for it in plan
+        .items
+        .iter_mut()
+        .filter(|i| i.kind == render::Kind::ForeignKey)
+    {
+        let Some(first_end) = it.sql.find(";\n") else {
+            continue;
+        };
+        let (add, rest) = it.sql.split_at(first_end);
+        if add.ends_with("NOT VALID") {
+            continue;
+        }
+        // "ALTER TABLE [ONLY ]t\n    ADD CONSTRAINT c …"
+        let Some((alter, constraint)) = add.split_once("\n    ADD CONSTRAINT ") else {
+            continue;
+        };
+        let cname = constraint
+            .split(" FOREIGN KEY")
+            .next()
+            .unwrap_or("")
+            .to_string();
+        let sql = format!("{add} NOT VALID{rest}");
+        let mut v = it.clone();
+        v.kind = render::Kind::ValidateConstraint;
+        v.name = format!("validate {}", it.name);
+        v.sql = format!("{alter} VALIDATE CONSTRAINT {cname};\n");
+        v.provides.clear();
+        it.sql = sql;
+        validations.push(v);
+    }
+    plan.items.extend(validations);
+}
+
+/// Check that `plan` can run on `target` before anything is sent: for `schema`, that none of
+/// the schemas, relations, types or functions it creates already exist (beyond what every new
+/// database has), and that every role the plan's privileges name exists there.
+pub async fn check_target(target: &Client, cat: &Catalog, plan: &Plan) -> Result<()> {
+    if plan.step != Step::Schema {
+        return Ok(());
+    }
+    let existing = target
+        .query(
+            "SELECT 'schema ' || quote_ident(nspname) FROM pg_namespace
+              WHERE nspname <> 'public' AND nspname <> 'information_schema' AND nspname !~ '^pg_'
+             UNION ALL
+             SELECT 'relation ' || quote_ident(n.nspname) || '.' || quote_ident(c.relname)
+               FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+              WHERE n.nspname <> 'information_schema' AND n.nspname !~ '^pg_'
+                AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f', 'c')
+             UNION ALL
+             SELECT 'function ' || quote_ident(n.nspname) || '.' || quote_ident(p.proname)
+               FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+              WHERE n.nspname <> 'information_schema' AND n.nspname !~ '^pg_'
+             UNION ALL
+             SELECT 'type ' || quote_ident(n.nspname) || '.' || quote_ident(t.typname)
+               FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+              WHERE n.nspname <> 'information_schema' AND n.nspname !~ '^pg_'
+                AND t.typtype IN ('e', 'd', 'r', 'b')",
+            &[],
+        )
+        .await
+        .map_err(|e| Error::db(e, Some("target check".into()), None))?;
+    let existing: BTreeSet<String> = existing.iter().map(|r| r.get(0)).collect();
+    let wanted = planned_names(cat);
+    let conflicts: Vec<&String> = wanted.intersection(&existing).collect();
+    if !conflicts.is_empty() {
+        let shown: Vec<String> = conflicts.iter().take(5).map(|s| s.to_string()).collect();
+        let more = if conflicts.len() > 5 {
+            format!(" and {} more", conflicts.len() - 5)
+        } else {
+            String::new()
+        };
+        return Err(Error::Conflict(format!(
+            "{} object(s) already exist on the target: {}{more}; use an empty database",
+            conflicts.len(),
+            shown.join(", ")
+        )));
+    }
+
+    let roles = roles_named(cat, plan);
+    if !roles.is_empty() {
+        let list: Vec<String> = roles.iter().cloned().collect();
+        let present = target
+            .query(
+                "SELECT rolname::text FROM pg_roles WHERE rolname = ANY($1)",
+                &[&list],
+            )
+            .await
+            .map_err(|e| Error::db(e, Some("target role check".into()), None))?;
+        let present: BTreeSet<String> = present.iter().map(|r| r.get(0)).collect();
+        let missing: Vec<&String> = roles.difference(&present).collect();
+        if !missing.is_empty() {
+            let names: Vec<&str> = missing.iter().map(|s| s.as_str()).collect();
+            return Err(Error::Invalid(format!(
+                "the target lacks role(s) that privileges name: {}; create them first, or use --no-privileges",
+                names.join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Names (in the form the target check prints) of what pre-data creates.
+fn planned_names(cat: &Catalog) -> BTreeSet<String> {
+    use crate::quote::ident;
+    let q = |s: &str, n: &str| format!("{}.{}", ident(s), ident(n));
+    let mut out = BTreeSet::new();
+    for s in &cat.schemas {
+        if s.name != "public" {
+            out.insert(format!("schema {}", ident(&s.name)));
+        }
+    }
+    for t in &cat.tables {
+        out.insert(format!("relation {}", q(&t.schema, &t.name)));
+    }
+    for v in &cat.views {
+        out.insert(format!("relation {}", q(&v.schema, &v.name)));
+    }
+    for s in &cat.sequences {
+        out.insert(format!("relation {}", q(&s.schema, &s.name)));
+    }
+    for f in &cat.functions {
+        out.insert(format!("function {}", q(&f.schema, &f.name)));
+    }
+    for t in &cat.types {
+        out.insert(format!("type {}", q(&t.schema, &t.name)));
+    }
+    out
+}
+
+/// Roles that the plan's GRANTs, default privileges and policies name.
+fn roles_named(cat: &Catalog, plan: &Plan) -> BTreeSet<String> {
+    let mut acls: Vec<&[String]> = Vec::new();
+    acls.extend(cat.schemas.iter().filter_map(|s| s.acl.as_deref()));
+    acls.extend(cat.tables.iter().filter_map(|t| t.acl.as_deref()));
+    acls.extend(
+        cat.tables
+            .iter()
+            .flat_map(|t| t.columns.iter().filter_map(|c| c.acl.as_deref())),
+    );
+    acls.extend(cat.views.iter().filter_map(|v| v.acl.as_deref()));
+    acls.extend(cat.sequences.iter().filter_map(|s| s.acl.as_deref()));
+    acls.extend(cat.functions.iter().filter_map(|f| f.acl.as_deref()));
+    acls.extend(cat.types.iter().filter_map(|t| t.acl.as_deref()));
+    acls.extend(cat.default_privileges.iter().map(|d| d.acl.as_slice()));
+    let mut roles: BTreeSet<String> = acls.into_iter().flat_map(render::acl_grantees).collect();
+    // Only roles the rendered GRANT/REVOKE lines name matter (an owner's default entry, or a
+    // grantor, is never sent).
+    let sql: String = plan
+        .items
+        .iter()
+        .flat_map(|i| i.sql.lines())
+        .filter(|l| {
+            l.starts_with("GRANT") || l.starts_with("REVOKE") || l.starts_with("ALTER DEFAULT")
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    roles.retain(|r| {
+        let q = crate::quote::ident(r);
+        sql.contains(&format!(" {q};"))
+            || sql.contains(&format!(" {q} "))
+            || sql.contains(&format!("ROLE {q}"))
+    });
+    roles
+}
