@@ -25,7 +25,7 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
              FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
              WHERE {USER_SCHEMAS}
                AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass
-                               AND d.objid = p.oid AND d.deptype = 'e')
+                               AND d.objid = p.oid AND d.deptype IN ('e', 'i'))
              ORDER BY 2, 3, 5"
         ),
     )
@@ -70,7 +70,7 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
          JOIN pg_namespace n ON n.oid = p.pronamespace
          WHERE {USER_SCHEMAS}
            AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass
-                           AND d.objid = p.oid AND d.deptype = 'e')
+                           AND d.objid = p.oid AND d.deptype IN ('e', 'i'))
          ORDER BY 2, 3",
         combine = col(90600, "NULLIF(a.aggcombinefn, 0)::regproc::text", "NULL::text"),
         serial = col(90600, "NULLIF(a.aggserialfn, 0)::regproc::text", "NULL::text"),
@@ -227,7 +227,7 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
          FROM pg_cast c
          WHERE c.oid >= 16384
            AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_cast'::regclass
-                           AND d.objid = c.oid AND d.deptype = 'e')
+                           AND d.objid = c.oid AND d.deptype IN ('e', 'i'))
          ORDER BY 2, 3",
     )
     .await?

@@ -198,6 +198,12 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
         let self_ref = self_referencing.contains(&v.oid);
         let split = !matview && (on_keys.is_some() || self_ref);
         let mut sql = format!("CREATE {word} {name}");
+        if let Some(am) = &v.access_method {
+            sql += &format!(" USING {}", ident(am));
+        }
+        if !v.options.is_empty() {
+            sql += &format!(" WITH ({})", v.options.join(", "));
+        }
         if split {
             let cols: Vec<String> = v
                 .columns
@@ -228,12 +234,6 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
                     .map(|c| ObjRef::new(class::PG_CONSTRAINT, *c)),
             );
             items.push(item);
-        }
-        if let Some(am) = &v.access_method {
-            sql += &format!(" USING {}", ident(am));
-        }
-        if !v.options.is_empty() {
-            sql += &format!(" WITH ({})", v.options.join(", "));
         }
         if !split {
             sql += &format!(" AS\n{}", v.definition);
