@@ -1,4 +1,53 @@
 //! Developer tasks: `cargo xtask demo`, `cargo xtask test`, `cargo xtask pg fetch`.
+//!
+//! Argument parsing only; each task lives in its own module.
+
+mod demo;
+mod pg_fetch;
+mod sh;
+mod test;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "pgmove's developer tasks")]
+struct Args {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Start a source and a target cluster, load pagila into the source, print how to connect.
+    Demo {
+        /// Keep both servers running until Enter is pressed.
+        #[arg(long)]
+        hold: bool,
+    },
+    /// Every check CI runs: fmt, clippy, fetch binaries, tests on the default and cross-major pairs.
+    Test,
+    /// PostgreSQL binaries.
+    Pg {
+        #[command(subcommand)]
+        action: PgAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum PgAction {
+    /// Fill the binary cache: server majors (10–18), `tools` (pg_dump/psql/pg_restore 18) or `all`.
+    Fetch {
+        #[arg(required = true, value_name = "MAJOR|tools|all")]
+        what: Vec<String>,
+    },
+}
+
 fn main() -> anyhow::Result<()> {
-    Ok(())
+    match Args::parse().task {
+        Task::Demo { hold } => demo::run(hold),
+        Task::Test => test::run(),
+        Task::Pg {
+            action: PgAction::Fetch { what },
+        } => pg_fetch::fetch(&pg_fetch::parse_items(&what)?),
+    }
 }
