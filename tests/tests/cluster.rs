@@ -53,22 +53,32 @@ fn clusters_start_for_a_normal_user() {
     let exe = home.path().join("cluster-tests");
     std::fs::copy(std::env::current_exe().unwrap(), &exe).unwrap();
     std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let out = Command::new(&exe)
-        .args([
-            "--exact",
-            "nonroot_child",
-            "--include-ignored",
-            "--nocapture",
-        ])
-        .uid(NOBODY)
-        .gid(NOBODY)
-        .current_dir(home.path())
-        .env("HOME", home.path())
-        .env("TMPDIR", home.path())
-        // Root's cache: as nobody, the testkit would otherwise look in nobody's home.
-        .env("PGMOVE_PG_CACHE", cache_dir())
-        .output()
-        .expect("run the test binary as nobody");
+    let mut cmd = Command::new(&exe);
+    cmd.args([
+        "--exact",
+        "nonroot_child",
+        "--include-ignored",
+        "--nocapture",
+    ])
+    .uid(NOBODY)
+    .gid(NOBODY)
+    .current_dir(home.path())
+    .env("HOME", home.path())
+    .env("TMPDIR", home.path())
+    // Root's cache: as nobody, the testkit would otherwise look in nobody's home.
+    .env("PGMOVE_PG_CACHE", cache_dir());
+    // A parallel test forking while the copy's fd was open leaves that fd in its child until the
+    // child execs: the kernel refuses to run the copy meanwhile (ETXTBSY). It passes quickly.
+    let mut tries = 0;
+    let out = loop {
+        match cmd.output() {
+            Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy && tries < 100 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            other => break other.expect("run the test binary as nobody"),
+        }
+    };
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
