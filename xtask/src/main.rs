@@ -10,7 +10,11 @@ mod test;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "cargo xtask", about = "pgmove's developer tasks")]
+#[command(
+    name = "xtask",
+    bin_name = "cargo xtask",
+    about = "pgmove's developer tasks"
+)]
 struct Args {
     #[command(subcommand)]
     task: Task,
@@ -42,8 +46,17 @@ enum PgAction {
     },
 }
 
-fn main() -> anyhow::Result<()> {
-    match Args::parse().task {
+fn main() {
+    // The error chain on one line, without the backtrace anyhow adds under RUST_BACKTRACE=1:
+    // the failing step already said what went wrong.
+    if let Err(e) = run(Args::parse()) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(args: Args) -> anyhow::Result<()> {
+    match args.task {
         Task::Demo { hold } => demo::run(hold),
         Task::Test => test::run(),
         Task::Pg {
