@@ -29,15 +29,10 @@ pub fn run(hold: bool) -> Result<()> {
         );
     }
 
-    let mut items: Vec<_> = [source_major, target_major]
-        .into_iter()
-        .filter(|&m| pg_fetch::needs_fetch(m))
-        .map(pg_fetch::Item::Server)
-        .collect();
+    let mut items = pg_fetch::servers_to_fetch([source_major, target_major]);
     if client_bin_dir().is_err() {
         items.push(pg_fetch::Item::Tools);
     }
-    items.dedup();
     pg_fetch::fetch(&items)?;
 
     eprintln!("starting PostgreSQL {source_major} (source) and {target_major} (target)…");

@@ -69,13 +69,11 @@ pub fn parse_items(args: &[String]) -> Result<Vec<Item>> {
     for arg in args {
         let named: Vec<Item> = match arg.as_str() {
             "tools" => vec![Item::Tools],
-            "all" => SERVERS
-                .iter()
-                .map(|&(m, _)| m)
-                .filter(|&m| needs_fetch(m))
-                .map(Item::Server)
-                .chain([Item::Tools])
-                .collect(),
+            "all" => {
+                let mut all = servers_to_fetch(SERVERS.iter().map(|&(m, _)| m));
+                all.push(Item::Tools);
+                all
+            }
             major => match major.parse::<u32>() {
                 Ok(m) if pinned(m).is_some() => vec![Item::Server(m)],
                 _ => bail!(
@@ -85,17 +83,26 @@ pub fn parse_items(args: &[String]) -> Result<Vec<Item>> {
             },
         };
         for item in named {
-            if !items.contains(&item) {
-                items.push(item);
-            }
+            push_unique(&mut items, item);
         }
     }
     Ok(items)
 }
 
-/// Whether `major` must come from the cache: every major but Debian's 15 when that is installed.
-pub fn needs_fetch(major: u32) -> bool {
-    major != DEBIAN_MAJOR || bin_dir(DEBIAN_MAJOR).is_err()
+/// The server items for `majors`, leaving out Debian's 15 when that is installed.
+pub fn servers_to_fetch(majors: impl IntoIterator<Item = u32>) -> Vec<Item> {
+    let debian_has_it = |m| m == DEBIAN_MAJOR && bin_dir(DEBIAN_MAJOR).is_ok();
+    let mut items = Vec::new();
+    for major in majors.into_iter().filter(|&m| !debian_has_it(m)) {
+        push_unique(&mut items, Item::Server(major));
+    }
+    items
+}
+
+fn push_unique(items: &mut Vec<Item>, item: Item) {
+    if !items.contains(&item) {
+        items.push(item);
+    }
 }
 
 /// Fetch `items` into the cache (each a no-op when already there) and check they run.

@@ -11,14 +11,12 @@
 
 use crate::{pg_fetch, sh};
 use anyhow::{Context, Result};
-use pgmove_testkit::{majors_of, parse_pairs};
+use pgmove_testkit::{majors_of, parse_pairs, DEFAULT_TEST_PAIRS};
 use std::time::Instant;
 
 /// Source→target pairs of the second end-to-end run: the oldest and newest sources, both into
 /// Debian's 15 and the newest target.
 const DEFAULT_CROSS_PAIRS: &str = "10:15,15:18,18:18";
-/// The testkit's default when `PGMOVE_TEST_PAIRS` is unset.
-const DEFAULT_TEST_PAIRS: &str = "15:15";
 /// Fetched even when no pair names them, so the oldest and newest majors are always at hand.
 const ALWAYS_FETCHED: &[u32] = &[10, 18];
 /// The crate that pulls the AWS SDK: a workspace member, built and tested on its own.
@@ -53,15 +51,10 @@ pub fn run() -> Result<()> {
     })?;
     timings.step("pg fetch", || {
         let all_pairs: Vec<_> = test_pairs.iter().chain(&cross_pairs).copied().collect();
-        let mut majors = majors_of(&all_pairs);
-        majors.extend(ALWAYS_FETCHED);
-        majors.sort_unstable();
-        majors.dedup();
-        let mut items: Vec<_> = majors
+        let majors = majors_of(&all_pairs)
             .into_iter()
-            .filter(|&m| pg_fetch::needs_fetch(m))
-            .map(pg_fetch::Item::Server)
-            .collect();
+            .chain(ALWAYS_FETCHED.iter().copied());
+        let mut items = pg_fetch::servers_to_fetch(majors);
         items.push(pg_fetch::Item::Tools);
         pg_fetch::fetch(&items)
     })?;

@@ -52,12 +52,15 @@ pub fn client_bin_dir() -> Result<PathBuf> {
     bail!("no pg_dump/psql: run `cargo xtask pg fetch tools`")
 }
 
+/// [`test_pairs`] when `PGMOVE_TEST_PAIRS` is unset: Debian's 15 only, which needs nothing fetched.
+pub const DEFAULT_TEST_PAIRS: &str = "15:15";
+
 /// Source→target major pairs the end-to-end tests run, from `PGMOVE_TEST_PAIRS`
-/// (`"15:15,10:15,15:18,18:18"`); default `15:15`, which needs nothing fetched.
+/// (`"15:15,10:15,15:18,18:18"`); default [`DEFAULT_TEST_PAIRS`].
 ///
 /// Panics on a malformed spec: a typo must fail the run, not silently test no pair.
 pub fn test_pairs() -> Vec<(u32, u32)> {
-    let spec = std::env::var("PGMOVE_TEST_PAIRS").unwrap_or_else(|_| "15:15".into());
+    let spec = std::env::var("PGMOVE_TEST_PAIRS").unwrap_or_else(|_| DEFAULT_TEST_PAIRS.into());
     parse_pairs(&spec).unwrap_or_else(|e| panic!("PGMOVE_TEST_PAIRS: {e:#}"))
 }
 

@@ -15,7 +15,9 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 pub mod binaries;
-pub use binaries::{bin_dir, cache_dir, client_bin_dir, majors_of, parse_pairs, test_pairs};
+pub use binaries::{
+    bin_dir, cache_dir, client_bin_dir, majors_of, parse_pairs, test_pairs, DEFAULT_TEST_PAIRS,
+};
 
 /// The uid/gid a server runs as when we are root (Debian's `nobody`/`nogroup`).
 pub const NOBODY: u32 = 65534;
