@@ -52,14 +52,57 @@ pub fn client_bin_dir() -> Result<PathBuf> {
     bail!("no pg_dump/psql: run `cargo xtask pg fetch tools`")
 }
 
+/// [`test_pairs`] when `PGMOVE_TEST_PAIRS` is unset: Debian's 15 only, which needs nothing fetched.
+pub const DEFAULT_TEST_PAIRS: &str = "15:15";
+
 /// Source→target major pairs the end-to-end tests run, from `PGMOVE_TEST_PAIRS`
-/// (`"15:15,10:15,15:18,18:18"`); default `15:15`, which needs nothing fetched.
+/// (`"15:15,10:15,15:18,18:18"`); default [`DEFAULT_TEST_PAIRS`].
+///
+/// Panics on a malformed spec: a typo must fail the run, not silently test no pair.
 pub fn test_pairs() -> Vec<(u32, u32)> {
-    let spec = std::env::var("PGMOVE_TEST_PAIRS").unwrap_or_else(|_| "15:15".into());
-    spec.split(',')
-        .filter_map(|p| {
-            let (s, t) = p.trim().split_once(':')?;
-            Some((s.trim().parse().ok()?, t.trim().parse().ok()?))
-        })
-        .collect()
+    let spec = std::env::var("PGMOVE_TEST_PAIRS").unwrap_or_else(|_| DEFAULT_TEST_PAIRS.into());
+    parse_pairs(&spec).unwrap_or_else(|e| panic!("PGMOVE_TEST_PAIRS: {e:#}"))
+}
+
+/// Parse `"S:T,S:T,…"` (source major, target major) into pairs; blanks around items are ignored.
+pub fn parse_pairs(spec: &str) -> Result<Vec<(u32, u32)>> {
+    let mut pairs = Vec::new();
+    for item in spec.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        let parsed = item
+            .split_once(':')
+            .and_then(|(s, t)| Some((s.trim().parse().ok()?, t.trim().parse().ok()?)));
+        match parsed {
+            Some(pair) => pairs.push(pair),
+            None => bail!("{item:?} in {spec:?} is not SOURCE:TARGET, e.g. 10:15"),
+        }
+    }
+    if pairs.is_empty() {
+        bail!("{spec:?} names no SOURCE:TARGET pair");
+    }
+    Ok(pairs)
+}
+
+/// Every major named in `pairs`, source or target, ascending and without repeats.
+pub fn majors_of(pairs: &[(u32, u32)]) -> Vec<u32> {
+    let mut majors: Vec<u32> = pairs.iter().flat_map(|&(s, t)| [s, t]).collect();
+    majors.sort_unstable();
+    majors.dedup();
+    majors
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pairs_parse_and_reject_typos() {
+        assert_eq!(
+            parse_pairs(" 15:15, 10:18 ,").unwrap(),
+            vec![(15, 15), (10, 18)]
+        );
+        assert!(parse_pairs("15-18").is_err());
+        assert!(parse_pairs("15:x").is_err());
+        assert!(parse_pairs(" , ").is_err());
+        assert_eq!(majors_of(&[(18, 15), (10, 15)]), vec![10, 15, 18]);
+    }
 }

@@ -15,12 +15,15 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 pub mod binaries;
-pub use binaries::{bin_dir, cache_dir, client_bin_dir, test_pairs};
+pub use binaries::{
+    bin_dir, cache_dir, client_bin_dir, majors_of, parse_pairs, test_pairs, DEFAULT_TEST_PAIRS,
+};
 
-/// The uid/gid a server runs as when we are root (Debian's `nobody`).
-const NOBODY: u32 = 65534;
+/// The uid/gid a server runs as when we are root (Debian's `nobody`/`nogroup`).
+pub const NOBODY: u32 = 65534;
 
-fn running_as_root() -> bool {
+/// Whether this process runs with effective uid 0 (then servers run as [`NOBODY`]).
+pub fn running_as_root() -> bool {
     // SAFETY-free: read our effective uid from /proc without libc.
     std::fs::read_to_string("/proc/self/status")
         .ok()

@@ -1,0 +1,114 @@
+//! `cargo xtask demo`: a source and a target server side by side, pagila loaded into the
+//! source, then pgmove's steps between them ([`run_pgmove_steps`], still a placeholder).
+//!
+//! Environment: `PGMOVE_DEMO_PAIR` (`SOURCE:TARGET` majors, default [`DEFAULT_PAIR`]) and
+//! `PGMOVE_CORPUS` (default `<repo>/../shared/corpus`). Both servers are throwaway testkit
+//! clusters: they stop and vanish when the demo ends.
+
+use crate::{pg_fetch, sh};
+use anyhow::{bail, Context, Result};
+use pgmove_testkit::{client_bin_dir, parse_pairs, Cluster};
+use std::path::PathBuf;
+
+/// An older source into the newest target, both in the set `cargo xtask test` fetches.
+const DEFAULT_PAIR: &str = "15:18";
+const DB: &str = "pagila";
+
+pub fn run(hold: bool) -> Result<()> {
+    let spec = std::env::var("PGMOVE_DEMO_PAIR").unwrap_or_else(|_| DEFAULT_PAIR.into());
+    let (source_major, target_major) = match parse_pairs(&spec).context("PGMOVE_DEMO_PAIR")?[..] {
+        [pair] => pair,
+        _ => bail!("PGMOVE_DEMO_PAIR names more than one pair: {spec:?}"),
+    };
+    let corpus = corpus_dir();
+    let files = ["pagila-schema.sql", "pagila-data.sql"].map(|f| corpus.join("pagila").join(f));
+    if let Some(missing) = files.iter().find(|f| !f.is_file()) {
+        bail!(
+            "{} is missing: the corpus lives at <repo>/../shared/corpus, or set PGMOVE_CORPUS",
+            missing.display()
+        );
+    }
+
+    let mut items = pg_fetch::servers_to_fetch([source_major, target_major]);
+    if client_bin_dir().is_err() {
+        items.push(pg_fetch::Item::Tools);
+    }
+    pg_fetch::fetch(&items)?;
+
+    eprintln!("starting PostgreSQL {source_major} (source) and {target_major} (target)…");
+    let source = Cluster::start(source_major).context("starting the source")?;
+    let target = Cluster::start(target_major).context("starting the target")?;
+    source.create_db(DB)?;
+    target.create_db(DB)?;
+
+    eprintln!("loading pagila into the source…");
+    let file_refs: Vec<_> = files.iter().map(PathBuf::as_path).collect();
+    let stderr = source.load_files(DB, &file_refs, &[])?;
+    let errors = stderr.lines().filter(|l| l.contains("ERROR:")).count();
+
+    let counts = source.psql(
+        DB,
+        &[
+            "-At",
+            "-F",
+            " ",
+            "-c",
+            "SELECT count(*) FILTER (WHERE c.relkind IN ('r', 'p')),
+                    count(*) FILTER (WHERE c.relkind = 'S'),
+                    count(*) FILTER (WHERE c.relkind IN ('v', 'm'))
+             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
+               AND n.nspname NOT LIKE 'pg_toast%'",
+        ],
+    )?;
+    let counts: Vec<&str> = counts.split_whitespace().collect();
+    let [tables, sequences, views] = counts[..] else {
+        bail!("unexpected counts from the source: {counts:?}");
+    };
+
+    println!();
+    println!(
+        "source (PostgreSQL {source_major}): {}",
+        source.conninfo(DB)
+    );
+    println!(
+        "target (PostgreSQL {target_major}): {}",
+        target.conninfo(DB)
+    );
+    println!(
+        "source {DB}: {tables} tables, {sequences} sequences, {views} views; {errors} load errors"
+    );
+    if errors > 0 {
+        eprintln!("{stderr}");
+    }
+    println!(
+        "psql: {} -d '<conninfo>'",
+        client_bin_dir()?.join("psql").display()
+    );
+    println!();
+
+    run_pgmove_steps(&source.conninfo(DB), &target.conninfo(DB))?;
+
+    if hold {
+        println!("servers are up; press Enter to stop them");
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line)?;
+    }
+    Ok(())
+}
+
+/// PLACEHOLDER for pgmove itself: migrate the schema and sequences from `source_conninfo` to
+/// `target_conninfo` (libpq `key=value` strings), then compare the two. The pgmove steps go here.
+fn run_pgmove_steps(source_conninfo: &str, target_conninfo: &str) -> Result<()> {
+    println!("pgmove steps: not written yet");
+    println!("  would move {source_conninfo:?}");
+    println!("          to {target_conninfo:?}");
+    Ok(())
+}
+
+/// `$PGMOVE_CORPUS`, else `<repo>/../shared/corpus`.
+fn corpus_dir() -> PathBuf {
+    std::env::var_os("PGMOVE_CORPUS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| sh::repo_root().join("../shared/corpus"))
+}
