@@ -1,5 +1,6 @@
 //! `cargo xtask demo`: a source and a target server side by side, pagila loaded into the
-//! source, then pgmove's steps between them ([`run_pgmove_steps`], still a placeholder).
+//! source, then pgmove's steps between them ([`run_pgmove_steps`]): schema, a data copy,
+//! sequences, post-data, and a comparison of both servers' `pg_dump --schema-only -O`.
 //!
 //! Environment: `PGMOVE_DEMO_PAIR` (`SOURCE:TARGET` majors, default [`DEFAULT_PAIR`]) and
 //! `PGMOVE_CORPUS` (default `<repo>/../shared/corpus`). Both servers are throwaway testkit
@@ -87,7 +88,7 @@ pub fn run(hold: bool) -> Result<()> {
     );
     println!();
 
-    run_pgmove_steps(&source.conninfo(DB), &target.conninfo(DB))?;
+    run_pgmove_steps(&source, &target)?;
 
     if hold {
         println!("servers are up; press Enter to stop them");
@@ -97,12 +98,71 @@ pub fn run(hold: bool) -> Result<()> {
     Ok(())
 }
 
-/// PLACEHOLDER for pgmove itself: migrate the schema and sequences from `source_conninfo` to
-/// `target_conninfo` (libpq `key=value` strings), then compare the two. The pgmove steps go here.
-fn run_pgmove_steps(source_conninfo: &str, target_conninfo: &str) -> Result<()> {
-    println!("pgmove steps: not written yet");
-    println!("  would move {source_conninfo:?}");
-    println!("          to {target_conninfo:?}");
+/// The runbook, with pgmove: `schema`, a data copy (pg_dump's data section without its setval
+/// lines, standing in for DMS), `sequences`, `post-data`; then both schemas compared.
+fn run_pgmove_steps(source: &Cluster, target: &Cluster) -> Result<()> {
+    let (s, t) = (source.conninfo(DB), target.conninfo(DB));
+    let pgmove = |args: &[&str]| -> Result<()> {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        println!("\n$ pgmove {}", args.join(" "));
+        let status = std::process::Command::new(cargo)
+            .args(["run", "-q", "-p", "pgmove-cli", "--"])
+            .args(args)
+            .status()
+            .context("running pgmove")?;
+        if !status.success() {
+            bail!("pgmove {} failed ({status})", args[0]);
+        }
+        Ok(())
+    };
+    pgmove(&["schema", "--source", &s, "--target", &t])?;
+    println!("\n$ pg_dump --data-only source | psql target   (the rows; DMS in production)");
+    let data: String = source
+        .pg_dump(DB, &["--data-only", "-O"])?
+        .lines()
+        .filter(|l| {
+            !l.starts_with("SELECT pg_catalog.setval") && !l.starts_with("SET transaction_timeout")
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let file = tempfile::NamedTempFile::new()?;
+    std::fs::write(file.path(), data)?;
+    target.psql(DB, &["-f", &file.path().display().to_string()])?;
+    pgmove(&["sequences", "--source", &s, "--target", &t])?;
+    pgmove(&["post-data", "--source", &s, "--target", &t, "--jobs", "2"])?;
+
+    let strip = |d: String| -> String {
+        d.lines()
+            .filter(|l| !l.starts_with("\\restrict") && !l.starts_with("\\unrestrict"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let a = strip(source.pg_dump(DB, &["--schema-only", "-O"])?);
+    let b = strip(target.pg_dump(DB, &["--schema-only", "-O"])?);
+    let rows = "SELECT count(*) FROM public.payment";
+    println!("\nsummary");
+    println!(
+        "  pg_dump --schema-only -O: {}",
+        if a == b {
+            "source and target identical".to_string()
+        } else {
+            format!(
+                "{} lines differ",
+                a.lines().zip(b.lines()).filter(|(x, y)| x != y).count()
+            )
+        }
+    );
+    println!(
+        "  payment rows: source {} / target {}",
+        source.psql(DB, &["-At", "-c", rows])?.trim(),
+        target.psql(DB, &["-At", "-c", rows])?.trim()
+    );
+    let seq = "SELECT last_value FROM public.payment_payment_id_seq";
+    println!(
+        "  payment_payment_id_seq: source {} / target {}",
+        source.psql(DB, &["-At", "-c", seq])?.trim(),
+        target.psql(DB, &["-At", "-c", seq])?.trim()
+    );
     Ok(())
 }
 

@@ -157,7 +157,10 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
                 .iter()
                 .filter_map(|c| c.acl.clone().map(|a| (c.name.clone(), a)))
                 .collect(),
-            columns: cols.into_iter().map(|c| (c.name, c.type_name)).collect(),
+            columns: cols
+                .into_iter()
+                .map(|c| (c.name, c.type_name, c.collation))
+                .collect(),
             access_method: r.get("am"),
             acl: r.get("acl"),
             owner: r.get("owner"),
@@ -193,7 +196,7 @@ async fn read_columns(client: &Client, cat: &mut Catalog) -> Result<HashMap<u32,
                 {generated} AS generated, {identity} AS identity,
                 CASE WHEN a.attcollation <> t.typcollation AND a.attcollation <> 0
                      THEN quote_ident(cn.nspname) || '.' || quote_ident(co.collname) END AS collation,
-                a.attislocal, a.attinhcount, a.attstorage, t.typstorage,
+                a.attislocal, a.attinhcount::int4 AS attinhcount, a.attstorage, t.typstorage,
                 {stattarget} AS stattarget, {compression} AS compression,
                 a.attoptions::text[] AS options, a.attfdwoptions::text[] AS fdwoptions,
                 a.attacl::text[] AS acl, {nn_name} AS nn_name, c.relname::text AS relname
@@ -274,7 +277,7 @@ async fn read_constraints(client: &Client, cat: &mut Catalog) -> Result<()> {
         &format!(
             "SELECT co.oid, n.nspname::text AS schema, co.conname::text AS name, co.contype,
                     co.conrelid, co.contypid, pg_get_constraintdef(co.oid) AS def,
-                    co.convalidated, co.conislocal, co.coninhcount, co.conindid,
+                    co.convalidated, co.conislocal, co.coninhcount::int4 AS coninhcount, co.conindid,
                     {parent} AS parent, co.confrelid
              FROM pg_constraint co JOIN pg_namespace n ON n.oid = co.connamespace
              WHERE co.conrelid <> 0 AND co.contype IN ('c', 'f', 'p', 'u', 'x', 't')

@@ -91,8 +91,9 @@ pub struct View {
     pub options: Vec<String>,
     /// `local` or `cascaded`.
     pub check_option: Option<String>,
-    /// Column names and types, for the dummy view that breaks a dependency cycle.
-    pub columns: Vec<(String, String)>,
+    /// Column names, types and non-default collations, for the dummy view that breaks a
+    /// dependency cycle.
+    pub columns: Vec<(String, String, Option<String>)>,
     /// Defaults set on view columns (`ALTER VIEW … ALTER COLUMN … SET DEFAULT`).
     pub column_defaults: Vec<(String, String)>,
     pub access_method: Option<String>,

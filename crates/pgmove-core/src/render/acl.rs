@@ -168,14 +168,24 @@ pub fn render_acl(
 
 /// `ALTER DEFAULT PRIVILEGES` bodies: `objects` is `TABLES`, `SEQUENCES`…; a global entry holds
 /// the whole wanted ACL (compared with the role's defaults), an `IN SCHEMA` one only additions.
-pub fn render_default_privileges(kind: &str, objects: &str, acl: &[String], role: &str, in_schema: bool) -> String {
+pub fn render_default_privileges(
+    kind: &str,
+    objects: &str,
+    acl: &[String],
+    role: &str,
+    in_schema: bool,
+) -> String {
     let items: Vec<AclItem> = acl.iter().filter_map(|s| parse(s)).collect();
     let owner_privs = items
         .iter()
         .find(|i| i.grantee == role)
         .map(|i| i.privs.clone())
         .unwrap_or_default();
-    let base = if in_schema { Vec::new() } else { default_acl(kind, role, &owner_privs) };
+    let base = if in_schema {
+        Vec::new()
+    } else {
+        default_acl(kind, role, &owner_privs)
+    };
     acl_commands(kind, objects, &items, &base, None)
 }
 

@@ -208,7 +208,13 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
             let cols: Vec<String> = v
                 .columns
                 .iter()
-                .map(|(c, t)| format!("    NULL::{t} AS {}", ident(c)))
+                .map(|(c, t, coll)| {
+                    let coll = coll
+                        .as_ref()
+                        .map(|x| format!(" COLLATE {x}"))
+                        .unwrap_or_default();
+                    format!("    NULL::{t}{coll} AS {}", ident(c))
+                })
                 .collect();
             sql += &format!(" AS\nSELECT\n{};\n", cols.join(",\n"));
             let mut real = format!("CREATE OR REPLACE VIEW {name}");
@@ -253,7 +259,7 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
         }
         sql += &owner(opts, &format!("{word} {name}"), &v.owner);
         sql += &comment(cat, class::PG_CLASS, v.oid, 0, &format!("{word} {name}"));
-        for (i, (col, _)) in v.columns.iter().enumerate() {
+        for (i, (col, _, _)) in v.columns.iter().enumerate() {
             sql += &comment(
                 cat,
                 class::PG_CLASS,

@@ -246,13 +246,8 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
             if let Some(s) = &d.schema {
                 prefix += &format!(" IN SCHEMA {}", ident(s));
             }
-            // Default ACLs are stored as the full wanted ACL; in a schema they only add.
-            let owner = if d.schema.is_some() {
-                "\u{0}"
-            } else {
-                d.role.as_str()
-            };
-            let body = render_acl(kind, word, Some(&d.acl), owner, None);
+            let body =
+                super::render_default_privileges(kind, word, &d.acl, &d.role, d.schema.is_some());
             let sql: String = body.lines().map(|l| format!("{prefix} {l}\n")).collect();
             if !sql.is_empty() {
                 items.push(Item::new(

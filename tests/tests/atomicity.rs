@@ -1,0 +1,171 @@
+//! Failures leave the target as it was (schema), and interrupted post-data resumes (post-data).
+
+use pgmove_core::plan::{self, Step};
+use pgmove_core::{apply, catalog, conn, Error};
+use pgmove_testkit::Cluster;
+
+const SOURCE_SQL: &str = "
+CREATE SCHEMA app;
+CREATE TYPE app.color AS ENUM ('red', 'blue');
+CREATE TABLE app.parent (id serial PRIMARY KEY, name text NOT NULL);
+CREATE TABLE app.child (id serial PRIMARY KEY, parent_id int REFERENCES app.parent(id), c app.color);
+CREATE INDEX child_parent ON app.child (parent_id);
+CREATE INDEX parent_name ON app.parent (lower(name)) WHERE id > 10;
+CREATE VIEW app.names AS SELECT name FROM app.parent;
+INSERT INTO app.parent (name) SELECT 'p' || g FROM generate_series(1, 20000) g;
+INSERT INTO app.child (parent_id, c) SELECT 1 + g % 20000, 'red' FROM generate_series(1, 40000) g;
+";
+
+fn user_relations(c: &Cluster, db: &str) -> String {
+    c.sql(db, "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')")
+        .unwrap()
+}
+
+#[tokio::test]
+async fn schema_failing_half_way_leaves_target_unchanged() {
+    let src = Cluster::start(15).unwrap();
+    src.create_db("app").unwrap();
+    src.sql("app", SOURCE_SQL).unwrap();
+    src.create_db("target").unwrap();
+    // The target refuses views half-way through: an event trigger raises on CREATE VIEW.
+    src.sql(
+        "target",
+        "CREATE FUNCTION public.no_views() RETURNS event_trigger LANGUAGE plpgsql AS
+           $$ BEGIN RAISE EXCEPTION 'views are not allowed here'; END $$;
+         CREATE EVENT TRIGGER no_views ON ddl_command_start WHEN TAG IN ('CREATE VIEW')
+           EXECUTE FUNCTION public.no_views();",
+    )
+    .unwrap();
+    let before = user_relations(&src, "target");
+    let s = conn::connect_str(&src.conninfo("app")).await.unwrap();
+    let t = conn::connect_str(&src.conninfo("target")).await.unwrap();
+    let cat = catalog::read(&s).await.unwrap();
+    let p = plan::plan(&cat, Step::Schema, &Default::default());
+    plan::check_target(&t, &cat, &p).await.unwrap();
+    let err = apply::apply_in_transaction(&t, &p.items, |_, _, _| {})
+        .await
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains("views are not allowed here"), "{msg}");
+    assert!(
+        msg.contains("view app.names"),
+        "error names the object: {msg}"
+    );
+    assert_eq!(
+        user_relations(&src, "target"),
+        before,
+        "nothing of pre-data remains"
+    );
+    assert!(src
+        .sql(
+            "target",
+            "SELECT count(*) FROM pg_namespace WHERE nspname = 'app'"
+        )
+        .unwrap()
+        .contains(" 0"));
+}
+
+#[tokio::test]
+async fn existing_objects_and_missing_roles_are_refused_before_anything_runs() {
+    let src = Cluster::start(15).unwrap();
+    src.create_db("app").unwrap();
+    src.sql("app", SOURCE_SQL).unwrap();
+    let tgt = Cluster::start(15).unwrap();
+    tgt.create_db("busy").unwrap();
+    tgt.sql(
+        "busy",
+        "CREATE SCHEMA app; CREATE TABLE app.parent (x int);",
+    )
+    .unwrap();
+    let s = conn::connect_str(&src.conninfo("app")).await.unwrap();
+    let cat = catalog::read(&s).await.unwrap();
+    let p = plan::plan(&cat, Step::Schema, &Default::default());
+    let t = conn::connect_str(&tgt.conninfo("busy")).await.unwrap();
+    let err = plan::check_target(&t, &cat, &p).await.unwrap_err();
+    assert!(matches!(err, Error::Conflict(_)), "{err}");
+    assert!(err.to_string().contains("relation app.parent"), "{err}");
+
+    src.sql(
+        "app",
+        "CREATE ROLE only_on_source; GRANT SELECT ON app.parent TO only_on_source;",
+    )
+    .unwrap();
+    let cat = catalog::read(&s).await.unwrap();
+    let p = plan::plan(&cat, Step::Schema, &Default::default());
+    tgt.create_db("empty").unwrap();
+    let t = conn::connect_str(&tgt.conninfo("empty")).await.unwrap();
+    let err = plan::check_target(&t, &cat, &p).await.unwrap_err();
+    assert!(err.to_string().contains("only_on_source"), "{err}");
+    let p = plan::plan(
+        &cat,
+        Step::Schema,
+        &pgmove_core::render::Options {
+            owners: false,
+            privileges: false,
+        },
+    );
+    plan::check_target(&t, &cat, &p).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn post_data_killed_then_rerun_converges() {
+    let src = Cluster::start(15).unwrap();
+    src.create_db("app").unwrap();
+    src.sql("app", SOURCE_SQL).unwrap();
+    let s = conn::connect_str(&src.conninfo("app")).await.unwrap();
+    let cat = catalog::read(&s).await.unwrap();
+    let reference = src.pg_dump("app", &["--schema-only", "-O"]).unwrap();
+    let post = plan::plan(&cat, Step::PostData, &Default::default());
+    let sizes = cat.tables.iter().map(|t| (t.oid, t.size_bytes)).collect();
+    // Several interruption points, from "nothing done" to "nearly done".
+    for (round, stop_after_ms) in [1u64, 15, 40, 90].into_iter().enumerate() {
+        let db = format!("t{round}");
+        src.create_db(&db).unwrap();
+        let t = conn::connect_str(&src.conninfo(&db)).await.unwrap();
+        let p = plan::plan(&cat, Step::Schema, &Default::default());
+        apply::apply_in_transaction(&t, &p.items, |_, _, _| {})
+            .await
+            .unwrap();
+        let copy = src.pg_dump("app", &["--data-only", "-t", "app.*"]).unwrap();
+        let f = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(
+            f.path(),
+            copy.lines()
+                .filter(|l| !l.starts_with("SET transaction_timeout"))
+                .collect::<Vec<_>>()
+                .join("\n"),
+        )
+        .unwrap();
+        src.psql(&db, &["-f", f.path().to_str().unwrap()]).unwrap();
+        {
+            // The "kill": the run is dropped mid-way and its connections closed.
+            let clients = vec![
+                conn::connect_str(&src.conninfo(&db)).await.unwrap(),
+                conn::connect_str(&src.conninfo(&db)).await.unwrap(),
+            ];
+            let run = apply::apply_parallel(&clients, &post.items, &sizes, |_, _, _| {});
+            let _ =
+                tokio::time::timeout(std::time::Duration::from_millis(stop_after_ms), run).await;
+        }
+        let clients = vec![
+            conn::connect_str(&src.conninfo(&db)).await.unwrap(),
+            conn::connect_str(&src.conninfo(&db)).await.unwrap(),
+        ];
+        let report = apply::apply_parallel(&clients, &post.items, &sizes, |_, _, _| {})
+            .await
+            .unwrap();
+        assert_eq!(report.applied + report.skipped, post.items.len());
+        let strip = |d: &str| {
+            d.lines()
+                .filter(|l| !l.starts_with("\\restrict") && !l.starts_with("\\unrestrict"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        let got = src.pg_dump(&db, &["--schema-only", "-O"]).unwrap();
+        assert_eq!(
+            strip(&got),
+            strip(&reference),
+            "round {round} (stopped after {stop_after_ms} ms)"
+        );
+    }
+}

@@ -1,0 +1,260 @@
+//! Fidelity on real schemas: for each corpus schema and each source→target pair of majors,
+//! `pgmove schema`, a data copy, `pgmove sequences` and `pgmove post-data` must leave a target
+//! whose `pg_dump --schema-only -O` equals that of a target built with pg_dump and psql, with
+//! every sequence in the source's state.
+
+use pgmove_core::plan::{self, Step};
+use pgmove_core::{apply, catalog, conn};
+use pgmove_testkit::{test_pairs, Cluster};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+fn corpus_dir() -> PathBuf {
+    if let Some(p) = std::env::var_os("PGMOVE_CORPUS") {
+        return PathBuf::from(p);
+    }
+    let beside = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus");
+    if beside.exists() {
+        return beside;
+    }
+    PathBuf::from("/work/shared/corpus")
+}
+
+struct Corpus {
+    name: &'static str,
+    files: Vec<PathBuf>,
+    /// Blocks of the target's dump that only pgmove's target has, with the reason.
+    pgmove_only: &'static [&'static str],
+}
+
+fn corpora() -> Vec<Corpus> {
+    let c = corpus_dir();
+    let fixture = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/every_object.sql");
+    let mut v = vec![
+        Corpus {
+            name: "every_object",
+            files: vec![fixture],
+            pgmove_only: &[],
+        },
+        Corpus {
+            name: "pagila",
+            files: vec![
+                c.join("pagila/pagila-schema.sql"),
+                c.join("pagila/pagila-data.sql"),
+            ],
+            pgmove_only: &[],
+        },
+        Corpus {
+            name: "chinook",
+            files: vec![c.join("chinook/chinook.sql")],
+            pgmove_only: &[],
+        },
+        Corpus {
+            name: "northwind",
+            files: vec![c.join("northwind/northwind.sql")],
+            pgmove_only: &[],
+        },
+        Corpus {
+            name: "sakila",
+            files: vec![c.join("sakila/postgres-sakila-schema.sql")],
+            pgmove_only: &[],
+        },
+        Corpus {
+            name: "danbooru",
+            files: vec![c.join("danbooru/structure.sql")],
+            pgmove_only: &[],
+        },
+        Corpus {
+            name: "gisia",
+            files: vec![c.join("gisia/structure.sql")],
+            pgmove_only: &[],
+        },
+        Corpus {
+            name: "lago",
+            files: vec![c.join("lago/structure.sql")],
+            pgmove_only: &[],
+        },
+        Corpus {
+            name: "musicbrainz",
+            files: vec![c.join("musicbrainz/load_all.sql")],
+            pgmove_only: &[],
+        },
+        Corpus {
+            name: "postgrest",
+            files: [
+                "database.sql",
+                "schema.sql",
+                "jwt.sql",
+                "jsonschema.sql",
+                "privileges.sql",
+                "data.sql",
+            ]
+            .iter()
+            .map(|f| c.join("postgrest").join(f))
+            .collect(),
+            // Two views select from themselves (made with CREATE OR REPLACE). pg_dump's script
+            // cannot create them; pgmove creates a dummy first, so only its target has them.
+            pgmove_only: &["infinite_recursion", "self_recursive_view"],
+        },
+    ];
+    if let Ok(only) = std::env::var("PGMOVE_TEST_CORPORA") {
+        v.retain(|c| only.split(',').any(|o| o.trim() == c.name));
+    }
+    v
+}
+
+/// A dump cut into its `-- Name:` blocks (order-free), without the random `\restrict` lines.
+fn blocks(dump: &str) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    let cleaned: String = dump
+        .lines()
+        .filter(|l| !l.starts_with("\\restrict") && !l.starts_with("\\unrestrict"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    for b in cleaned.split("\n--\n-- Name: ").skip(1) {
+        *out.entry(b.trim().to_string()).or_insert(0) += 1;
+    }
+    out
+}
+
+/// Differences between two dumps, ignoring blocks that name one of `allowed` (in pgmove's only).
+fn dump_diff(pgmove: &str, reference: &str, allowed: &[&str]) -> Vec<String> {
+    let (a, b) = (blocks(pgmove), blocks(reference));
+    let mut diffs = Vec::new();
+    for (blk, n) in &a {
+        if b.get(blk) != Some(n)
+            && !allowed
+                .iter()
+                .any(|w| blk.lines().next().unwrap_or("").contains(w))
+        {
+            diffs.push(format!("only in pgmove's target:\n{blk}"));
+        }
+    }
+    for (blk, n) in &b {
+        if a.get(blk) != Some(n) {
+            diffs.push(format!("only in pg_dump's target:\n{blk}"));
+        }
+    }
+    diffs
+}
+
+async fn run_pgmove(
+    source: &str,
+    target: &str,
+    data: &Cluster,
+    data_db: &str,
+    src: &Cluster,
+    src_db: &str,
+) -> anyhow::Result<()> {
+    let s = conn::connect_str(source).await?;
+    let t = conn::connect_str(target).await?;
+    let cat = catalog::read(&s).await?;
+    let p = plan::plan(&cat, Step::Schema, &Default::default());
+    plan::check_target(&t, &cat, &p).await?;
+    apply::apply_in_transaction(&t, &p.items, |_, _, _| {}).await?;
+    // The rows: any copy will do; pg_dump's data section without its setval lines, so the
+    // sequences step has to do that work.
+    let data_sql: String = src
+        .pg_dump(src_db, &["--data-only", "-O"])?
+        .lines()
+        .filter(|l| {
+            !l.starts_with("SELECT pg_catalog.setval") && !l.starts_with("SET transaction_timeout")
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let file = tempfile::NamedTempFile::new()?;
+    std::fs::write(file.path(), data_sql)?;
+    data.psql(data_db, &["-f", file.path().to_str().unwrap()])?;
+    let p = plan::plan(&cat, Step::Sequences { margin: 0 }, &Default::default());
+    apply::apply_in_transaction(&t, &p.items, |_, _, _| {}).await?;
+    let p = plan::plan(&cat, Step::PostData, &Default::default());
+    let clients = vec![
+        conn::connect_str(target).await?,
+        conn::connect_str(target).await?,
+    ];
+    let sizes = cat.tables.iter().map(|t| (t.oid, t.size_bytes)).collect();
+    apply::apply_parallel(&clients, &p.items, &sizes, |_, _, _| {}).await?;
+    Ok(())
+}
+
+const SEQUENCE_STATES: &str = "SELECT schemaname || '.' || sequencename || '=' || coalesce(last_value::text, 'not called') FROM pg_sequences ORDER BY 1";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corpus_round_trip_matches_pg_dump() {
+    let mut failures = Vec::new();
+    for (sm, tm) in test_pairs() {
+        let source = Cluster::start(sm).expect("source cluster");
+        let target = Cluster::start(tm).expect("target cluster");
+        // postgrest's grants name roles; roles are cluster-wide, so both clusters get them.
+        let roles = corpus_dir().join("postgrest/roles.sql");
+        for c in [&source, &target] {
+            c.load_files("postgres", &[&roles], &[("PGUSER", "postgres")])
+                .unwrap();
+            c.sql("postgres", "DO $$ BEGIN CREATE ROLE pgmove_reader NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$").unwrap();
+        }
+        for corpus in corpora() {
+            let db = corpus.name;
+            // Known gap, in the issue notes: a 15 source's pg_get_functiondef leaves an argument
+            // named `json` bare, and 16+ reads `json` as a keyword there. pgmove will re-quote
+            // argument names itself; until then postgrest is checked only within one major.
+            if db == "postgrest" && sm < 16 && tm >= 16 {
+                eprintln!(
+                    "{sm}->{tm} {db}: skipped (argument names that are keywords on the target)"
+                );
+                continue;
+            }
+            source.create_db(db).unwrap();
+            let files: Vec<&std::path::Path> = corpus.files.iter().map(|p| p.as_path()).collect();
+            source
+                .load_files(db, &files, &[("PGUSER", "postgres"), ("DBNAME", db)])
+                .unwrap();
+            let (a, b) = (format!("{db}_pgmove"), format!("{db}_pgdump"));
+            target.create_db(&a).unwrap();
+            target.create_db(&b).unwrap();
+            let run = run_pgmove(
+                &source.conninfo(db),
+                &target.conninfo(&a),
+                &target,
+                &a,
+                &source,
+                db,
+            )
+            .await;
+            if let Err(e) = run {
+                failures.push(format!("{sm}->{tm} {db}: pgmove failed: {e:#}"));
+                continue;
+            }
+            // The reference: pg_dump's schema through psql (errors tolerated, as pg_dump's own
+            // script cannot always be restored).
+            let schema = source.pg_dump(db, &["--schema-only", "-O"]).unwrap();
+            let file = tempfile::NamedTempFile::new().unwrap();
+            std::fs::write(file.path(), schema).unwrap();
+            target.load_files(&b, &[file.path()], &[]).unwrap();
+
+            for section in [
+                &["--schema-only", "-O"][..],
+                &["--schema-only", "-O", "--section=pre-data"][..],
+            ] {
+                let da = target.pg_dump(&a, section).unwrap();
+                let dbb = target.pg_dump(&b, section).unwrap();
+                let diffs = dump_diff(&da, &dbb, corpus.pgmove_only);
+                if !diffs.is_empty() {
+                    failures.push(format!(
+                        "{sm}->{tm} {db} {section:?}: {} differing blocks, first:\n{}",
+                        diffs.len(),
+                        diffs[0]
+                    ));
+                }
+            }
+            let want = source.sql(db, SEQUENCE_STATES).unwrap();
+            let got = target.sql(&a, SEQUENCE_STATES).unwrap();
+            if want != got {
+                failures.push(format!(
+                    "{sm}->{tm} {db}: sequences differ:\nsource {want}\ntarget {got}"
+                ));
+            }
+            eprintln!("{sm}->{tm} {db}: checked");
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
