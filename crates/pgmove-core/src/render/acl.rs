@@ -303,7 +303,7 @@ mod tests {
         assert_eq!(
             sql,
             "GRANT SELECT ON TABLE public.t TO app;\n\
-             GRANT SELECT,INSERT ON TABLE public.t TO \"we ird\";\n\
+             GRANT INSERT,SELECT ON TABLE public.t TO \"we ird\";\n\
              GRANT UPDATE ON TABLE public.t TO \"we ird\" WITH GRANT OPTION;\n"
         );
         let f = acl(&["postgres=X/postgres"]);
