@@ -1,7 +1,7 @@
 //! Foreign data wrappers and servers, text search, event triggers, publications and default
 //! privileges: the kinds most databases have few of, each still read in one query.
 
-use super::{ch, query, USER_SCHEMAS};
+use super::{ch, not_member, query, since, USER_SCHEMAS};
 use crate::model::{
     Catalog, DefaultPrivilege, EventTrigger, ForeignDataWrapper, ForeignServer, Publication,
     TextSearchConfig, TextSearchDict,
@@ -9,9 +9,6 @@ use crate::model::{
 use crate::Result;
 use std::collections::HashMap;
 use tokio_postgres::Client;
-
-const NOT_MEMBER: &str =
-    "NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = x.oid AND d.deptype = 'e')";
 
 pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
     let v = cat.server_version;
@@ -23,7 +20,8 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
                     NULLIF(x.fdwhandler, 0)::regproc::text AS handler,
                     NULLIF(x.fdwvalidator, 0)::regproc::text AS validator,
                     x.fdwoptions::text[] AS options
-             FROM pg_foreign_data_wrapper x WHERE {NOT_MEMBER} ORDER BY 2"
+             FROM pg_foreign_data_wrapper x WHERE {} ORDER BY 2",
+            not_member("pg_foreign_data_wrapper", "x", false)
         ),
     )
     .await?
@@ -63,7 +61,8 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
             "SELECT x.oid, x.srvname::text AS name, w.fdwname::text AS wrapper,
                     x.srvtype AS type, x.srvversion AS version, x.srvoptions::text[] AS options
              FROM pg_foreign_server x JOIN pg_foreign_data_wrapper w ON w.oid = x.srvfdw
-             WHERE {NOT_MEMBER} ORDER BY 2"
+             WHERE {} ORDER BY 2",
+            not_member("pg_foreign_server", "x", false)
         ),
     )
     .await?
@@ -111,7 +110,8 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
                     quote_ident(pn.nspname) || '.' || quote_ident(p.prsname) AS parser
              FROM pg_ts_config x JOIN pg_namespace n ON n.oid = x.cfgnamespace
              JOIN pg_ts_parser p ON p.oid = x.cfgparser JOIN pg_namespace pn ON pn.oid = p.prsnamespace
-             WHERE {USER_SCHEMAS} AND {NOT_MEMBER} ORDER BY 2, 3"
+             WHERE {USER_SCHEMAS} AND {} ORDER BY 2, 3",
+            not_member("pg_ts_config", "x", false)
         ),
     )
     .await?
@@ -134,7 +134,8 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
                     x.dictinitoption AS options
              FROM pg_ts_dict x JOIN pg_namespace n ON n.oid = x.dictnamespace
              JOIN pg_ts_template t ON t.oid = x.dicttemplate JOIN pg_namespace tn ON tn.oid = t.tmplnamespace
-             WHERE {USER_SCHEMAS} AND {NOT_MEMBER} ORDER BY 2, 3"
+             WHERE {USER_SCHEMAS} AND {} ORDER BY 2, 3",
+            not_member("pg_ts_dict", "x", false)
         ),
     )
     .await?
@@ -155,7 +156,8 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
             "SELECT x.oid, x.evtname::text AS name, x.evtevent::text AS event,
                     COALESCE(x.evttags, '{{}}')::text[] AS tags,
                     x.evtfoid::regproc::text AS func, x.evtenabled
-             FROM pg_event_trigger x WHERE {NOT_MEMBER} ORDER BY 2"
+             FROM pg_event_trigger x WHERE {} ORDER BY 2",
+            not_member("pg_event_trigger", "x", false)
         ),
     )
     .await?
@@ -171,11 +173,7 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
     }
 
     if v >= 100000 {
-        let truncate = if v >= 110000 {
-            "x.pubtruncate"
-        } else {
-            "false"
-        };
+        let truncate = since(v, 110000, "x.pubtruncate", "false");
         for r in query(
             client,
             "publications",

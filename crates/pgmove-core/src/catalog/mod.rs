@@ -64,6 +64,27 @@ async fn read_in_snapshot(client: &Client) -> Result<Catalog> {
     Ok(cat)
 }
 
+/// One version gate of a catalog query: `new` on servers of `min` (`server_version_num`) and
+/// later, `old` before. Every column that arrived in some release goes through here.
+pub(crate) fn since(version: i32, min: i32, new: &'static str, old: &'static str) -> &'static str {
+    if version >= min {
+        new
+    } else {
+        old
+    }
+}
+
+/// A `WHERE` fragment that leaves out what `CREATE EXTENSION` made (`pg_depend` deptype `e`),
+/// and with `internal`, what another object owns internally (deptype `i`, e.g. a range type's
+/// constructor functions and casts): object `alias.oid` of system catalog `catalog`.
+pub(crate) fn not_member(catalog: &str, alias: &str, internal: bool) -> String {
+    let types = if internal { "'e', 'i'" } else { "'e'" };
+    format!(
+        "NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = '{catalog}'::regclass
+                     AND d.objid = {alias}.oid AND d.deptype IN ({types}))"
+    )
+}
+
 /// Run one catalog query, naming it in the error when it fails.
 pub(crate) async fn query(
     client: &Client,

@@ -1,6 +1,6 @@
 //! Tables, columns, views, indexes, constraints, triggers, rules, policies and extended statistics.
 
-use super::{ch, opt_ch, query, USER_SCHEMAS};
+use super::{ch, opt_ch, query, since, USER_SCHEMAS};
 use crate::model::{
     class, Catalog, Column, Constraint, Index, ObjRef, Policy, Rule, Statistic, Table, TypeKind,
     View,
@@ -11,13 +11,12 @@ use tokio_postgres::Client;
 
 pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
     let v = cat.server_version;
-    let ge = |min: i32, expr: &'static str, alt: &'static str| if v >= min { expr } else { alt };
 
     let mut columns = read_columns(client, cat).await?;
 
     // Inheritance parents that are not partition parents, in order.
     let mut inherits: HashMap<u32, Vec<String>> = HashMap::new();
-    let not_partition = ge(100000, "NOT c.relispartition", "true");
+    let not_partition = since(v, 100000, "NOT c.relispartition", "true");
     for r in query(
         client,
         "inheritance",
@@ -50,23 +49,19 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
          LEFT JOIN pg_foreign_server fs ON fs.oid = ft.ftserver
          WHERE c.relkind IN ('r', 'p', 'f') AND {USER_SCHEMAS}
          ORDER BY 2, 3",
-        part_parent = ge(
-            100000,
+        part_parent = since(v, 100000,
             "CASE WHEN c.relispartition THEN (SELECT i.inhparent FROM pg_inherits i WHERE i.inhrelid = c.oid) END",
             "NULL::oid"
         ),
-        part_bound = ge(
-            100000,
+        part_bound = since(v, 100000,
             "CASE WHEN c.relispartition THEN pg_get_expr(c.relpartbound, c.oid) END",
             "NULL::text"
         ),
-        part_key = ge(
-            100000,
+        part_key = since(v, 100000,
             "CASE WHEN c.relkind = 'p' THEN pg_get_partkeydef(c.oid) END",
             "NULL::text"
         ),
-        am = ge(
-            120000,
+        am = since(v, 120000,
             "(SELECT am.amname::text FROM pg_am am WHERE am.oid = c.relam AND am.amname <> 'heap' AND c.relkind <> 'p')",
             "NULL::text"
         ),
@@ -116,8 +111,7 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
              FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
              WHERE c.relkind IN ('v', 'm') AND {USER_SCHEMAS}
              ORDER BY 2, 3",
-            am = ge(
-                120000,
+            am = since(v, 120000,
                 "(SELECT am.amname::text FROM pg_am am WHERE am.oid = c.relam AND am.amname <> 'heap')",
                 "NULL::text"
             ),
@@ -188,7 +182,6 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
 /// All columns of tables, views, matviews, foreign tables and composite types, in one query.
 async fn read_columns(client: &Client, cat: &mut Catalog) -> Result<HashMap<u32, Vec<Column>>> {
     let v = cat.server_version;
-    let ge = |min: i32, expr: &'static str, alt: &'static str| if v >= min { expr } else { alt };
     let sql = format!(
         "SELECT a.attrelid, a.attnum, a.attname::text AS name,
                 format_type(a.atttypid, a.atttypmod) AS type, a.attnotnull,
@@ -210,12 +203,11 @@ async fn read_columns(client: &Client, cat: &mut Catalog) -> Result<HashMap<u32,
          WHERE a.attnum > 0 AND NOT a.attisdropped
            AND c.relkind IN ('r', 'p', 'f', 'v', 'm', 'c') AND {USER_SCHEMAS}
          ORDER BY a.attrelid, a.attnum",
-        generated = ge(120000, "a.attgenerated", "''::\"char\""),
-        identity = ge(100000, "a.attidentity", "''::\"char\""),
-        stattarget = ge(170000, "a.attstattarget::int4", "NULLIF(a.attstattarget, -1)::int4"),
-        compression = ge(140000, "a.attcompression", "''::\"char\""),
-        nn_name = ge(
-            180000,
+        generated = since(v, 120000, "a.attgenerated", "''::\"char\""),
+        identity = since(v, 100000, "a.attidentity", "''::\"char\""),
+        stattarget = since(v, 170000, "a.attstattarget::int4", "NULLIF(a.attstattarget, -1)::int4"),
+        compression = since(v, 140000, "a.attcompression", "''::\"char\""),
+        nn_name = since(v, 180000,
             "(SELECT nc.conname::text FROM pg_constraint nc WHERE nc.conrelid = a.attrelid
                AND nc.contype = 'n' AND nc.conkey[1] = a.attnum)",
             "NULL::text"
@@ -266,11 +258,7 @@ async fn read_columns(client: &Client, cat: &mut Catalog) -> Result<HashMap<u32,
 }
 
 async fn read_constraints(client: &Client, cat: &mut Catalog) -> Result<()> {
-    let parent = if cat.server_version >= 110000 {
-        "co.conparentid"
-    } else {
-        "0::oid"
-    };
+    let parent = since(cat.server_version, 110000, "co.conparentid", "0::oid");
     for r in query(
         client,
         "constraints",
@@ -316,11 +304,7 @@ async fn read_constraints(client: &Client, cat: &mut Catalog) -> Result<()> {
 
 async fn read_indexes(client: &Client, cat: &mut Catalog) -> Result<()> {
     let v = cat.server_version;
-    let partitioned = if v >= 110000 {
-        "ic.relkind = 'I'"
-    } else {
-        "false"
-    };
+    let partitioned = since(v, 110000, "ic.relkind = 'I'", "false");
     for r in query(
         client,
         "indexes",
@@ -366,11 +350,7 @@ async fn read_indexes(client: &Client, cat: &mut Catalog) -> Result<()> {
     }
 
     if v >= 100000 {
-        let target = if v >= 130000 {
-            "s.stxstattarget::int4"
-        } else {
-            "NULL::int4"
-        };
+        let target = since(v, 130000, "s.stxstattarget::int4", "NULL::int4");
         for r in query(
             client,
             "extended statistics",
@@ -398,11 +378,7 @@ async fn read_indexes(client: &Client, cat: &mut Catalog) -> Result<()> {
 
 async fn read_triggers_rules(client: &Client, cat: &mut Catalog) -> Result<()> {
     let v = cat.server_version;
-    let not_clone = if v >= 130000 {
-        "t.tgparentid = 0"
-    } else {
-        "true"
-    };
+    let not_clone = since(v, 130000, "t.tgparentid = 0", "true");
     for r in query(
         client,
         "triggers",
@@ -450,11 +426,7 @@ async fn read_triggers_rules(client: &Client, cat: &mut Catalog) -> Result<()> {
     }
 
     if v >= 90500 {
-        let permissive = if v >= 100000 {
-            "p.polpermissive"
-        } else {
-            "true"
-        };
+        let permissive = since(v, 100000, "p.polpermissive", "true");
         for r in query(
             client,
             "policies",

@@ -1,6 +1,6 @@
 //! Functions, procedures, aggregates, operators and casts.
 
-use super::{ch, query, USER_SCHEMAS};
+use super::{ch, not_member, query, since, USER_SCHEMAS};
 use crate::model::{Aggregate, Cast, Catalog, Function, Operator};
 use crate::quote;
 use crate::Result;
@@ -9,11 +9,15 @@ use tokio_postgres::Client;
 pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
     let v = cat.server_version;
     // prokind arrived in 11; before it, proisagg/proiswindow said the same.
-    let kind = if v >= 110000 {
-        "p.prokind"
-    } else {
-        "CASE WHEN p.proisagg THEN 'a' WHEN p.proiswindow THEN 'w' ELSE 'f' END::\"char\""
-    };
+    let kind = since(
+        v,
+        110000,
+        "p.prokind",
+        "CASE WHEN p.proisagg THEN 'a' WHEN p.proiswindow THEN 'w' ELSE 'f' END::\"char\"",
+    );
+    let p_not_member = not_member("pg_proc", "p", true);
+    let o_not_member = not_member("pg_operator", "o", false);
+    let c_not_member = not_member("pg_cast", "c", true);
     for r in query(
         client,
         "functions",
@@ -24,8 +28,7 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
                     p.proacl::text[] AS acl, pg_get_userbyid(p.proowner)::text AS owner
              FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
              WHERE {USER_SCHEMAS}
-               AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass
-                               AND d.objid = p.oid AND d.deptype IN ('e', 'i'))
+               AND {p_not_member}
              ORDER BY 2, 3, 5"
         ),
     )
@@ -47,7 +50,6 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
         });
     }
 
-    let col = |min: i32, expr: &'static str, alt: &'static str| if v >= min { expr } else { alt };
     let sql = format!(
         "SELECT p.oid, n.nspname::text AS schema, p.proname::text AS name,
                 pg_get_function_arguments(p.oid) AS args,
@@ -69,14 +71,13 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
          FROM pg_aggregate a JOIN pg_proc p ON p.oid = a.aggfnoid
          JOIN pg_namespace n ON n.oid = p.pronamespace
          WHERE {USER_SCHEMAS}
-           AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass
-                           AND d.objid = p.oid AND d.deptype IN ('e', 'i'))
+           AND {p_not_member}
          ORDER BY 2, 3",
-        combine = col(90600, "NULLIF(a.aggcombinefn, 0)::regproc::text", "NULL::text"),
-        serial = col(90600, "NULLIF(a.aggserialfn, 0)::regproc::text", "NULL::text"),
-        deserial = col(90600, "NULLIF(a.aggdeserialfn, 0)::regproc::text", "NULL::text"),
-        finalmodify = col(110000, "a.aggfinalmodify", "'r'::\"char\""),
-        parallel = col(90600, "p.proparallel", "'u'::\"char\""),
+        combine = since(v, 90600, "NULLIF(a.aggcombinefn, 0)::regproc::text", "NULL::text"),
+        serial = since(v, 90600, "NULLIF(a.aggserialfn, 0)::regproc::text", "NULL::text"),
+        deserial = since(v, 90600, "NULLIF(a.aggdeserialfn, 0)::regproc::text", "NULL::text"),
+        finalmodify = since(v, 110000, "a.aggfinalmodify", "'r'::\"char\""),
+        parallel = since(v, 90600, "p.proparallel", "'u'::\"char\""),
     );
     for r in query(client, "aggregates", &sql).await? {
         let mut o: Vec<(String, String)> = Vec::new();
@@ -170,8 +171,7 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
                     o.oprcanhash, o.oprcanmerge
              FROM pg_operator o JOIN pg_namespace n ON n.oid = o.oprnamespace
              WHERE {USER_SCHEMAS}
-               AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_operator'::regclass
-                               AND d.objid = o.oid AND d.deptype = 'e')
+               AND {o_not_member}
              ORDER BY 2, 3"
         ),
     )
@@ -220,15 +220,16 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
     for r in query(
         client,
         "casts",
-        "SELECT c.oid, format_type(c.castsource, NULL) AS source,
+        &format!(
+            "SELECT c.oid, format_type(c.castsource, NULL) AS source,
                 format_type(c.casttarget, NULL) AS target, c.castmethod,
                 CASE WHEN c.castfunc <> 0 THEN c.castfunc::regprocedure::text END AS func,
                 c.castcontext
          FROM pg_cast c
          WHERE c.oid >= 16384
-           AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_cast'::regclass
-                           AND d.objid = c.oid AND d.deptype IN ('e', 'i'))
-         ORDER BY 2, 3",
+           AND {c_not_member}
+         ORDER BY 2, 3"
+        ),
     )
     .await?
     {

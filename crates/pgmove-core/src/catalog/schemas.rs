@@ -1,6 +1,6 @@
 //! Schemas, extensions, collations, comments and dependencies.
 
-use super::{ch, query, USER_SCHEMAS};
+use super::{ch, query, since, USER_SCHEMAS};
 use crate::model::{class, Catalog, Collation, Depend, Extension, ObjRef, Schema};
 use crate::Result;
 use tokio_postgres::Client;
@@ -55,28 +55,15 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
 
     // Collations: provider columns arrived over the versions (10: provider, 12: deterministic,
     // 15: ICU locale, 16: ICU rules, 17: colllocale replaces colliculocale).
-    let provider = if v >= 100000 {
-        "c.collprovider"
-    } else {
-        "'c'::\"char\""
-    };
-    let deterministic = if v >= 120000 {
-        "c.collisdeterministic"
-    } else {
-        "true"
-    };
-    let locale = if v >= 170000 {
-        "c.colllocale"
-    } else if v >= 150000 {
-        "c.colliculocale"
-    } else {
-        "NULL::text"
-    };
-    let rules = if v >= 160000 {
-        "c.collicurules"
-    } else {
-        "NULL::text"
-    };
+    let provider = since(v, 100000, "c.collprovider", "'c'::\"char\"");
+    let deterministic = since(v, 120000, "c.collisdeterministic", "true");
+    let locale = since(
+        v,
+        170000,
+        "c.colllocale",
+        since(v, 150000, "c.colliculocale", "NULL::text"),
+    );
+    let rules = since(v, 160000, "c.collicurules", "NULL::text");
     for r in query(
         client,
         "collations",

@@ -1,7 +1,7 @@
 //! User-defined types: enums, composites, ranges, domains and base types; and the map from
 //! rowtypes and array types to what defines them.
 
-use super::{ch, query, USER_SCHEMAS};
+use super::{ch, query, since, USER_SCHEMAS};
 use crate::model::{class, Catalog, ObjRef, TypeDef, TypeKind};
 use crate::quote;
 use crate::Result;
@@ -12,11 +12,12 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
     let v = cat.server_version;
     // Which type stands behind each user type: rowtypes belong to their relation, arrays to
     // their element, multiranges to their range.
-    let multirange = if v >= 140000 {
-        "(SELECT r.rngtypid FROM pg_range r WHERE r.rngmultitypid = t.oid)"
-    } else {
-        "NULL::oid"
-    };
+    let multirange = since(
+        v,
+        140000,
+        "(SELECT r.rngtypid FROM pg_range r WHERE r.rngmultitypid = t.oid)",
+        "NULL::oid",
+    );
     for r in query(
         client,
         "type owners",
@@ -63,11 +64,12 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
             .push(r.get("label"));
     }
 
-    let multi = if v >= 140000 {
-        "CASE WHEN r.rngmultitypid <> 0 THEN format_type(r.rngmultitypid, NULL) END"
-    } else {
-        "NULL::text"
-    };
+    let multi = since(
+        v,
+        140000,
+        "CASE WHEN r.rngmultitypid <> 0 THEN format_type(r.rngmultitypid, NULL) END",
+        "NULL::text",
+    );
     let mut ranges: HashMap<u32, TypeKind> = HashMap::new();
     for r in query(
         client,
@@ -129,11 +131,7 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
         ));
     }
 
-    let acl = if v >= 90200 {
-        "t.typacl::text[]"
-    } else {
-        "NULL::text[]"
-    };
+    let acl = since(v, 90200, "t.typacl::text[]", "NULL::text[]");
     let rows = query(
         client,
         "types",
