@@ -154,15 +154,14 @@ pub async fn apply_parallel(
             }
         }
         let mut queue: Vec<(i64, Vec<&Item>)> = groups
-            .into_iter()
-            .map(|(root, g)| {
+            .into_values()
+            .map(|g| {
                 let size = g
                     .iter()
                     .filter_map(|i| i.table)
                     .map(|t| table_sizes.get(&t).copied().unwrap_or(0))
                     .max()
                     .unwrap_or(0);
-                let _ = root;
                 (size, g)
             })
             .chain(loose.into_iter().map(|g| (0, g)))

@@ -79,6 +79,21 @@ fn parse(item: &str) -> Option<AclItem> {
     })
 }
 
+fn parse_all(acl: &[String]) -> Vec<AclItem> {
+    acl.iter().filter_map(|s| parse(s)).collect()
+}
+
+/// The default ACL of an object of `kind` owned by `owner`, given its ACL `items` (which tell
+/// whether the source's owner could hold MAINTAIN).
+fn owner_default(kind: &str, owner: &str, items: &[AclItem]) -> Vec<AclItem> {
+    let owner_privs = items
+        .iter()
+        .find(|i| i.grantee == owner)
+        .map(|i| i.privs.as_str())
+        .unwrap_or_default();
+    default_acl(kind, owner, owner_privs)
+}
+
 /// The default ACL of an object of `kind` owned by `owner` (what `acldefault` returns).
 fn default_acl(kind: &str, owner: &str, privs_present: &str) -> Vec<AclItem> {
     // The owner's full set depends on the server version (MAINTAIN arrived in 17): take the
@@ -152,16 +167,11 @@ pub fn render_acl(
     let Some(acl) = acl else {
         return String::new();
     };
-    let items: Vec<AclItem> = acl.iter().filter_map(|s| parse(s)).collect();
-    let owner_privs = items
-        .iter()
-        .find(|i| i.grantee == owner)
-        .map(|i| i.privs.clone())
-        .unwrap_or_default();
+    let items = parse_all(acl);
     let base = if column.is_some() {
         Vec::new()
     } else {
-        default_acl(kind, owner, &owner_privs)
+        owner_default(kind, owner, &items)
     };
     acl_commands(kind, target, &items, &base, column)
 }
@@ -175,30 +185,23 @@ pub fn render_default_privileges(
     role: &str,
     in_schema: bool,
 ) -> String {
-    let items: Vec<AclItem> = acl.iter().filter_map(|s| parse(s)).collect();
-    let owner_privs = items
-        .iter()
-        .find(|i| i.grantee == role)
-        .map(|i| i.privs.clone())
-        .unwrap_or_default();
+    let items = parse_all(acl);
     let base = if in_schema {
         Vec::new()
     } else {
-        default_acl(kind, role, &owner_privs)
+        owner_default(kind, role, &items)
     };
     acl_commands(kind, objects, &items, &base, None)
 }
 
-/// The `public` schema's ACL, against what a new database gives it: since 15 the owner
-/// (`pg_database_owner`) has USAGE and CREATE and PUBLIC has USAGE; before 15 PUBLIC had both.
-pub fn render_public_schema_acl(acl: Option<&[String]>, owner: &str, source_major: i32) -> String {
+/// The `public` schema's ACL, against what a new database of 15 or later gives it (owner USAGE
+/// and CREATE, PUBLIC USAGE). A source before 15 gave PUBLIC CREATE too; comparing with the
+/// target's default grants it back, as pg_dump's script does.
+pub fn render_public_schema_acl(acl: Option<&[String]>, owner: &str) -> String {
     let Some(acl) = acl else {
         return String::new();
     };
-    let items: Vec<AclItem> = acl.iter().filter_map(|s| parse(s)).collect();
-    // Targets are 15+ in practice; compare with what a new 15+ database gives public.
-    let _ = source_major;
-    let public_privs = "U";
+    let items = parse_all(acl);
     let base = vec![
         AclItem {
             grantee: owner.into(),
@@ -207,7 +210,7 @@ pub fn render_public_schema_acl(acl: Option<&[String]>, owner: &str, source_majo
         },
         AclItem {
             grantee: String::new(),
-            privs: public_privs.into(),
+            privs: "U".into(),
             grantor: owner.into(),
         },
     ];

@@ -197,13 +197,24 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
         let on_keys = on_constraints.get(&v.oid);
         let self_ref = self_referencing.contains(&v.oid);
         let split = !matview && (on_keys.is_some() || self_ref);
+        let with = if v.options.is_empty() {
+            String::new()
+        } else {
+            format!(" WITH ({})", v.options.join(", "))
+        };
+        let query = match &v.check_option {
+            Some(c) => format!(
+                " AS\n{}\n  WITH {} CHECK OPTION",
+                v.definition,
+                c.to_uppercase()
+            ),
+            None => format!(" AS\n{}", v.definition),
+        };
         let mut sql = format!("CREATE {word} {name}");
         if let Some(am) = &v.access_method {
             sql += &format!(" USING {}", ident(am));
         }
-        if !v.options.is_empty() {
-            sql += &format!(" WITH ({})", v.options.join(", "));
-        }
+        sql += &with;
         if split {
             let cols: Vec<String> = v
                 .columns
@@ -217,15 +228,7 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
                 })
                 .collect();
             sql += &format!(" AS\nSELECT\n{};\n", cols.join(",\n"));
-            let mut real = format!("CREATE OR REPLACE VIEW {name}");
-            if !v.options.is_empty() {
-                real += &format!(" WITH ({})", v.options.join(", "));
-            }
-            real += &format!(" AS\n{}", v.definition);
-            if let Some(c) = &v.check_option {
-                real += &format!("\n  WITH {} CHECK OPTION", c.to_uppercase());
-            }
-            real += ";\n";
+            let real = format!("CREATE OR REPLACE VIEW {name}{with}{query};\n");
             let kind = if on_keys.is_some() {
                 Kind::ViewDefinition
             } else {
@@ -240,16 +243,9 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
                     .map(|c| ObjRef::new(class::PG_CONSTRAINT, *c)),
             );
             items.push(item);
-        }
-        if !split {
-            sql += &format!(" AS\n{}", v.definition);
-            if let Some(c) = &v.check_option {
-                sql += &format!("\n  WITH {} CHECK OPTION", c.to_uppercase());
-            }
-            if matview {
-                sql += "\n  WITH NO DATA";
-            }
-            sql += ";\n";
+        } else {
+            let no_data = if matview { "\n  WITH NO DATA" } else { "" };
+            sql += &format!("{query}{no_data};\n");
         }
         for (col, def) in &v.column_defaults {
             sql += &format!(

@@ -38,7 +38,7 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
         }
         if opts.privileges {
             if s.name == "public" {
-                sql += &super::render_public_schema_acl(s.acl.as_deref(), &s.owner, cat.major());
+                sql += &super::render_public_schema_acl(s.acl.as_deref(), &s.owner);
             } else {
                 sql += &render_acl(
                     "SCHEMA",

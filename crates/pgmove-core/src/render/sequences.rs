@@ -13,16 +13,7 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
         let name = qualified(&s.schema, &s.name);
         if s.identity {
             // Created by its identity column; only its comment and privileges are its own.
-            let mut sql = comment(cat, class::PG_CLASS, s.oid, 0, &format!("SEQUENCE {name}"));
-            if opts.privileges {
-                sql += &render_acl(
-                    "SEQUENCE",
-                    &format!("SEQUENCE {name}"),
-                    s.acl.as_deref(),
-                    &s.owner,
-                    None,
-                );
-            }
+            let sql = comment_and_privileges(cat, opts, s, &name);
             if !sql.is_empty() {
                 items.push(
                     Item::new(
@@ -39,16 +30,7 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
         let unlogged = if s.unlogged { "UNLOGGED " } else { "" };
         let mut sql = format!("CREATE {unlogged}SEQUENCE {name}\n{};\n", options(s));
         sql += &owner(opts, &format!("SEQUENCE {name}"), &s.owner);
-        sql += &comment(cat, class::PG_CLASS, s.oid, 0, &format!("SEQUENCE {name}"));
-        if opts.privileges {
-            sql += &render_acl(
-                "SEQUENCE",
-                &format!("SEQUENCE {name}"),
-                s.acl.as_deref(),
-                &s.owner,
-                None,
-            );
-        }
+        sql += &comment_and_privileges(cat, opts, s, &name);
         items.push(
             Item::new(Kind::Sequence, format!("sequence {name}"), &s.schema, sql).provides(me),
         );
@@ -68,6 +50,15 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
             );
         }
     }
+}
+
+fn comment_and_privileges(cat: &Catalog, opts: &Options, s: &Sequence, name: &str) -> String {
+    let what = format!("SEQUENCE {name}");
+    let mut sql = comment(cat, class::PG_CLASS, s.oid, 0, &what);
+    if opts.privileges {
+        sql += &render_acl("SEQUENCE", &what, s.acl.as_deref(), &s.owner, None);
+    }
+    sql
 }
 
 /// The option lines of `CREATE SEQUENCE` (also used inside an identity column's clause).
