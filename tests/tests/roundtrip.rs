@@ -103,15 +103,10 @@ fn corpora() -> Vec<Corpus> {
     v
 }
 
-/// A dump cut into its `-- Name:` blocks (order-free), without the random `\restrict` lines.
+/// A dump cut into its `-- Name:` blocks, order-free.
 fn blocks(dump: &str) -> BTreeMap<String, usize> {
     let mut out = BTreeMap::new();
-    let cleaned: String = dump
-        .lines()
-        .filter(|l| !l.starts_with("\\restrict") && !l.starts_with("\\unrestrict"))
-        .collect::<Vec<_>>()
-        .join("\n");
-    for b in cleaned.split("\n--\n-- Name: ").skip(1) {
+    for b in dump.split("\n--\n-- Name: ").skip(1) {
         *out.entry(b.trim().to_string()).or_insert(0) += 1;
     }
     out
@@ -152,19 +147,8 @@ async fn run_pgmove(
     let p = plan::plan(&cat, Step::Schema, &Default::default());
     plan::check_target(&t, &cat, &p).await?;
     apply::apply_in_transaction(&t, &p.items, |_, _, _| {}).await?;
-    // The rows: any copy will do; pg_dump's data section without its setval lines, so the
-    // sequences step has to do that work.
-    let data_sql: String = src
-        .pg_dump(src_db, &["--data-only", "-O"])?
-        .lines()
-        .filter(|l| {
-            !l.starts_with("SELECT pg_catalog.setval") && !l.starts_with("SET transaction_timeout")
-        })
-        .map(|l| format!("{l}\n"))
-        .collect();
-    let file = tempfile::NamedTempFile::new()?;
-    std::fs::write(file.path(), data_sql)?;
-    data.psql(data_db, &["-f", file.path().to_str().unwrap()])?;
+    // The rows: any copy will do; without setval, so the sequences step has to do that work.
+    src.copy_rows(src_db, data, data_db)?;
     let p = plan::plan(&cat, Step::Sequences { margin: 0 }, &Default::default());
     apply::apply_in_transaction(&t, &p.items, |_, _, _| {}).await?;
     let p = plan::plan(&cat, Step::PostData, &Default::default());

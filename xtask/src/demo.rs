@@ -117,28 +117,12 @@ fn run_pgmove_steps(source: &Cluster, target: &Cluster) -> Result<()> {
     };
     pgmove(&["schema", "--source", &s, "--target", &t])?;
     println!("\n$ pg_dump --data-only source | psql target   (the rows; DMS in production)");
-    let data: String = source
-        .pg_dump(DB, &["--data-only", "-O"])?
-        .lines()
-        .filter(|l| {
-            !l.starts_with("SELECT pg_catalog.setval") && !l.starts_with("SET transaction_timeout")
-        })
-        .map(|l| format!("{l}\n"))
-        .collect();
-    let file = tempfile::NamedTempFile::new()?;
-    std::fs::write(file.path(), data)?;
-    target.psql(DB, &["-f", &file.path().display().to_string()])?;
+    source.copy_rows(DB, target, DB)?;
     pgmove(&["sequences", "--source", &s, "--target", &t])?;
     pgmove(&["post-data", "--source", &s, "--target", &t, "--jobs", "2"])?;
 
-    let strip = |d: String| -> String {
-        d.lines()
-            .filter(|l| !l.starts_with("\\restrict") && !l.starts_with("\\unrestrict"))
-            .collect::<Vec<_>>()
-            .join("\n")
-    };
-    let a = strip(source.pg_dump(DB, &["--schema-only", "-O"])?);
-    let b = strip(target.pg_dump(DB, &["--schema-only", "-O"])?);
+    let a = source.pg_dump(DB, &["--schema-only", "-O"])?;
+    let b = target.pg_dump(DB, &["--schema-only", "-O"])?;
     let rows = "SELECT count(*) FROM public.payment";
     println!("\nsummary");
     println!(

@@ -334,12 +334,38 @@ impl Cluster {
         Ok(err)
     }
 
-    /// `pg_dump` of `db` with `args` (e.g. `["--schema-only", "-O"]`), as text.
+    /// `pg_dump` of `db` with `args` (e.g. `["--schema-only", "-O"]`), as text, without the
+    /// `\restrict`/`\unrestrict` lines recent pg_dump writes: their key is random per run, so two
+    /// dumps of equal schemas compare equal only without them.
     pub fn pg_dump(&self, db: &str, args: &[&str]) -> Result<String> {
         let mut cmd = Command::new(client_bin_dir()?.join("pg_dump"));
         cmd.args(args).arg("-d").arg(self.conninfo(db));
         let out = run(&mut cmd)?;
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        Ok(String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| !l.starts_with("\\restrict") && !l.starts_with("\\unrestrict"))
+            .map(|l| format!("{l}\n"))
+            .collect())
+    }
+
+    /// Copy the rows of `db` into `to_db` on `to`, standing in for DMS: pg_dump's data section
+    /// through psql (stopping at the first error), without its `setval` lines, so that moving
+    /// sequences stays the job of the code under test, and without `SET transaction_timeout`,
+    /// which servers before 17 reject.
+    pub fn copy_rows(&self, db: &str, to: &Cluster, to_db: &str) -> Result<()> {
+        let data: String = self
+            .pg_dump(db, &["--data-only", "-O"])?
+            .lines()
+            .filter(|l| {
+                !l.starts_with("SELECT pg_catalog.setval")
+                    && !l.starts_with("SET transaction_timeout")
+            })
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let file = tempfile::NamedTempFile::new().context("staging the rows")?;
+        std::fs::write(file.path(), data)?;
+        to.psql(to_db, &["-f", &file.path().display().to_string()])?;
+        Ok(())
     }
 }
 
