@@ -1,7 +1,7 @@
 //! Functions, procedures, aggregates, operators and casts.
 
 use super::{ch, not_member, query, since, USER_SCHEMAS};
-use crate::model::{Aggregate, Cast, Catalog, Function, Operator};
+use crate::model::{Aggregate, Argument, Cast, Catalog, Function, Operator};
 use crate::quote;
 use crate::Result;
 use tokio_postgres::Client;
@@ -25,7 +25,18 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
             "SELECT p.oid, n.nspname::text AS schema, p.proname::text AS name, {kind} AS kind,
                     pg_get_function_identity_arguments(p.oid) AS identity_args,
                     CASE WHEN {kind} <> 'a' THEN pg_get_functiondef(p.oid) END AS def,
-                    p.proacl::text[] AS acl, pg_get_userbyid(p.proowner)::text AS owner
+                    p.proacl::text[] AS acl, pg_get_userbyid(p.proowner)::text AS owner,
+                    COALESCE(p.proargnames, '{{}}')::text[] AS argnames,
+                    COALESCE(p.proargmodes::text[], '{{}}') AS argmodes,
+                    ARRAY(SELECT format_type(u.t, NULL)
+                          FROM unnest(COALESCE(p.proallargtypes, p.proargtypes::oid[]))
+                               WITH ORDINALITY AS u(t, n) ORDER BY u.n) AS argtypes,
+                    ARRAY(SELECT pg_get_function_arg_default(p.oid, g.n)
+                          FROM generate_series(1, COALESCE(array_length(p.proallargtypes, 1),
+                                                           p.pronargs::int)) AS g(n)
+                          ORDER BY g.n) AS argdefaults,
+                    pg_get_function_arguments(p.oid) AS server_args,
+                    pg_get_function_result(p.oid) AS server_result
              FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
              WHERE {USER_SCHEMAS}
                AND {p_not_member}
@@ -38,13 +49,31 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
         if kind == 'a' {
             continue; // read with its pg_aggregate row below
         }
+        let names: Vec<String> = r.get("argnames");
+        let modes: Vec<String> = r.get("argmodes");
+        let types: Vec<String> = r.get("argtypes");
+        let defaults: Vec<Option<String>> = r.get("argdefaults");
+        let arguments = types
+            .into_iter()
+            .enumerate()
+            .map(|(i, type_name)| Argument {
+                mode: modes.get(i).and_then(|m| m.chars().next()).unwrap_or('i'),
+                name: names.get(i).cloned().unwrap_or_default(),
+                type_name,
+                default: defaults.get(i).cloned().flatten(),
+            })
+            .collect();
         cat.functions.push(Function {
             oid: r.get("oid"),
             schema: r.get("schema"),
             name: r.get("name"),
             kind,
-            identity_args: r.get("identity_args"),
             definition: r.get("def"),
+            arguments,
+            server_arguments: r.get("server_args"),
+            server_result: r
+                .get::<_, Option<String>>("server_result")
+                .unwrap_or_default(),
             acl: r.get("acl"),
             owner: r.get("owner"),
         });

@@ -88,11 +88,30 @@ pub struct Function {
     pub name: String,
     /// `f` function, `p` procedure, `w` window.
     pub kind: char,
-    /// `pg_get_function_identity_arguments`, for COMMENT/GRANT.
-    pub identity_args: String,
+    /// `pg_get_functiondef`, as the source printed it.
     pub definition: String,
+    /// The arguments one by one (including `OUT` and `TABLE` columns), so that pgmove quotes
+    /// their names itself: an older server prints a name bare that a newer one reads as a
+    /// keyword (`json` became one in 16).
+    pub arguments: Vec<Argument>,
+    /// `pg_get_function_arguments` and `pg_get_function_result` as the source printed them: the
+    /// spans of `definition` that the renderer re-writes from `arguments`.
+    pub server_arguments: String,
+    pub server_result: String,
     pub acl: Option<Vec<String>>,
     pub owner: String,
+}
+
+/// One argument of a function or procedure.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Argument {
+    /// `i` IN, `o` OUT, `b` INOUT, `v` VARIADIC, `t` a `RETURNS TABLE` column.
+    pub mode: char,
+    /// Empty when the argument has no name.
+    pub name: String,
+    pub type_name: String,
+    /// `pg_get_function_arg_default`.
+    pub default: Option<String>,
 }
 
 /// An aggregate, rendered from `pg_aggregate`.

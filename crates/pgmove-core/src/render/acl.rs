@@ -131,19 +131,16 @@ fn grantee_sql(g: &str) -> String {
     }
 }
 
-/// Privilege list for GRANT: `ALL` when every privilege of the kind is there.
+/// Privilege list for GRANT: `ALL` only when every privilege the newest servers know for the
+/// kind is there. A table's "all" on a source before 17 lacks MAINTAIN; `GRANT ALL` on a newer
+/// target would add it, so such a grant is spelled out instead (as pg_dump does).
 fn privilege_list(kind: &str, privs: &str, column: Option<&str>) -> String {
     let letters: Vec<char> = privs.chars().filter(|c| *c != '*').collect();
     let all = all_privileges(kind);
     let col = column
         .map(|c| format!("({})", quote::ident(c)))
         .unwrap_or_default();
-    let full = !all.is_empty()
-        && all
-            .chars()
-            .filter(|c| *c != 'm')
-            .all(|c| letters.contains(&c));
-    if full && column.is_none() && letters.len() >= all.chars().filter(|c| *c != 'm').count() {
+    if column.is_none() && !all.is_empty() && all.chars().all(|c| letters.contains(&c)) {
         return "ALL".into();
     }
     letters
