@@ -1,7 +1,9 @@
-//! Developer tasks: `cargo xtask demo`, `cargo xtask test`, `cargo xtask pg fetch`.
+//! Developer tasks: `cargo xtask demo`, `cargo xtask test`, `cargo xtask pg fetch`,
+//! `cargo xtask bench`.
 //!
 //! Argument parsing only; each task lives in its own module.
 
+mod bench;
 mod demo;
 mod pg_fetch;
 mod sh;
@@ -30,6 +32,15 @@ enum Task {
     },
     /// Every check CI runs: fmt, clippy, fetch binaries, tests on the default and cross-major pairs.
     Test,
+    /// Benchmarks against pg_dump/psql/pg_restore (release build; sizes via options or
+    /// PGMOVE_BENCH_* variables, see `cargo xtask bench extract -- --help`).
+    Bench {
+        #[arg(value_parser = ["extract", "post-data"])]
+        which: String,
+        /// Passed to the benchmark, e.g. --tables 10000 --runs 3.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<std::ffi::OsString>,
+    },
     /// PostgreSQL binaries.
     Pg {
         #[command(subcommand)]
@@ -59,6 +70,7 @@ fn run(args: Args) -> anyhow::Result<()> {
     match args.task {
         Task::Demo { hold } => demo::run(hold),
         Task::Test => test::run(),
+        Task::Bench { which, args } => bench::run(&which, &args),
         Task::Pg {
             action: PgAction::Fetch { what },
         } => pg_fetch::fetch(&pg_fetch::parse_items(&what)?),

@@ -35,6 +35,12 @@ pub enum Error {
     /// Anything the user asked for that cannot be done (bad pattern, missing roles…).
     #[error("{0}")]
     Invalid(String),
+    /// DDL committed on the source during every attempt to read its catalog.
+    #[error(
+        "the source's schema changed while pgmove read it (DDL committed during each of {attempts} reads); \
+         run again when no DDL is running on the source"
+    )]
+    SchemaChanged { attempts: u32 },
     /// Writing output failed.
     #[error("writing output: {0}")]
     Io(#[from] std::io::Error),

@@ -1,9 +1,11 @@
 //! Sequences: definition, owner column and current state.
 //!
 //! State is read in one query on 10+ (`pg_sequences`; `pg_get_sequence_data` on 18). On 10–17
-//! `pg_sequences.last_value` is NULL both for a never-called sequence and for one set with
-//! `setval(…, false)`: those few are read again in one `UNION ALL` query over the relations
-//! themselves, so `is_called = false` states survive. Before 10 there is no `pg_sequence`: the
+//! `pg_sequence_last_value` is NULL both for a never-called sequence and for one set with
+//! `setval(…, false)`: those are read again from the relations themselves, one small SELECT
+//! each, all in one simple-query message, so `is_called = false` states survive. Reading a
+//! sequence's state opens it, so it takes a lock per sequence on every version (state is not
+//! part of the snapshot: sequences are not transactional). Before 10 there is no `pg_sequence`: the
 //! definition and state of each sequence come from the relation itself (one query per sequence —
 //! the only per-object query pgmove has, kept for 9.4–9.6 sources).
 
@@ -27,9 +29,12 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
         (
             "format_type(s.seqtypid, NULL) AS type, s.seqstart, s.seqincrement, s.seqmin,
              s.seqmax, s.seqcache, s.seqcycle",
+            // What pg_sequences.last_value is, without joining that view by name (which ran
+            // pg_sequence_last_value once per pair of sequences under a nested loop).
             "ps.last_value, ps.last_value IS NOT NULL AS is_called",
             "JOIN pg_sequence s ON s.seqrelid = c.oid
-             LEFT JOIN pg_sequences ps ON ps.schemaname = n.nspname AND ps.sequencename = c.relname",
+             CROSS JOIN LATERAL (SELECT CASE WHEN has_sequence_privilege(c.oid, 'SELECT,USAGE')
+                                 THEN pg_sequence_last_value(c.oid) END AS last_value) ps",
         )
     } else {
         (
@@ -81,6 +86,7 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
         // 9.4–9.6: no pg_sequence; each sequence relation holds its definition and state.
         for s in &mut cat.sequences {
             let rel = quote::qualified(&s.schema, &s.name);
+            super::count(1);
             let r = client
                 .query_one(
                     &format!(
@@ -105,21 +111,24 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
             .filter(|&i| cat.sequences[i].last_value.is_none())
             .collect();
         if !pending.is_empty() {
-            let sql = pending
+            // One simple-query message of one small SELECT per sequence: one round trip, and
+            // each statement is planned alone (a UNION ALL of them all took the planner
+            // quadratic time: seconds at 1,000 sequences).
+            let sql: String = pending
                 .iter()
                 .map(|&i| {
                     let s = &cat.sequences[i];
                     format!(
-                        "SELECT {i}::int4, last_value, is_called FROM {}",
+                        "SELECT {i}, last_value, is_called FROM {};\n",
                         quote::qualified(&s.schema, &s.name)
                     )
                 })
-                .collect::<Vec<_>>()
-                .join(" UNION ALL ");
+                .collect();
             // Without SELECT privilege on a sequence this fails; the state then stays unknown.
             // The savepoint keeps such a failure from aborting the snapshot transaction.
+            super::count(3);
             client.batch_execute("SAVEPOINT sequence_state").await?;
-            let rows = client.query(&sql, &[]).await;
+            let rows = client.simple_query(&sql).await;
             let end = if rows.is_ok() {
                 "RELEASE"
             } else {
@@ -128,12 +137,17 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
             client
                 .batch_execute(&format!("{end} SAVEPOINT sequence_state"))
                 .await?;
-            if let Ok(rows) = rows {
-                for r in rows {
-                    let i: i32 = r.get(0);
-                    let s = &mut cat.sequences[i as usize];
-                    s.last_value = Some(r.get(1));
-                    s.is_called = r.get(2);
+            for m in rows.into_iter().flatten() {
+                if let tokio_postgres::SimpleQueryMessage::Row(r) = m {
+                    let parsed = (
+                        r.get(0).and_then(|v| v.parse::<usize>().ok()),
+                        r.get(1).and_then(|v| v.parse::<i64>().ok()),
+                    );
+                    if let (Some(i), Some(last)) = parsed {
+                        let s = &mut cat.sequences[i];
+                        s.last_value = Some(last);
+                        s.is_called = r.get(2) == Some("t");
+                    }
                 }
             }
         }

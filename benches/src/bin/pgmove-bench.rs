@@ -1,0 +1,316 @@
+//! The benchmarks behind `cargo xtask bench extract|post-data`. Each starts throwaway servers,
+//! generates its schema, times pgmove and the PostgreSQL tools in the same run and prints the
+//! ratios. Sizes and run counts are options (also read from `PGMOVE_BENCH_*` variables), so the
+//! big runs happen only when asked for.
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use pgmove_benches::{field, generate, measure, median, object_counts, proxy, sibling_binary};
+use pgmove_testkit::{client_bin_dir, Cluster};
+use std::process::Command;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(name = "pgmove-bench")]
+struct Args {
+    #[command(subcommand)]
+    bench: Bench,
+}
+
+#[derive(Subcommand)]
+enum Bench {
+    /// Catalog extraction: pgmove (read + render schema and post-data) vs pg_dump --schema-only.
+    Extract {
+        /// Schema sizes, in tables (each with 3 indexes and 3 constraints).
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "10000,100000",
+            env = "PGMOVE_BENCH_TABLES"
+        )]
+        tables: Vec<usize>,
+        /// Runs per tool and size at 10,000 tables or fewer (the median is reported).
+        #[arg(long, default_value_t = 3, env = "PGMOVE_BENCH_RUNS")]
+        runs: usize,
+        /// Runs per tool for sizes above 10,000 tables.
+        #[arg(long, default_value_t = 1, env = "PGMOVE_BENCH_RUNS_BIG")]
+        runs_big: usize,
+        /// Added latency each way, in ms, for the runs through the proxy (0: no proxy runs).
+        #[arg(long, default_value_t = 1, env = "PGMOVE_BENCH_DELAY_MS")]
+        delay_ms: u64,
+        /// Largest size that also runs through the proxy.
+        #[arg(long, default_value_t = 10000, env = "PGMOVE_BENCH_DELAY_MAX_TABLES")]
+        delay_max_tables: usize,
+        /// PostgreSQL major of the server.
+        #[arg(long, default_value_t = 15)]
+        major: u32,
+    },
+    /// Post-data apply: pgmove post-data --jobs N vs psql -f of pg_dump's post-data vs
+    /// pg_restore -j N --section=post-data.
+    PostData {
+        #[arg(long, default_value_t = 10000, env = "PGMOVE_BENCH_TABLES")]
+        tables: usize,
+        /// Rows loaded per table before post-data.
+        #[arg(long, default_value_t = 3)]
+        rows: usize,
+        #[arg(long, default_value_t = 2)]
+        jobs: usize,
+        /// Runs per tool (the median is reported).
+        #[arg(long, default_value_t = 1, env = "PGMOVE_BENCH_RUNS")]
+        runs: usize,
+        #[arg(long, default_value_t = 15)]
+        major: u32,
+    },
+}
+
+fn main() {
+    if let Err(e) = run(Args::parse()) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(args: Args) -> Result<()> {
+    match args.bench {
+        Bench::Extract {
+            tables,
+            runs,
+            runs_big,
+            delay_ms,
+            delay_max_tables,
+            major,
+        } => {
+            let mut lines = Vec::new();
+            for n in tables {
+                let runs = if n > 10_000 { runs_big } else { runs };
+                lines.extend(extract(n, runs.max(1), delay_ms, delay_max_tables, major)?);
+            }
+            println!("\n== extraction: pgmove (catalog::read + render + sort + write to a sink) vs pg_dump --schema-only -f /dev/null ==");
+            println!("{}", EXTRACT_HEADER);
+            for l in lines {
+                println!("{l}");
+            }
+            Ok(())
+        }
+        Bench::PostData {
+            tables,
+            rows,
+            jobs,
+            runs,
+            major,
+        } => post_data(tables, rows, jobs, runs.max(1), major),
+    }
+}
+
+/// A cluster with a lock table large enough for pg_dump's one lock per table.
+fn bench_cluster(major: u32, tables: usize) -> Result<Cluster> {
+    // pg_dump locks every table: max_locks_per_transaction × (max_connections +
+    // max_prepared_transactions) must exceed the table count.
+    let locks = (tables / 50).max(256).to_string();
+    Cluster::builder(major)
+        .setting("max_locks_per_transaction", &locks)
+        .setting("shared_buffers", "256MB")
+        .setting("autovacuum", "off")
+        .start()
+}
+
+const EXTRACT_HEADER: &str = "tables   link          runs  pgmove s  pg_dump s  time ratio  pgmove RSS MiB  pg_dump RSS MiB  RSS ratio  pgmove queries";
+
+fn extract(
+    tables: usize,
+    runs: usize,
+    delay_ms: u64,
+    delay_max_tables: usize,
+    major: u32,
+) -> Result<Vec<String>> {
+    eprintln!("== {tables} tables: generating on PostgreSQL {major}");
+    let cluster = bench_cluster(major, tables)?;
+    cluster.create_db("bench")?;
+    let took = generate(&cluster, "bench", tables, 0)?;
+    eprintln!(
+        "   {} in {:.0}s",
+        object_counts(&cluster, "bench")?,
+        took.as_secs_f64()
+    );
+    let extract_bin = sibling_binary("extract")?;
+    let pg_dump = client_bin_dir()?.join("pg_dump");
+
+    let mut links = vec![("direct".to_string(), cluster.port(), None)];
+    if delay_ms > 0 && tables <= delay_max_tables {
+        let p = proxy::DelayProxy::start(cluster.port(), Duration::from_millis(delay_ms))?;
+        links.push((format!("+{}ms RTT", 2 * delay_ms), p.port(), Some(p)));
+    }
+    let mut out = Vec::new();
+    for (link, port, _proxy) in &links {
+        let conninfo = format!("host=127.0.0.1 port={port} user=postgres dbname=bench");
+        let rtt = proxy::round_trip(&conninfo, 20)?;
+        eprintln!(
+            "-- {link}: SELECT 1 round trip {:.2} ms",
+            rtt.as_secs_f64() * 1e3
+        );
+        let (mut pm, mut pd) = (Vec::new(), Vec::new());
+        let mut queries = 0;
+        for run in 1..=runs {
+            let m = measure(Command::new(&extract_bin).arg(&conninfo))?;
+            let line = m.stdout.trim();
+            queries = field(line, "queries").unwrap_or("?").parse().unwrap_or(0);
+            eprintln!(
+                "   run {run} pgmove: {:.2}s, {} MiB ({line})",
+                m.wall.as_secs_f64(),
+                m.max_rss_kib / 1024
+            );
+            pm.push(m);
+            let m = measure(
+                Command::new(&pg_dump)
+                    .args(["--schema-only", "-f", "/dev/null", "-d"])
+                    .arg(&conninfo),
+            )?;
+            eprintln!(
+                "   run {run} pg_dump: {:.2}s, {} MiB",
+                m.wall.as_secs_f64(),
+                m.max_rss_kib / 1024
+            );
+            pd.push(m);
+        }
+        let t = |v: &[pgmove_benches::Measured]| {
+            median(&v.iter().map(|m| m.wall.as_secs_f64()).collect::<Vec<_>>())
+        };
+        let r = |v: &[pgmove_benches::Measured]| {
+            median(
+                &v.iter()
+                    .map(|m| m.max_rss_kib as f64 / 1024.0)
+                    .collect::<Vec<_>>(),
+            )
+        };
+        let (tp, td, rp, rd) = (t(&pm), t(&pd), r(&pm), r(&pd));
+        out.push(format!(
+            "{tables:<8} {link:<13} {runs:>4}  {tp:>8.2}  {td:>9.2}  {:>9.3}x  {rp:>14.1}  {rd:>15.1}  {:>8.3}x  {queries:>14}",
+            tp / td,
+            rp / rd
+        ));
+        eprintln!("{EXTRACT_HEADER}\n{}", out.last().unwrap());
+    }
+    Ok(out)
+}
+
+fn post_data(tables: usize, rows: usize, jobs: usize, runs: usize, major: u32) -> Result<()> {
+    let tools = client_bin_dir()?;
+    let pgmove = sibling_binary("pgmove")?;
+    let work = tempfile::tempdir()?;
+    let dump = work.path().join("bench.dump");
+    let script = work.path().join("post-data.sql");
+
+    eprintln!("== {tables} tables, {rows} rows each: generating the source on PostgreSQL {major}");
+    let src = bench_cluster(major, tables)?;
+    src.create_db("bench")?;
+    let took = generate(&src, "bench", tables, rows)?;
+    eprintln!(
+        "   {} in {:.0}s",
+        object_counts(&src, "bench")?,
+        took.as_secs_f64()
+    );
+    let run_tool = |cmd: &mut Command| -> Result<()> { measure(cmd).map(|_| ()) };
+    run_tool(
+        Command::new(tools.join("pg_dump"))
+            .args(["-Fc", "-O", "-f"])
+            .arg(&dump)
+            .arg("-d")
+            .arg(src.conninfo("bench")),
+    )?;
+    run_tool(
+        Command::new(tools.join("pg_dump"))
+            .args(["--section=post-data", "-O", "-f"])
+            .arg(&script)
+            .arg("-d")
+            .arg(src.conninfo("bench")),
+    )?;
+    // pg_dump 18 writes `SET transaction_timeout`, which servers before 17 reject.
+    let text = std::fs::read_to_string(&script)?;
+    let text: String = text
+        .lines()
+        .filter(|l| !l.starts_with("SET transaction_timeout"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&script, text)?;
+
+    // The target: one template with pre-data and rows, copied for each run of each tool.
+    let dst = bench_cluster(major, tables)?;
+    dst.create_db("base")?;
+    for section in ["pre-data", "data"] {
+        run_tool(
+            Command::new(tools.join("pg_restore"))
+                .arg(format!("--section={section}"))
+                .args(["-O", "-d"])
+                .arg(dst.conninfo("base"))
+                .arg(&dump),
+        )
+        .with_context(|| format!("restoring {section} into the target template"))?;
+    }
+    dst.sql("base", "VACUUM ANALYZE")?;
+
+    let mut times: [Vec<f64>; 3] = Default::default();
+    let names = [
+        format!("pgmove post-data --jobs {jobs}"),
+        "psql -f (pg_dump --section=post-data)".to_string(),
+        format!("pg_restore -j {jobs} --section=post-data"),
+    ];
+    let mut counts = Vec::new();
+    for run in 1..=runs {
+        for (i, name) in names.iter().enumerate() {
+            let db = format!("t{i}_{run}");
+            dst.sql("postgres", &format!("CREATE DATABASE {db} TEMPLATE base"))?;
+            let mut cmd = match i {
+                0 => {
+                    let mut c = Command::new(&pgmove);
+                    c.args(["post-data", "-q", "--jobs", &jobs.to_string(), "--source"])
+                        .arg(src.conninfo("bench"))
+                        .arg("--target")
+                        .arg(dst.conninfo(&db));
+                    c
+                }
+                1 => {
+                    let mut c = Command::new(tools.join("psql"));
+                    c.args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-f"])
+                        .arg(&script)
+                        .arg("-d")
+                        .arg(dst.conninfo(&db));
+                    c
+                }
+                _ => {
+                    let mut c = Command::new(tools.join("pg_restore"));
+                    c.args(["-O", "-e", "--section=post-data", "-j", &jobs.to_string()])
+                        .arg("-d")
+                        .arg(dst.conninfo(&db))
+                        .arg(&dump);
+                    c
+                }
+            };
+            let m = measure(&mut cmd).with_context(|| name.clone())?;
+            eprintln!("   run {run} {name}: {:.2}s", m.wall.as_secs_f64());
+            times[i].push(m.wall.as_secs_f64());
+            counts.push((name.clone(), object_counts(&dst, &db)?));
+            dst.sql("postgres", &format!("DROP DATABASE {db}"))?;
+        }
+    }
+    let expected = object_counts(&src, "bench")?;
+    for (name, c) in &counts {
+        if *c != expected {
+            bail!("{name} left {c} on the target; the source has {expected}");
+        }
+    }
+    let med: Vec<f64> = times.iter().map(|t| median(t)).collect();
+    let best_tool = med[1].min(med[2]);
+    println!(
+        "\n== post-data of {tables} tables ({expected}; {rows} rows each), PostgreSQL {major}, {runs} run(s), medians =="
+    );
+    for (name, t) in names.iter().zip(&med) {
+        println!("{name:<45} {t:>8.2} s");
+    }
+    println!(
+        "pgmove / psql {:.3}x   pgmove / pg_restore {:.3}x   pgmove / faster of the two {:.3}x (goal ≤ 0.5x)",
+        med[0] / med[1],
+        med[0] / med[2],
+        med[0] / best_tool
+    );
+    Ok(())
+}

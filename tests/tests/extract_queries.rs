@@ -1,0 +1,37 @@
+//! The catalog is read in a fixed number of queries, whatever the number of objects. Its own
+//! test binary, so that no other read in the process adds to `catalog::queries_sent()`.
+
+use pgmove_core::{catalog, conn};
+use pgmove_testkit::Cluster;
+
+async fn queries_of_one_read(client: &tokio_postgres::Client) -> (usize, usize) {
+    let before = catalog::queries_sent();
+    let cat = catalog::read(client).await.unwrap();
+    (catalog::queries_sent() - before, cat.tables.len())
+}
+
+#[tokio::test]
+async fn a_read_sends_a_fixed_number_of_queries() {
+    let c = Cluster::start(15).unwrap();
+    c.create_db("app").unwrap();
+    let tables = |from: usize, to: usize| {
+        format!(
+            "DO $$ BEGIN FOR i IN {from}..{to} LOOP
+               EXECUTE format('CREATE TABLE public.t%s (id serial PRIMARY KEY, v text UNIQUE,
+                               w int CHECK (w > 0), up int REFERENCES public.t1)', i);
+               EXECUTE format('CREATE INDEX ON public.t%s (w) WHERE w > 10', i);
+               EXECUTE format('CREATE VIEW public.v%s AS SELECT id, v FROM public.t%s', i, i);
+             END LOOP; END $$;"
+        )
+    };
+    c.sql("app", "CREATE TABLE public.t1 (id int PRIMARY KEY)")
+        .unwrap();
+    c.sql("app", &tables(2, 3)).unwrap();
+    let client = conn::connect_str(&c.conninfo("app")).await.unwrap();
+    let (small, n_small) = queries_of_one_read(&client).await;
+    c.sql("app", &tables(4, 300)).unwrap();
+    let (large, n_large) = queries_of_one_read(&client).await;
+    assert_eq!((n_small, n_large), (3, 300));
+    assert_eq!(small, large, "queries for 3 tables vs 300");
+    assert!(small < 60, "{small} queries");
+}
