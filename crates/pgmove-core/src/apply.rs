@@ -79,11 +79,18 @@ const ALREADY_THERE: &[&str] = &["42P07", "42710", "42P16"];
 ///
 /// Items run in phases of one [`crate::render::Kind`] group at a time (keys and indexes, then
 /// partition attachments, statistics, rules, triggers, foreign keys, policies…), so what an item
-/// needs from an earlier kind is always done. Within a phase, items on the same table run on one
-/// connection one after another (they take conflicting locks), and foreign keys whose tables
-/// are linked run together too (two connections locking the same pair in opposite orders would
-/// deadlock); the largest tables start first. Each item is its own transaction: after an
-/// interruption, running again skips what exists and rebuilds indexes left invalid.
+/// needs from an earlier kind is always done. Within a phase, the items on one table form a
+/// unit that runs on one connection (they take conflicting locks); a unit *claims* its table
+/// and, for foreign keys, the tables they reference, and a connection only starts a unit whose
+/// tables no running unit claims. So pgmove's connections never wait for each other's locks
+/// and cannot deadlock (two foreign keys locking the same pair in opposite orders never run at
+/// once), while foreign keys of a long chain of tables still run in parallel. The largest
+/// tables start first.
+///
+/// A unit's items go to the server in one round trip, as one implicit transaction. If that
+/// fails, they run again one by one, each its own transaction, which names the failing object
+/// and skips what already exists: after an interruption, running again skips what exists and
+/// rebuilds indexes left invalid.
 pub async fn apply_parallel(
     clients: &[Client],
     items: &[Item],
@@ -92,7 +99,7 @@ pub async fn apply_parallel(
 ) -> Result<ApplyReport> {
     use crate::render::Kind;
     use futures::future::join_all;
-    use std::collections::{HashMap, VecDeque};
+    use std::collections::{HashMap, HashSet, VecDeque};
     use std::sync::Mutex;
 
     let first = clients
@@ -114,83 +121,101 @@ pub async fn apply_parallel(
             _ => 4,
         }
     };
+    /// Items that run together on one connection, and the tables they lock.
+    struct Unit<'a> {
+        size: i64,
+        tables: Vec<u32>,
+        items: Vec<&'a Item>,
+    }
     let total = items.len();
     let progress = Mutex::new((0usize, progress));
     let report = Mutex::new(ApplyReport::default());
     for phase in 0..=4u8 {
-        let phase_items: Vec<&Item> = items.iter().filter(|i| phase_of(i.kind) == phase).collect();
-        if phase_items.is_empty() {
-            continue;
-        }
-        // Group by table, joining the groups of the two tables of each foreign key.
-        let mut parent: HashMap<u32, u32> = HashMap::new();
-        fn find(p: &mut HashMap<u32, u32>, x: u32) -> u32 {
-            let up = *p.get(&x).unwrap_or(&x);
-            if up == x {
-                return x;
-            }
-            let root = find(p, up);
-            p.insert(x, root);
-            root
-        }
-        for it in &phase_items {
-            if let Some(t) = it.table {
+        let mut by_table: HashMap<u32, Unit> = HashMap::new();
+        let mut units: Vec<Unit> = Vec::new();
+        for it in items.iter().filter(|i| phase_of(i.kind) == phase) {
+            let Some(t) = it.table else {
+                units.push(Unit {
+                    size: 0,
+                    tables: Vec::new(),
+                    items: vec![it],
+                });
+                continue;
+            };
+            let u = by_table.entry(t).or_insert_with(|| Unit {
+                size: table_sizes.get(&t).copied().unwrap_or(0),
+                tables: vec![t],
+                items: Vec::new(),
+            });
+            u.items.push(it);
+            if it.kind == Kind::ForeignKey {
                 for a in &it.after {
-                    if a.class == crate::model::class::PG_CLASS && it.kind == Kind::ForeignKey {
-                        let (ra, rb) = (find(&mut parent, t), find(&mut parent, a.oid));
-                        if ra != rb {
-                            parent.insert(ra, rb);
-                        }
+                    if a.class == crate::model::class::PG_CLASS && !u.tables.contains(&a.oid) {
+                        u.tables.push(a.oid);
+                        let s = table_sizes.get(&a.oid).copied().unwrap_or(0);
+                        u.size = u.size.max(s);
                     }
                 }
             }
         }
-        let mut groups: HashMap<u32, Vec<&Item>> = HashMap::new();
-        let mut loose: Vec<Vec<&Item>> = Vec::new();
-        for it in phase_items {
-            match it.table {
-                Some(t) => groups.entry(find(&mut parent, t)).or_default().push(it),
-                None => loose.push(vec![it]),
-            }
+        if by_table.is_empty() && units.is_empty() {
+            continue;
         }
-        let mut queue: Vec<(i64, Vec<&Item>)> = groups
-            .into_values()
-            .map(|g| {
-                let size = g
-                    .iter()
-                    .filter_map(|i| i.table)
-                    .map(|t| table_sizes.get(&t).copied().unwrap_or(0))
-                    .max()
-                    .unwrap_or(0);
-                (size, g)
-            })
-            .chain(loose.into_iter().map(|g| (0, g)))
-            .collect();
-        queue.sort_by_key(|g| std::cmp::Reverse(g.0));
-        let queue = Mutex::new(queue.into_iter().map(|(_, g)| g).collect::<VecDeque<_>>());
+        units.extend(by_table.into_values());
+        units.sort_by_key(|u| std::cmp::Reverse(u.size));
+        // The units not started yet, and the tables running units claim.
+        let state = Mutex::new((units.into_iter().collect::<VecDeque<_>>(), HashSet::new()));
+        let released = tokio::sync::Notify::new();
         let failed: Mutex<Option<Error>> = Mutex::new(None);
 
         let workers = clients.iter().map(|client| async {
             loop {
-                if failed.lock().unwrap().is_some() {
-                    return;
-                }
-                let Some(group) = queue.lock().unwrap().pop_front() else {
-                    return;
-                };
-                for it in group {
-                    match client.batch_execute(&it.sql).await {
-                        Ok(()) => report.lock().unwrap().applied += 1,
-                        Err(e) if e.code().is_some_and(|c| ALREADY_THERE.contains(&c.code())) => {
-                            report.lock().unwrap().skipped += 1
-                        }
-                        Err(e) => {
-                            *failed.lock().unwrap() =
-                                Some(Error::db(e, Some(it.name.clone()), Some(&it.sql)));
+                let unit = loop {
+                    let wake = released.notified();
+                    tokio::pin!(wake);
+                    wake.as_mut().enable();
+                    {
+                        let mut st = state.lock().unwrap();
+                        if failed.lock().unwrap().is_some() || st.0.is_empty() {
+                            drop(st);
+                            // Others may be waiting for a unit this worker will never take.
+                            released.notify_waiters();
                             return;
                         }
+                        let (queue, claimed) = &mut *st;
+                        let free = queue
+                            .iter()
+                            .position(|u| u.tables.iter().all(|t| !claimed.contains(t)));
+                        if let Some(i) = free {
+                            let u = queue.remove(i).expect("position is in range");
+                            claimed.extend(u.tables.iter().copied());
+                            break u;
+                        }
                     }
-                    let mut p = progress.lock().unwrap();
+                    wake.await;
+                };
+                let outcome = run_unit(client, &unit.items).await;
+                {
+                    let mut st = state.lock().unwrap();
+                    for t in &unit.tables {
+                        st.1.remove(t);
+                    }
+                }
+                released.notify_waiters();
+                match outcome {
+                    Ok(skipped) => {
+                        let mut r = report.lock().unwrap();
+                        r.applied += unit.items.len() - skipped;
+                        r.skipped += skipped;
+                    }
+                    Err(e) => {
+                        *failed.lock().unwrap() = Some(e);
+                        released.notify_waiters();
+                        return;
+                    }
+                }
+                let mut p = progress.lock().unwrap();
+                for it in &unit.items {
                     p.0 += 1;
                     let done = p.0;
                     (p.1)(done, total, &it.name);
@@ -203,6 +228,27 @@ pub async fn apply_parallel(
         }
     }
     Ok(report.into_inner().unwrap())
+}
+
+/// Run a unit's items: all in one round trip (one implicit transaction) when there are
+/// several, else, or when that fails, one by one. Returns how many were already there.
+async fn run_unit(client: &Client, items: &[&Item]) -> Result<usize> {
+    if items.len() > 1 {
+        let batch: String = items.iter().map(|it| it.sql.as_str()).collect();
+        if client.batch_execute(&batch).await.is_ok() {
+            return Ok(0);
+        }
+        // Rolled back whole: find which item failed, and skip what exists, one by one.
+    }
+    let mut skipped = 0;
+    for it in items {
+        match client.batch_execute(&it.sql).await {
+            Ok(()) => {}
+            Err(e) if e.code().is_some_and(|c| ALREADY_THERE.contains(&c.code())) => skipped += 1,
+            Err(e) => return Err(Error::db(e, Some(it.name.clone()), Some(&it.sql))),
+        }
+    }
+    Ok(skipped)
 }
 
 /// Drop indexes the plan creates that exist on the target but are invalid (a `CREATE INDEX
