@@ -58,7 +58,9 @@ enum Bench {
         /// Runs per tool (the median is reported).
         #[arg(long, default_value_t = 1, env = "PGMOVE_BENCH_RUNS")]
         runs: usize,
-        #[arg(long, default_value_t = 15)]
+        /// PostgreSQL major of both servers: 18 by default, as the clients (pg_restore 18 sets
+        /// `transaction_timeout`, which 15 rejects).
+        #[arg(long, default_value_t = 18)]
         major: u32,
     },
 }

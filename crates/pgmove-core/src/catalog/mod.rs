@@ -205,7 +205,11 @@ const FINGERPRINT_CATALOGS: &[(&str, i32, &str)] = &[
     ),
     ("pg_trigger", 0, "tgrelid NOT IN (SELECT oid FROM tmp_rel)"),
     ("pg_rewrite", 0, "ev_class NOT IN (SELECT oid FROM tmp_rel)"),
-    ("pg_description", 0, "true"),
+    (
+        "pg_description",
+        0,
+        "objoid NOT IN (SELECT oid FROM tmp_obj)",
+    ),
     ("pg_proc", 0, "true"),
     ("pg_aggregate", 0, "true"),
     ("pg_operator", 0, "true"),
@@ -225,10 +229,26 @@ const FINGERPRINT_CATALOGS: &[(&str, i32, &str)] = &[
     ("pg_ts_config_map", 0, "true"),
     ("pg_ts_dict", 0, "true"),
     ("pg_event_trigger", 0, "true"),
-    ("pg_policy", 90500, "true"),
-    ("pg_sequence", 100000, "true"),
-    ("pg_partitioned_table", 100000, "true"),
-    ("pg_statistic_ext", 100000, "true"),
+    (
+        "pg_policy",
+        90500,
+        "polrelid NOT IN (SELECT oid FROM tmp_rel)",
+    ),
+    (
+        "pg_sequence",
+        100000,
+        "seqrelid NOT IN (SELECT oid FROM tmp_rel)",
+    ),
+    (
+        "pg_partitioned_table",
+        100000,
+        "partrelid NOT IN (SELECT oid FROM tmp_rel)",
+    ),
+    (
+        "pg_statistic_ext",
+        100000,
+        "stxnamespace NOT IN (SELECT oid FROM tmp_ns)",
+    ),
     ("pg_publication", 100000, "true"),
     ("pg_publication_rel", 100000, "true"),
 ];
