@@ -16,6 +16,7 @@ pub mod apply;
 pub mod catalog;
 pub mod conn;
 pub mod error;
+pub mod filter;
 pub mod model;
 pub mod plan;
 pub mod quote;
