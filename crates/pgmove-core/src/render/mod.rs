@@ -43,7 +43,6 @@ pub enum Kind {
     Default,
     SequenceOwnedBy,
     Acl,
-    DefaultPrivileges,
     // ---- post-data ----
     Constraint,
     Index,
@@ -59,6 +58,9 @@ pub enum Kind {
     /// `VALIDATE CONSTRAINT` of a foreign key added `NOT VALID` (`--fk-not-valid`).
     ValidateConstraint,
     Publication,
+    /// `ALTER DEFAULT PRIVILEGES`: last, as in pg_dump, so that objects the migration creates
+    /// do not pick up default grants they did not have on the source.
+    DefaultPrivileges,
     EventTrigger,
     // ---- data-state ----
     SequenceSet,

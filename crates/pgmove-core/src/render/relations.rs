@@ -77,6 +77,10 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
         }
         sql += ";\n";
         sql += &column_settings(t, &name);
+        // FORCE is part of the table in pg_dump's pre-data; ENABLE comes with the policies.
+        if t.rls_forced {
+            sql += &format!("ALTER TABLE ONLY {name} FORCE ROW LEVEL SECURITY;\n");
+        }
         // Foreign tables report `n` but cannot have a replica identity set.
         match if t.relkind == 'f' {
             'd'
