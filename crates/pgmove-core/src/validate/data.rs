@@ -239,6 +239,10 @@ pub async fn checksum(client: &Client, sql: &str, table: &str) -> Result<Sum> {
     })
 }
 
+/// One table cut into chunks: its index, each chunk's range (`None`: all rows), and the error
+/// that kept it from being cut.
+type Cut = (usize, Vec<Option<String>>, Option<String>);
+
 /// Compare `tables` on pairs of (source, target) connections, one chunk per pair at a time.
 /// `missing` names source tables absent from the target (reported, not queried). `progress`
 /// is called after each chunk with (chunks done, chunks known, table).
@@ -253,7 +257,7 @@ pub async fn compare(
     }
     // Phase 1: cut keyed tables into chunks (split points read on the source), in parallel.
     let todo = Mutex::new(tables.iter().enumerate().collect::<VecDeque<_>>());
-    let cut: Mutex<Vec<(usize, Vec<Option<String>>, Option<String>)>> = Mutex::new(Vec::new());
+    let cut: Mutex<Vec<Cut>> = Mutex::new(Vec::new());
     let cutters = pairs.iter().map(|(src, _)| async {
         loop {
             let Some((i, t)) = todo.lock().unwrap().pop_front() else {
