@@ -1,6 +1,7 @@
 //! The `pgmove` command. It parses arguments and calls pgmove-core; it holds no migration logic.
 
 mod progress;
+mod validate;
 
 use clap::{Args, Parser, Subcommand};
 use pgmove_core::conn::{self, ConnSpec};
@@ -66,6 +67,9 @@ Safe to run again: setval sets a value, it does not add to it.")]
 Interrupted? Run the same command again: what exists is skipped, invalid indexes are rebuilt."
     )]
     PostData(PostDataArgs),
+    /// Compare a target with its source: schema, sequence states and rows (read-only).
+    #[command(after_help = validate::AFTER_HELP)]
+    Validate(validate::ValidateArgs),
 }
 
 #[derive(Args, Debug)]
@@ -181,6 +185,8 @@ async fn run(cli: Cli) -> pgmove_core::Result<()> {
             )
             .await
         }
+        // Its own exit status: 0 equal, 1 different, 2 could not validate.
+        Command::Validate(a) => std::process::exit(validate::run(a).await),
     }
 }
 
