@@ -57,7 +57,7 @@ pub fn diff(
 pub fn diff_items(source: &[Item], target: &[Item]) -> Vec<SchemaDiff> {
     let (a, b) = (by_key(source), by_key(target));
     let mut out = Vec::new();
-    for ((kind, name), sql) in &a {
+    for ((kind, name), (cmp, sql)) in &a {
         match b.get(&(*kind, name.clone())) {
             None => out.push(SchemaDiff {
                 kind: *kind,
@@ -66,7 +66,7 @@ pub fn diff_items(source: &[Item], target: &[Item]) -> Vec<SchemaDiff> {
                 source: Some(sql.clone()),
                 target: None,
             }),
-            Some(t) if t != sql => out.push(SchemaDiff {
+            Some((t_cmp, t)) if t_cmp != cmp => out.push(SchemaDiff {
                 kind: *kind,
                 object: name.clone(),
                 status: Status::Different,
@@ -76,7 +76,7 @@ pub fn diff_items(source: &[Item], target: &[Item]) -> Vec<SchemaDiff> {
             Some(_) => {}
         }
     }
-    for ((kind, name), sql) in &b {
+    for ((kind, name), (_, sql)) in &b {
         if !a.contains_key(&(*kind, name.clone())) {
             out.push(SchemaDiff {
                 kind: *kind,
@@ -91,18 +91,31 @@ pub fn diff_items(source: &[Item], target: &[Item]) -> Vec<SchemaDiff> {
     out
 }
 
-/// Items keyed by kind and name; two items of one key (none today) are joined in a stable order.
-fn by_key(items: &[Item]) -> BTreeMap<(Kind, String), String> {
+/// Items keyed by kind and name, each with its SQL as compared (see [`normalize`]) and as
+/// rendered; two items of one key (none today) are joined in a stable order.
+fn by_key(items: &[Item]) -> BTreeMap<(Kind, String), (String, String)> {
     let mut m: BTreeMap<(Kind, String), Vec<&str>> = BTreeMap::new();
     for i in items {
         m.entry((i.kind, i.name.clone())).or_default().push(&i.sql);
     }
     m.into_iter()
-        .map(|(k, mut v)| {
+        .map(|((kind, name), mut v)| {
             v.sort_unstable();
-            (k, v.concat())
+            let sql = v.concat();
+            ((kind, name), (normalize(kind, &sql), sql))
         })
         .collect()
+}
+
+/// What two majors' deparsers spell differently for the same object, spelled one way: a
+/// trigger's `EXECUTE PROCEDURE` (before 11) is `EXECUTE FUNCTION`.
+pub fn normalize(kind: Kind, sql: &str) -> String {
+    match kind {
+        Kind::Trigger | Kind::EventTrigger => sql
+            .replace(" EXECUTE PROCEDURE ", " EXECUTE FUNCTION ")
+            .replace("\nEXECUTE PROCEDURE ", "\nEXECUTE FUNCTION "),
+        _ => sql.to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -149,6 +162,27 @@ mod tests {
         );
         assert_eq!(d[2].status, Status::Extra);
         assert!(d[2].source.is_none());
+    }
+
+    #[test]
+    fn execute_procedure_of_old_servers_equals_execute_function() {
+        let a = [item(
+            Kind::Trigger,
+            "trigger t on x",
+            "CREATE TRIGGER t … FOR EACH ROW EXECUTE PROCEDURE f();\n",
+        )];
+        let b = [item(
+            Kind::Trigger,
+            "trigger t on x",
+            "CREATE TRIGGER t … FOR EACH ROW EXECUTE FUNCTION f();\n",
+        )];
+        assert!(diff_items(&a, &b).is_empty());
+        let c = [item(
+            Kind::Trigger,
+            "trigger t on x",
+            "CREATE TRIGGER t … FOR EACH ROW EXECUTE FUNCTION g();\n",
+        )];
+        assert_eq!(diff_items(&a, &c).len(), 1);
     }
 
     #[test]
