@@ -69,7 +69,7 @@ impl Filter {
                     None => glob(p, name),
                 }))
     }
-    /// Whether a rendered item is compared, judged against its own catalog `cat`.
+    /// Whether a rendered item is compared; `selected_tables` are the OIDs of its own catalog.
     fn item_ok(&self, item: &Item, selected_tables: &HashSet<u32>) -> bool {
         if !self.schema_ok(&item.schema) {
             return false;
