@@ -102,15 +102,28 @@ fn by_key(items: &[Item]) -> BTreeMap<(Kind, String), (String, String)> {
         .map(|((kind, name), mut v)| {
             v.sort_unstable();
             let sql = v.concat();
-            ((kind, name), (normalize(kind, &sql), sql))
+            let cmp = normalize(kind, &name, &sql);
+            ((kind, name), (cmp, sql))
         })
         .collect()
 }
 
 /// What two majors' deparsers spell differently for the same object, spelled one way: a
-/// trigger's `EXECUTE PROCEDURE` (before 11) is `EXECUTE FUNCTION`.
-pub fn normalize(kind: Kind, sql: &str) -> String {
+/// trigger's `EXECUTE PROCEDURE` (before 11) is `EXECUTE FUNCTION`; a range type's default
+/// multirange name (14+, `…range` → `…multirange`) is left out, as older servers have none.
+pub fn normalize(kind: Kind, name: &str, sql: &str) -> String {
     match kind {
+        Kind::Type => {
+            let range = name.trim_start_matches("type ");
+            let default = if range.ends_with("range") || range.ends_with("range\"") {
+                let i = range.rfind("range").unwrap_or(range.len());
+                format!("{}multi{}", &range[..i], &range[i..])
+            } else {
+                format!("{range}_multirange")
+            };
+            let line = format!("    multirange_type_name = {default},\n");
+            sql.replace(&line, "")
+        }
         Kind::Trigger | Kind::EventTrigger => sql
             .replace(" EXECUTE PROCEDURE ", " EXECUTE FUNCTION ")
             .replace("\nEXECUTE PROCEDURE ", "\nEXECUTE FUNCTION "),
@@ -183,6 +196,19 @@ mod tests {
             "CREATE TRIGGER t … FOR EACH ROW EXECUTE FUNCTION g();\n",
         )];
         assert_eq!(diff_items(&a, &c).len(), 1);
+    }
+
+    #[test]
+    fn default_multirange_name_of_14_is_left_out() {
+        let old = "CREATE TYPE s.floatrange AS RANGE (\n    subtype = double precision\n);\n";
+        let new = "CREATE TYPE s.floatrange AS RANGE (\n    multirange_type_name = s.floatmultirange,\n    subtype = double precision\n);\n";
+        let odd = "CREATE TYPE s.floatrange AS RANGE (\n    multirange_type_name = s.other,\n    subtype = double precision\n);\n";
+        let a = [item(Kind::Type, "type s.floatrange", old)];
+        assert!(diff_items(&a, &[item(Kind::Type, "type s.floatrange", new)]).is_empty());
+        assert_eq!(
+            diff_items(&a, &[item(Kind::Type, "type s.floatrange", odd)]).len(),
+            1
+        );
     }
 
     #[test]
