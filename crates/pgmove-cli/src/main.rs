@@ -1,6 +1,7 @@
 //! The `pgmove` command. It parses arguments and calls pgmove-core; it holds no migration logic.
 
 mod progress;
+mod validate;
 
 use clap::{Args, Parser, Subcommand};
 use pgmove_core::conn::{self, ConnSpec};
@@ -67,6 +68,9 @@ Safe to run again: setval sets a value, it does not add to it.")]
 Interrupted? Run the same command again: what exists is skipped, invalid indexes are rebuilt."
     )]
     PostData(PostDataArgs),
+    /// Compare a target with its source: schema, sequence states and rows (read-only).
+    #[command(after_help = validate::AFTER_HELP)]
+    Validate(validate::ValidateArgs),
 }
 
 #[derive(Args, Debug)]
@@ -151,6 +155,10 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // validate has its own exit status: 0 equal, 1 different, 2 could not validate.
+    if let Command::Validate(a) = cli.command {
+        return ExitCode::from(runtime.block_on(validate::run(a)) as u8);
+    }
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -194,6 +202,7 @@ async fn run(cli: Cli) -> pgmove_core::Result<()> {
             )
             .await
         }
+        Command::Validate(_) => unreachable!("validate runs from main with its own exit status"),
     }
 }
 

@@ -111,6 +111,15 @@ pub fn schema_pattern(pattern: &str) -> Result<NamePattern> {
     Ok(parts.remove(0))
 }
 
+/// What [`Filter`] decided about a catalog's relations.
+struct RelationSets<'c> {
+    /// (OID, schema, name) of every table, view and sequence.
+    relations: Vec<(u32, &'c str, &'c str)>,
+    all: HashSet<u32>,
+    picked: HashSet<u32>,
+    excluded: HashSet<u32>,
+}
+
 /// The four pg_dump filters. Empty lists mean "no such filter".
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
@@ -159,17 +168,9 @@ impl Filter {
         self.exclude_schemas.iter().any(|p| p.matches(schema))
     }
 
-    /// Keep the items the filters select, as pg_dump would: with `-t`, only the matching
-    /// tables, views and sequences and what hangs off them (indexes, triggers, defaults…);
-    /// with `-n`, what lives in the matching schemas; then less what `-N` and `-T` exclude.
-    /// Anything that depends on an excluded object is left out too, each with a warning.
-    /// (Objects merely not selected by `-n`/`-t`, such as a type a selected table uses, are
-    /// expected on the target already, as with pg_dump.)
-    /// Warnings come with the kind of the item left out, so each step reports its own.
-    pub fn apply(&self, cat: &Catalog, items: Vec<Item>) -> (Vec<Item>, Vec<(Kind, String)>) {
-        if self.is_empty() {
-            return (items, Vec::new());
-        }
+    /// Relations (tables, views, sequences) with what `-t` picks and what `-N`/`-T` exclude;
+    /// a sequence owned by a table follows it, as in pg_dump.
+    fn relation_sets<'c>(&self, cat: &'c Catalog) -> RelationSets<'c> {
         let mut relations: Vec<(u32, &str, &str)> = Vec::new();
         relations.extend(
             cat.tables
@@ -186,7 +187,7 @@ impl Filter {
                 .iter()
                 .map(|s| (s.oid, s.schema.as_str(), s.name.as_str())),
         );
-        let all_relations: HashSet<u32> = relations.iter().map(|r| r.0).collect();
+        let all: HashSet<u32> = relations.iter().map(|r| r.0).collect();
         let mut picked: HashSet<u32> = relations
             .iter()
             .filter(|(_, schema, name)| self.tables.iter().any(|p| p.matches(schema, name)))
@@ -212,6 +213,43 @@ impl Filter {
             }
         }
 
+        RelationSets {
+            relations,
+            all,
+            picked,
+            excluded: excluded_relations,
+        }
+    }
+
+    /// The OIDs of the relations (tables, views, sequences) this filter keeps, for callers
+    /// that choose among catalog objects rather than rendered items (validation).
+    pub fn relations(&self, cat: &Catalog) -> HashSet<u32> {
+        let sets = self.relation_sets(cat);
+        sets.relations
+            .iter()
+            .filter(|(oid, schema, _)| {
+                (self.schemas.is_empty() || self.schemas.iter().any(|p| p.matches(schema)))
+                    && (self.tables.is_empty() || sets.picked.contains(oid))
+                    && !sets.excluded.contains(oid)
+            })
+            .map(|r| r.0)
+            .collect()
+    }
+
+    /// Keep the items the filters select, as pg_dump would: with `-t`, only the matching
+    /// tables, views and sequences and what hangs off them (indexes, triggers, defaults…);
+    /// with `-n`, what lives in the matching schemas; then less what `-N` and `-T` exclude.
+    /// Anything that depends on an excluded object is left out too, each with a warning.
+    /// (Objects merely not selected by `-n`/`-t`, such as a type a selected table uses, are
+    /// expected on the target already, as with pg_dump.)
+    /// Warnings come with the kind of the item left out, so each step reports its own.
+    pub fn apply(&self, cat: &Catalog, items: Vec<Item>) -> (Vec<Item>, Vec<(Kind, String)>) {
+        if self.is_empty() {
+            return (items, Vec::new());
+        }
+        let sets = self.relation_sets(cat);
+        let (relations, all_relations, picked, excluded_relations) =
+            (&sets.relations, &sets.all, &sets.picked, &sets.excluded);
         let relation_name = |oid: u32| {
             relations
                 .iter()
