@@ -184,8 +184,11 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
         .depends
         .iter()
         .filter(|d| {
+            // Column references only: before 16 every view's rule also depends on the whole
+            // view (refobjsubid 0) through its OLD/NEW range table entries.
             d.obj.class == class::PG_REWRITE
                 && d.deptype == 'n'
+                && d.ref_sub > 0
                 && cat.owners.get(&d.obj) == Some(&d.refobj)
         })
         .map(|d| d.refobj.oid)

@@ -12,6 +12,7 @@
 pub mod data;
 pub mod schema;
 pub mod sequences;
+pub mod viewdef;
 
 use crate::conn::{self, ConnSpec};
 use crate::filter::Filter;

@@ -108,7 +108,8 @@ fn by_key(items: &[Item]) -> BTreeMap<(Kind, String), (String, String)> {
         .collect()
 }
 
-/// What two majors' deparsers spell differently for the same object, spelled one way: a
+/// What two majors' deparsers spell differently for the same object, spelled one way: a view
+/// as sqlparser prints it back (see [`super::viewdef`]); a
 /// trigger's `EXECUTE PROCEDURE` (before 11) is `EXECUTE FUNCTION`; a range type's default
 /// multirange name (14+, `…range` → `…multirange`) is left out, as older servers have none.
 pub fn normalize(kind: Kind, name: &str, sql: &str) -> String {
@@ -123,6 +124,11 @@ pub fn normalize(kind: Kind, name: &str, sql: &str) -> String {
             };
             let line = format!("    multirange_type_name = {default},\n");
             sql.replace(&line, "")
+        }
+        // Parsed and printed back with single-table qualifiers dropped: 16 stopped printing
+        // them. What sqlparser cannot read stays as it is.
+        Kind::View | Kind::ViewDefinition | Kind::ViewRedefinition => {
+            super::viewdef::normalize(sql).unwrap_or_else(|| sql.to_string())
         }
         Kind::Trigger | Kind::EventTrigger => sql
             .replace(" EXECUTE PROCEDURE ", " EXECUTE FUNCTION ")
