@@ -154,7 +154,7 @@ where
                 _ => AwsErrorKind::Service,
             };
             let message = if message.is_empty() {
-                chain.clone()
+                last_cause(&chain)
             } else {
                 message
             };
