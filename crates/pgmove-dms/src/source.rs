@@ -120,7 +120,8 @@ pub async fn read(client: &tokio_postgres::Client, filters: &Filters) -> Result<
                 coalesce(bt.typcategory, t.typcategory)::text,
                 coalesce(bt.typtype, t.typtype)::text,
                 case when t.typtype = 'd' then t.typtypmod else a.atttypmod end,
-                {attgenerated}, {attidentity}
+                {attgenerated}, {attidentity},
+                coalesce(bt.typnamespace, t.typnamespace) = 'pg_catalog'::regnamespace
            from pg_attribute a
            join pg_class c on c.oid = a.attrelid
            join pg_namespace n on n.oid = c.relnamespace
@@ -143,6 +144,7 @@ pub async fn read(client: &tokio_postgres::Client, filters: &Filters) -> Result<
         let typmod: i32 = r.get(7);
         let generated: String = r.get(8);
         let identity: String = r.get(9);
+        let builtin: bool = r.get(10);
         if generated == "s" {
             t.generated_columns.push(col.clone());
             // The target computes it; DMS will not move it, so it is neither LOB nor odd.
@@ -161,7 +163,7 @@ pub async fn read(client: &tokio_postgres::Client, filters: &Filters) -> Result<
                 kind,
                 max_bytes: None,
             });
-        } else if let Some(note) = odd_type(&base, &category, &typtype, typmod) {
+        } else if let Some(note) = odd_type(&base, &category, &typtype, typmod, builtin) {
             t.odd_columns.push(OddColumn {
                 name: col,
                 type_name,
@@ -243,8 +245,15 @@ pub fn lob_kind(base: &str, category: &str, typmod: i32) -> Option<LobKind> {
     }
 }
 
-/// Types DMS is known to move badly; `None` for the ones it handles.
-pub fn odd_type(base: &str, category: &str, typtype: &str, typmod: i32) -> Option<&'static str> {
+/// Types DMS is known to move badly; `None` for the ones it handles. `builtin`: the (base) type
+/// lives in `pg_catalog`.
+pub fn odd_type(
+    base: &str,
+    category: &str,
+    typtype: &str,
+    typmod: i32,
+    builtin: bool,
+) -> Option<&'static str> {
     Some(match base {
         "numeric" if typmod < 0 => {
             "unconstrained numeric: DMS uses NUMERIC(28,6) unless the endpoint's MapUnboundedNumericAsString is set"
@@ -258,13 +267,16 @@ pub fn odd_type(base: &str, category: &str, typtype: &str, typmod: i32) -> Optio
         }
         "bit" | "varbit" => "bit string: moved as text; check lengths",
         "pg_lsn" | "txid_snapshot" | "pg_snapshot" | "oid" | "regclass" | "regproc"
-        | "regtype" => "system type: not supported by DMS",
-        _ => match (typtype, category) {
-            ("r", _) | ("m", _) => "range type: moved as text",
-            ("c", _) => "composite type: moved as text",
-            ("e", _) => "enum: moved as text; the target type must accept every label",
-            (_, "U") => "user-defined (extension) type: DMS may not support it",
-            _ => return None,
+        | "regtype" | "tid" | "xid" | "xid8" | "cid" => "system type: not supported by DMS",
+        _ => match typtype {
+            "r" | "m" => "range type: moved as text",
+            "c" => "composite type: moved as text",
+            "e" => "enum: moved as text; the target type must accept every label",
+            _ if !builtin => "extension or user-defined type: DMS may not support it",
+            _ => {
+                let _ = category;
+                return None;
+            }
         },
     })
 }
