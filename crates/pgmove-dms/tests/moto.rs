@@ -76,6 +76,8 @@ async fn apply_start_status_stop_destroy_against_moto() {
     print!("{}", st.render());
     assert_eq!(st.status, "running");
     assert_eq!(st.id, "test-task");
+    // moto's dates reached the SDK as epoch seconds (the wrapper's job): the start date parsed.
+    assert!(st.ever_started);
 
     let st = lifecycle::stop_with(&client, "test-task").await.unwrap();
     assert_eq!(st.status, "stopped");
