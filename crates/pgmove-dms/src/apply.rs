@@ -467,10 +467,17 @@ async fn ensure_endpoint(
     if let Some(arn) = found {
         return Ok((arn, Outcome::Exists));
     }
+    let source = which == "source";
+    // Booleans as booleans (both ends must say so); on the source, a LOB past LobMaxSize fails
+    // the task instead of being truncated silently.
+    let mut pg = PostgreSqlSettings::builder().map_boolean_as_boolean(true);
+    if source {
+        pg = pg.fail_tasks_on_lob_truncation(ep.fail_on_lob_truncation.unwrap_or(true));
+    }
     let mut b = client
         .create_endpoint()
         .endpoint_identifier(&ep.id)
-        .endpoint_type(if which == "source" {
+        .endpoint_type(if source {
             ReplicationEndpointTypeValue::Source
         } else {
             ReplicationEndpointTypeValue::Target
@@ -479,19 +486,16 @@ async fn ensure_endpoint(
         .database_name(&ep.database)
         .ssl_mode(DmsSslModeValue::from(ep.ssl_mode.as_str()))
         .set_certificate_arn(ep.certificate_arn.clone())
-        .set_extra_connection_attributes(ep.extra_connection_attributes.clone())
+        .set_extra_connection_attributes(ep.connection_attributes(source))
         .set_tags(Some(tags(config)));
     if let (Some(secret), Some(role)) = (
         &ep.secrets_manager_secret_id,
         &ep.secrets_manager_access_role_arn,
     ) {
-        b = b.postgre_sql_settings(
-            PostgreSqlSettings::builder()
-                .secrets_manager_secret_id(secret)
-                .secrets_manager_access_role_arn(role)
-                .database_name(&ep.database)
-                .build(),
-        );
+        pg = pg
+            .secrets_manager_secret_id(secret)
+            .secrets_manager_access_role_arn(role)
+            .database_name(&ep.database);
     } else {
         b = b
             .set_server_name(ep.server.clone())
@@ -499,6 +503,7 @@ async fn ensure_endpoint(
             .set_username(ep.username.clone())
             .set_password(ep.resolved_password()?);
     }
+    b = b.postgre_sql_settings(pg.build());
     let out = b.send().await.map_err(|e| aws("CreateEndpoint", e))?;
     let arn = out
         .endpoint()

@@ -131,6 +131,12 @@ pub struct Endpoint {
     pub certificate_arn: Option<String>,
     #[serde(default)]
     pub extra_connection_attributes: Option<String>,
+    /// Source only (default true): fail the task when a LOB is larger than `LobMaxSize`
+    /// instead of truncating it silently (`FailTasksOnLobTruncation`).
+    pub fail_on_lob_truncation: Option<bool>,
+    /// Source only (default true): move unconstrained `numeric` as text so no digit is lost
+    /// (extra connection attribute `MapUnboundedNumericAsString=true`; PostgreSQL to PostgreSQL).
+    pub map_unbounded_numeric_as_string: Option<bool>,
 }
 
 fn default_engine() -> String {
@@ -230,6 +236,14 @@ impl Config {
                      Secrets Manager secret"
                 )));
             }
+            if which == "target"
+                && (e.fail_on_lob_truncation.is_some()
+                    || e.map_unbounded_numeric_as_string.is_some())
+            {
+                return Err(Error::Config(
+                    "target: fail_on_lob_truncation and map_unbounded_numeric_as_string are source settings".into(),
+                ));
+            }
             if e.password.is_some() && e.password_env.is_some() {
                 return Err(Error::Config(format!(
                     "{which}: password and password_env are exclusive"
@@ -250,6 +264,27 @@ impl Config {
 }
 
 impl Endpoint {
+    /// The extra connection attributes sent to DMS: the configured ones, plus
+    /// `MapUnboundedNumericAsString=true` on a source unless turned off or already there.
+    pub fn connection_attributes(&self, source: bool) -> Option<String> {
+        let mut parts: Vec<String> = self
+            .extra_connection_attributes
+            .iter()
+            .flat_map(|a| a.split(';'))
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(str::to_string)
+            .collect();
+        let present = parts.iter().any(|p| {
+            p.to_ascii_lowercase()
+                .starts_with("mapunboundednumericasstring")
+        });
+        if source && self.map_unbounded_numeric_as_string.unwrap_or(true) && !present {
+            parts.push("MapUnboundedNumericAsString=true".into());
+        }
+        (!parts.is_empty()).then(|| parts.join(";"))
+    }
+
     /// The password, read from `password_env` when that is set.
     pub fn resolved_password(&self) -> Result<Option<String>> {
         match (&self.password, &self.password_env) {
@@ -281,6 +316,27 @@ mod tests {
         // Same thing as JSON.
         let json = serde_json::to_string(&c).unwrap();
         assert_eq!(Config::parse(&json).unwrap(), c);
+    }
+
+    #[test]
+    fn source_gets_unbounded_numeric_as_string() {
+        let c = Config::parse(EXAMPLE_TOML).unwrap();
+        assert_eq!(
+            c.source.connection_attributes(true).as_deref(),
+            Some("MapUnboundedNumericAsString=true")
+        );
+        assert_eq!(c.target.connection_attributes(false), None);
+        let mut s = c.source.clone();
+        s.extra_connection_attributes = Some("heartbeatEnable=true;".into());
+        assert_eq!(
+            s.connection_attributes(true).as_deref(),
+            Some("heartbeatEnable=true;MapUnboundedNumericAsString=true")
+        );
+        s.map_unbounded_numeric_as_string = Some(false);
+        assert_eq!(
+            s.connection_attributes(true).as_deref(),
+            Some("heartbeatEnable=true")
+        );
     }
 
     #[test]

@@ -256,7 +256,7 @@ pub fn odd_type(
 ) -> Option<&'static str> {
     Some(match base {
         "numeric" if typmod < 0 => {
-            "unconstrained numeric: DMS uses NUMERIC(28,6) unless the endpoint's MapUnboundedNumericAsString is set"
+            "unconstrained numeric: DMS rounds to NUMERIC(28,6) unless the source endpoint has MapUnboundedNumericAsString=true (pgmove's apply sets it)"
         }
         "money" => "money: moved as NUMERIC(38,4); locale formatting may differ",
         "timetz" => "time with time zone: offset may be lost",

@@ -62,6 +62,31 @@ async fn apply_start_status_stop_destroy_against_moto() {
     let (mappings, _) = apply::read_plan(&loaded.plan_dir()).unwrap();
     assert_eq!(task.table_mappings(), Some(mappings.as_str()));
 
+    // The endpoints carry the settings that keep data whole, and the target its secret.
+    let eps = client.describe_endpoints().send().await.unwrap();
+    let src = eps
+        .endpoints()
+        .iter()
+        .find(|e| e.endpoint_identifier() == Some("test-src"))
+        .unwrap();
+    let pg = src.postgre_sql_settings().unwrap();
+    assert_eq!(pg.fail_tasks_on_lob_truncation(), Some(true));
+    assert_eq!(pg.map_boolean_as_boolean(), Some(true));
+    assert_eq!(
+        src.extra_connection_attributes(),
+        Some("MapUnboundedNumericAsString=true")
+    );
+    let dst = eps
+        .endpoints()
+        .iter()
+        .find(|e| e.endpoint_identifier() == Some("test-dst"))
+        .unwrap();
+    let pg = dst.postgre_sql_settings().unwrap();
+    assert!(pg
+        .secrets_manager_secret_id()
+        .is_some_and(|s| s.starts_with("arn:aws:secretsmanager:")));
+    assert_eq!(pg.fail_tasks_on_lob_truncation(), None);
+
     // Second apply creates nothing.
     let second = apply::apply_with(&client, &loaded).await.unwrap();
     assert_eq!(second.created(), 0, "{}", second.render());
