@@ -451,7 +451,7 @@ fn task_settings(lob: &LobDecision, opts: &PlanOptions) -> Value {
     settings
 }
 
-/// File names written by [`write`] into the plan directory.
+/// File names written by [`write()`] and [`plan_and_write`] into the plan directory.
 pub const TABLE_MAPPINGS_FILE: &str = "table-mappings.json";
 pub const TASK_SETTINGS_FILE: &str = "task-settings.json";
 pub const PREFLIGHT_FILE: &str = "preflight.txt";
