@@ -536,14 +536,19 @@ async fn test_connection(
     }
     let deadline = Instant::now() + timeout;
     loop {
-        let out = client
+        // DMS answers ResourceNotFoundFault until the test is registered: keep polling.
+        let out = match client
             .describe_connections()
             .filters(filter("endpoint-arn", endpoint_arn))
             .filters(filter("replication-instance-arn", instance_arn))
             .send()
             .await
-            .map_err(|e| aws("DescribeConnections", e))?;
-        let conn = out.connections().first();
+        {
+            Ok(o) => Some(o),
+            Err(e) if e.is_not_found() => None,
+            Err(e) => return Err(aws("DescribeConnections", e)),
+        };
+        let conn = out.as_ref().and_then(|o| o.connections().first());
         let status = conn.and_then(|c| c.status()).unwrap_or("testing");
         match status {
             "successful" => return Ok(status.to_string()),
