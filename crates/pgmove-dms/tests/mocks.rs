@@ -514,3 +514,34 @@ async fn apply_updates_a_stopped_task_whose_plan_changed_and_refuses_a_running_o
     let e = apply::apply_with(&c, &loaded).await.unwrap_err();
     assert!(one_line(&e).contains("task test-task is running"), "{e}");
 }
+
+#[tokio::test]
+async fn a_failed_connection_test_stops_apply_with_dms_message() {
+    use aws_sdk_databasemigration::operation::describe_connections::DescribeConnectionsOutput;
+    let dir = tempfile::tempdir().unwrap();
+    support::write_small_plan(dir.path());
+    let loaded = Config::load(&support::write_config(dir.path())).unwrap();
+    let mut rules = vec![mock!(Client::describe_connections).then_output(|| {
+        DescribeConnectionsOutput::builder()
+            .connections(
+                Connection::builder()
+                    .endpoint_identifier("test-src")
+                    .status("failed")
+                    .last_failure_message(
+                        "Test connection failed for endpoint 'test-src'.\nFATAL: no pg_hba.conf entry",
+                    )
+                    .build(),
+            )
+            .build()
+    })];
+    rules.extend(existing_world("stopped"));
+    let refs: Vec<&Rule> = rules.iter().collect();
+    let c = client_with(&refs);
+    let e = apply::apply_with(&c, &loaded).await.unwrap_err();
+    let s = one_line(&e);
+    assert!(
+        s.starts_with("connection test test-src failed: Test connection failed"),
+        "{s}"
+    );
+    assert!(s.contains("no pg_hba.conf entry"), "{s}");
+}
