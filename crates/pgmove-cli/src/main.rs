@@ -1,5 +1,7 @@
 //! The `pgmove` command. It parses arguments and calls pgmove-core; it holds no migration logic.
 
+#[cfg(feature = "dms")]
+mod dms;
 mod progress;
 
 use clap::{Args, Parser, Subcommand};
@@ -66,6 +68,8 @@ Safe to run again: setval sets a value, it does not add to it.")]
 Interrupted? Run the same command again: what exists is skipped, invalid indexes are rebuilt."
     )]
     PostData(PostDataArgs),
+    #[cfg(feature = "dms")]
+    Dms(dms::DmsArgs),
 }
 
 #[derive(Args, Debug)]
@@ -181,6 +185,8 @@ async fn run(cli: Cli) -> pgmove_core::Result<()> {
             )
             .await
         }
+        #[cfg(feature = "dms")]
+        Command::Dms(a) => dms::run(a).await,
     }
 }
 

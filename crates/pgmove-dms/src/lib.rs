@@ -5,8 +5,12 @@
 //! apart from `pgmove-core` (which never depends on it) because the AWS SDK builds slowly.
 //!
 //! The modules, each with one job:
-//! - [`source`]: reads the source catalog (tables, keys, partitions, LOB columns and their real
-//!   maximum sizes, generated columns, server settings).
+//! - [`classify`]: pure, from `pgmove_core::model` (tables, columns and their types, keys,
+//!   partitions, generated columns) to the DMS view of each table: LOB columns, types DMS moves
+//!   badly, what holds rows.
+//! - [`source`]: connects with `pgmove_core::conn`, reads the catalog with
+//!   `pgmove_core::catalog::read`, and adds what the model lacks: server settings (`wal_level`,
+//!   slots, WAL senders) and the real maximum size of each LOB column.
 //! - [`plan`]: pure rendering of `table-mappings.json` and `task-settings.json`; [`plan::run`] is
 //!   `pgmove dms plan`.
 //! - [`preflight`]: the report of what will stop or damage CDC on this source.
@@ -17,6 +21,7 @@
 //! - [`lifecycle`]: start, status, wait, stop, destroy.
 //! - [`error`]: one error type; each AWS failure class prints as one clear line.
 pub mod apply;
+pub mod classify;
 pub mod client;
 pub mod config;
 pub mod error;

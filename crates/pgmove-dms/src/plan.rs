@@ -12,8 +12,10 @@
 //!   limited LOB mode sized from the LOB columns' real maximum sizes, and
 //!   `StopTaskCachedChangesNotApplied` so post-data keys are built before cached changes apply.
 //!
-//! TODO(pgmove-core): replace [`PlanTable`] with `pgmove_core::model` tables once the core's
-//! catalog reader lands; the rendering here only needs the fields below.
+//! [`PlanInput`] is derived from `pgmove_core::model` by [`crate::classify::from_catalog`] (pure),
+//! plus the LOB sizes and server settings [`crate::source`] measures; [`PlanTable`] is that
+//! per-table DMS view (what to select, what is a LOB, what DMS moves badly), not a second
+//! catalog reader.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -151,7 +153,8 @@ impl Filters {
         !self.exclude_tables.iter().any(|p| glob(p, &q))
     }
 
-    fn matches_table(&self, t: &PlanTable) -> bool {
+    /// Whether table `t` is in scope, through its own name or its partition parent's.
+    pub fn matches_table(&self, t: &PlanTable) -> bool {
         match &t.parent {
             Some((ps, pn)) => self.matches(&t.schema, &t.name) || self.matches(ps, pn),
             None => self.matches(&t.schema, &t.name),
