@@ -155,12 +155,15 @@ id = "test-task"
             cmd.env_remove(k);
         }
     }
+    // Empty AWS config and credentials files (a missing one would add a warning line), no
+    // instance metadata.
+    let (aws_config, aws_credentials) = (dir.path().join("config"), dir.path().join("credentials"));
+    std::fs::write(&aws_config, "").unwrap();
+    std::fs::write(&aws_credentials, "").unwrap();
     cmd.env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_CONFIG_FILE", "/nonexistent/pgmove-test/config")
-        .env(
-            "AWS_SHARED_CREDENTIALS_FILE",
-            "/nonexistent/pgmove-test/credentials",
-        );
+        .env("AWS_CONFIG_FILE", &aws_config)
+        .env("AWS_SHARED_CREDENTIALS_FILE", &aws_credentials)
+        .env_remove("PGMOVE_LOG");
     let o = cmd.output().unwrap();
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{stderr}");

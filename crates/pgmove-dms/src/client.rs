@@ -26,6 +26,17 @@ pub fn retry_config(max_attempts: u32, initial_backoff: Duration) -> RetryConfig
         .with_max_backoff(Duration::from_secs(20))
 }
 
+/// The HTTPS client every call goes through: hyper with rustls on ring (the SDK's default
+/// client would build aws-lc, minutes of C, for a second crypto library). Roots are the
+/// system's, loaded when the client is first used.
+pub fn https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https()
+}
+
 /// Build a DMS client. `settings` overrides what the environment and profile say.
 pub async fn build(settings: &AwsSettings) -> Result<Client> {
     let mut loader = aws_config::defaults(BehaviorVersion::latest());
@@ -46,7 +57,9 @@ pub async fn build(settings: &AwsSettings) -> Result<Client> {
                 .and_then(|v| v.parse().ok())
         })
         .unwrap_or(DEFAULT_MAX_ATTEMPTS);
-    loader = loader.retry_config(retry_config(attempts, Duration::from_millis(500)));
+    loader = loader
+        .retry_config(retry_config(attempts, Duration::from_millis(500)))
+        .http_client(https_client());
     let sdk = loader.load().await;
     if sdk.region().is_none() {
         return Err(Error::Config(
