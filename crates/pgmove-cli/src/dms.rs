@@ -26,7 +26,7 @@ const AWS_HELP: &str = "AWS:
 ///   pgmove post-data …                         # keys and indexes, then `pgmove dms start`
 ///   pgmove dms wait --for cdc-latency=5 …      # cutover: stop, sequences, destroy
 #[derive(Args, Debug)]
-#[command(after_help = AWS_HELP)]
+#[command(after_help = AWS_HELP, verbatim_doc_comment)]
 pub struct DmsArgs {
     #[command(subcommand)]
     command: DmsCommand,
