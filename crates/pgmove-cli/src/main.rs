@@ -1,5 +1,7 @@
 //! The `pgmove` command. It parses arguments and calls pgmove-core; it holds no migration logic.
 
+#[cfg(feature = "dms")]
+mod dms;
 mod progress;
 mod validate;
 
@@ -71,6 +73,8 @@ Interrupted? Run the same command again: what exists is skipped, invalid indexes
     /// Compare a target with its source: schema, sequence states and rows (read-only).
     #[command(after_help = validate::AFTER_HELP)]
     Validate(validate::ValidateArgs),
+    #[cfg(feature = "dms")]
+    Dms(dms::DmsArgs),
 }
 
 #[derive(Args, Debug)]
@@ -203,6 +207,8 @@ async fn run(cli: Cli) -> pgmove_core::Result<()> {
             .await
         }
         Command::Validate(_) => unreachable!("validate runs from main with its own exit status"),
+        #[cfg(feature = "dms")]
+        Command::Dms(a) => dms::run(a).await,
     }
 }
 
