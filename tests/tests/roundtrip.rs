@@ -3,6 +3,7 @@
 //! whose `pg_dump --schema-only -O` equals that of a target built with pg_dump and psql, with
 //! every sequence in the source's state.
 
+use pgmove_core::model::Catalog;
 use pgmove_core::plan::{self, Step};
 use pgmove_core::{apply, catalog, conn};
 use pgmove_testkit::{test_pairs, Cluster};
@@ -140,28 +141,41 @@ fn dump_diff(pgmove: &str, reference: &str, allowed: &[&str]) -> Vec<String> {
     diffs
 }
 
-async fn run_pgmove(
-    source: &str,
-    target: &str,
-    data: &Cluster,
-    data_db: &str,
-    src: &Cluster,
-    src_db: &str,
+/// `pg_dump ARGS source | psql target`, errors tolerated (pg_dump's script cannot always be
+/// restored, and that is what the comparison shows).
+fn load_pg_dump(source: &Cluster, db: &str, target: &Cluster, target_db: &str, args: &[&str]) {
+    let sql = source.pg_dump(db, args).unwrap();
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), sql).unwrap();
+    target.load_files(target_db, &[file.path()], &[]).unwrap();
+}
+
+/// `pgmove schema` into `target_db`.
+async fn schema_step(cat: &Catalog, target: &Cluster, target_db: &str) -> anyhow::Result<()> {
+    let t = conn::connect_str(&target.conninfo(target_db)).await?;
+    let p = plan::plan(cat, Step::Schema, &Default::default());
+    plan::check_target(&t, cat, &p).await?;
+    apply::apply_in_transaction(&t, &p.items, |_, _, _| {}).await?;
+    Ok(())
+}
+
+/// The runbook into `target_db`: schema, the rows (copied from `source_db`), sequences,
+/// post-data on two connections.
+async fn all_steps(
+    cat: &Catalog,
+    (source, source_db): (&Cluster, &str),
+    (target, target_db): (&Cluster, &str),
 ) -> anyhow::Result<()> {
-    let s = conn::connect_str(source).await?;
-    let t = conn::connect_str(target).await?;
-    let cat = catalog::read(&s).await?;
-    let p = plan::plan(&cat, Step::Schema, &Default::default());
-    plan::check_target(&t, &cat, &p).await?;
+    schema_step(cat, target, target_db).await?;
+    // Any copy will do; without setval, so the sequences step has to do that work.
+    source.copy_rows(source_db, target, target_db)?;
+    let t = conn::connect_str(&target.conninfo(target_db)).await?;
+    let p = plan::plan(cat, Step::Sequences { margin: 0 }, &Default::default());
     apply::apply_in_transaction(&t, &p.items, |_, _, _| {}).await?;
-    // The rows: any copy will do; without setval, so the sequences step has to do that work.
-    src.copy_rows(src_db, data, data_db)?;
-    let p = plan::plan(&cat, Step::Sequences { margin: 0 }, &Default::default());
-    apply::apply_in_transaction(&t, &p.items, |_, _, _| {}).await?;
-    let p = plan::plan(&cat, Step::PostData, &Default::default());
+    let p = plan::plan(cat, Step::PostData, &Default::default());
     let clients = vec![
-        conn::connect_str(target).await?,
-        conn::connect_str(target).await?,
+        conn::connect_str(&target.conninfo(target_db)).await?,
+        conn::connect_str(&target.conninfo(target_db)).await?,
     ];
     let sizes = cat.tables.iter().map(|t| (t.oid, t.size_bytes)).collect();
     apply::apply_parallel(&clients, &p.items, &sizes, |_, _, _| {}).await?;
@@ -193,50 +207,53 @@ async fn corpus_round_trip_matches_pg_dump() {
             let (a, b) = (format!("{db}_pgmove"), format!("{db}_pgdump"));
             target.create_db(&a).unwrap();
             target.create_db(&b).unwrap();
-            let run = run_pgmove(
-                &source.conninfo(db),
-                &target.conninfo(&a),
-                &target,
-                &a,
-                &source,
-                db,
-            )
-            .await;
-            if let Err(e) = run {
+            let cat = {
+                let client = conn::connect_str(&source.conninfo(db)).await.unwrap();
+                catalog::read(&client).await.unwrap()
+            };
+            if let Err(e) = all_steps(&cat, (&source, db), (&target, &a)).await {
                 failures.push(format!("{sm}->{tm} {db}: pgmove failed: {e:#}"));
                 continue;
             }
             // The reference: pg_dump's schema through psql (errors tolerated, as pg_dump's own
             // script cannot always be restored).
-            let schema = source.pg_dump(db, &["--schema-only", "-O"]).unwrap();
-            let file = tempfile::NamedTempFile::new().unwrap();
-            std::fs::write(file.path(), schema).unwrap();
-            target.load_files(&b, &[file.path()], &[]).unwrap();
+            load_pg_dump(&source, db, &target, &b, &["--schema-only", "-O"]);
+            // The first step alone, against `pg_dump --section=pre-data -O | psql`.
+            let (a_pre, b_pre) = (format!("{db}_pgmove_pre"), format!("{db}_pgdump_pre"));
+            target.create_db(&a_pre).unwrap();
+            target.create_db(&b_pre).unwrap();
+            if let Err(e) = schema_step(&cat, &target, &a_pre).await {
+                failures.push(format!("{sm}->{tm} {db}: pgmove schema failed: {e:#}"));
+                continue;
+            }
+            load_pg_dump(&source, db, &target, &b_pre, &["--section=pre-data", "-O"]);
 
-            for section in [
-                &["--schema-only", "-O"][..],
-                &["--schema-only", "-O", "--section=pre-data"][..],
+            let full = &["--schema-only", "-O"][..];
+            for (label, pa, pb, args) in [
+                ("all steps", &a, &b, full),
+                (
+                    "all steps, pre-data section",
+                    &a,
+                    &b,
+                    &["--schema-only", "-O", "--section=pre-data"][..],
+                ),
+                ("schema step alone", &a_pre, &b_pre, full),
             ] {
-                let da = target.pg_dump(&a, section).unwrap();
-                let dbb = target.pg_dump(&b, section).unwrap();
+                let da = target.pg_dump(pa, args).unwrap();
+                let dbb = target.pg_dump(pb, args).unwrap();
                 // PGMOVE_TEST_DUMPS=DIR keeps both dumps, to read a difference whole.
                 if let Some(dir) = std::env::var_os("PGMOVE_TEST_DUMPS") {
-                    let stem = format!("{sm}-{tm}-{db}-{}", section.len());
-                    std::fs::write(
-                        std::path::Path::new(&dir).join(format!("{stem}-pgmove.sql")),
-                        &da,
-                    )
-                    .unwrap();
-                    std::fs::write(
-                        std::path::Path::new(&dir).join(format!("{stem}-pgdump.sql")),
-                        &dbb,
-                    )
-                    .unwrap();
+                    let stem = format!("{sm}-{tm}-{pa}");
+                    let dir = std::path::Path::new(&dir);
+                    std::fs::write(dir.join(format!("{stem}-{}-pgmove.sql", args.len())), &da)
+                        .unwrap();
+                    std::fs::write(dir.join(format!("{stem}-{}-pgdump.sql", args.len())), &dbb)
+                        .unwrap();
                 }
                 let diffs = dump_diff(&da, &dbb, corpus.pgmove_only);
                 if !diffs.is_empty() {
                     failures.push(format!(
-                        "{sm}->{tm} {db} {section:?}: {} differing blocks, first:\n{}",
+                        "{sm}->{tm} {db} ({label}): {} differing blocks, first:\n{}",
                         diffs.len(),
                         diffs[0]
                     ));

@@ -125,17 +125,30 @@ fn run_pgmove_steps(source: &Cluster, target: &Cluster) -> Result<()> {
     let b = target.pg_dump(DB, &["--schema-only", "-O"])?;
     let rows = "SELECT count(*) FROM public.payment";
     println!("\nsummary");
-    println!(
-        "  pg_dump --schema-only -O: {}",
-        if a == b {
-            "source and target identical".to_string()
-        } else {
-            format!(
-                "{} lines differ",
-                a.lines().zip(b.lines()).filter(|(x, y)| x != y).count()
-            )
+    // Line sets, not positions: one moved line must not count as a thousand.
+    let only = |x: &str, y: &str| -> Vec<String> {
+        let ys: std::collections::HashSet<&str> = y.lines().collect();
+        x.lines()
+            .filter(|l| !ys.contains(l))
+            .map(str::to_string)
+            .collect()
+    };
+    let (src_only, tgt_only) = (only(&a, &b), only(&b, &a));
+    if src_only.is_empty() && tgt_only.is_empty() {
+        println!("  pg_dump --schema-only -O: source and target identical");
+    } else {
+        println!(
+            "  pg_dump --schema-only -O: {} lines only in the source's, {} only in the target's:",
+            src_only.len(),
+            tgt_only.len()
+        );
+        for l in src_only.iter().take(5) {
+            println!("    source: {l}");
         }
-    );
+        for l in tgt_only.iter().take(5) {
+            println!("    target: {l}");
+        }
+    }
     println!(
         "  payment rows: source {} / target {}",
         source.psql(DB, &["-At", "-c", rows])?.trim(),

@@ -1,11 +1,19 @@
 //! `cargo xtask test`: the one command that runs every check on a fresh machine, in the order
 //! that fails fastest: formatting, clippy, fetching the PostgreSQL binaries the tests need, the
-//! workspace tests on the default pairs, then the end-to-end tests again on cross-major pairs.
+//! workspace tests on the default pairs, the end-to-end tests again on cross-major pairs, then
+//! the DMS crate's tests (with `pgmove dms` in the CLI).
+//!
+//! The AWS SDK (pulled by `pgmove-dms`, and by `pgmove-cli` with its `dms` feature) is the
+//! slowest thing to build, so it is built once per kind: clippy checks the whole workspace with
+//! the `dms` feature in one invocation, and the DMS tests build it once more in one invocation
+//! for both packages (one feature set, so dev-dependency features do not split it in two).
 //!
 //! Environment:
 //! - `PGMOVE_TEST_PAIRS`: pairs of the workspace run (unset: the testkit's default, `15:15`).
 //! - `PGMOVE_CROSS_PAIRS`: pairs of the second, end-to-end-only run (default
 //!   [`DEFAULT_CROSS_PAIRS`]; empty skips it).
+//! - `PGMOVE_SKIP_DMS=1`: leave the DMS crate out of clippy and the tests (a quick local run;
+//!   CI never sets it).
 //!
 //! cargo's own output passes through untouched, so CI can parse its `test result:` lines.
 
@@ -21,6 +29,8 @@ const DEFAULT_CROSS_PAIRS: &str = "10:15,15:18,18:18";
 const ALWAYS_FETCHED: &[u32] = &[10, 18];
 /// The crate that pulls the AWS SDK: a workspace member, built and tested on its own.
 const DMS_PACKAGE: &str = "pgmove-dms";
+/// The CLI feature that compiles `pgmove dms`.
+const CLI_DMS_FEATURE: &str = "pgmove-cli/dms";
 /// The end-to-end test package (`tests/`).
 const E2E_PACKAGE: &str = "pgmove-e2e";
 
@@ -36,18 +46,23 @@ pub fn run() -> Result<()> {
         parse_pairs(&cross_spec).context("PGMOVE_CROSS_PAIRS")?
     };
     let packages = workspace_selection()?;
+    let with_dms = std::env::var("PGMOVE_SKIP_DMS").map_or(true, |v| v.is_empty() || v == "0");
 
     let mut timings = Timings::default();
     timings.step("cargo fmt --check", || {
         sh::run(sh::cargo().args(["fmt", "--all", "--check"]))
     })?;
     timings.step("cargo clippy", || {
-        sh::run(sh::cargo().arg("clippy").args(&packages).args([
-            "--all-targets",
-            "--",
-            "-D",
-            "warnings",
-        ]))
+        // One invocation for everything, the DMS crate and `pgmove dms` included: the AWS SDK
+        // is checked once, with one feature set.
+        let mut cmd = sh::cargo();
+        cmd.arg("clippy");
+        if with_dms {
+            cmd.args(["--workspace", "--features", CLI_DMS_FEATURE]);
+        } else {
+            cmd.args(&packages);
+        }
+        sh::run(cmd.args(["--all-targets", "--", "-D", "warnings"]))
     })?;
     timings.step("pg fetch", || {
         let all_pairs: Vec<_> = test_pairs.iter().chain(&cross_pairs).copied().collect();
@@ -80,18 +95,32 @@ pub fn run() -> Result<()> {
             },
         )?;
     }
-    timings.step("DMS tests", dms_tests)?;
+    if with_dms {
+        timings.step("DMS tests", dms_tests)?;
+    } else {
+        eprintln!("PGMOVE_SKIP_DMS is set: no DMS tests");
+    }
     timings.report();
     Ok(())
 }
 
-/// HOOK for the DMS crate's tests. `pgmove-dms` pulls the AWS SDK, which takes minutes to build,
-/// so it is kept out of the workspace run above (see [`workspace_selection`]) and tested here in
-/// its own build once it exists: replace the body with
-/// `sh::run(sh::cargo().args(["test", "-p", DMS_PACKAGE]))` (plus its clippy, if wanted).
+/// The DMS crate's tests and the `pgmove dms` CLI test. `pgmove-dms` pulls the AWS SDK, which
+/// takes minutes to build, so it is kept out of the workspace run above (see
+/// [`workspace_selection`]) and built here once, for both packages in one invocation. First
+/// installs what the tests need: moto's server, pinned (`tests/support/install.sh`; python3 and
+/// pip come from `.ci/run`).
 fn dms_tests() -> Result<()> {
-    eprintln!("DMS tests: not wired yet (hook: xtask/src/test.rs, fn dms_tests)");
-    Ok(())
+    let install = sh::repo_root().join("crates/pgmove-dms/tests/support/install.sh");
+    sh::run(std::process::Command::new("bash").arg(&install))?;
+    sh::run(sh::cargo().args([
+        "test",
+        "-p",
+        DMS_PACKAGE,
+        "-p",
+        "pgmove-cli",
+        "--features",
+        CLI_DMS_FEATURE,
+    ]))
 }
 
 /// `--workspace`, minus the DMS crate when it is a member (cargo warns about excluding a package

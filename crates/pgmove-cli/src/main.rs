@@ -1,9 +1,13 @@
 //! The `pgmove` command. It parses arguments and calls pgmove-core; it holds no migration logic.
 
+#[cfg(feature = "dms")]
+mod dms;
 mod progress;
+mod validate;
 
 use clap::{Args, Parser, Subcommand};
 use pgmove_core::conn::{self, ConnSpec};
+use pgmove_core::filter::Filter;
 use pgmove_core::plan::{self, Step};
 use pgmove_core::{apply, catalog, render};
 use std::process::ExitCode;
@@ -66,6 +70,11 @@ Safe to run again: setval sets a value, it does not add to it.")]
 Interrupted? Run the same command again: what exists is skipped, invalid indexes are rebuilt."
     )]
     PostData(PostDataArgs),
+    /// Compare a target with its source: schema, sequence states and rows (read-only).
+    #[command(after_help = validate::AFTER_HELP)]
+    Validate(validate::ValidateArgs),
+    #[cfg(feature = "dms")]
+    Dms(dms::DmsArgs),
 }
 
 #[derive(Args, Debug)]
@@ -82,6 +91,18 @@ struct Common {
     /// Print no progress.
     #[arg(short, long)]
     quiet: bool,
+    /// Only schemas matching PATTERN (repeatable; psql patterns: * ? "Quoted").
+    #[arg(short = 'n', long = "schema", value_name = "PATTERN")]
+    schemas: Vec<String>,
+    /// Leave out schemas matching PATTERN, and what depends on them.
+    #[arg(short = 'N', long = "exclude-schema", value_name = "PATTERN")]
+    exclude_schemas: Vec<String>,
+    /// Only tables, views and sequences matching [SCHEMA.]PATTERN and what hangs off them.
+    #[arg(short = 't', long = "table", value_name = "PATTERN")]
+    tables: Vec<String>,
+    /// Leave out tables matching [SCHEMA.]PATTERN, and what depends on them.
+    #[arg(short = 'T', long = "exclude-table", value_name = "PATTERN")]
+    exclude_tables: Vec<String>,
 }
 
 #[derive(Args, Debug)]
@@ -138,6 +159,10 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // validate has its own exit status: 0 equal, 1 different, 2 could not validate.
+    if let Command::Validate(a) = cli.command {
+        return ExitCode::from(runtime.block_on(validate::run(a)) as u8);
+    }
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -181,6 +206,9 @@ async fn run(cli: Cli) -> pgmove_core::Result<()> {
             )
             .await
         }
+        Command::Validate(_) => unreachable!("validate runs from main with its own exit status"),
+        #[cfg(feature = "dms")]
+        Command::Dms(a) => dms::run(a).await,
     }
 }
 
@@ -191,11 +219,12 @@ async fn step(
     adjust: impl FnOnce(&mut plan::Plan),
     jobs: usize,
 ) -> pgmove_core::Result<()> {
+    let filter = Filter::parse(&c.schemas, &c.exclude_schemas, &c.tables, &c.exclude_tables)?;
     let source_spec: ConnSpec = c.source.parse()?;
     let target_spec: Option<ConnSpec> = c.target.as_deref().map(str::parse).transpose()?;
     let source = conn::connect(&source_spec).await?;
     let cat = catalog::read(&source).await?;
-    let mut p = plan::plan(&cat, step, opts);
+    let mut p = plan::plan_with(&cat, step, opts, &filter);
     adjust(&mut p);
     for w in &p.warnings {
         tracing::warn!("{w}");

@@ -12,14 +12,17 @@
 //! - [`quote`]: the one place identifiers and literals are quoted.
 //! - [`sort`]: dependency order (pg_depend plus a per-kind priority).
 //! - [`apply`]: streams statements into a target, in one transaction or on N connections.
+//! - [`validate`]: compares a target with its source: schema, sequence states, rows.
 pub mod apply;
 pub mod catalog;
 pub mod conn;
 pub mod error;
+pub mod filter;
 pub mod model;
 pub mod plan;
 pub mod quote;
 pub mod render;
 pub mod sort;
+pub mod validate;
 
 pub use error::{Error, Result};

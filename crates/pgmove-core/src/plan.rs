@@ -17,10 +17,11 @@
 //! # Ok(()) }
 //! ```
 
-use crate::model::Catalog;
+use crate::filter::Filter;
+use crate::model::{class, Catalog, ObjRef};
 use crate::render::{self, Item};
 use crate::{Error, Result};
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use tokio_postgres::Client;
 
 /// Which part of the runbook.
@@ -42,14 +43,34 @@ pub struct Plan {
     pub warnings: Vec<String>,
 }
 
-/// Render and order one step.
+/// Render and order one step, for the whole database.
 pub fn plan(cat: &Catalog, step: Step, opts: &render::Options) -> Plan {
-    let items = match step {
-        Step::Schema => render::pre_data(cat, opts),
-        Step::Sequences { margin } => render::setval_items(cat, margin),
-        Step::PostData => render::post_data(cat, opts),
+    plan_with(cat, step, opts, &Filter::default())
+}
+
+/// Render and order one step for what `filter` selects. Every step filters the same full set
+/// of items, so `schema`, `sequences` and `post-data` of one filter always agree.
+pub fn plan_with(cat: &Catalog, step: Step, opts: &render::Options, filter: &Filter) -> Plan {
+    let margin = match step {
+        Step::Sequences { margin } => margin,
+        _ => 0,
     };
-    let (items, warnings) = crate::sort::order(cat, items);
+    let mut items = render::all(cat, opts);
+    items.extend(render::setval_items(cat, margin));
+    let in_step = |k: render::Kind| match step {
+        Step::Schema => !k.is_post_data() && k != render::Kind::SequenceSet,
+        Step::Sequences { .. } => k == render::Kind::SequenceSet,
+        Step::PostData => k.is_post_data(),
+    };
+    let (items, left_out) = filter.apply(cat, items);
+    let mut warnings: Vec<String> = left_out
+        .into_iter()
+        .filter(|(k, _)| in_step(*k))
+        .map(|(_, w)| w)
+        .collect();
+    let items = items.into_iter().filter(|i| in_step(i.kind)).collect();
+    let (items, sort_warnings) = crate::sort::order(cat, items);
+    warnings.extend(sort_warnings);
     Plan {
         step,
         items,
@@ -124,7 +145,7 @@ pub async fn check_target(target: &Client, cat: &Catalog, plan: &Plan) -> Result
         .await
         .map_err(|e| Error::db(e, Some("target check".into()), None))?;
     let existing: BTreeSet<String> = existing.iter().map(|r| r.get(0)).collect();
-    let wanted = planned_names(cat);
+    let wanted = planned_names(cat, plan);
     let conflicts: Vec<&String> = wanted.intersection(&existing).collect();
     if !conflicts.is_empty() {
         let shown: Vec<String> = conflicts.iter().take(5).map(|s| s.to_string()).collect();
@@ -163,29 +184,39 @@ pub async fn check_target(target: &Client, cat: &Catalog, plan: &Plan) -> Result
     Ok(())
 }
 
-/// Names (in the form the target check prints) of what pre-data creates.
-fn planned_names(cat: &Catalog) -> BTreeSet<String> {
+/// Names (in the form the target check prints) of what the plan creates.
+fn planned_names(cat: &Catalog, plan: &Plan) -> BTreeSet<String> {
     use crate::quote::ident;
+    let created: HashSet<ObjRef> = plan
+        .items
+        .iter()
+        .flat_map(|i| i.provides.iter().copied())
+        .collect();
+    let has = |c: u32, oid: u32| created.contains(&ObjRef::new(c, oid));
     let q = |s: &str, n: &str| format!("{}.{}", ident(s), ident(n));
     let mut out = BTreeSet::new();
-    for s in &cat.schemas {
-        if s.name != "public" {
-            out.insert(format!("schema {}", ident(&s.name)));
+    for s in cat
+        .schemas
+        .iter()
+        .filter(|s| s.name != "public" && has(class::PG_NAMESPACE, s.oid))
+    {
+        out.insert(format!("schema {}", ident(&s.name)));
+    }
+    let relations = cat
+        .tables
+        .iter()
+        .map(|t| (t.oid, &t.schema, &t.name))
+        .chain(cat.views.iter().map(|v| (v.oid, &v.schema, &v.name)))
+        .chain(cat.sequences.iter().map(|s| (s.oid, &s.schema, &s.name)));
+    for (oid, schema, name) in relations {
+        if has(class::PG_CLASS, oid) {
+            out.insert(format!("relation {}", q(schema, name)));
         }
     }
-    for t in &cat.tables {
-        out.insert(format!("relation {}", q(&t.schema, &t.name)));
-    }
-    for v in &cat.views {
-        out.insert(format!("relation {}", q(&v.schema, &v.name)));
-    }
-    for s in &cat.sequences {
-        out.insert(format!("relation {}", q(&s.schema, &s.name)));
-    }
-    for f in &cat.functions {
+    for f in cat.functions.iter().filter(|f| has(class::PG_PROC, f.oid)) {
         out.insert(format!("function {}", q(&f.schema, &f.name)));
     }
-    for t in &cat.types {
+    for t in cat.types.iter().filter(|t| has(class::PG_TYPE, t.oid)) {
         out.insert(format!("type {}", q(&t.schema, &t.name)));
     }
     out

@@ -14,8 +14,11 @@ use crate::render::{Item, Kind};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet};
 
-/// Items in dependency order, and a warning for each cycle that had to be broken.
-pub fn order(cat: &Catalog, items: Vec<Item>) -> (Vec<Item>, Vec<String>) {
+/// For each item, the items it must follow: its `after` list and the `pg_depend` edges between
+/// what the items create, each catalog object resolved to the item that creates it (or, through
+/// [`Catalog::owners`], to the item that creates what owns it). Shared by the sort and the
+/// filters (which leave out what depends on an excluded item).
+pub(crate) fn dependencies(cat: &Catalog, items: &[Item]) -> Vec<HashSet<usize>> {
     let mut provider: HashMap<ObjRef, usize> = HashMap::new();
     for (i, it) in items.iter().enumerate() {
         for p in &it.provides {
@@ -32,8 +35,7 @@ pub fn order(cat: &Catalog, items: Vec<Item>) -> (Vec<Item>, Vec<String>) {
         None
     };
 
-    let n = items.len();
-    let mut deps: Vec<HashSet<usize>> = vec![HashSet::new(); n];
+    let mut deps: Vec<HashSet<usize>> = vec![HashSet::new(); items.len()];
     for (i, it) in items.iter().enumerate() {
         for a in &it.after {
             if let Some(j) = resolve(*a) {
@@ -61,7 +63,13 @@ pub fn order(cat: &Catalog, items: Vec<Item>) -> (Vec<Item>, Vec<String>) {
         }
         deps[a].insert(b);
     }
+    deps
+}
 
+/// Items in dependency order, and a warning for each cycle that had to be broken.
+pub fn order(cat: &Catalog, items: Vec<Item>) -> (Vec<Item>, Vec<String>) {
+    let n = items.len();
+    let deps = dependencies(cat, &items);
     let mut waiting_on: Vec<usize> = deps.iter().map(HashSet::len).collect();
     let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); n];
     for (i, ds) in deps.iter().enumerate() {

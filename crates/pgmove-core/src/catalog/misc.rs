@@ -4,7 +4,7 @@
 use super::{ch, not_member, query, since, USER_SCHEMAS};
 use crate::model::{
     Catalog, DefaultPrivilege, EventTrigger, ForeignDataWrapper, ForeignServer, Publication,
-    TextSearchConfig, TextSearchDict,
+    SecurityLabel, TextSearchConfig, TextSearchDict,
 };
 use crate::Result;
 use std::collections::HashMap;
@@ -224,6 +224,26 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
             schema: r.get("schema"),
             objtype: ch(&r, "defaclobjtype"),
             acl: r.get::<_, Option<Vec<String>>>("acl").unwrap_or_default(),
+        });
+    }
+    // Labels exist only where a label provider (e.g. sepgsql) is loaded; most sources have none.
+    for r in query(
+        client,
+        "security labels",
+        "SELECT l.classoid, l.objoid, l.objtype, l.objname, l.provider, l.label
+         FROM pg_seclabels l
+         WHERE l.objoid >= 16384 AND l.objtype NOT IN ('role', 'database', 'tablespace')
+         ORDER BY 4, 5",
+    )
+    .await?
+    {
+        cat.security_labels.push(SecurityLabel {
+            class: r.get("classoid"),
+            oid: r.get("objoid"),
+            objtype: r.get("objtype"),
+            objname: r.get("objname"),
+            provider: r.get("provider"),
+            label: r.get("label"),
         });
     }
     Ok(())

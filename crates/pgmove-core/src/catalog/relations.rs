@@ -40,7 +40,7 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
                 c.relpersistence, c.reloptions::text[] AS reloptions, c.relacl::text[] AS acl,
                 pg_get_userbyid(c.relowner)::text AS owner, c.reltuples::float8 AS est_rows,
                 c.relpages::int8 * current_setting('block_size')::int8 AS size_bytes,
-                c.relreplident, c.relrowsecurity, c.relforcerowsecurity,
+                c.relreplident, {rls} AS relrowsecurity, {force_rls} AS relforcerowsecurity,
                 {part_parent} AS part_parent, {part_bound} AS part_bound, {part_key} AS part_key,
                 CASE WHEN c.reloftype <> 0 THEN format_type(c.reloftype, NULL) END AS of_type,
                 {am} AS am, fs.srvname::text AS server, ft.ftoptions::text[] AS ftoptions
@@ -49,6 +49,9 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
          LEFT JOIN pg_foreign_server fs ON fs.oid = ft.ftserver
          WHERE c.relkind IN ('r', 'p', 'f') AND {USER_SCHEMAS}
          ORDER BY 2, 3",
+        // Row-level security arrived in 9.5.
+        rls = since(v, 90500, "c.relrowsecurity", "false"),
+        force_rls = since(v, 90500, "c.relforcerowsecurity", "false"),
         part_parent = since(v, 100000,
             "CASE WHEN c.relispartition THEN (SELECT i.inhparent FROM pg_inherits i WHERE i.inhrelid = c.oid) END",
             "NULL::oid"

@@ -99,6 +99,7 @@ pub struct Catalog {
     pub event_triggers: Vec<EventTrigger>,
     pub publications: Vec<Publication>,
     pub default_privileges: Vec<DefaultPrivilege>,
+    pub security_labels: Vec<SecurityLabel>,
     /// `COMMENT ON` text keyed by (class, oid, sub-id) as in `pg_description`.
     pub comments: HashMap<(u32, u32, i32), String>,
     /// Dependencies between user objects.

@@ -219,3 +219,17 @@ pub struct DefaultPrivilege {
     pub objtype: char,
     pub acl: Vec<String>,
 }
+
+/// `SECURITY LABEL FOR provider ON objtype objname IS label` (from `pg_seclabels`, whose
+/// `objname` the server already quotes and qualifies).
+#[derive(Debug, Clone, Serialize)]
+pub struct SecurityLabel {
+    /// The labelled object (for ordering after it).
+    pub class: u32,
+    pub oid: u32,
+    /// `table`, `column`, `function`, `schema`… as `pg_seclabels.objtype` says.
+    pub objtype: String,
+    pub objname: String,
+    pub provider: String,
+    pub label: String,
+}

@@ -43,7 +43,6 @@ pub enum Kind {
     Default,
     SequenceOwnedBy,
     Acl,
-    DefaultPrivileges,
     // ---- post-data ----
     Constraint,
     Index,
@@ -59,6 +58,9 @@ pub enum Kind {
     /// `VALIDATE CONSTRAINT` of a foreign key added `NOT VALID` (`--fk-not-valid`).
     ValidateConstraint,
     Publication,
+    /// `ALTER DEFAULT PRIVILEGES`: last, as in pg_dump, so that objects the migration creates
+    /// do not pick up default grants they did not have on the source.
+    DefaultPrivileges,
     EventTrigger,
     // ---- data-state ----
     SequenceSet,
@@ -142,7 +144,25 @@ pub fn all(cat: &Catalog, opts: &Options) -> Vec<Item> {
     sequences::render(cat, opts, &mut items);
     relations::render(cat, opts, &mut items);
     postdata::render(cat, opts, &mut items);
+    security_labels(cat, &mut items);
     items
+}
+
+/// `SECURITY LABEL`s travel inside the item of the object they label (a column's with its
+/// table), so they follow it through ordering and filters.
+fn security_labels(cat: &Catalog, items: &mut [Item]) {
+    for l in &cat.security_labels {
+        let target = ObjRef::new(l.class, l.oid);
+        if let Some(it) = items.iter_mut().find(|i| i.provides.contains(&target)) {
+            it.sql += &format!(
+                "SECURITY LABEL FOR {} ON {} {} IS {};\n",
+                crate::quote::ident(&l.provider),
+                l.objtype.to_uppercase(),
+                l.objname,
+                crate::quote::literal(&l.label)
+            );
+        }
+    }
 }
 
 /// Everything pg_dump puts in `--section=pre-data`.
@@ -206,4 +226,37 @@ fn fdw_options(options: &[String]) -> String {
         })
         .collect();
     format!(" OPTIONS (\n    {}\n)", parts.join(",\n    "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{class, SecurityLabel};
+
+    #[test]
+    fn security_labels_go_with_their_object() {
+        let cat = Catalog {
+            security_labels: vec![SecurityLabel {
+                class: class::PG_CLASS,
+                oid: 7,
+                objtype: "column".into(),
+                objname: "public.\"T\".secret".into(),
+                provider: "selinux".into(),
+                label: "system_u:object_r:sepgsql_secret_table_t:s0".into(),
+            }],
+            ..Default::default()
+        };
+        let mut items = vec![Item::new(
+            Kind::Table,
+            "table public.\"T\"".into(),
+            "public",
+            String::new(),
+        )
+        .provides(ObjRef::new(class::PG_CLASS, 7))];
+        security_labels(&cat, &mut items);
+        assert_eq!(
+            items[0].sql,
+            "SECURITY LABEL FOR selinux ON COLUMN public.\"T\".secret IS 'system_u:object_r:sepgsql_secret_table_t:s0';\n"
+        );
+    }
 }

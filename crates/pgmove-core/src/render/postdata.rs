@@ -209,9 +209,6 @@ pub(super) fn render(cat: &Catalog, _opts: &Options, items: &mut Vec<Item>) {
         if t.rls_enabled {
             sql += &format!("ALTER TABLE {name} ENABLE ROW LEVEL SECURITY;\n");
         }
-        if t.rls_forced {
-            sql += &format!("ALTER TABLE ONLY {name} FORCE ROW LEVEL SECURITY;\n");
-        }
         if !sql.is_empty() {
             items.push(
                 Item::new(

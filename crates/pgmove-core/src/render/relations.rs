@@ -77,6 +77,10 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
         }
         sql += ";\n";
         sql += &column_settings(t, &name);
+        // FORCE is part of the table in pg_dump's pre-data; ENABLE comes with the policies.
+        if t.rls_forced {
+            sql += &format!("ALTER TABLE ONLY {name} FORCE ROW LEVEL SECURITY;\n");
+        }
         // Foreign tables report `n` but cannot have a replica identity set.
         match if t.relkind == 'f' {
             'd'
@@ -180,8 +184,11 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
         .depends
         .iter()
         .filter(|d| {
+            // Column references only: before 16 every view's rule also depends on the whole
+            // view (refobjsubid 0) through its OLD/NEW range table entries.
             d.obj.class == class::PG_REWRITE
                 && d.deptype == 'n'
+                && d.ref_sub > 0
                 && cat.owners.get(&d.obj) == Some(&d.refobj)
         })
         .map(|d| d.refobj.oid)

@@ -46,7 +46,8 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
                     ),
                 )
                 .after(me)
-                .after(ObjRef::new(class::PG_CLASS, *table)),
+                .after(ObjRef::new(class::PG_CLASS, *table))
+                .on_table(*table),
             );
         }
     }

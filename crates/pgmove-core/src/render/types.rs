@@ -85,11 +85,20 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
                     }
                 }
                 s += ";\n";
+                // NOT VALID ones are post-data, as in pg_dump: added once the rows are in.
                 for (cname, def, validated) in constraints {
                     if !validated {
-                        s += &format!(
-                            "ALTER DOMAIN {name}\n    ADD CONSTRAINT {} {def};\n",
-                            ident(cname)
+                        items.push(
+                            Item::new(
+                                Kind::Constraint,
+                                format!("constraint {} on domain {name}", ident(cname)),
+                                &t.schema,
+                                format!(
+                                    "ALTER DOMAIN {name}\n    ADD CONSTRAINT {} {def};\n",
+                                    ident(cname)
+                                ),
+                            )
+                            .after(me),
                         );
                     }
                 }
