@@ -45,7 +45,7 @@ async fn ddl_committed_during_a_read_is_detected_and_read_again() {
     .unwrap();
     let other = conn::connect_str(&c.conninfo("app")).await.unwrap();
     let attempts = AtomicU32::new(0);
-    let cat = catalog::read_with_hook(&client, |attempt, stage| {
+    let cat = catalog::read_with_hook(&client, Default::default(), |attempt, stage| {
         if stage == Stage::Started {
             attempts.fetch_add(1, Ordering::SeqCst);
         }
@@ -85,7 +85,7 @@ async fn ddl_committed_during_a_read_is_detected_and_read_again() {
 async fn ddl_during_every_read_fails_with_a_clear_error() {
     let (c, client) = source().await;
     let other = conn::connect_str(&c.conninfo("app")).await.unwrap();
-    let err = catalog::read_with_hook(&client, |attempt, stage| {
+    let err = catalog::read_with_hook(&client, Default::default(), |attempt, stage| {
         let other = &other;
         async move {
             if stage == Stage::Read {
@@ -107,7 +107,7 @@ async fn ddl_during_every_read_fails_with_a_clear_error() {
     assert!(msg.contains("schema changed while pgmove read it"), "{msg}");
     // The connection is usable afterwards, and a quiet source reads in one attempt.
     let attempts = AtomicU32::new(0);
-    catalog::read_with_hook(&client, |_, stage| {
+    catalog::read_with_hook(&client, Default::default(), |_, stage| {
         if stage == Stage::Started {
             attempts.fetch_add(1, Ordering::SeqCst);
         }
@@ -123,7 +123,7 @@ async fn temp_tables_and_analyze_on_the_source_do_not_force_a_read_again() {
     let (c, client) = source().await;
     let other = conn::connect_str(&c.conninfo("app")).await.unwrap();
     let attempts = AtomicU32::new(0);
-    catalog::read_with_hook(&client, |attempt, stage| {
+    catalog::read_with_hook(&client, Default::default(), |attempt, stage| {
         if stage == Stage::Started {
             attempts.fetch_add(1, Ordering::SeqCst);
         }
@@ -148,8 +148,8 @@ async fn temp_tables_and_analyze_on_the_source_do_not_force_a_read_again() {
 }
 
 /// The read holds no lock on any table, index or partition. The relation locks it holds are
-/// the ACCESS SHARE locks deparsing a view's query takes on what the view reads, and those of
-/// reading sequence state (which opens each sequence: sequences are not in the snapshot).
+/// the ACCESS SHARE locks deparsing a view's query takes on what the view reads, and, only when
+/// sequence state is read, those of opening each sequence (sequences are not in the snapshot).
 #[tokio::test]
 async fn a_read_locks_no_tables() {
     let (c, client) = source().await;
@@ -164,38 +164,41 @@ async fn a_read_locks_no_tables() {
         .unwrap()
         .get(0);
     let other = conn::connect_str(&c.conninfo("app")).await.unwrap();
-    let locks = std::sync::Mutex::new(Vec::new());
-    catalog::read_with_hook(&client, |_, stage| {
-        let (other, locks) = (&other, &locks);
-        async move {
-            if stage == Stage::Read {
-                let rows = other
-                    .query(
-                        "SELECT c.relname::text, l.mode FROM pg_locks l
-                           JOIN pg_class c ON c.oid = l.relation
-                           JOIN pg_namespace n ON n.oid = c.relnamespace
-                          WHERE l.pid = $1 AND l.locktype = 'relation' AND n.nspname = 'app'
-                          ORDER BY 1",
-                        &[&pid],
-                    )
-                    .await
-                    .unwrap();
-                *locks.lock().unwrap() = rows
-                    .iter()
-                    .map(|r| (r.get::<_, String>(0), r.get::<_, String>(1)))
-                    .collect();
+    for sequence_state in [true, false] {
+        let locks = std::sync::Mutex::new(Vec::new());
+        let opts = catalog::ReadOptions { sequence_state };
+        catalog::read_with_hook(&client, opts, |_, stage| {
+            let (other, locks) = (&other, &locks);
+            async move {
+                if stage == Stage::Read {
+                    let rows = other
+                        .query(
+                            "SELECT c.relname::text, l.mode FROM pg_locks l
+                               JOIN pg_class c ON c.oid = l.relation
+                               JOIN pg_namespace n ON n.oid = c.relnamespace
+                              WHERE l.pid = $1 AND l.locktype = 'relation' AND n.nspname = 'app'
+                              ORDER BY 1",
+                            &[&pid],
+                        )
+                        .await
+                        .unwrap();
+                    *locks.lock().unwrap() = rows
+                        .iter()
+                        .map(|r| (r.get::<_, String>(0), r.get::<_, String>(1)))
+                        .collect();
+                }
             }
+        })
+        .await
+        .unwrap();
+        let locks = locks.into_inner().unwrap();
+        for (rel, mode) in &locks {
+            let view_read = (rel == "child" || rel == "child_ids") && mode == "AccessShareLock";
+            let state_read = sequence_state && rel.ends_with("_seq");
+            assert!(
+                view_read || state_read,
+                "the read (sequence_state {sequence_state}) holds {mode} on app.{rel}; all locks: {locks:?}"
+            );
         }
-    })
-    .await
-    .unwrap();
-    let locks = locks.into_inner().unwrap();
-    for (rel, mode) in &locks {
-        let view_read = (rel == "child" || rel == "child_ids") && mode == "AccessShareLock";
-        let sequence_state = rel.ends_with("_seq");
-        assert!(
-            view_read || sequence_state,
-            "the read holds {mode} on app.{rel}; all locks: {locks:?}"
-        );
     }
 }

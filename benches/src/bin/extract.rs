@@ -29,7 +29,11 @@ fn main() -> anyhow::Result<()> {
     let started = Instant::now();
     let cat = rt.block_on(async {
         let client = conn::connect_str(&conninfo).await?;
-        catalog::read(&client).await
+        // As pg_dump --schema-only: definitions, not sequence states.
+        let opts = catalog::ReadOptions {
+            sequence_state: false,
+        };
+        catalog::read_with(&client, opts).await
     })?;
     let read = started.elapsed();
     let items = render::all(&cat, &render::Options::default());

@@ -223,7 +223,11 @@ async fn step(
     let source_spec: ConnSpec = c.source.parse()?;
     let target_spec: Option<ConnSpec> = c.target.as_deref().map(str::parse).transpose()?;
     let source = conn::connect(&source_spec).await?;
-    let cat = catalog::read(&source).await?;
+    // Sequence state only where it is used: reading it locks every sequence.
+    let read = catalog::ReadOptions {
+        sequence_state: matches!(step, Step::Sequences { .. }),
+    };
+    let cat = catalog::read_with(&source, read).await?;
     let mut p = plan::plan_with(&cat, step, opts, &filter);
     adjust(&mut p);
     for w in &p.warnings {

@@ -83,7 +83,29 @@ fn count(n: usize) {
 /// catalogs only, so the target of a migration or validation is never blocked). If DDL commits
 /// on the source while it reads, it reads again (see the module documentation).
 pub async fn read(client: &Client) -> Result<Catalog> {
-    read_with_hook(client, |_, _| async {}).await
+    read_with(client, ReadOptions::default()).await
+}
+
+/// What a read includes beyond the schema itself.
+#[derive(Debug, Clone, Copy)]
+pub struct ReadOptions {
+    /// Each sequence's current value (`last_value`, `is_called`). Only the `sequences` step and
+    /// validation need it, and reading it opens, so locks, every sequence: the `schema` and
+    /// `post-data` steps leave it out. Default: read it.
+    pub sequence_state: bool,
+}
+
+impl Default for ReadOptions {
+    fn default() -> Self {
+        ReadOptions {
+            sequence_state: true,
+        }
+    }
+}
+
+/// [`read`] with [`ReadOptions`].
+pub async fn read_with(client: &Client, opts: ReadOptions) -> Result<Catalog> {
+    read_attempts(client, opts, |_, _| async {}).await
 }
 
 /// Where in a read [`read_with_hook`] calls its hook.
@@ -99,7 +121,15 @@ pub enum Stage {
 /// [`read`], calling `hook(attempt, stage)` at each [`Stage`] of each attempt: tests commit
 /// DDL there to check that it is detected, and look at the locks the read holds.
 #[doc(hidden)]
-pub async fn read_with_hook<F, Fut>(client: &Client, mut hook: F) -> Result<Catalog>
+pub async fn read_with_hook<F, Fut>(client: &Client, opts: ReadOptions, hook: F) -> Result<Catalog>
+where
+    F: FnMut(u32, Stage) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    read_attempts(client, opts, hook).await
+}
+
+async fn read_attempts<F, Fut>(client: &Client, opts: ReadOptions, mut hook: F) -> Result<Catalog>
 where
     F: FnMut(u32, Stage) -> Fut,
     Fut: Future<Output = ()>,
@@ -114,7 +144,7 @@ where
             )
             .await
             .map_err(|e| Error::db(e, None, Some("BEGIN")))?;
-        let result = read_in_snapshot(client, &mut hook, attempt).await;
+        let result = read_in_snapshot(client, opts, &mut hook, attempt).await;
         // Read-only: rolling back is the same as committing, and also cleans up after an error.
         count(1);
         let _ = client.batch_execute("ROLLBACK").await;
@@ -136,6 +166,7 @@ where
 
 async fn read_in_snapshot<F, Fut>(
     client: &Client,
+    opts: ReadOptions,
     hook: &mut F,
     attempt: u32,
 ) -> Result<(Catalog, String)>
@@ -163,7 +194,7 @@ where
     schemas::read(client, &mut cat).await?;
     types::read(client, &mut cat).await?;
     routines::read(client, &mut cat).await?;
-    sequences::read(client, &mut cat).await?;
+    sequences::read(client, &mut cat, opts.sequence_state).await?;
     relations::read(client, &mut cat).await?;
     misc::read(client, &mut cat).await?;
     hook(attempt, Stage::Read).await;

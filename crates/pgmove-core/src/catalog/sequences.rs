@@ -15,9 +15,17 @@ use crate::quote;
 use crate::Result;
 use tokio_postgres::Client;
 
-pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
+/// Definitions always; with `with_state`, each sequence's current value too.
+pub(super) async fn read(client: &Client, cat: &mut Catalog, with_state: bool) -> Result<()> {
     let v = cat.server_version;
-    let (defn, state, join) = if v >= 180000 {
+    let (defn, state, join) = if v >= 100000 && !with_state {
+        (
+            "format_type(s.seqtypid, NULL) AS type, s.seqstart, s.seqincrement, s.seqmin,
+             s.seqmax, s.seqcache, s.seqcycle",
+            "NULL::int8 AS last_value, false AS is_called",
+            "JOIN pg_sequence s ON s.seqrelid = c.oid",
+        )
+    } else if v >= 180000 {
         (
             "format_type(s.seqtypid, NULL) AS type, s.seqstart, s.seqincrement, s.seqmin,
              s.seqmax, s.seqcache, s.seqcycle",
@@ -105,7 +113,7 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
             s.last_value = Some(r.get(6));
             s.is_called = r.get(7);
         }
-    } else if v < 180000 {
+    } else if v < 180000 && with_state {
         // Re-read the NULL-last_value ones (never called, or setval(…, false)) in one query.
         let pending: Vec<usize> = (0..cat.sequences.len())
             .filter(|&i| cat.sequences[i].last_value.is_none())
