@@ -85,7 +85,7 @@ struct PlanArgs {
     /// Directory to write the plan into (created if missing).
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
-    /// Only these schemas (glob with * and ?; repeatable).
+    /// Only these schemas (psql patterns, as -n elsewhere; repeatable).
     #[arg(long, value_name = "PATTERN")]
     include_schema: Vec<String>,
     /// Leave out these schemas (repeatable).

@@ -2,12 +2,12 @@
 
 #[cfg(feature = "dms")]
 mod dms;
+mod filter_args;
 mod progress;
 mod validate;
 
 use clap::{Args, Parser, Subcommand};
 use pgmove_core::conn::{self, ConnSpec};
-use pgmove_core::filter::Filter;
 use pgmove_core::plan::{self, Step};
 use pgmove_core::{apply, catalog, render};
 use std::process::ExitCode;
@@ -91,18 +91,8 @@ struct Common {
     /// Print no progress.
     #[arg(short, long)]
     quiet: bool,
-    /// Only schemas matching PATTERN (repeatable; psql patterns: * ? "Quoted").
-    #[arg(short = 'n', long = "schema", value_name = "PATTERN")]
-    schemas: Vec<String>,
-    /// Leave out schemas matching PATTERN, and what depends on them.
-    #[arg(short = 'N', long = "exclude-schema", value_name = "PATTERN")]
-    exclude_schemas: Vec<String>,
-    /// Only tables, views and sequences matching [SCHEMA.]PATTERN and what hangs off them.
-    #[arg(short = 't', long = "table", value_name = "PATTERN")]
-    tables: Vec<String>,
-    /// Leave out tables matching [SCHEMA.]PATTERN, and what depends on them.
-    #[arg(short = 'T', long = "exclude-table", value_name = "PATTERN")]
-    exclude_tables: Vec<String>,
+    #[command(flatten)]
+    filter: filter_args::FilterArgs,
 }
 
 #[derive(Args, Debug)]
@@ -219,7 +209,7 @@ async fn step(
     adjust: impl FnOnce(&mut plan::Plan),
     jobs: usize,
 ) -> pgmove_core::Result<()> {
-    let filter = Filter::parse(&c.schemas, &c.exclude_schemas, &c.tables, &c.exclude_tables)?;
+    let filter = c.filter.filter()?;
     let source_spec: ConnSpec = c.source.parse()?;
     let target_spec: Option<ConnSpec> = c.target.as_deref().map(str::parse).transpose()?;
     let source = conn::connect(&source_spec).await?;

@@ -6,7 +6,6 @@ use clap::{Args, ValueEnum};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, ContentArrangement, Table};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use pgmove_core::conn::ConnSpec;
-use pgmove_core::filter::Filter;
 use pgmove_core::validate::{self, schema::Status, Progress, Report, Verdict};
 use std::io::{IsTerminal, Write};
 
@@ -47,18 +46,8 @@ pub struct ValidateArgs {
     /// Compare the schema only (no sequences, no rows).
     #[arg(long)]
     schema_only: bool,
-    /// Only schemas matching PATTERN (as for the migration steps; repeatable).
-    #[arg(short = 'n', long = "schema", value_name = "PATTERN")]
-    schemas: Vec<String>,
-    /// Leave out schemas matching PATTERN.
-    #[arg(short = 'N', long = "exclude-schema", value_name = "PATTERN")]
-    exclude_schemas: Vec<String>,
-    /// Only tables matching [SCHEMA.]PATTERN.
-    #[arg(short = 't', long = "table", value_name = "PATTERN")]
-    tables: Vec<String>,
-    /// Leave out tables matching [SCHEMA.]PATTERN.
-    #[arg(short = 'T', long = "exclude-table", value_name = "PATTERN")]
-    exclude_tables: Vec<String>,
+    #[command(flatten)]
+    filter: crate::filter_args::FilterArgs,
     /// Rows per primary-key range compared at once.
     #[arg(long, default_value_t = 100_000, value_name = "N")]
     chunk_rows: i64,
@@ -113,7 +102,7 @@ async fn validate(a: &ValidateArgs) -> pgmove_core::Result<Report> {
         schema_only: a.schema_only,
         chunk_rows: a.chunk_rows,
         statement_timeout: a.statement_timeout.clone(),
-        filter: Filter::parse(&a.schemas, &a.exclude_schemas, &a.tables, &a.exclude_tables)?,
+        filter: a.filter.filter()?,
     };
     let bar = (!a.quiet && std::io::stderr().is_terminal()).then(|| {
         let pb = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());

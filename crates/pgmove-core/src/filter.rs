@@ -95,7 +95,8 @@ impl TablePattern {
             ))),
         }
     }
-    fn matches(&self, schema: &str, name: &str) -> bool {
+    /// Whether relation `schema.name` matches.
+    pub fn matches(&self, schema: &str, name: &str) -> bool {
         self.schema.as_ref().is_none_or(|s| s.matches(schema)) && self.name.matches(name)
     }
 }

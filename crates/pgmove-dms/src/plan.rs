@@ -125,9 +125,10 @@ pub struct PlanInput {
     pub settings: SourceSettings,
 }
 
-/// Which tables are in scope. Patterns are `schema` or `schema.table` with `*` and `?` globs;
-/// an empty include list means everything. A partition matches through its own name or its
-/// parent's.
+/// Which tables are in scope, with the patterns of pgmove's other commands (psql's rules, see
+/// [`pgmove_core::filter`]): schemas as `-n` reads them, tables as `-t` (`table` or
+/// `schema.table`); an empty include list means everything. A partition matches through its
+/// own name or its parent's. A malformed pattern matches nothing.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Filters {
     pub include_schemas: Vec<String>,
@@ -139,18 +140,13 @@ pub struct Filters {
 impl Filters {
     /// Whether table `schema.name` is in scope.
     pub fn matches(&self, schema: &str, name: &str) -> bool {
-        if !self.include_schemas.is_empty() && !self.include_schemas.iter().any(|p| glob(p, schema))
-        {
-            return false;
-        }
-        if self.exclude_schemas.iter().any(|p| glob(p, schema)) {
-            return false;
-        }
-        let q = format!("{schema}.{name}");
-        if !self.include_tables.is_empty() && !self.include_tables.iter().any(|p| glob(p, &q)) {
-            return false;
-        }
-        !self.exclude_tables.iter().any(|p| glob(p, &q))
+        use pgmove_core::filter::{schema_pattern, TablePattern};
+        let schema_hit = |p: &String| schema_pattern(p).is_ok_and(|p| p.matches(schema));
+        let table_hit = |p: &String| TablePattern::parse(p).is_ok_and(|p| p.matches(schema, name));
+        (self.include_schemas.is_empty() || self.include_schemas.iter().any(schema_hit))
+            && !self.exclude_schemas.iter().any(schema_hit)
+            && (self.include_tables.is_empty() || self.include_tables.iter().any(table_hit))
+            && !self.exclude_tables.iter().any(table_hit)
     }
 
     /// Whether table `t` is in scope, through its own name or its partition parent's.
@@ -160,21 +156,6 @@ impl Filters {
             None => self.matches(&t.schema, &t.name),
         }
     }
-}
-
-/// `*` any run, `?` one character; everything else literal.
-fn glob(pattern: &str, s: &str) -> bool {
-    fn go(p: &[char], s: &[char]) -> bool {
-        match p.split_first() {
-            None => s.is_empty(),
-            Some(('*', rest)) => (0..=s.len()).any(|i| go(rest, &s[i..])),
-            Some(('?', rest)) => !s.is_empty() && go(rest, &s[1..]),
-            Some((c, rest)) => s.first() == Some(c) && go(rest, &s[1..]),
-        }
-    }
-    let p: Vec<char> = pattern.chars().collect();
-    let s: Vec<char> = s.chars().collect();
-    go(&p, &s)
 }
 
 /// Choices the user makes on the command line.
@@ -549,11 +530,20 @@ mod tests {
     }
 
     #[test]
-    fn globs() {
-        assert!(glob("public.*", "public.film"));
-        assert!(glob("p?blic", "public"));
-        assert!(!glob("public", "publics"));
-        assert!(glob("*", ""));
+    fn filters_read_patterns_as_the_other_commands() {
+        let f = Filters {
+            include_tables: vec!["public.*".into()],
+            exclude_tables: vec!["\"Audit\"".into()],
+            ..Default::default()
+        };
+        assert!(f.matches("public", "film"));
+        assert!(!f.matches("other", "film"));
+        assert!(!f.matches("public", "Audit"));
+        let s = Filters {
+            include_schemas: vec!["P?blic".into()],
+            ..Default::default()
+        };
+        assert!(s.matches("public", "x") && !s.matches("Public", "x"));
     }
 
     #[test]
