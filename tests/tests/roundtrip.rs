@@ -6,20 +6,9 @@
 use pgmove_core::model::Catalog;
 use pgmove_core::plan::{self, Step};
 use pgmove_core::{apply, catalog, conn};
-use pgmove_testkit::{test_pairs, Cluster};
+use pgmove_testkit::{corpus_dir, test_pairs, Cluster};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-
-fn corpus_dir() -> PathBuf {
-    if let Some(p) = std::env::var_os("PGMOVE_CORPUS") {
-        return PathBuf::from(p);
-    }
-    let beside = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus");
-    if beside.exists() {
-        return beside;
-    }
-    PathBuf::from("/work/shared/corpus")
-}
 
 struct Corpus {
     name: &'static str,

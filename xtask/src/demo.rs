@@ -6,9 +6,9 @@
 //! `PGMOVE_CORPUS` (default `<repo>/../shared/corpus`). Both servers are throwaway testkit
 //! clusters: they stop and vanish when the demo ends.
 
-use crate::{pg_fetch, sh};
+use crate::pg_fetch;
 use anyhow::{bail, Context, Result};
-use pgmove_testkit::{client_bin_dir, parse_pairs, Cluster};
+use pgmove_testkit::{client_bin_dir, corpus_dir, parse_pairs, Cluster};
 use std::path::PathBuf;
 
 /// An older source into the newest target, both in the set `cargo xtask test` fetches.
@@ -161,11 +161,4 @@ fn run_pgmove_steps(source: &Cluster, target: &Cluster) -> Result<()> {
         target.psql(DB, &["-At", "-c", seq])?.trim()
     );
     Ok(())
-}
-
-/// `$PGMOVE_CORPUS`, else `<repo>/../shared/corpus`.
-fn corpus_dir() -> PathBuf {
-    std::env::var_os("PGMOVE_CORPUS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| sh::repo_root().join("../shared/corpus"))
 }

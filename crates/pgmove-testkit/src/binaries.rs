@@ -90,6 +90,20 @@ pub fn majors_of(pairs: &[(u32, u32)]) -> Vec<u32> {
     majors
 }
 
+/// The shared schema corpus (pagila, musicbrainz…): `$PGMOVE_CORPUS`, else `shared/corpus`
+/// beside the repository, else `/work/shared/corpus`, where this workplace keeps it (so a
+/// checkout elsewhere still finds it).
+pub fn corpus_dir() -> PathBuf {
+    if let Some(p) = std::env::var_os("PGMOVE_CORPUS") {
+        return PathBuf::from(p);
+    }
+    let beside = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus");
+    if beside.is_dir() {
+        return beside;
+    }
+    PathBuf::from("/work/shared/corpus")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 
 pub mod binaries;
 pub use binaries::{
-    bin_dir, cache_dir, client_bin_dir, majors_of, parse_pairs, test_pairs, DEFAULT_TEST_PAIRS,
+    bin_dir, cache_dir, client_bin_dir, corpus_dir, majors_of, parse_pairs, test_pairs,
+    DEFAULT_TEST_PAIRS,
 };
 
 /// The uid/gid a server runs as when we are root (Debian's `nobody`/`nogroup`).

@@ -54,7 +54,7 @@ impl Drop for Moto {
 
 /// The corpus folder (`../shared/corpus` from the repository root).
 pub fn corpus() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus")
+    pgmove_testkit::corpus_dir()
 }
 
 /// A config file for `dir`, whose `plan/` holds a plan; polls fast for tests.
