@@ -27,17 +27,21 @@ CREATE POLICY items_pos ON app.items USING (qty > 0);
 CREATE STATISTICS app.items_st ON id, qty FROM app.items;
 ";
 
-async fn source() -> (Cluster, tokio_postgres::Client) {
+/// A source, with two connections to it: reads on two share one snapshot.
+async fn source() -> (Cluster, Vec<tokio_postgres::Client>) {
     let c = Cluster::start(15).unwrap();
     c.create_db("app").unwrap();
     c.sql("app", SCHEMA).unwrap();
-    let client = conn::connect_str(&c.conninfo("app")).await.unwrap();
-    (c, client)
+    let clients = vec![
+        conn::connect_str(&c.conninfo("app")).await.unwrap(),
+        conn::connect_str(&c.conninfo("app")).await.unwrap(),
+    ];
+    (c, clients)
 }
 
 #[tokio::test]
 async fn ddl_committed_during_a_read_is_detected_and_read_again() {
-    let (c, client) = source().await;
+    let (c, clients) = source().await;
     c.sql(
         "app",
         "CREATE VIEW app.names AS SELECT name FROM app.items WHERE qty > 0",
@@ -45,7 +49,8 @@ async fn ddl_committed_during_a_read_is_detected_and_read_again() {
     .unwrap();
     let other = conn::connect_str(&c.conninfo("app")).await.unwrap();
     let attempts = AtomicU32::new(0);
-    let cat = catalog::read_with_hook(&client, Default::default(), |attempt, stage| {
+    // On two connections sharing a snapshot: both halves must be read again.
+    let cat = catalog::read_with_hook(&clients, Default::default(), |attempt, stage| {
         if stage == Stage::Started {
             attempts.fetch_add(1, Ordering::SeqCst);
         }
@@ -83,9 +88,11 @@ async fn ddl_committed_during_a_read_is_detected_and_read_again() {
 
 #[tokio::test]
 async fn ddl_during_every_read_fails_with_a_clear_error() {
-    let (c, client) = source().await;
+    let (c, clients) = source().await;
+    // On one connection.
+    let client = std::slice::from_ref(&clients[0]);
     let other = conn::connect_str(&c.conninfo("app")).await.unwrap();
-    let err = catalog::read_with_hook(&client, Default::default(), |attempt, stage| {
+    let err = catalog::read_with_hook(client, Default::default(), |attempt, stage| {
         let other = &other;
         async move {
             if stage == Stage::Read {
@@ -107,7 +114,7 @@ async fn ddl_during_every_read_fails_with_a_clear_error() {
     assert!(msg.contains("schema changed while pgmove read it"), "{msg}");
     // The connection is usable afterwards, and a quiet source reads in one attempt.
     let attempts = AtomicU32::new(0);
-    catalog::read_with_hook(&client, Default::default(), |_, stage| {
+    catalog::read_with_hook(client, Default::default(), |_, stage| {
         if stage == Stage::Started {
             attempts.fetch_add(1, Ordering::SeqCst);
         }
@@ -120,10 +127,10 @@ async fn ddl_during_every_read_fails_with_a_clear_error() {
 
 #[tokio::test]
 async fn temp_tables_and_analyze_on_the_source_do_not_force_a_read_again() {
-    let (c, client) = source().await;
+    let (c, clients) = source().await;
     let other = conn::connect_str(&c.conninfo("app")).await.unwrap();
     let attempts = AtomicU32::new(0);
-    catalog::read_with_hook(&client, Default::default(), |attempt, stage| {
+    catalog::read_with_hook(&clients, Default::default(), |attempt, stage| {
         if stage == Stage::Started {
             attempts.fetch_add(1, Ordering::SeqCst);
         }
@@ -152,23 +159,28 @@ async fn temp_tables_and_analyze_on_the_source_do_not_force_a_read_again() {
 /// sequence state is read, those of opening each sequence (sequences are not in the snapshot).
 #[tokio::test]
 async fn a_read_locks_no_tables() {
-    let (c, client) = source().await;
+    let (c, clients) = source().await;
     c.sql(
         "app",
         "CREATE VIEW app.child_ids AS SELECT id FROM app.child",
     )
     .unwrap();
-    let pid: i32 = client
-        .query_one("SELECT pg_backend_pid()", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let mut pids: Vec<i32> = Vec::new();
+    for client in &clients {
+        pids.push(
+            client
+                .query_one("SELECT pg_backend_pid()", &[])
+                .await
+                .unwrap()
+                .get(0),
+        );
+    }
     let other = conn::connect_str(&c.conninfo("app")).await.unwrap();
     for sequence_state in [true, false] {
         let locks = std::sync::Mutex::new(Vec::new());
         let opts = catalog::ReadOptions { sequence_state };
-        catalog::read_with_hook(&client, opts, |_, stage| {
-            let (other, locks) = (&other, &locks);
+        catalog::read_with_hook(&clients, opts, |_, stage| {
+            let (other, locks, pids) = (&other, &locks, &pids);
             async move {
                 if stage == Stage::Read {
                     let rows = other
@@ -176,9 +188,9 @@ async fn a_read_locks_no_tables() {
                             "SELECT c.relname::text, l.mode FROM pg_locks l
                                JOIN pg_class c ON c.oid = l.relation
                                JOIN pg_namespace n ON n.oid = c.relnamespace
-                              WHERE l.pid = $1 AND l.locktype = 'relation' AND n.nspname = 'app'
+                              WHERE l.pid = ANY($1) AND l.locktype = 'relation' AND n.nspname = 'app'
                               ORDER BY 1",
-                            &[&pid],
+                            &[pids],
                         )
                         .await
                         .unwrap();

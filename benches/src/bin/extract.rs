@@ -1,6 +1,7 @@
 //! pgmove's side of the extraction benchmark, as its own process so its peak RSS compares with
 //! pg_dump's: read the catalog of `CONNINFO`, render schema and post-data, order them and write
-//! the script to a sink (as `pg_dump --schema-only -f /dev/null` does). Prints one line of
+//! the script to a sink (as `pg_dump --schema-only -f /dev/null` does), reading on two
+//! connections as the CLI does. Prints one line of
 //! `key=value` pairs: `read_ms render_ms total_ms queries items bytes vmhwm_kib`.
 
 use pgmove_core::{apply, catalog, conn, render, sort};
@@ -28,12 +29,16 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     let started = Instant::now();
     let cat = rt.block_on(async {
-        let client = conn::connect_str(&conninfo).await?;
+        // As the CLI: two connections sharing one snapshot.
+        let clients = vec![
+            conn::connect_str(&conninfo).await?,
+            conn::connect_str(&conninfo).await?,
+        ];
         // As pg_dump --schema-only: definitions, not sequence states.
         let opts = catalog::ReadOptions {
             sequence_state: false,
         };
-        catalog::read_with(&client, opts).await
+        catalog::read_parallel(&clients, opts).await
     })?;
     let read = started.elapsed();
     let items = render::all(&cat, &render::Options::default());

@@ -212,12 +212,15 @@ async fn step(
     let filter = c.filter.filter()?;
     let source_spec: ConnSpec = c.source.parse()?;
     let target_spec: Option<ConnSpec> = c.target.as_deref().map(str::parse).transpose()?;
-    let source = conn::connect(&source_spec).await?;
+    // Two connections read the catalog in one shared snapshot, in about half the time.
+    let (a, b) = tokio::try_join!(conn::connect(&source_spec), conn::connect(&source_spec))?;
+    let sources = [a, b];
     // Sequence state only where it is used: reading it locks every sequence.
     let read = catalog::ReadOptions {
         sequence_state: matches!(step, Step::Sequences { .. }),
     };
-    let cat = catalog::read_with(&source, read).await?;
+    let cat = catalog::read_parallel(&sources, read).await?;
+    drop(sources);
     let mut p = plan::plan_with(&cat, step, opts, &filter);
     adjust(&mut p);
     for w in &p.warnings {

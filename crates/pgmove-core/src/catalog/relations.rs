@@ -1,5 +1,6 @@
 //! Tables, columns, views, indexes, constraints, triggers, rules, policies and extended statistics.
 
+use super::indexdef::{self, KeyColumn, Opclass, Opclasses, RawIndex};
 use super::{ch, opt_ch, query, since, USER_SCHEMAS};
 use crate::model::{
     class, Catalog, Column, Constraint, Index, ObjRef, Policy, Rule, Statistic, Table, TypeKind,
@@ -9,10 +10,13 @@ use crate::Result;
 use std::collections::HashMap;
 use tokio_postgres::Client;
 
-pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
+/// Tables, views, columns, indexes, triggers, rules, policies and statistics. Returns the
+/// columns of composite types, for [`fill_composite_types`]. Constraints are read apart, by
+/// [`read_constraints`], so the two halves can run on two connections.
+pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<HashMap<u32, Vec<Column>>> {
     let v = cat.server_version;
 
-    let mut columns = read_columns(client, cat).await?;
+    let (mut columns, key_columns) = read_columns(client, cat).await?;
 
     // Inheritance parents that are not partition parents, in order.
     let mut inherits: HashMap<u32, Vec<String>> = HashMap::new();
@@ -164,7 +168,14 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
         });
     }
 
-    // Composite types take their attributes from the same column query.
+    read_indexes(client, cat, &key_columns).await?;
+    read_triggers_rules(client, cat).await?;
+    Ok(columns)
+}
+
+/// Give composite types their attributes, from the columns [`read`] left over: the types may
+/// have been read on another connection of the same snapshot.
+pub(super) fn fill_composite_types(cat: &mut Catalog, mut columns: HashMap<u32, Vec<Column>>) {
     for t in &mut cat.types {
         if let TypeKind::Composite { relid, attributes } = &mut t.kind {
             if let Some(cols) = columns.remove(relid) {
@@ -175,15 +186,13 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
             }
         }
     }
-
-    read_constraints(client, cat).await?;
-    read_indexes(client, cat).await?;
-    read_triggers_rules(client, cat).await?;
-    Ok(())
 }
 
+/// Columns by table, and by (table, attnum), what index definitions need of each.
+type Columns = (HashMap<u32, Vec<Column>>, HashMap<(u32, i16), KeyColumn>);
+
 /// All columns of tables, views, matviews, foreign tables and composite types, in one query.
-async fn read_columns(client: &Client, cat: &mut Catalog) -> Result<HashMap<u32, Vec<Column>>> {
+async fn read_columns(client: &Client, cat: &mut Catalog) -> Result<Columns> {
     let v = cat.server_version;
     let sql = format!(
         "SELECT a.attrelid, a.attnum, a.attname::text AS name,
@@ -195,7 +204,10 @@ async fn read_columns(client: &Client, cat: &mut Catalog) -> Result<HashMap<u32,
                 a.attislocal, a.attinhcount::int4 AS attinhcount, a.attstorage, t.typstorage,
                 {stattarget} AS stattarget, {compression} AS compression,
                 a.attoptions::text[] AS options, a.attfdwoptions::text[] AS fdwoptions,
-                a.attacl::text[] AS acl, {nn_name} AS nn_name, c.relname::text AS relname
+                a.attacl::text[] AS acl, {nn_name} AS nn_name, c.relname::text AS relname,
+                a.atttypid, a.attcollation,
+                t.typtype = 'b' AND NOT (t.typelem <> 0 AND t.typlen = -1) AS plain_type,
+                t.typcategory
          FROM pg_attribute a
          JOIN pg_class c ON c.oid = a.attrelid
          JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -217,10 +229,21 @@ async fn read_columns(client: &Client, cat: &mut Catalog) -> Result<HashMap<u32,
         ),
     );
     let mut out: HashMap<u32, Vec<Column>> = HashMap::new();
+    let mut keys = HashMap::new();
     for r in query(client, "columns", &sql).await? {
         let rel: u32 = r.get("attrelid");
         let num: i16 = r.get("attnum");
         let name: String = r.get("name");
+        keys.insert(
+            (rel, num),
+            KeyColumn {
+                name: name.clone(),
+                type_oid: r.get("atttypid"),
+                collation: r.get("attcollation"),
+                plain: r.get("plain_type"),
+                category: ch(&r, "typcategory"),
+            },
+        );
         let attrdef: Option<u32> = r.get("attrdef");
         if let Some(d) = attrdef {
             cat.owners.insert(
@@ -257,10 +280,55 @@ async fn read_columns(client: &Client, cat: &mut Catalog) -> Result<HashMap<u32,
             acl: r.get("acl"),
         });
     }
+    Ok((out, keys))
+}
+
+/// Every operator class, and the implicit binary-coercible casts: what tells whether an index
+/// column's class is its type's default (see `indexdef`).
+async fn read_opclasses(client: &Client) -> Result<Opclasses> {
+    let mut out = Opclasses::default();
+    for r in query(
+        client,
+        "operator classes",
+        "SELECT o.oid, o.opcmethod, o.opcintype, o.opcdefault, n.nspname::text AS schema,
+                o.opcname::text AS name,
+                CASE WHEN t.typispreferred THEN t.typcategory END AS preferred_in
+         FROM pg_opclass o JOIN pg_namespace n ON n.oid = o.opcnamespace
+         LEFT JOIN pg_type t ON t.oid = o.opcintype",
+    )
+    .await?
+    {
+        let schema: String = r.get("schema");
+        let name: String = r.get("name");
+        out.by_oid.insert(
+            r.get("oid"),
+            Opclass {
+                am: r.get("opcmethod"),
+                input_type: r.get("opcintype"),
+                is_default: r.get("opcdefault"),
+                preferred_in: opt_ch(&r, "preferred_in"),
+                // pg_catalog is always on the search path, so its classes print bare.
+                name: if schema == "pg_catalog" {
+                    crate::quote::ident(&name)
+                } else {
+                    crate::quote::qualified(&schema, &name)
+                },
+            },
+        );
+    }
+    for r in query(
+        client,
+        "binary-coercible casts",
+        "SELECT castsource, casttarget FROM pg_cast WHERE castmethod = 'b' AND castcontext = 'i'",
+    )
+    .await?
+    {
+        out.binary_casts.insert((r.get(0), r.get(1)));
+    }
     Ok(out)
 }
 
-async fn read_constraints(client: &Client, cat: &mut Catalog) -> Result<()> {
+pub(super) async fn read_constraints(client: &Client, cat: &mut Catalog) -> Result<()> {
     let parent = since(cat.server_version, 110000, "co.conparentid", "0::oid");
     for r in query(
         client,
@@ -305,15 +373,31 @@ async fn read_constraints(client: &Client, cat: &mut Catalog) -> Result<()> {
     Ok(())
 }
 
-async fn read_indexes(client: &Client, cat: &mut Catalog) -> Result<()> {
+async fn read_indexes(
+    client: &Client,
+    cat: &mut Catalog,
+    columns: &HashMap<(u32, i16), KeyColumn>,
+) -> Result<()> {
     let v = cat.server_version;
     let partitioned = since(v, 110000, "ic.relkind = 'I'", "false");
+    let key_count = since(v, 110000, "i.indnkeyatts::int4", "i.indnatts::int4");
+    let nulls_not_distinct = since(v, 150000, "i.indnullsnotdistinct", "false");
+    let opclasses = read_opclasses(client).await?;
+    let mut pending = Vec::new();
     for r in query(
         client,
         "indexes",
         &format!(
             "SELECT i.indexrelid, n.nspname::text AS schema, ic.relname::text AS name, i.indrelid,
-                    pg_get_indexdef(i.indexrelid) AS def,
+                    tn.nspname::text AS table_schema, tc.relname::text AS table_name,
+                    ic.relam AS am, am.amname::text AS am_name, i.indisunique,
+                    {nulls_not_distinct} AS nulls_not_distinct, {key_count} AS key_count,
+                    i.indkey::int2[] AS keys, i.indclass::oid[] AS classes,
+                    i.indcollation::oid[] AS collations, i.indoption::int2[] AS options,
+                    CASE WHEN i.indpred IS NOT NULL THEN pg_get_expr(i.indpred, i.indrelid) END AS pred,
+                    i.indexprs IS NOT NULL OR ic.reloptions IS NOT NULL OR ic.relkind <> 'i'
+                      OR EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = i.indexrelid
+                                   AND a.attoptions IS NOT NULL) AS needs_server,
                     (SELECT co.oid FROM pg_constraint co WHERE co.conindid = i.indexrelid
                        AND co.conrelid = i.indrelid AND co.contype IN ('p', 'u', 'x')) AS con,
                     inh.inhparent AS parent, inh.inhparent::regclass::text AS parent_name,
@@ -324,6 +408,8 @@ async fn read_indexes(client: &Client, cat: &mut Catalog) -> Result<()> {
              JOIN pg_class ic ON ic.oid = i.indexrelid
              JOIN pg_class tc ON tc.oid = i.indrelid
              JOIN pg_namespace n ON n.oid = ic.relnamespace
+             JOIN pg_namespace tn ON tn.oid = tc.relnamespace
+             JOIN pg_am am ON am.oid = ic.relam
              LEFT JOIN pg_inherits inh ON inh.inhrelid = i.indexrelid
              WHERE tc.relkind IN ('r', 'p', 'm') AND {USER_SCHEMAS}
              ORDER BY 2, 3"
@@ -333,12 +419,35 @@ async fn read_indexes(client: &Client, cat: &mut Catalog) -> Result<()> {
     {
         let parent: Option<u32> = r.get("parent");
         let stats: Vec<i32> = r.get("stats");
-        cat.indexes.push(Index {
-            oid: r.get("indexrelid"),
-            schema: r.get("schema"),
+        let table_schema: String = r.get("table_schema");
+        let table_name: String = r.get("table_name");
+        let raw = RawIndex {
             name: r.get("name"),
             table_oid: r.get("indrelid"),
-            definition: r.get("def"),
+            table: crate::quote::qualified(&table_schema, &table_name),
+            am: r.get("am"),
+            am_name: r.get("am_name"),
+            unique: r.get("indisunique"),
+            nulls_not_distinct: r.get("nulls_not_distinct"),
+            key_count: r.get::<_, i32>("key_count").max(0) as usize,
+            keys: r.get("keys"),
+            classes: r.get("classes"),
+            collations: r.get("collations"),
+            options: r.get("options"),
+            predicate: r.get("pred"),
+            needs_server: r.get("needs_server"),
+        };
+        let definition = indexdef::build(&raw, columns, &opclasses);
+        let oid: u32 = r.get("indexrelid");
+        if definition.is_none() {
+            pending.push((cat.indexes.len(), oid));
+        }
+        cat.indexes.push(Index {
+            oid,
+            schema: r.get("schema"),
+            name: raw.name,
+            table_oid: raw.table_oid,
+            definition: definition.unwrap_or_default(),
             constraint_oid: r.get("con"),
             parent_index: parent.map(|p| (p, r.get("parent_name"))),
             is_valid: r.get("indisvalid"),
@@ -350,6 +459,29 @@ async fn read_indexes(client: &Client, cat: &mut Catalog) -> Result<()> {
                 .collect(),
             is_partitioned: r.get("partitioned"),
         });
+    }
+    // What the columns do not tell: the server's deparser, in one query for all of them.
+    if !pending.is_empty() {
+        let oids: Vec<u32> = pending.iter().map(|(_, oid)| *oid).collect();
+        let sql = "SELECT i.indexrelid, pg_get_indexdef(i.indexrelid) AS def
+                   FROM pg_index i WHERE i.indexrelid = ANY($1)";
+        super::count(1);
+        let defs: HashMap<u32, Option<String>> = client
+            .query(sql, &[&oids])
+            .await
+            .map_err(|e| {
+                crate::Error::db(
+                    e,
+                    Some("catalog query for index definitions".into()),
+                    Some(sql),
+                )
+            })?
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+        for (i, oid) in pending {
+            cat.indexes[i].definition = defs.get(&oid).cloned().flatten().unwrap_or_default();
+        }
     }
 
     if v >= 100000 {

@@ -55,14 +55,18 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog, with_state: bool) -
     let sql = format!(
         "SELECT c.oid, n.nspname::text AS schema, c.relname::text AS name, {defn}, {state},
                 c.relpersistence, c.relacl::text[] AS acl, pg_get_userbyid(c.relowner)::text AS owner,
-                d.refobjid AS owner_table, d.refobjid::regclass::text AS owner_table_name,
-                a.attname::text AS owner_column, d.deptype
+                d.refobjid AS owner_table, ocn.nspname::text AS owner_schema,
+                oc.relname::text AS owner_rel, a.attname::text AS owner_column, d.deptype
          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
          {join}
          LEFT JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = c.oid
               AND d.refclassid = 'pg_class'::regclass AND d.refobjsubid > 0
               AND d.deptype IN ('a', 'i')
          LEFT JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
+         -- The owning table's name by a join, not `::regclass::text`: that looks each table
+         -- up in a fresh backend's empty cache, a tenth of a second per 10,000 sequences.
+         LEFT JOIN pg_class oc ON oc.oid = d.refobjid
+         LEFT JOIN pg_namespace ocn ON ocn.oid = oc.relnamespace
          WHERE c.relkind = 'S' AND {USER_SCHEMAS}
          ORDER BY 2, 3"
     );
@@ -80,7 +84,15 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog, with_state: bool) -
             max: r.get("seqmax"),
             cache: r.get("seqcache"),
             cycle: r.get("seqcycle"),
-            owned_by: owner_table.map(|t| (t, r.get("owner_table_name"), r.get("owner_column"))),
+            owned_by: owner_table.map(|t| {
+                let schema: String = r.get("owner_schema");
+                let rel: String = r.get("owner_rel");
+                (
+                    t,
+                    crate::quote::qualified(&schema, &rel),
+                    r.get("owner_column"),
+                )
+            }),
             identity: deptype == Some(b'i' as i8),
             last_value: r.get("last_value"),
             is_called: r.get("is_called"),

@@ -123,6 +123,73 @@ impl Catalog {
         self.comments.get(&(class, oid, sub)).map(String::as_str)
     }
 
+    /// Move everything `other` holds into `self`: the catalog reader fills two halves on two
+    /// connections of one snapshot and joins them here. Every field is named, so a field added
+    /// to the model cannot be forgotten.
+    pub fn absorb(&mut self, other: Catalog) {
+        let Catalog {
+            server_version: _,
+            schemas,
+            extensions,
+            collations,
+            types,
+            functions,
+            aggregates,
+            operators,
+            casts,
+            text_search_configs,
+            text_search_dicts,
+            foreign_data_wrappers,
+            foreign_servers,
+            sequences,
+            tables,
+            views,
+            indexes,
+            constraints,
+            triggers,
+            rules,
+            policies,
+            statistics,
+            event_triggers,
+            publications,
+            default_privileges,
+            security_labels,
+            comments,
+            depends,
+            extension_members,
+            owners,
+        } = other;
+        self.schemas.extend(schemas);
+        self.extensions.extend(extensions);
+        self.collations.extend(collations);
+        self.types.extend(types);
+        self.functions.extend(functions);
+        self.aggregates.extend(aggregates);
+        self.operators.extend(operators);
+        self.casts.extend(casts);
+        self.text_search_configs.extend(text_search_configs);
+        self.text_search_dicts.extend(text_search_dicts);
+        self.foreign_data_wrappers.extend(foreign_data_wrappers);
+        self.foreign_servers.extend(foreign_servers);
+        self.sequences.extend(sequences);
+        self.tables.extend(tables);
+        self.views.extend(views);
+        self.indexes.extend(indexes);
+        self.constraints.extend(constraints);
+        self.triggers.extend(triggers);
+        self.rules.extend(rules);
+        self.policies.extend(policies);
+        self.statistics.extend(statistics);
+        self.event_triggers.extend(event_triggers);
+        self.publications.extend(publications);
+        self.default_privileges.extend(default_privileges);
+        self.security_labels.extend(security_labels);
+        self.comments.extend(comments);
+        self.depends.extend(depends);
+        self.extension_members.extend(extension_members);
+        self.owners.extend(owners);
+    }
+
     /// Tables by OID, for renderers that name a table from a child object.
     pub fn table_by_oid(&self) -> HashMap<u32, &Table> {
         self.tables.iter().map(|t| (t.oid, t)).collect()
