@@ -221,6 +221,26 @@ async fn corpus_round_trip_matches_pg_dump() {
                         ));
                     }
                 }
+                // The same for the keys and foreign keys pgmove prints from pg_constraint.
+                let rows = client
+                    .query(
+                        "SELECT oid, pg_get_constraintdef(oid) FROM pg_constraint",
+                        &[],
+                    )
+                    .await
+                    .unwrap();
+                let server: BTreeMap<u32, String> =
+                    rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+                for co in &cat.constraints {
+                    if server.get(&co.oid) != Some(&co.definition) {
+                        failures.push(format!(
+                            "{sm} {db}: constraint {}: pgmove read\n  {}\nthe server prints\n  {}",
+                            co.name,
+                            co.definition,
+                            server.get(&co.oid).map_or("nothing", |s| s.as_str())
+                        ));
+                    }
+                }
                 cat
             };
             if let Err(e) = all_steps(&cat, (&source, db), (&target, &a)).await {

@@ -62,6 +62,12 @@ enum Bench {
         /// `transaction_timeout`, which 15 rejects).
         #[arg(long, default_value_t = 18)]
         major: u32,
+        /// Keep the servers' data on disk (the system temporary directory) rather than on the
+        /// tmpfs `/dev/shm`. On ext4, creating files right after a `DROP DATABASE` deleted tens
+        /// of thousands of them costs seconds of kernel time (inode allocation skips recently
+        /// deleted inodes), and that cost fell on whichever tool ran next, not on the tool.
+        #[arg(long)]
+        on_disk: bool,
     },
 }
 
@@ -100,20 +106,25 @@ fn run(args: Args) -> Result<()> {
             jobs,
             runs,
             major,
-        } => post_data(tables, rows, jobs, runs.max(1), major),
+            on_disk,
+        } => post_data(tables, rows, jobs, runs.max(1), major, on_disk),
     }
 }
 
-/// A cluster with a lock table large enough for pg_dump's one lock per table.
-fn bench_cluster(major: u32, tables: usize) -> Result<Cluster> {
+/// A cluster with a lock table large enough for pg_dump's one lock per table, under `parent`
+/// (default: the system temporary directory).
+fn bench_cluster(major: u32, tables: usize, parent: Option<&std::path::Path>) -> Result<Cluster> {
     // pg_dump locks every table: max_locks_per_transaction × (max_connections +
     // max_prepared_transactions) must exceed the table count.
     let locks = (tables / 50).max(256).to_string();
-    Cluster::builder(major)
+    let mut b = Cluster::builder(major)
         .setting("max_locks_per_transaction", &locks)
         .setting("shared_buffers", "256MB")
-        .setting("autovacuum", "off")
-        .start()
+        .setting("autovacuum", "off");
+    if let Some(p) = parent {
+        b = b.dir_in(p);
+    }
+    b.start()
 }
 
 const EXTRACT_HEADER: &str = "tables   link          runs  pgmove s  pg_dump s  time ratio  pgmove RSS MiB  pg_dump RSS MiB  RSS ratio  pgmove queries";
@@ -126,7 +137,7 @@ fn extract(
     major: u32,
 ) -> Result<Vec<String>> {
     eprintln!("== {tables} tables: generating on PostgreSQL {major}");
-    let cluster = bench_cluster(major, tables)?;
+    let cluster = bench_cluster(major, tables, None)?;
     cluster.create_db("bench")?;
     let took = generate(&cluster, "bench", tables, 0)?;
     eprintln!(
@@ -195,7 +206,22 @@ fn extract(
     Ok(out)
 }
 
-fn post_data(tables: usize, rows: usize, jobs: usize, runs: usize, major: u32) -> Result<()> {
+fn post_data(
+    tables: usize,
+    rows: usize,
+    jobs: usize,
+    runs: usize,
+    major: u32,
+    on_disk: bool,
+) -> Result<()> {
+    let shm = std::path::Path::new("/dev/shm");
+    let parent = (!on_disk && shm.is_dir()).then_some(shm);
+    eprintln!(
+        "== servers' data in {}",
+        parent.map_or("the system temporary directory".into(), |p| p
+            .display()
+            .to_string())
+    );
     let tools = client_bin_dir()?;
     let pgmove = sibling_binary("pgmove")?;
     let work = tempfile::tempdir()?;
@@ -203,7 +229,7 @@ fn post_data(tables: usize, rows: usize, jobs: usize, runs: usize, major: u32) -
     let script = work.path().join("post-data.sql");
 
     eprintln!("== {tables} tables, {rows} rows each: generating the source on PostgreSQL {major}");
-    let src = bench_cluster(major, tables)?;
+    let src = bench_cluster(major, tables, parent)?;
     src.create_db("bench")?;
     let took = generate(&src, "bench", tables, rows)?;
     eprintln!(
@@ -236,7 +262,7 @@ fn post_data(tables: usize, rows: usize, jobs: usize, runs: usize, major: u32) -
     std::fs::write(&script, text)?;
 
     // The target: one template with pre-data and rows, copied for each run of each tool.
-    let dst = bench_cluster(major, tables)?;
+    let dst = bench_cluster(major, tables, parent)?;
     dst.create_db("base")?;
     for section in ["pre-data", "data"] {
         run_tool(
@@ -258,7 +284,10 @@ fn post_data(tables: usize, rows: usize, jobs: usize, runs: usize, major: u32) -
     ];
     let mut counts = Vec::new();
     for run in 1..=runs {
-        for (i, name) in names.iter().enumerate() {
+        // Each run starts with a different tool, so none always runs on a freshly dropped
+        // database's heels.
+        for i in (0..names.len()).map(|k| (k + run - 1) % names.len()) {
+            let name = &names[i];
             let db = format!("t{i}_{run}");
             dst.sql("postgres", &format!("CREATE DATABASE {db} TEMPLATE base"))?;
             let mut cmd = match i {

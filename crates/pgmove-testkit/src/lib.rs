@@ -45,6 +45,8 @@ pub struct ClusterBuilder {
     ssl: Option<(String, String)>,
     /// When set, initdb uses scram-sha-256 for host connections and this superuser password.
     password: Option<String>,
+    /// Where the cluster's directory goes (default: the system temporary directory).
+    parent: Option<std::path::PathBuf>,
 }
 
 impl ClusterBuilder {
@@ -64,13 +66,21 @@ impl ClusterBuilder {
         self
     }
 
+    /// Put the cluster's directory under `parent` instead of the system temporary directory,
+    /// e.g. a tmpfs for benchmarks, where a disk filesystem's cost of creating and deleting
+    /// tens of thousands of files would otherwise fall on whichever tool runs after a drop.
+    pub fn dir_in(mut self, parent: &std::path::Path) -> Self {
+        self.parent = Some(parent.to_path_buf());
+        self
+    }
+
     /// initdb, then start the server and wait until it accepts connections.
     pub fn start(self) -> Result<Cluster> {
         let bin = bin_dir(self.major)?;
         let root = running_as_root();
         let dir = tempfile::Builder::new()
             .prefix(&format!("pgmove-pg{}-", self.major))
-            .tempdir_in(std::env::temp_dir())
+            .tempdir_in(self.parent.clone().unwrap_or_else(std::env::temp_dir))
             .context("creating a temporary directory for the cluster")?;
         let data = dir.path().join("data");
         if root {

@@ -53,6 +53,7 @@
 //! conflicts with `ACCESS EXCLUSIVE`, and its count is that of relations views read, not of
 //! tables. `tests/tests/extract_consistency.rs` checks both.
 
+mod constraintdef;
 mod indexdef;
 mod misc;
 mod relations;
@@ -312,6 +313,7 @@ where
     // Two halves of about equal server cost. On one connection the opening fingerprint is read
     // here (it may run after the snapshot was taken: it reads the catalogs through the
     // snapshot, whatever the time); on two, only if needed, at the end (see `read_attempts`).
+    let started = std::time::Instant::now();
     let half_a = async {
         let mut cat = empty();
         let before = match second {
@@ -323,15 +325,17 @@ where
         routines::read(first, &mut cat).await?;
         sequences::read(first, &mut cat, opts.sequence_state).await?;
         misc::read(first, &mut cat).await?;
-        relations::read_constraints(first, &mut cat).await?;
-        Ok::<_, Error>((cat, before))
+        let keys = relations::read_constraints(first, &mut cat).await?;
+        tracing::debug!("first half of the read: {:?}", started.elapsed());
+        Ok::<_, Error>((cat, before, keys))
     };
     let half_b = async {
         let mut cat = empty();
         let columns = relations::read(second.unwrap_or(first), &mut cat).await?;
+        tracing::debug!("second half of the read: {:?}", started.elapsed());
         Ok::<_, Error>((cat, columns))
     };
-    let ((mut cat, before), (other, columns)) = match second {
+    let ((mut cat, before, keys), (other, (columns, key_columns))) = match second {
         Some(_) => futures::try_join!(half_a, half_b)?,
         // On one connection, one half after the other: a half's error (and the sequence
         // reader's savepoints) must not land in the middle of the other's queries.
@@ -342,6 +346,7 @@ where
     };
     cat.absorb(other);
     relations::fill_composite_types(&mut cat, columns);
+    relations::finish_constraints(first, &mut cat, keys, &key_columns).await?;
     hook(attempt, Stage::Read).await;
     Ok((cat, before, snapshot))
 }

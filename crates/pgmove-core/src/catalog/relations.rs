@@ -1,5 +1,6 @@
 //! Tables, columns, views, indexes, constraints, triggers, rules, policies and extended statistics.
 
+use super::constraintdef::{self, RawKey};
 use super::indexdef::{self, KeyColumn, Opclass, Opclasses, RawIndex};
 use super::{ch, opt_ch, query, since, USER_SCHEMAS};
 use crate::model::{
@@ -11,9 +12,10 @@ use std::collections::HashMap;
 use tokio_postgres::Client;
 
 /// Tables, views, columns, indexes, triggers, rules, policies and statistics. Returns the
-/// columns of composite types, for [`fill_composite_types`]. Constraints are read apart, by
-/// [`read_constraints`], so the two halves can run on two connections.
-pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<HashMap<u32, Vec<Column>>> {
+/// columns of composite types, for [`fill_composite_types`], and every column by (table,
+/// attnum), for [`finish_constraints`]. Constraints are read apart, by [`read_constraints`], so
+/// the two halves can run on two connections.
+pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<Columns> {
     let v = cat.server_version;
 
     let (mut columns, key_columns) = read_columns(client, cat).await?;
@@ -170,7 +172,7 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<HashMap<u
 
     read_indexes(client, cat, &key_columns).await?;
     read_triggers_rules(client, cat).await?;
-    Ok(columns)
+    Ok((columns, key_columns))
 }
 
 /// Give composite types their attributes, from the columns [`read`] left over: the types may
@@ -189,7 +191,7 @@ pub(super) fn fill_composite_types(cat: &mut Catalog, mut columns: HashMap<u32, 
 }
 
 /// Columns by table, and by (table, attnum), what index definitions need of each.
-type Columns = (HashMap<u32, Vec<Column>>, HashMap<(u32, i16), KeyColumn>);
+pub(super) type Columns = (HashMap<u32, Vec<Column>>, HashMap<(u32, i16), KeyColumn>);
 
 /// All columns of tables, views, matviews, foreign tables and composite types, in one query.
 async fn read_columns(client: &Client, cat: &mut Catalog) -> Result<Columns> {
@@ -328,17 +330,49 @@ async fn read_opclasses(client: &Client) -> Result<Opclasses> {
     Ok(out)
 }
 
-pub(super) async fn read_constraints(client: &Client, cat: &mut Catalog) -> Result<()> {
-    let parent = since(cat.server_version, 110000, "co.conparentid", "0::oid");
+/// Keys and foreign keys whose definition waits for the columns (see [`finish_constraints`]):
+/// the position in `Catalog::constraints`, and what the definition is made of.
+pub(super) type PendingKeys = Vec<(usize, u32, RawKey)>;
+
+/// Constraints on tables. Checks, exclusion constraints and constraint triggers come with the
+/// server's definition; keys and foreign keys come back as [`PendingKeys`], for
+/// [`finish_constraints`] once the columns are known.
+pub(super) async fn read_constraints(client: &Client, cat: &mut Catalog) -> Result<PendingKeys> {
+    let v = cat.server_version;
+    let parent = since(v, 110000, "co.conparentid", "0::oid");
+    let plain_kind = since(
+        v,
+        180000,
+        "co.contype IN ('p', 'u', 'f') AND NOT co.conperiod AND co.conenforced",
+        "co.contype IN ('p', 'u', 'f')",
+    );
+    let delete_set = since(v, 150000, "co.confdelsetcols::int2[]", "NULL::int2[]");
+    let nulls_not_distinct = since(
+        v,
+        150000,
+        "COALESCE(ix.indnullsnotdistinct, false)",
+        "false",
+    );
+    let key_count = since(v, 110000, "ix.indnkeyatts::int4", "ix.indnatts::int4");
+    let mut pending = Vec::new();
     for r in query(
         client,
         "constraints",
         &format!(
             "SELECT co.oid, n.nspname::text AS schema, co.conname::text AS name, co.contype,
-                    co.conrelid, co.contypid, pg_get_constraintdef(co.oid) AS def,
+                    co.conrelid, co.contypid,
+                    CASE WHEN {plain_kind} THEN NULL ELSE pg_get_constraintdef(co.oid) END AS def,
                     co.convalidated, co.conislocal, co.coninhcount::int4 AS coninhcount, co.conindid,
-                    {parent} AS parent, co.confrelid
+                    {parent} AS parent, co.confrelid, co.conkey::int2[] AS conkey,
+                    co.confkey::int2[] AS confkey, rn.nspname::text AS ref_schema,
+                    rc.relname::text AS ref_name, co.confmatchtype, co.confupdtype,
+                    co.confdeltype, {delete_set} AS delete_set, co.condeferrable, co.condeferred,
+                    {nulls_not_distinct} AS nulls_not_distinct, ix.indkey::int2[] AS index_keys,
+                    {key_count} AS index_key_count
              FROM pg_constraint co JOIN pg_namespace n ON n.oid = co.connamespace
+             LEFT JOIN pg_class rc ON rc.oid = co.confrelid
+             LEFT JOIN pg_namespace rn ON rn.oid = rc.relnamespace
+             LEFT JOIN pg_index ix ON ix.indexrelid = co.conindid AND co.contype IN ('p', 'u')
              WHERE co.conrelid <> 0 AND co.contype IN ('c', 'f', 'p', 'u', 'x', 't')
                AND {USER_SCHEMAS}
              ORDER BY co.conrelid, co.conname"
@@ -346,6 +380,7 @@ pub(super) async fn read_constraints(client: &Client, cat: &mut Catalog) -> Resu
     )
     .await?
     {
+        let definition: Option<String> = r.get("def");
         let c = Constraint {
             oid: r.get("oid"),
             schema: r.get("schema"),
@@ -353,7 +388,7 @@ pub(super) async fn read_constraints(client: &Client, cat: &mut Catalog) -> Resu
             contype: ch(&r, "contype"),
             table_oid: r.get("conrelid"),
             domain_oid: r.get("contypid"),
-            definition: r.get("def"),
+            definition: definition.clone().unwrap_or_default(),
             validated: r.get("convalidated"),
             is_local: r.get("conislocal"),
             inh_count: r.get("coninhcount"),
@@ -361,6 +396,39 @@ pub(super) async fn read_constraints(client: &Client, cat: &mut Catalog) -> Resu
             parent_oid: r.get("parent"),
             ref_table_oid: r.get("confrelid"),
         };
+        if definition.is_none() {
+            let index_keys: Vec<i16> = r
+                .get::<_, Option<Vec<i16>>>("index_keys")
+                .unwrap_or_default();
+            let key_count = r
+                .get::<_, Option<i32>>("index_key_count")
+                .unwrap_or(0)
+                .max(0) as usize;
+            let ref_table = match (
+                r.get::<_, Option<String>>("ref_schema"),
+                r.get::<_, Option<String>>("ref_name"),
+            ) {
+                (Some(s), Some(n)) => Some((c.ref_table_oid, crate::quote::qualified(&s, &n))),
+                _ => None,
+            };
+            let raw = RawKey {
+                contype: c.contype,
+                table_oid: c.table_oid,
+                columns: r.get::<_, Option<Vec<i16>>>("conkey").unwrap_or_default(),
+                include: index_keys.get(key_count..).unwrap_or_default().to_vec(),
+                nulls_not_distinct: r.get("nulls_not_distinct"),
+                ref_table,
+                ref_columns: r.get::<_, Option<Vec<i16>>>("confkey").unwrap_or_default(),
+                match_type: ch(&r, "confmatchtype"),
+                on_update: ch(&r, "confupdtype"),
+                on_delete: ch(&r, "confdeltype"),
+                delete_set: r.get("delete_set"),
+                deferrable: r.get("condeferrable"),
+                deferred: r.get("condeferred"),
+                validated: c.validated,
+            };
+            pending.push((cat.constraints.len(), c.oid, raw));
+        }
         // A validated check belongs to its table's CREATE TABLE.
         if c.contype == 'c' && c.validated {
             cat.owners.insert(
@@ -369,6 +437,48 @@ pub(super) async fn read_constraints(client: &Client, cat: &mut Catalog) -> Resu
             );
         }
         cat.constraints.push(c);
+    }
+    Ok(pending)
+}
+
+/// Give the keys and foreign keys [`read_constraints`] left pending their definitions: built
+/// from the columns (see `constraintdef`), or, for any it cannot build, from the server's
+/// `pg_get_constraintdef` in one query. Runs inside the read's snapshot.
+pub(super) async fn finish_constraints(
+    client: &Client,
+    cat: &mut Catalog,
+    pending: PendingKeys,
+    columns: &HashMap<(u32, i16), KeyColumn>,
+) -> Result<()> {
+    let mut left = Vec::new();
+    for (i, oid, raw) in pending {
+        match constraintdef::build(&raw, columns) {
+            Some(def) => cat.constraints[i].definition = def,
+            None => left.push((i, oid)),
+        }
+    }
+    if left.is_empty() {
+        return Ok(());
+    }
+    let oids: Vec<u32> = left.iter().map(|(_, oid)| *oid).collect();
+    let sql = "SELECT co.oid, pg_get_constraintdef(co.oid) AS def
+               FROM pg_constraint co WHERE co.oid = ANY($1)";
+    super::count(1);
+    let defs: HashMap<u32, Option<String>> = client
+        .query(sql, &[&oids])
+        .await
+        .map_err(|e| {
+            crate::Error::db(
+                e,
+                Some("catalog query for constraint definitions".into()),
+                Some(sql),
+            )
+        })?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    for (i, oid) in left {
+        cat.constraints[i].definition = defs.get(&oid).cloned().flatten().unwrap_or_default();
     }
     Ok(())
 }
