@@ -168,6 +168,17 @@ pub async fn apply_parallel_with(
             .map_err(|e| Error::db(e, None, Some("session setup")))?;
     }
     rebuild_invalid_indexes(first, items).await?;
+    let version: i32 = first
+        .query_one("SELECT current_setting('server_version_num')::int4", &[])
+        .await
+        .map_err(|e| Error::db(e, None, Some("server_version_num")))?
+        .get(0);
+    // See UsingIndex::inherited_not_null.
+    let may_split = |it: &Item| {
+        version < 180000
+            || !matches!(&it.lead, Some(Lead::AlterTable { using_index: Some(u), .. })
+                         if u.inherited_not_null)
+    };
 
     let phase_of = |k: Kind| -> u8 {
         match k {
@@ -195,7 +206,7 @@ pub async fn apply_parallel_with(
                 units.push(Unit::new(0, vec![Op::whole(i, it)]));
                 continue;
             };
-            if phase == 0 && size_of(t) >= opts.parallel_builds_min_bytes {
+            if phase == 0 && size_of(t) >= opts.parallel_builds_min_bytes && may_split(it) {
                 if let Some((build, finish)) = Op::split(i, it) {
                     let mut u = Unit::new(size_of(t), vec![build]);
                     u.shared.push(t);
@@ -535,14 +546,19 @@ async fn run_unit(client: &Client, ops: &[Op<'_>]) -> Result<Vec<bool>> {
     // Rolled back whole: find which item failed, and skip what exists, one by one.
     let mut already = Vec::with_capacity(ops.len());
     for op in ops {
-        let sql = op.sql();
-        match client.batch_execute(&sql).await {
-            Ok(()) => already.push(false),
-            Err(e) if e.code().is_some_and(|c| op.already_there(c.code())) => already.push(true),
-            Err(e) => return Err(Error::db(e, Some(op.item.name.clone()), Some(&sql))),
-        }
+        already.push(run_op(client, op).await?);
     }
     Ok(already)
+}
+
+/// Run one op alone; true when what it creates was already there.
+async fn run_op(client: &Client, op: &Op<'_>) -> Result<bool> {
+    let sql = op.sql();
+    match client.batch_execute(&sql).await {
+        Ok(()) => Ok(false),
+        Err(e) if e.code().is_some_and(|c| op.already_there(c.code())) => Ok(true),
+        Err(e) => Err(Error::db(e, Some(op.item.name.clone()), Some(&sql))),
+    }
 }
 
 /// Drop indexes the plan creates that exist on the target but are invalid (a `CREATE INDEX
@@ -603,6 +619,7 @@ mod tests {
             using_index: Some(UsingIndex {
                 create: format!("CREATE UNIQUE INDEX {name} ON public.t USING btree ({col})"),
                 cmd: format!("ADD CONSTRAINT {name} {kind} USING INDEX {name}"),
+                inherited_not_null: false,
             }),
         })
     }

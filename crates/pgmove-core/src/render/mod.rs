@@ -128,6 +128,11 @@ pub struct UsingIndex {
     pub create: String,
     /// `ADD CONSTRAINT t_pkey PRIMARY KEY USING INDEX t_pkey`, with `DEFERRABLE …` if so.
     pub cmd: String,
+    /// A primary key on a table with parents (inheritance or partitioning), whose columns' NOT
+    /// NULL constraints may be inherited: PostgreSQL 18 makes them local too when `ADD PRIMARY
+    /// KEY … USING INDEX` covers them (the plain `ADD PRIMARY KEY` leaves them inherited), so
+    /// on an 18+ target such a key keeps the plain form.
+    pub inherited_not_null: bool,
 }
 
 impl Lead {

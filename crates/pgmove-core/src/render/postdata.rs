@@ -20,6 +20,12 @@ pub(super) fn render(cat: &Catalog, _opts: &Options, items: &mut Vec<Item>) {
             (qualified(&v.schema, &v.name), v.relkind, v.schema.as_str()),
         );
     }
+    let has_parents: std::collections::HashSet<u32> = cat
+        .tables
+        .iter()
+        .filter(|t| !t.inherits.is_empty() || t.is_partition())
+        .map(|t| t.oid)
+        .collect();
     let member = |c: u32, o: u32| cat.extension_members.contains(&ObjRef::new(c, o));
     let indexes: HashMap<u32, &crate::model::Index> =
         cat.indexes.iter().map(|i| (i.oid, i)).collect();
@@ -48,7 +54,10 @@ pub(super) fn render(cat: &Catalog, _opts: &Options, items: &mut Vec<Item>) {
             _ => continue,
         };
         let using_index = match (c.contype, indexes.get(&c.index_oid)) {
-            ('p' | 'u', Some(ix)) if *relkind != 'p' => using_index(c, ix),
+            ('p' | 'u', Some(ix)) if *relkind != 'p' => using_index(c, ix).map(|mut u| {
+                u.inherited_not_null = c.contype == 'p' && has_parents.contains(&c.table_oid);
+                u
+            }),
             _ => None,
         };
         let lead = Lead::AlterTable {
@@ -325,11 +334,8 @@ pub(super) fn render(cat: &Catalog, _opts: &Options, items: &mut Vec<Item>) {
 /// … USING INDEX` that makes it the key, when that gives the same catalog as the plain `ADD
 /// CONSTRAINT`. The index gets the constraint's name (a key's index always has it), so the
 /// attachment renames nothing. Not for partitioned tables (the server rejects `USING INDEX`
-/// there; the caller checks), nor:
-/// - an index that is not a valid btree (a PostgreSQL 18 `WITHOUT OVERLAPS` key is GiST, and
-///   `USING INDEX` takes btree only);
-/// - a key whose index has its own tablespace: `pg_get_indexdef` leaves the tablespace out,
-///   which the constraint's `USING INDEX TABLESPACE` would have kept.
+/// there; the caller checks), nor for an index that is not a valid btree (a PostgreSQL 18
+/// `WITHOUT OVERLAPS` key is GiST, and `USING INDEX` takes btree only).
 ///
 /// `INCLUDE`, `NULLS NOT DISTINCT` and storage parameters are in the index definition and
 /// carry over; `DEFERRABLE [INITIALLY DEFERRED]` ends the constraint definition (its own
@@ -340,7 +346,6 @@ fn using_index(c: &crate::model::Constraint, ix: &crate::model::Index) -> Option
         || ix.name != c.name
         || !ix.definition.starts_with("CREATE UNIQUE INDEX ")
         || !ix.definition.contains(" USING btree (")
-        || c.definition.contains(" USING INDEX TABLESPACE ")
     {
         return None;
     }
@@ -357,6 +362,7 @@ fn using_index(c: &crate::model::Constraint, ix: &crate::model::Index) -> Option
     Some(UsingIndex {
         create: ix.definition.clone(),
         cmd: format!("ADD CONSTRAINT {name} {key} USING INDEX {name}{deferrable}"),
+        inherited_not_null: false,
     })
 }
 
@@ -434,6 +440,7 @@ mod tests {
             Some(UsingIndex {
                 create: "CREATE UNIQUE INDEX t_pkey ON public.t USING btree (id)".into(),
                 cmd: "ADD CONSTRAINT t_pkey PRIMARY KEY USING INDEX t_pkey".into(),
+                inherited_not_null: false,
             })
         );
         let (c, ix) = key(
@@ -462,14 +469,6 @@ mod tests {
 
     #[test]
     fn keys_that_using_index_would_change_keep_the_plain_form() {
-        // Its tablespace is not in pg_get_indexdef.
-        let (c, ix) = key(
-            "k",
-            'p',
-            "PRIMARY KEY (id) USING INDEX TABLESPACE fast",
-            "CREATE UNIQUE INDEX k ON public.t USING btree (id)",
-        );
-        assert_eq!(using_index(&c, &ix), None);
         // A temporal key (18) is GiST; USING INDEX takes btree only.
         let (c, ix) = key(
             "k",
