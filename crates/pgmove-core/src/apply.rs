@@ -498,6 +498,13 @@ impl<'a> Op<'a> {
         }
     }
 
+    /// For a whole key that has a USING INDEX form: that form's attachment, to run when the
+    /// key's index exists (42P07).
+    fn attach_instead(&self) -> Option<Op<'a>> {
+        let (_, finish) = Op::split(self.index, self.item)?;
+        finish.filter(|f| self.part == Part::Whole && f.creates())
+    }
+
     /// Whether `sqlstate`, answered to this op alone, means it was already done.
     fn already_there(&self, sqlstate: &str) -> bool {
         ALREADY_THERE.contains(&sqlstate)
@@ -554,11 +561,24 @@ async fn run_unit(client: &Client, ops: &[Op<'_>]) -> Result<Vec<bool>> {
 /// Run one op alone; true when what it creates was already there.
 async fn run_op(client: &Client, op: &Op<'_>) -> Result<bool> {
     let sql = op.sql();
-    match client.batch_execute(&sql).await {
-        Ok(()) => Ok(false),
-        Err(e) if e.code().is_some_and(|c| op.already_there(c.code())) => Ok(true),
-        Err(e) => Err(Error::db(e, Some(op.item.name.clone()), Some(&sql))),
+    let code = match client.batch_execute(&sql).await {
+        Ok(()) => return Ok(false),
+        Err(e) => match e.code().map(|c| c.code().to_string()) {
+            Some(c) if op.already_there(&c) => c,
+            _ => return Err(Error::db(e, Some(op.item.name.clone()), Some(&sql))),
+        },
+    };
+    // A key whose index is there: either the key is too, or a run that built the key's index
+    // apart stopped before attaching it. Attaching tells which.
+    if let Some(attach) = op.attach_instead().filter(|_| code == "42P07") {
+        let sql = attach.sql();
+        return match client.batch_execute(&sql).await {
+            Ok(()) => Ok(false),
+            Err(e) if e.code().is_some_and(|c| attach.already_there(c.code())) => Ok(true),
+            Err(e) => Err(Error::db(e, Some(op.item.name.clone()), Some(&sql))),
+        };
     }
+    Ok(true)
 }
 
 /// Drop indexes the plan creates that exist on the target but are invalid (a `CREATE INDEX
