@@ -86,8 +86,8 @@ const INDEX_ALREADY_A_CONSTRAINT: &str = "55000";
 /// INDEX`, then `ADD CONSTRAINT … USING INDEX`). On a big table the builds are what takes the
 /// time, and they can overlap instead of queueing behind the one connection that holds the
 /// table. On a small one a key costs more as two statements than as one (on 2,000 tiny tables,
-/// about 15% more server CPU), and the overlap gains nothing, so small tables keep `ADD
-/// CONSTRAINT … PRIMARY KEY`.
+/// a fifth more server CPU or worse), and the overlap gains nothing, so small tables keep
+/// `ADD CONSTRAINT … PRIMARY KEY`.
 pub const PARALLEL_BUILDS_MIN_BYTES: i64 = 64 << 20;
 
 /// Choices of [`apply_parallel_with`].
