@@ -19,7 +19,7 @@
 
 use crate::filter::Filter;
 use crate::model::{class, Catalog, ObjRef};
-use crate::render::{self, Item};
+use crate::render::{self, Item, Lead};
 use crate::{Error, Result};
 use std::collections::{BTreeSet, HashSet};
 use tokio_postgres::Client;
@@ -87,29 +87,34 @@ pub fn fk_not_valid(plan: &mut Plan) {
         .iter_mut()
         .filter(|i| i.kind == render::Kind::ForeignKey)
     {
-        let Some(first_end) = it.sql.find(";\n") else {
+        let Some((Lead::AlterTable { head, cmd, .. }, _)) = it.split() else {
             continue;
         };
-        let (add, rest) = it.sql.split_at(first_end);
-        if add.ends_with("NOT VALID") {
+        if cmd.ends_with("NOT VALID") {
             continue;
         }
-        // "ALTER TABLE [ONLY ]t\n    ADD CONSTRAINT c …"
-        let Some((alter, constraint)) = add.split_once("\n    ADD CONSTRAINT ") else {
+        // "ADD CONSTRAINT c FOREIGN KEY …"
+        let Some(constraint) = cmd.strip_prefix("ADD CONSTRAINT ") else {
             continue;
         };
-        let cname = constraint
-            .split(" FOREIGN KEY")
-            .next()
-            .unwrap_or("")
-            .to_string();
-        let sql = format!("{add} NOT VALID{rest}");
+        let cname = constraint.split(" FOREIGN KEY").next().unwrap_or("");
+        let (head, cmd, cname) = (head.clone(), cmd.clone(), cname.to_string());
         let mut v = it.clone();
         v.kind = render::Kind::ValidateConstraint;
         v.name = format!("validate {}", it.name);
-        v.sql = format!("{alter} VALIDATE CONSTRAINT {cname};\n");
+        let validate = Lead::AlterTable {
+            head: head.clone(),
+            cmd: format!("VALIDATE CONSTRAINT {cname}"),
+            using_index: None,
+        };
+        v.sql = validate.sql();
+        v.lead = Some(validate);
         v.provides.clear();
-        it.sql = sql;
+        it.replace_lead(Lead::AlterTable {
+            head,
+            cmd: format!("{cmd} NOT VALID"),
+            using_index: None,
+        });
         validations.push(v);
     }
     plan.items.extend(validations);
@@ -256,4 +261,51 @@ fn roles_named(cat: &Catalog, plan: &Plan) -> BTreeSet<String> {
             || sql.contains(&format!("ROLE {q}"))
     });
     roles
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::render::Kind;
+
+    #[test]
+    fn fk_not_valid_adds_not_valid_and_a_validation_that_can_share_an_alter_table() {
+        let lead = Lead::AlterTable {
+            head: "ALTER TABLE ONLY public.c".into(),
+            cmd: "ADD CONSTRAINT c_p_fkey FOREIGN KEY (p) REFERENCES public.p(id)".into(),
+            using_index: None,
+        };
+        let fk = Item {
+            kind: Kind::ForeignKey,
+            name: "constraint c_p_fkey on public.c".into(),
+            schema: "public".into(),
+            sql: lead.sql() + "COMMENT ON CONSTRAINT c_p_fkey ON public.c IS 'x';\n",
+            provides: vec![ObjRef::new(class::PG_CONSTRAINT, 9)],
+            after: vec![],
+            table: Some(1),
+            lead: Some(lead),
+        };
+        let mut p = Plan {
+            step: Step::PostData,
+            items: vec![fk],
+            warnings: vec![],
+        };
+        fk_not_valid(&mut p);
+        assert_eq!(
+            p.items[0].sql,
+            "ALTER TABLE ONLY public.c\n    ADD CONSTRAINT c_p_fkey FOREIGN KEY (p) REFERENCES public.p(id) NOT VALID;\n\
+             COMMENT ON CONSTRAINT c_p_fkey ON public.c IS 'x';\n"
+        );
+        assert!(p.items[0].split().is_some(), "the lead follows the SQL");
+        let v = &p.items[1];
+        assert_eq!(v.kind, Kind::ValidateConstraint);
+        assert_eq!(
+            v.sql,
+            "ALTER TABLE ONLY public.c\n    VALIDATE CONSTRAINT c_p_fkey;\n"
+        );
+        assert!(v.split().is_some() && v.provides.is_empty());
+        // Twice changes nothing more.
+        fk_not_valid(&mut p);
+        assert_eq!(p.items.len(), 2);
+    }
 }

@@ -144,6 +144,7 @@ mod tests {
             provides: vec![ObjRef::new(class::PG_CLASS, oid)],
             after: vec![],
             table: None,
+            lead: None,
         }
     }
 

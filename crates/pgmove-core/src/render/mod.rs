@@ -89,6 +89,60 @@ pub struct Item {
     pub after: Vec<ObjRef>,
     /// The table it acts on (post-data scheduling: locks and sizes).
     pub table: Option<u32>,
+    /// The first statement of `sql` in parts, for the post-data applier to recombine (several
+    /// constraints of a table in one `ALTER TABLE`, a key's index built apart). `sql` stays the
+    /// one-statement-per-object form that scripts print; it begins with [`Lead::sql`].
+    pub lead: Option<Lead>,
+}
+
+/// The first statement of a post-data item, in parts.
+///
+/// Server work per statement is what post-data spends on many small tables, so the applier
+/// sends the subcommands of one table as one `ALTER TABLE`; and on a big table it builds a
+/// key's index alongside the table's other index builds. Both need the statement in parts,
+/// which the renderer knows and the SQL text would only give back through parsing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum Lead {
+    /// `{head}\n    {cmd};\n`: one subcommand of `ALTER TABLE`. Items whose heads are equal
+    /// (same table, same `ONLY`) can share one statement.
+    AlterTable {
+        /// `ALTER TABLE ONLY public.t` (or without `ONLY` where it cannot apply).
+        head: String,
+        /// `ADD CONSTRAINT t_pkey PRIMARY KEY (id)`.
+        cmd: String,
+        /// For a primary key or unique constraint whose index can be built first.
+        using_index: Option<UsingIndex>,
+    },
+    /// `{create};\n`: an index build (`CREATE INDEX` takes a SHARE lock on its table, which
+    /// does not conflict with other builds on that table).
+    CreateIndex { create: String },
+}
+
+/// A primary key or unique constraint as two statements: its index, built like any other
+/// (SHARE lock, alongside the table's other builds), then `ALTER TABLE … ADD CONSTRAINT …
+/// USING INDEX`, which only attaches it. The index is created under the constraint's name, so
+/// the attachment renames nothing and the catalog ends as with `ADD CONSTRAINT … PRIMARY KEY`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UsingIndex {
+    /// `CREATE UNIQUE INDEX t_pkey ON public.t USING btree (id)`, without `;`.
+    pub create: String,
+    /// `ADD CONSTRAINT t_pkey PRIMARY KEY USING INDEX t_pkey`, with `DEFERRABLE …` if so.
+    pub cmd: String,
+    /// A primary key on a table with parents (inheritance or partitioning), whose columns' NOT
+    /// NULL constraints may be inherited: PostgreSQL 18 makes them local too when `ADD PRIMARY
+    /// KEY … USING INDEX` covers them (the plain `ADD PRIMARY KEY` leaves them inherited), so
+    /// on an 18+ target such a key keeps the plain form.
+    pub inherited_not_null: bool,
+}
+
+impl Lead {
+    /// The statement as it begins the item's `sql`.
+    pub fn sql(&self) -> String {
+        match self {
+            Lead::AlterTable { head, cmd, .. } => format!("{head}\n    {cmd};\n"),
+            Lead::CreateIndex { create } => format!("{create};\n"),
+        }
+    }
 }
 
 impl Item {
@@ -101,6 +155,7 @@ impl Item {
             provides: Vec::new(),
             after: Vec::new(),
             table: None,
+            lead: None,
         }
     }
     fn provides(mut self, r: ObjRef) -> Item {
@@ -114,6 +169,26 @@ impl Item {
     fn on_table(mut self, oid: u32) -> Item {
         self.table = Some(oid);
         self
+    }
+
+    /// The lead and the statements after it (comments, `CLUSTER ON`…), when the item has a
+    /// lead and `sql` still begins with it (code that rewrites `sql` without the lead only
+    /// loses the recombining, never statements).
+    pub fn split(&self) -> Option<(&Lead, &str)> {
+        let lead = self.lead.as_ref()?;
+        let rest = self.sql.strip_prefix(lead.sql().as_str())?;
+        Some((lead, rest))
+    }
+
+    /// Replace the lead, keeping the statements after it; false (and nothing changed) when
+    /// the item has no lead that begins its `sql`.
+    pub fn replace_lead(&mut self, lead: Lead) -> bool {
+        let Some((_, rest)) = self.split() else {
+            return false;
+        };
+        self.sql = lead.sql() + rest;
+        self.lead = Some(lead);
+        true
     }
 }
 

@@ -1,7 +1,7 @@
 //! Post-data: keys and constraints, indexes, partition index attachments, extended statistics,
 //! rules, triggers, foreign keys, row-level security and policies, publications, event triggers.
 
-use super::{comment, Item, Kind, Options};
+use super::{comment, Item, Kind, Lead, Options, UsingIndex};
 use crate::model::{class, Catalog, ObjRef};
 use crate::quote::{ident, literal, qualified};
 use std::collections::HashMap;
@@ -20,6 +20,12 @@ pub(super) fn render(cat: &Catalog, _opts: &Options, items: &mut Vec<Item>) {
             (qualified(&v.schema, &v.name), v.relkind, v.schema.as_str()),
         );
     }
+    let has_parents: std::collections::HashSet<u32> = cat
+        .tables
+        .iter()
+        .filter(|t| !t.inherits.is_empty() || t.is_partition())
+        .map(|t| t.oid)
+        .collect();
     let member = |c: u32, o: u32| cat.extension_members.contains(&ObjRef::new(c, o));
     let indexes: HashMap<u32, &crate::model::Index> =
         cat.indexes.iter().map(|i| (i.oid, i)).collect();
@@ -47,11 +53,19 @@ pub(super) fn render(cat: &Catalog, _opts: &Options, items: &mut Vec<Item>) {
             'c' if !c.validated && c.is_local => (Kind::Constraint, None),
             _ => continue,
         };
-        let mut sql = format!(
-            "ALTER TABLE {only}{table}\n    ADD CONSTRAINT {} {};\n",
-            ident(&c.name),
-            c.definition
-        );
+        let using_index = match (c.contype, indexes.get(&c.index_oid)) {
+            ('p' | 'u', Some(ix)) if *relkind != 'p' => using_index(c, ix).map(|mut u| {
+                u.inherited_not_null = c.contype == 'p' && has_parents.contains(&c.table_oid);
+                u
+            }),
+            _ => None,
+        };
+        let lead = Lead::AlterTable {
+            head: format!("ALTER TABLE {only}{table}"),
+            cmd: format!("ADD CONSTRAINT {} {}", ident(&c.name), c.definition),
+            using_index,
+        };
+        let mut sql = lead.sql();
         sql += &comment(
             cat,
             class::PG_CONSTRAINT,
@@ -68,6 +82,7 @@ pub(super) fn render(cat: &Catalog, _opts: &Options, items: &mut Vec<Item>) {
         .provides(ObjRef::new(class::PG_CONSTRAINT, c.oid))
         .after(ObjRef::new(class::PG_CLASS, c.table_oid))
         .on_table(c.table_oid);
+        item.lead = Some(lead);
         if let Some(r) = after_ref {
             item.after.push(r);
         }
@@ -90,14 +105,17 @@ pub(super) fn render(cat: &Catalog, _opts: &Options, items: &mut Vec<Item>) {
         }
         let name = qualified(&ix.schema, &ix.name);
         if ix.constraint_oid.is_none() {
-            let mut sql = format!("{};\n", ix.definition);
+            let lead = Lead::CreateIndex {
+                create: ix.definition.clone(),
+            };
+            let mut sql = lead.sql();
             sql += &index_extras(cat, ix, table);
-            items.push(
-                Item::new(Kind::Index, format!("index {name}"), schema, sql)
-                    .provides(ObjRef::new(class::PG_CLASS, ix.oid))
-                    .after(ObjRef::new(class::PG_CLASS, ix.table_oid))
-                    .on_table(ix.table_oid),
-            );
+            let mut item = Item::new(Kind::Index, format!("index {name}"), schema, sql)
+                .provides(ObjRef::new(class::PG_CLASS, ix.oid))
+                .after(ObjRef::new(class::PG_CLASS, ix.table_oid))
+                .on_table(ix.table_oid);
+            item.lead = Some(lead);
+            items.push(item);
         }
         if let Some((parent, parent_name)) = &ix.parent_index {
             items.push(
@@ -312,6 +330,42 @@ pub(super) fn render(cat: &Catalog, _opts: &Options, items: &mut Vec<Item>) {
     }
 }
 
+/// A primary or unique key's index as its own `CREATE UNIQUE INDEX`, and the `ADD CONSTRAINT
+/// … USING INDEX` that makes it the key, when that gives the same catalog as the plain `ADD
+/// CONSTRAINT`. The index gets the constraint's name (a key's index always has it), so the
+/// attachment renames nothing. Not for partitioned tables (the server rejects `USING INDEX`
+/// there; the caller checks), nor for an index that is not a valid btree (a PostgreSQL 18
+/// `WITHOUT OVERLAPS` key is GiST, and `USING INDEX` takes btree only).
+///
+/// `INCLUDE`, `NULLS NOT DISTINCT` and storage parameters are in the index definition and
+/// carry over; `DEFERRABLE [INITIALLY DEFERRED]` ends the constraint definition (its own
+/// flags are not in the model) and goes on the `ADD CONSTRAINT`, which marks the index
+/// deferrable as a plain `ADD CONSTRAINT` would.
+fn using_index(c: &crate::model::Constraint, ix: &crate::model::Index) -> Option<UsingIndex> {
+    if !ix.is_valid
+        || ix.name != c.name
+        || !ix.definition.starts_with("CREATE UNIQUE INDEX ")
+        || !ix.definition.contains(" USING btree (")
+    {
+        return None;
+    }
+    let key = match c.contype {
+        'p' => "PRIMARY KEY",
+        'u' => "UNIQUE",
+        _ => return None,
+    };
+    let deferrable = [" DEFERRABLE INITIALLY DEFERRED", " DEFERRABLE"]
+        .into_iter()
+        .find(|d| c.definition.ends_with(d))
+        .unwrap_or("");
+    let name = ident(&c.name);
+    Some(UsingIndex {
+        create: ix.definition.clone(),
+        cmd: format!("ADD CONSTRAINT {name} {key} USING INDEX {name}{deferrable}"),
+        inherited_not_null: false,
+    })
+}
+
 /// What pg_dump writes with an index: CLUSTER ON, REPLICA IDENTITY USING INDEX, per-column
 /// statistics targets, and its comment.
 fn index_extras(cat: &Catalog, ix: &crate::model::Index, table: &str) -> String {
@@ -333,4 +387,111 @@ fn index_extras(cat: &Catalog, ix: &crate::model::Index, table: &str) -> String 
         sql += &comment(cat, class::PG_CLASS, ix.oid, 0, &format!("INDEX {name}"));
     }
     sql
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Constraint, Index};
+
+    fn key(name: &str, contype: char, def: &str, index_def: &str) -> (Constraint, Index) {
+        let c = Constraint {
+            oid: 1,
+            schema: "public".into(),
+            name: name.into(),
+            contype,
+            table_oid: 2,
+            domain_oid: 0,
+            definition: def.into(),
+            validated: true,
+            is_local: true,
+            inh_count: 0,
+            index_oid: 3,
+            parent_oid: 0,
+            ref_table_oid: 0,
+        };
+        let ix = Index {
+            oid: 3,
+            schema: "public".into(),
+            name: name.into(),
+            table_oid: 2,
+            definition: index_def.into(),
+            constraint_oid: Some(1),
+            parent_index: None,
+            is_valid: true,
+            is_clustered: false,
+            is_replica_identity: false,
+            stat_targets: vec![],
+            is_partitioned: false,
+        };
+        (c, ix)
+    }
+
+    #[test]
+    fn keys_get_a_using_index_form_with_their_deferrability() {
+        let (c, ix) = key(
+            "t_pkey",
+            'p',
+            "PRIMARY KEY (id)",
+            "CREATE UNIQUE INDEX t_pkey ON public.t USING btree (id)",
+        );
+        assert_eq!(
+            using_index(&c, &ix),
+            Some(UsingIndex {
+                create: "CREATE UNIQUE INDEX t_pkey ON public.t USING btree (id)".into(),
+                cmd: "ADD CONSTRAINT t_pkey PRIMARY KEY USING INDEX t_pkey".into(),
+                inherited_not_null: false,
+            })
+        );
+        let (c, ix) = key(
+            "Odd Key",
+            'u',
+            "UNIQUE NULLS NOT DISTINCT (a) INCLUDE (b) WITH (fillfactor='70') DEFERRABLE INITIALLY DEFERRED",
+            "CREATE UNIQUE INDEX \"Odd Key\" ON public.t USING btree (a) INCLUDE (b) NULLS NOT DISTINCT WITH (fillfactor='70')",
+        );
+        let u = using_index(&c, &ix).unwrap();
+        assert_eq!(u.create, ix.definition);
+        assert_eq!(
+            u.cmd,
+            "ADD CONSTRAINT \"Odd Key\" UNIQUE USING INDEX \"Odd Key\" DEFERRABLE INITIALLY DEFERRED"
+        );
+        let (c, ix) = key(
+            "k",
+            'u',
+            "UNIQUE (a) DEFERRABLE",
+            "CREATE UNIQUE INDEX k ON public.t USING btree (a)",
+        );
+        assert!(using_index(&c, &ix)
+            .unwrap()
+            .cmd
+            .ends_with("USING INDEX k DEFERRABLE"));
+    }
+
+    #[test]
+    fn keys_that_using_index_would_change_keep_the_plain_form() {
+        // A temporal key (18) is GiST; USING INDEX takes btree only.
+        let (c, ix) = key(
+            "k",
+            'p',
+            "PRIMARY KEY (id, valid_at WITHOUT OVERLAPS)",
+            "CREATE UNIQUE INDEX k ON public.t USING gist (id, valid_at)",
+        );
+        assert_eq!(using_index(&c, &ix), None);
+        // Exclusion constraints have no USING INDEX form.
+        let (c, ix) = key(
+            "k",
+            'x',
+            "EXCLUDE USING btree (id WITH =)",
+            "CREATE UNIQUE INDEX k ON public.t USING btree (id)",
+        );
+        assert_eq!(using_index(&c, &ix), None);
+        let (c, mut ix) = key(
+            "k",
+            'p',
+            "PRIMARY KEY (id)",
+            "CREATE UNIQUE INDEX k ON public.t USING btree (id)",
+        );
+        ix.is_valid = false;
+        assert_eq!(using_index(&c, &ix), None);
+    }
 }

@@ -150,6 +150,7 @@ mod tests {
             provides: vec![],
             after: vec![],
             table: None,
+            lead: None,
         }
     }
 
