@@ -497,6 +497,7 @@ mod tests {
             name: "i".into(),
             table_oid: 2,
             definition: def.into(),
+            reloptions: vec![],
             constraint_oid: None,
             parent_index: None,
             is_valid: true,

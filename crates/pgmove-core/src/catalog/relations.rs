@@ -501,6 +501,7 @@ async fn read_indexes(
             "SELECT i.indexrelid, n.nspname::text AS schema, ic.relname::text AS name, i.indrelid,
                     tn.nspname::text AS table_schema, tc.relname::text AS table_name,
                     ic.relam AS am, am.amname::text AS am_name, i.indisunique,
+                    ic.reloptions::text[] AS reloptions,
                     {nulls_not_distinct} AS nulls_not_distinct, {key_count} AS key_count,
                     i.indkey::int2[] AS keys, i.indclass::oid[] AS classes,
                     i.indcollation::oid[] AS collations, i.indoption::int2[] AS options,
@@ -558,6 +559,9 @@ async fn read_indexes(
             name: raw.name,
             table_oid: raw.table_oid,
             definition: definition.unwrap_or_default(),
+            reloptions: r
+                .get::<_, Option<Vec<String>>>("reloptions")
+                .unwrap_or_default(),
             constraint_oid: r.get("con"),
             parent_index: parent.map(|p| (p, r.get("parent_name"))),
             is_valid: r.get("indisvalid"),

@@ -136,6 +136,10 @@ pub struct Index {
     pub name: String,
     pub table_oid: u32,
     pub definition: String,
+    /// Storage parameters (`pg_class.reloptions`, e.g. `fillfactor=70`). Part of `definition`
+    /// already; kept apart for the keys built on the index, whose `pg_get_constraintdef` text
+    /// leaves them out.
+    pub reloptions: Vec<String>,
     /// The constraint it implements (primary key, unique, exclusion), if any.
     pub constraint_oid: Option<u32>,
     /// For an index on a partition: the partitioned index it is attached to.

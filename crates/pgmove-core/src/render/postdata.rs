@@ -6,6 +6,29 @@ use crate::model::{class, Catalog, ObjRef};
 use crate::quote::{ident, literal, qualified};
 use std::collections::HashMap;
 
+/// A key's definition with its index's storage parameters, where pg_dump puts them (before
+/// `DEFERRABLE`): `pg_get_constraintdef` leaves them out, so a key with `fillfactor` would lose
+/// it.
+fn key_with_storage(definition: &str, reloptions: &[String]) -> String {
+    if reloptions.is_empty() {
+        return definition.to_string();
+    }
+    let opts: Vec<String> = reloptions
+        .iter()
+        .map(|o| match o.split_once('=') {
+            Some((k, v)) => format!("{}={}", ident(k), literal(v)),
+            None => ident(o),
+        })
+        .collect();
+    let with = format!(" WITH ({})", opts.join(", "));
+    for tail in [" DEFERRABLE INITIALLY DEFERRED", " DEFERRABLE"] {
+        if let Some(head) = definition.strip_suffix(tail) {
+            return format!("{head}{with}{tail}");
+        }
+    }
+    format!("{definition}{with}")
+}
+
 pub(super) fn render(cat: &Catalog, _opts: &Options, items: &mut Vec<Item>) {
     let mut rel: HashMap<u32, (String, char, &str)> = HashMap::new();
     for t in &cat.tables {
@@ -60,9 +83,13 @@ pub(super) fn render(cat: &Catalog, _opts: &Options, items: &mut Vec<Item>) {
             }),
             _ => None,
         };
+        let definition = match (c.contype, indexes.get(&c.index_oid)) {
+            ('p' | 'u', Some(ix)) => key_with_storage(&c.definition, &ix.reloptions),
+            _ => c.definition.clone(),
+        };
         let lead = Lead::AlterTable {
             head: format!("ALTER TABLE {only}{table}"),
-            cmd: format!("ADD CONSTRAINT {} {}", ident(&c.name), c.definition),
+            cmd: format!("ADD CONSTRAINT {} {definition}", ident(&c.name)),
             using_index,
         };
         let mut sql = lead.sql();
@@ -391,6 +418,20 @@ fn index_extras(cat: &Catalog, ix: &crate::model::Index, table: &str) -> String 
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn key_storage_parameters_go_before_deferrable() {
+        let opts = vec!["fillfactor=70".to_string()];
+        assert_eq!(
+            super::key_with_storage("PRIMARY KEY (id)", &opts),
+            "PRIMARY KEY (id) WITH (fillfactor='70')"
+        );
+        assert_eq!(
+            super::key_with_storage("UNIQUE (a) DEFERRABLE INITIALLY DEFERRED", &opts),
+            "UNIQUE (a) WITH (fillfactor='70') DEFERRABLE INITIALLY DEFERRED"
+        );
+        assert_eq!(super::key_with_storage("UNIQUE (a)", &[]), "UNIQUE (a)");
+    }
+
     use super::*;
     use crate::model::{Constraint, Index};
 
@@ -416,6 +457,7 @@ mod tests {
             name: name.into(),
             table_oid: 2,
             definition: index_def.into(),
+            reloptions: vec![],
             constraint_oid: Some(1),
             parent_index: None,
             is_valid: true,
