@@ -508,6 +508,36 @@ pub(crate) async fn query(
     Ok(rows)
 }
 
+/// Run one catalog query and hand each row to `each` as it arrives, for the queries whose rows
+/// number in the hundreds of thousands (`pg_depend`, `pg_attribute`): collected first, their
+/// rows would sit in memory beside the model built from them.
+pub(crate) async fn query_each(
+    client: &Client,
+    what: &str,
+    sql: &str,
+    mut each: impl FnMut(&tokio_postgres::Row),
+) -> Result<()> {
+    use futures::TryStreamExt;
+    count(1);
+    let started = std::time::Instant::now();
+    let fail = |e| Error::db(e, Some(format!("catalog query for {what}")), Some(sql));
+    let stream = client
+        .query_raw(sql, std::iter::empty::<i32>())
+        .await
+        .map_err(fail)?;
+    futures::pin_mut!(stream);
+    let mut n = 0usize;
+    while let Some(row) = stream.try_next().await.map_err(fail)? {
+        each(&row);
+        n += 1;
+    }
+    tracing::debug!(
+        "catalog query for {what}: {n} rows in {:.1} ms",
+        started.elapsed().as_secs_f64() * 1e3
+    );
+    Ok(())
+}
+
 /// A `"char"` column as a Rust char.
 pub(crate) fn ch(row: &tokio_postgres::Row, idx: &str) -> char {
     let v: i8 = row.get(idx);

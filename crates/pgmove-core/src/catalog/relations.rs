@@ -2,7 +2,7 @@
 
 use super::constraintdef::{self, RawKey};
 use super::indexdef::{self, KeyColumn, Opclass, Opclasses, RawIndex};
-use super::{ch, opt_ch, query, since, USER_SCHEMAS};
+use super::{ch, opt_ch, query, query_each, since, USER_SCHEMAS};
 use crate::model::{
     class, Catalog, Column, Constraint, Index, ObjRef, Policy, Rule, Statistic, Table, TypeKind,
     View,
@@ -232,7 +232,7 @@ async fn read_columns(client: &Client, cat: &mut Catalog) -> Result<Columns> {
     );
     let mut out: HashMap<u32, Vec<Column>> = HashMap::new();
     let mut keys = HashMap::new();
-    for r in query(client, "columns", &sql).await? {
+    query_each(client, "columns", &sql, |r| {
         let rel: u32 = r.get("attrelid");
         let num: i16 = r.get("attnum");
         let name: String = r.get("name");
@@ -243,7 +243,7 @@ async fn read_columns(client: &Client, cat: &mut Catalog) -> Result<Columns> {
                 type_oid: r.get("atttypid"),
                 collation: r.get("attcollation"),
                 plain: r.get("plain_type"),
-                category: ch(&r, "typcategory"),
+                category: ch(r, "typcategory"),
             },
         );
         let attrdef: Option<u32> = r.get("attrdef");
@@ -253,7 +253,7 @@ async fn read_columns(client: &Client, cat: &mut Catalog) -> Result<Columns> {
                 ObjRef::new(class::PG_CLASS, rel),
             );
         }
-        let storage = ch(&r, "attstorage");
+        let storage = ch(r, "attstorage");
         let relname: String = r.get("relname");
         let nn_name: Option<String> = r.get("nn_name");
         let default_nn = format!("{relname}_{name}_not_null");
@@ -265,14 +265,14 @@ async fn read_columns(client: &Client, cat: &mut Catalog) -> Result<Columns> {
             not_null: r.get("attnotnull"),
             default: r.get("default"),
             attrdef_oid: attrdef,
-            generated: opt_ch(&r, "generated"),
-            identity: opt_ch(&r, "identity"),
+            generated: opt_ch(r, "generated"),
+            identity: opt_ch(r, "identity"),
             collation: r.get("collation"),
             is_local: r.get("attislocal"),
             inh_count: r.get("attinhcount"),
-            storage: (storage != ch(&r, "typstorage")).then_some(storage),
+            storage: (storage != ch(r, "typstorage")).then_some(storage),
             stat_target: r.get("stattarget"),
-            compression: opt_ch(&r, "compression"),
+            compression: opt_ch(r, "compression"),
             options: r
                 .get::<_, Option<Vec<String>>>("options")
                 .unwrap_or_default(),
@@ -281,7 +281,8 @@ async fn read_columns(client: &Client, cat: &mut Catalog) -> Result<Columns> {
                 .unwrap_or_default(),
             acl: r.get("acl"),
         });
-    }
+    })
+    .await?;
     Ok((out, keys))
 }
 

@@ -1,6 +1,6 @@
 //! Schemas, extensions, collations, comments and dependencies.
 
-use super::{ch, query, since, USER_SCHEMAS};
+use super::{ch, query, query_each, since, USER_SCHEMAS};
 use crate::model::{class, Catalog, Collation, Depend, Extension, ObjRef, Schema};
 use crate::Result;
 use tokio_postgres::Client;
@@ -105,23 +105,23 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
         );
     }
 
-    for r in query(
+    query_each(
         client,
         "dependencies",
         "SELECT classid, objid, objsubid, refclassid, refobjid, refobjsubid, deptype
          FROM pg_depend
          WHERE objid >= 16384 AND refobjid >= 16384 AND deptype IN ('n', 'a', 'i')",
+        |r| {
+            cat.depends.push(Depend {
+                obj: ObjRef::new(r.get("classid"), r.get("objid")),
+                obj_sub: r.get("objsubid"),
+                refobj: ObjRef::new(r.get("refclassid"), r.get("refobjid")),
+                ref_sub: r.get("refobjsubid"),
+                deptype: ch(r, "deptype"),
+            })
+        },
     )
-    .await?
-    {
-        cat.depends.push(Depend {
-            obj: ObjRef::new(r.get("classid"), r.get("objid")),
-            obj_sub: r.get("objsubid"),
-            refobj: ObjRef::new(r.get("refclassid"), r.get("refobjid")),
-            ref_sub: r.get("refobjsubid"),
-            deptype: ch(&r, "deptype"),
-        });
-    }
+    .await?;
     let _ = class::PG_CLASS;
     Ok(())
 }
