@@ -217,6 +217,7 @@ async fn read_columns(client: &Client, cat: &mut Catalog) -> Result<Columns> {
          LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
          LEFT JOIN pg_collation co ON co.oid = a.attcollation
          LEFT JOIN pg_namespace cn ON cn.oid = co.collnamespace
+         {nn_join}
          WHERE a.attnum > 0 AND NOT a.attisdropped
            AND c.relkind IN ('r', 'p', 'f', 'v', 'm', 'c') AND {USER_SCHEMAS}
          ORDER BY a.attrelid, a.attnum",
@@ -224,10 +225,13 @@ async fn read_columns(client: &Client, cat: &mut Catalog) -> Result<Columns> {
         identity = since(v, 100000, "a.attidentity", "''::\"char\""),
         stattarget = since(v, 170000, "a.attstattarget::int4", "NULLIF(a.attstattarget, -1)::int4"),
         compression = since(v, 140000, "a.attcompression", "''::\"char\""),
-        nn_name = since(v, 180000,
-            "(SELECT nc.conname::text FROM pg_constraint nc WHERE nc.conrelid = a.attrelid
-               AND nc.contype = 'n' AND nc.conkey[1] = a.attnum)",
-            "NULL::text"
+        // 18 names NOT NULL constraints; a join, not a subquery per column (seconds at 10,000
+        // tables).
+        nn_name = since(v, 180000, "nc.conname::text", "NULL::text"),
+        nn_join = since(v, 180000,
+            "LEFT JOIN pg_constraint nc ON nc.conrelid = a.attrelid AND nc.contype = 'n'
+               AND nc.conkey[1] = a.attnum",
+            ""
         ),
     );
     let mut out: HashMap<u32, Vec<Column>> = HashMap::new();
