@@ -171,6 +171,23 @@ async fn all_steps(
     Ok(())
 }
 
+/// Objects whose definition pgmove read differs from what `sql` (oid, server definition)
+/// prints: one message each.
+async fn differing_definitions<'a>(
+    client: &tokio_postgres::Client,
+    sql: &str,
+    read: impl Iterator<Item = (u32, &'a String, &'a String)>,
+) -> Vec<String> {
+    let rows = client.query(sql, &[]).await.unwrap();
+    let server: BTreeMap<u32, String> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    read.filter(|(oid, _, def)| server.get(oid) != Some(*def))
+        .map(|(oid, name, def)| {
+            let theirs = server.get(&oid).map_or("nothing", |s| s.as_str());
+            format!("{name}: pgmove read\n  {def}\nthe server prints\n  {theirs}")
+        })
+        .collect()
+}
+
 const SEQUENCE_STATES: &str = "SELECT schemaname || '.' || sequencename || '=' || coalesce(last_value::text, 'not called') FROM pg_sequences ORDER BY 1";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -199,47 +216,22 @@ async fn corpus_round_trip_matches_pg_dump() {
             let cat = {
                 let client = conn::connect_str(&source.conninfo(db)).await.unwrap();
                 let cat = catalog::read(&client).await.unwrap();
-                // pgmove prints most index definitions itself from pg_index's columns: each
-                // must be the server's own, word for word (with the read's empty search_path).
+                // pgmove prints most index, key and foreign key definitions itself from the
+                // catalog's columns: each must be the server's own, word for word (with the
+                // read's empty search_path).
                 client.batch_execute("SET search_path = ''").await.unwrap();
-                let rows = client
-                    .query(
-                        "SELECT indexrelid, pg_get_indexdef(indexrelid) FROM pg_index",
-                        &[],
-                    )
-                    .await
-                    .unwrap();
-                let server: BTreeMap<u32, String> =
-                    rows.iter().map(|r| (r.get(0), r.get(1))).collect();
-                for ix in &cat.indexes {
-                    if server.get(&ix.oid) != Some(&ix.definition) {
-                        failures.push(format!(
-                            "{sm} {db}: index {}: pgmove read\n  {}\nthe server prints\n  {}",
-                            ix.name,
-                            ix.definition,
-                            server.get(&ix.oid).map_or("nothing", |s| s.as_str())
-                        ));
-                    }
+                let indexes = cat.indexes.iter().map(|i| (i.oid, &i.name, &i.definition));
+                let sql = "SELECT indexrelid, pg_get_indexdef(indexrelid) FROM pg_index";
+                for diff in differing_definitions(&client, sql, indexes).await {
+                    failures.push(format!("{sm} {db}: index {diff}"));
                 }
-                // The same for the keys and foreign keys pgmove prints from pg_constraint.
-                let rows = client
-                    .query(
-                        "SELECT oid, pg_get_constraintdef(oid) FROM pg_constraint",
-                        &[],
-                    )
-                    .await
-                    .unwrap();
-                let server: BTreeMap<u32, String> =
-                    rows.iter().map(|r| (r.get(0), r.get(1))).collect();
-                for co in &cat.constraints {
-                    if server.get(&co.oid) != Some(&co.definition) {
-                        failures.push(format!(
-                            "{sm} {db}: constraint {}: pgmove read\n  {}\nthe server prints\n  {}",
-                            co.name,
-                            co.definition,
-                            server.get(&co.oid).map_or("nothing", |s| s.as_str())
-                        ));
-                    }
+                let constraints = cat
+                    .constraints
+                    .iter()
+                    .map(|c| (c.oid, &c.name, &c.definition));
+                let sql = "SELECT oid, pg_get_constraintdef(oid) FROM pg_constraint";
+                for diff in differing_definitions(&client, sql, constraints).await {
+                    failures.push(format!("{sm} {db}: constraint {diff}"));
                 }
                 cat
             };

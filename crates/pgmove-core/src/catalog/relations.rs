@@ -290,6 +290,26 @@ async fn read_columns(client: &Client, cat: &mut Catalog) -> Result<Columns> {
     Ok((out, keys))
 }
 
+/// The server's own definitions of the objects in `pending` ((position, oid) pairs), by oid,
+/// from `sql`, which takes the oids as `$1`: one query for everything pgmove could not print
+/// itself. `None` for an object dropped since the snapshot (the fingerprint then reads again).
+async fn server_definitions(
+    client: &Client,
+    what: &str,
+    sql: &str,
+    pending: &[(usize, u32)],
+) -> Result<HashMap<u32, Option<String>>> {
+    let oids: Vec<u32> = pending.iter().map(|(_, oid)| *oid).collect();
+    super::count(1);
+    Ok(client
+        .query(sql, &[&oids])
+        .await
+        .map_err(|e| crate::Error::db(e, Some(format!("catalog query for {what}")), Some(sql)))?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect())
+}
+
 /// Every operator class, and the implicit binary-coercible casts: what tells whether an index
 /// column's class is its type's default (see `indexdef`).
 async fn read_opclasses(client: &Client) -> Result<Opclasses> {
@@ -465,23 +485,13 @@ pub(super) async fn finish_constraints(
     if left.is_empty() {
         return Ok(());
     }
-    let oids: Vec<u32> = left.iter().map(|(_, oid)| *oid).collect();
-    let sql = "SELECT co.oid, pg_get_constraintdef(co.oid) AS def
-               FROM pg_constraint co WHERE co.oid = ANY($1)";
-    super::count(1);
-    let defs: HashMap<u32, Option<String>> = client
-        .query(sql, &[&oids])
-        .await
-        .map_err(|e| {
-            crate::Error::db(
-                e,
-                Some("catalog query for constraint definitions".into()),
-                Some(sql),
-            )
-        })?
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
+    let defs = server_definitions(
+        client,
+        "constraint definitions",
+        "SELECT co.oid, pg_get_constraintdef(co.oid) FROM pg_constraint co WHERE co.oid = ANY($1)",
+        &left,
+    )
+    .await?;
     for (i, oid) in left {
         cat.constraints[i].definition = defs.get(&oid).cloned().flatten().unwrap_or_default();
     }
@@ -581,23 +591,14 @@ async fn read_indexes(
     }
     // What the columns do not tell: the server's deparser, in one query for all of them.
     if !pending.is_empty() {
-        let oids: Vec<u32> = pending.iter().map(|(_, oid)| *oid).collect();
-        let sql = "SELECT i.indexrelid, pg_get_indexdef(i.indexrelid) AS def
-                   FROM pg_index i WHERE i.indexrelid = ANY($1)";
-        super::count(1);
-        let defs: HashMap<u32, Option<String>> = client
-            .query(sql, &[&oids])
-            .await
-            .map_err(|e| {
-                crate::Error::db(
-                    e,
-                    Some("catalog query for index definitions".into()),
-                    Some(sql),
-                )
-            })?
-            .iter()
-            .map(|r| (r.get(0), r.get(1)))
-            .collect();
+        let defs = server_definitions(
+            client,
+            "index definitions",
+            "SELECT i.indexrelid, pg_get_indexdef(i.indexrelid) FROM pg_index i
+             WHERE i.indexrelid = ANY($1)",
+            &pending,
+        )
+        .await?;
         for (i, oid) in pending {
             cat.indexes[i].definition = defs.get(&oid).cloned().flatten().unwrap_or_default();
         }
