@@ -141,10 +141,10 @@ pub(super) fn build(
     let orders = ix.am_name == "btree";
     let mut keys = Vec::with_capacity(ix.key_count);
     for k in 0..ix.key_count {
-        let col = columns.get(&(ix.table_oid, ix.keys[k]))?;
         if ix.keys[k] <= 0 {
-            return None;
+            return None; // an expression
         }
+        let col = columns.get(&(ix.table_oid, ix.keys[k]))?;
         let mut s = quote::ident(&col.name);
         let coll = ix.collations[k];
         if coll != 0 && coll != col.collation {

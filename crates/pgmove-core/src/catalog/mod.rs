@@ -165,12 +165,23 @@ where
     read_attempts(clients, opts, hook).await
 }
 
-/// Opens a read's transaction: one snapshot for every query, names always schema-qualified,
+/// Opens a read's transaction: one snapshot for every query.
+const BEGIN_READ: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;";
+
+/// What every connection of a read sets inside its transaction: names always schema-qualified,
 /// floats printed exactly, and room to sort wide catalog rows in memory.
-const BEGIN_READ: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;
-     SELECT pg_catalog.set_config('search_path', '', true);
+const READ_SETTINGS: &str = "SELECT pg_catalog.set_config('search_path', '', true);
      SET LOCAL extra_float_digits = 3;
      SET LOCAL work_mem = '64MB';";
+
+/// Open a read's transaction on `client` (the first connection: its snapshot is the read's).
+async fn begin_read(client: &Client) -> Result<()> {
+    count(1);
+    client
+        .batch_execute(&format!("{BEGIN_READ}\n{READ_SETTINGS}"))
+        .await
+        .map_err(|e| Error::db(e, None, Some("BEGIN")))
+}
 
 async fn read_attempts<F, Fut>(
     clients: &[Client],
@@ -185,11 +196,7 @@ where
         .first()
         .ok_or_else(|| Error::Invalid("no connection to read the catalog with".into()))?;
     for attempt in 0..MAX_ATTEMPTS {
-        count(1);
-        first
-            .batch_execute(BEGIN_READ)
-            .await
-            .map_err(|e| Error::db(e, None, Some("BEGIN")))?;
+        begin_read(first).await?;
         let second = match clients.get(1) {
             Some(c) => share_snapshot(first, c).await?,
             None => None,
@@ -254,26 +261,20 @@ async fn share_snapshot<'a>(first: &Client, second: &'a Client) -> Result<Option
         Err(e) => {
             tracing::debug!("reading on one connection: cannot export a snapshot: {e}");
             // The failed statement aborted the transaction: start it again.
-            count(2);
+            count(1);
             first
                 .batch_execute("ROLLBACK")
                 .await
                 .map_err(|e| Error::db(e, None, Some("ROLLBACK")))?;
-            first
-                .batch_execute(BEGIN_READ)
-                .await
-                .map_err(|e| Error::db(e, None, Some("BEGIN")))?;
+            begin_read(first).await?;
             return Ok(None);
         }
     };
     count(1);
     second
         .batch_execute(&format!(
-            "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;
-             SET TRANSACTION SNAPSHOT {};
-             {}",
+            "{BEGIN_READ}\nSET TRANSACTION SNAPSHOT {};\n{READ_SETTINGS}",
             crate::quote::literal(&id),
-            BEGIN_READ.trim_start_matches("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;")
         ))
         .await
         .map_err(|e| Error::db(e, None, Some("SET TRANSACTION SNAPSHOT")))?;
@@ -494,28 +495,20 @@ pub(crate) async fn query(
     what: &str,
     sql: &str,
 ) -> Result<Vec<tokio_postgres::Row>> {
-    count(1);
-    let started = std::time::Instant::now();
-    let rows = client
-        .query(sql, &[])
-        .await
-        .map_err(|e| Error::db(e, Some(format!("catalog query for {what}")), Some(sql)))?;
-    tracing::debug!(
-        "catalog query for {what}: {} rows in {:.1} ms",
-        rows.len(),
-        started.elapsed().as_secs_f64() * 1e3
-    );
+    let mut rows = Vec::new();
+    query_each(client, what, sql, |r| rows.push(r)).await?;
     Ok(rows)
 }
 
-/// Run one catalog query and hand each row to `each` as it arrives, for the queries whose rows
-/// number in the hundreds of thousands (`pg_depend`, `pg_attribute`): collected first, their
-/// rows would sit in memory beside the model built from them.
+/// Run one catalog query and hand each row to `each` as it arrives (with its time at debug
+/// level). The queries whose rows number in the hundreds of thousands (`pg_depend`,
+/// `pg_attribute`) use it directly: collected first, their rows would sit in memory beside the
+/// model built from them.
 pub(crate) async fn query_each(
     client: &Client,
     what: &str,
     sql: &str,
-    mut each: impl FnMut(&tokio_postgres::Row),
+    mut each: impl FnMut(tokio_postgres::Row),
 ) -> Result<()> {
     use futures::TryStreamExt;
     count(1);
@@ -528,7 +521,7 @@ pub(crate) async fn query_each(
     futures::pin_mut!(stream);
     let mut n = 0usize;
     while let Some(row) = stream.try_next().await.map_err(fail)? {
-        each(&row);
+        each(row);
         n += 1;
     }
     tracing::debug!(

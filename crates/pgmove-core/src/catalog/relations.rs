@@ -247,7 +247,7 @@ async fn read_columns(client: &Client, cat: &mut Catalog) -> Result<Columns> {
                 type_oid: r.get("atttypid"),
                 collation: r.get("attcollation"),
                 plain: r.get("plain_type"),
-                category: ch(r, "typcategory"),
+                category: ch(&r, "typcategory"),
             },
         );
         let attrdef: Option<u32> = r.get("attrdef");
@@ -257,7 +257,7 @@ async fn read_columns(client: &Client, cat: &mut Catalog) -> Result<Columns> {
                 ObjRef::new(class::PG_CLASS, rel),
             );
         }
-        let storage = ch(r, "attstorage");
+        let storage = ch(&r, "attstorage");
         let relname: String = r.get("relname");
         let nn_name: Option<String> = r.get("nn_name");
         let default_nn = format!("{relname}_{name}_not_null");
@@ -269,14 +269,14 @@ async fn read_columns(client: &Client, cat: &mut Catalog) -> Result<Columns> {
             not_null: r.get("attnotnull"),
             default: r.get("default"),
             attrdef_oid: attrdef,
-            generated: opt_ch(r, "generated"),
-            identity: opt_ch(r, "identity"),
+            generated: opt_ch(&r, "generated"),
+            identity: opt_ch(&r, "identity"),
             collation: r.get("collation"),
             is_local: r.get("attislocal"),
             inh_count: r.get("attinhcount"),
-            storage: (storage != ch(r, "typstorage")).then_some(storage),
+            storage: (storage != ch(&r, "typstorage")).then_some(storage),
             stat_target: r.get("stattarget"),
-            compression: opt_ch(r, "compression"),
+            compression: opt_ch(&r, "compression"),
             options: r
                 .get::<_, Option<Vec<String>>>("options")
                 .unwrap_or_default(),
@@ -406,6 +406,7 @@ pub(super) async fn read_constraints(client: &Client, cat: &mut Catalog) -> Resu
     .await?
     {
         let definition: Option<String> = r.get("def");
+        let pending_key = definition.is_none();
         let c = Constraint {
             oid: r.get("oid"),
             schema: r.get("schema"),
@@ -413,7 +414,7 @@ pub(super) async fn read_constraints(client: &Client, cat: &mut Catalog) -> Resu
             contype: ch(&r, "contype"),
             table_oid: r.get("conrelid"),
             domain_oid: r.get("contypid"),
-            definition: definition.clone().unwrap_or_default(),
+            definition: definition.unwrap_or_default(),
             validated: r.get("convalidated"),
             is_local: r.get("conislocal"),
             inh_count: r.get("coninhcount"),
@@ -421,7 +422,7 @@ pub(super) async fn read_constraints(client: &Client, cat: &mut Catalog) -> Resu
             parent_oid: r.get("parent"),
             ref_table_oid: r.get("confrelid"),
         };
-        if definition.is_none() {
+        if pending_key {
             let index_keys: Vec<i16> = r
                 .get::<_, Option<Vec<i16>>>("index_keys")
                 .unwrap_or_default();

@@ -117,7 +117,7 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
                 obj_sub: r.get("objsubid"),
                 refobj: ObjRef::new(r.get("refclassid"), r.get("refobjid")),
                 ref_sub: r.get("refobjsubid"),
-                deptype: ch(r, "deptype"),
+                deptype: ch(&r, "deptype"),
             })
         },
     )
