@@ -421,6 +421,8 @@ pub(super) async fn read_constraints(client: &Client, cat: &mut Catalog) -> Resu
             index_oid: r.get("conindid"),
             parent_oid: r.get("parent"),
             ref_table_oid: r.get("confrelid"),
+            deferrable: r.get("condeferrable"),
+            deferred: r.get("condeferred"),
         };
         if pending_key {
             let index_keys: Vec<i16> = r
@@ -449,8 +451,8 @@ pub(super) async fn read_constraints(client: &Client, cat: &mut Catalog) -> Resu
                 on_update: ch(&r, "confupdtype"),
                 on_delete: ch(&r, "confdeltype"),
                 delete_set: r.get("delete_set"),
-                deferrable: r.get("condeferrable"),
-                deferred: r.get("condeferred"),
+                deferrable: c.deferrable,
+                deferred: c.deferred,
                 validated: c.validated,
             };
             pending.push((cat.constraints.len(), c.oid, raw));

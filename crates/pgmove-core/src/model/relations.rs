@@ -172,6 +172,21 @@ pub struct Constraint {
     pub parent_oid: u32,
     /// For foreign keys: the referenced table.
     pub ref_table_oid: u32,
+    /// `condeferrable`, `condeferred`.
+    pub deferrable: bool,
+    pub deferred: bool,
+}
+
+impl Constraint {
+    /// How `definition` ends for a deferrable constraint: `""`, `" DEFERRABLE"` or
+    /// `" DEFERRABLE INITIALLY DEFERRED"` (so a key's other forms can carry the same).
+    pub fn deferrable_clause(&self) -> &'static str {
+        match (self.deferrable, self.deferred) {
+            (false, _) => "",
+            (true, false) => " DEFERRABLE",
+            (true, true) => " DEFERRABLE INITIALLY DEFERRED",
+        }
+    }
 }
 
 /// A trigger (`pg_get_triggerdef`) with its enabled state.

@@ -9,9 +9,9 @@ use std::collections::HashMap;
 /// A key's definition with its index's storage parameters, where pg_dump puts them (before
 /// `DEFERRABLE`): `pg_get_constraintdef` leaves them out, so a key with `fillfactor` would lose
 /// it.
-fn key_with_storage(definition: &str, reloptions: &[String]) -> String {
+fn key_with_storage(c: &crate::model::Constraint, reloptions: &[String]) -> String {
     if reloptions.is_empty() {
-        return definition.to_string();
+        return c.definition.clone();
     }
     let opts: Vec<String> = reloptions
         .iter()
@@ -20,13 +20,9 @@ fn key_with_storage(definition: &str, reloptions: &[String]) -> String {
             None => ident(o),
         })
         .collect();
-    let with = format!(" WITH ({})", opts.join(", "));
-    for tail in [" DEFERRABLE INITIALLY DEFERRED", " DEFERRABLE"] {
-        if let Some(head) = definition.strip_suffix(tail) {
-            return format!("{head}{with}{tail}");
-        }
-    }
-    format!("{definition}{with}")
+    let tail = c.deferrable_clause();
+    let head = c.definition.strip_suffix(tail).unwrap_or(&c.definition);
+    format!("{head} WITH ({}){tail}", opts.join(", "))
 }
 
 pub(super) fn render(cat: &Catalog, _opts: &Options, items: &mut Vec<Item>) {
@@ -76,16 +72,19 @@ pub(super) fn render(cat: &Catalog, _opts: &Options, items: &mut Vec<Item>) {
             'c' if !c.validated && c.is_local => (Kind::Constraint, None),
             _ => continue,
         };
-        let using_index = match (c.contype, indexes.get(&c.index_oid)) {
-            ('p' | 'u', Some(ix)) if *relkind != 'p' => using_index(c, ix).map(|mut u| {
+        let key_index = matches!(c.contype, 'p' | 'u')
+            .then(|| indexes.get(&c.index_oid))
+            .flatten();
+        let using_index = key_index
+            .filter(|_| *relkind != 'p')
+            .and_then(|ix| using_index(c, ix))
+            .map(|mut u| {
                 u.inherited_not_null = c.contype == 'p' && has_parents.contains(&c.table_oid);
                 u
-            }),
-            _ => None,
-        };
-        let definition = match (c.contype, indexes.get(&c.index_oid)) {
-            ('p' | 'u', Some(ix)) => key_with_storage(&c.definition, &ix.reloptions),
-            _ => c.definition.clone(),
+            });
+        let definition = match key_index {
+            Some(ix) => key_with_storage(c, &ix.reloptions),
+            None => c.definition.clone(),
         };
         let lead = Lead::AlterTable {
             head: format!("ALTER TABLE {only}{table}"),
@@ -365,9 +364,8 @@ pub(super) fn render(cat: &Catalog, _opts: &Options, items: &mut Vec<Item>) {
 /// `WITHOUT OVERLAPS` key is GiST, and `USING INDEX` takes btree only).
 ///
 /// `INCLUDE`, `NULLS NOT DISTINCT` and storage parameters are in the index definition and
-/// carry over; `DEFERRABLE [INITIALLY DEFERRED]` ends the constraint definition (its own
-/// flags are not in the model) and goes on the `ADD CONSTRAINT`, which marks the index
-/// deferrable as a plain `ADD CONSTRAINT` would.
+/// carry over; `DEFERRABLE [INITIALLY DEFERRED]` goes on the `ADD CONSTRAINT`, which marks
+/// the index deferrable as a plain `ADD CONSTRAINT` would.
 fn using_index(c: &crate::model::Constraint, ix: &crate::model::Index) -> Option<UsingIndex> {
     if !ix.is_valid
         || ix.name != c.name
@@ -381,10 +379,7 @@ fn using_index(c: &crate::model::Constraint, ix: &crate::model::Index) -> Option
         'u' => "UNIQUE",
         _ => return None,
     };
-    let deferrable = [" DEFERRABLE INITIALLY DEFERRED", " DEFERRABLE"]
-        .into_iter()
-        .find(|d| c.definition.ends_with(d))
-        .unwrap_or("");
+    let deferrable = c.deferrable_clause();
     let name = ident(&c.name);
     Some(UsingIndex {
         create: ix.definition.clone(),
@@ -418,22 +413,25 @@ fn index_extras(cat: &Catalog, ix: &crate::model::Index, table: &str) -> String 
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use crate::model::{Constraint, Index};
+
     #[test]
     fn key_storage_parameters_go_before_deferrable() {
         let opts = vec!["fillfactor=70".to_string()];
+        let (c, _) = key("k", 'p', "PRIMARY KEY (id)", "");
         assert_eq!(
-            super::key_with_storage("PRIMARY KEY (id)", &opts),
+            key_with_storage(&c, &opts),
             "PRIMARY KEY (id) WITH (fillfactor='70')"
         );
+        let (c, _) = key("k", 'u', "UNIQUE (a) DEFERRABLE INITIALLY DEFERRED", "");
         assert_eq!(
-            super::key_with_storage("UNIQUE (a) DEFERRABLE INITIALLY DEFERRED", &opts),
+            key_with_storage(&c, &opts),
             "UNIQUE (a) WITH (fillfactor='70') DEFERRABLE INITIALLY DEFERRED"
         );
-        assert_eq!(super::key_with_storage("UNIQUE (a)", &[]), "UNIQUE (a)");
+        let (c, _) = key("k", 'u', "UNIQUE (a)", "");
+        assert_eq!(key_with_storage(&c, &[]), "UNIQUE (a)");
     }
-
-    use super::*;
-    use crate::model::{Constraint, Index};
 
     fn key(name: &str, contype: char, def: &str, index_def: &str) -> (Constraint, Index) {
         let c = Constraint {
@@ -450,6 +448,8 @@ mod tests {
             index_oid: 3,
             parent_oid: 0,
             ref_table_oid: 0,
+            deferrable: def.ends_with(" DEFERRABLE") || def.contains(" DEFERRABLE "),
+            deferred: def.ends_with(" INITIALLY DEFERRED"),
         };
         let ix = Index {
             oid: 3,
