@@ -314,7 +314,12 @@ impl Filter {
                 if !keep[i] {
                     continue;
                 }
-                if let Some(&j) = deps[i].iter().find(|&&j| !keep[j] && excluded[j]) {
+                if let Some(j) = deps
+                    .of(i)
+                    .iter()
+                    .map(|&j| j as usize)
+                    .find(|&j| !keep[j] && excluded[j])
+                {
                     keep[i] = false;
                     excluded[i] = true;
                     changed = true;
