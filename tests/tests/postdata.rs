@@ -285,7 +285,7 @@ async fn combined_and_using_index_keys_give_the_source_catalog() {
 /// between the build and the attachment leaves it.
 fn key_index_only(post: &[Item], name: &str) -> String {
     post.iter()
-        .find_map(|i| match &i.lead {
+        .find_map(|i| match i.lead.as_deref() {
             Some(Lead::AlterTable {
                 using_index: Some(u),
                 ..

@@ -181,7 +181,7 @@ pub async fn apply_parallel_with(
     // See UsingIndex::inherited_not_null.
     let may_split = |it: &Item| {
         version < 180000
-            || !matches!(&it.lead, Some(Lead::AlterTable { using_index: Some(u), .. })
+            || !matches!(it.lead.as_deref(), Some(Lead::AlterTable { using_index: Some(u), .. })
                          if u.inherited_not_null)
     };
 
@@ -496,8 +496,8 @@ impl<'a> Op<'a> {
     fn creates(&self) -> bool {
         match self.part {
             Part::Whole => true,
-            Part::Build => matches!(self.item.lead, Some(Lead::CreateIndex { .. })),
-            Part::Finish => matches!(self.item.lead, Some(Lead::AlterTable { .. })),
+            Part::Build => matches!(self.item.lead.as_deref(), Some(Lead::CreateIndex { .. })),
+            Part::Finish => matches!(self.item.lead.as_deref(), Some(Lead::AlterTable { .. })),
         }
     }
 
@@ -521,7 +521,7 @@ impl<'a> Op<'a> {
         ALREADY_THERE.contains(&sqlstate)
             || self.part == Part::Finish
                 && sqlstate == INDEX_ALREADY_A_CONSTRAINT
-                && matches!(self.item.lead, Some(Lead::AlterTable { .. }))
+                && matches!(self.item.lead.as_deref(), Some(Lead::AlterTable { .. }))
     }
 }
 
@@ -630,7 +630,7 @@ mod tests {
             provides: vec![],
             after: vec![],
             table: Some(1),
-            lead,
+            lead: lead.map(Box::new),
         }
     }
 

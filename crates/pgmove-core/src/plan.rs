@@ -108,7 +108,7 @@ pub fn fk_not_valid(plan: &mut Plan) {
             using_index: None,
         };
         v.sql = validate.sql();
-        v.lead = Some(validate);
+        v.lead = Some(Box::new(validate));
         v.provides.clear();
         it.replace_lead(Lead::AlterTable {
             head,
@@ -283,7 +283,7 @@ mod tests {
             provides: vec![ObjRef::new(class::PG_CONSTRAINT, 9)],
             after: vec![],
             table: Some(1),
-            lead: Some(lead),
+            lead: Some(Box::new(lead)),
         };
         let mut p = Plan {
             step: Step::PostData,

@@ -75,7 +75,7 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<Columns> 
             "NULL::text"
         ),
     );
-    for r in query(client, "tables", &sql).await? {
+    query_each(client, "tables", &sql, |r| {
         let oid: u32 = r.get("oid");
         let part_parent: Option<u32> = r.get("part_parent");
         let part_bound: Option<String> = r.get("part_bound");
@@ -106,7 +106,8 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<Columns> 
             est_rows: r.get("est_rows"),
             size_bytes: r.get("size_bytes"),
         });
-    }
+    })
+    .await?;
 
     for r in query(
         client,
@@ -194,12 +195,18 @@ pub(super) fn fill_composite_types(cat: &mut Catalog, mut columns: HashMap<u32, 
 pub(super) type Columns = (HashMap<u32, Vec<Column>>, HashMap<(u32, i16), KeyColumn>);
 
 /// All columns of tables, views, matviews, foreign tables and composite types, in one query.
+///
+/// Defaults are deparsed with `pg_get_expr(adbin, 0)`: a default cannot refer to a column (only
+/// a generated column's expression can), and with a relation the deparser opens it to learn its
+/// column names, building a relcache entry per table — 0.6 s of server time for the 30,000
+/// defaults of 10,000 tables in a fresh backend, against 0.09 s without. The text is the same.
 async fn read_columns(client: &Client, cat: &mut Catalog) -> Result<Columns> {
     let v = cat.server_version;
     let sql = format!(
         "SELECT a.attrelid, a.attnum, a.attname::text AS name,
                 format_type(a.atttypid, a.atttypmod) AS type, a.attnotnull,
-                pg_get_expr(d.adbin, d.adrelid) AS default, d.oid AS attrdef,
+                CASE WHEN {generated} = '' THEN pg_get_expr(d.adbin, 0)
+                     ELSE pg_get_expr(d.adbin, d.adrelid) END AS default, d.oid AS attrdef,
                 {generated} AS generated, {identity} AS identity,
                 CASE WHEN a.attcollation <> t.typcollation AND a.attcollation <> 0
                      THEN quote_ident(cn.nspname) || '.' || quote_ident(co.collname) END AS collation,
@@ -287,6 +294,11 @@ async fn read_columns(client: &Client, cat: &mut Catalog) -> Result<Columns> {
         });
     })
     .await?;
+    // A table's columns arrive one by one, and a vector grown by pushes has room for up to
+    // twice as many: at 50,000 columns of 232 bytes that is 7 MB of nothing.
+    for cols in out.values_mut() {
+        cols.shrink_to_fit();
+    }
     Ok((out, keys))
 }
 

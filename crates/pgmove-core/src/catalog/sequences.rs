@@ -9,7 +9,7 @@
 //! definition and state of each sequence come from the relation itself (one query per sequence —
 //! the only per-object query pgmove has, kept for 9.4–9.6 sources).
 
-use super::{ch, query, USER_SCHEMAS};
+use super::{ch, query_each, USER_SCHEMAS};
 use crate::model::{Catalog, Sequence};
 use crate::quote;
 use crate::Result;
@@ -70,7 +70,7 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog, with_state: bool) -
          WHERE c.relkind = 'S' AND {USER_SCHEMAS}
          ORDER BY 2, 3"
     );
-    for r in query(client, "sequences", &sql).await? {
+    query_each(client, "sequences", &sql, |r| {
         let deptype: Option<i8> = r.get("deptype");
         let owner_table: Option<u32> = r.get("owner_table");
         cat.sequences.push(Sequence {
@@ -100,7 +100,8 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog, with_state: bool) -
             acl: r.get("acl"),
             owner: r.get("owner"),
         });
-    }
+    })
+    .await?;
 
     if v < 100000 {
         // 9.4–9.6: no pg_sequence; each sequence relation holds its definition and state.

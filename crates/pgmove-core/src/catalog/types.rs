@@ -1,7 +1,7 @@
 //! User-defined types: enums, composites, ranges, domains and base types; and the map from
 //! rowtypes and array types to what defines them.
 
-use super::{ch, query, since, USER_SCHEMAS};
+use super::{ch, query, query_each, since, USER_SCHEMAS};
 use crate::model::{class, Catalog, ObjRef, TypeDef, TypeKind};
 use crate::quote;
 use crate::Result;
@@ -18,7 +18,7 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
         "(SELECT r.rngtypid FROM pg_range r WHERE r.rngmultitypid = t.oid)",
         "NULL::oid",
     );
-    for r in query(
+    query_each(
         client,
         "type owners",
         &format!(
@@ -30,27 +30,27 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
              LEFT JOIN pg_type e ON e.typarray = t.oid
              WHERE t.oid >= 16384"
         ),
-    )
-    .await?
-    {
-        let oid: u32 = r.get("oid");
-        let relid: u32 = r.get("typrelid");
-        let relkind: Option<i8> = r.get("relkind");
-        let array_of: Option<u32> = r.get("array_of");
-        let multirange_of: Option<u32> = r.get("multirange_of");
-        let me = ObjRef::new(class::PG_TYPE, oid);
-        if let Some(e) = array_of {
-            cat.owners.insert(me, ObjRef::new(class::PG_TYPE, e));
-        } else if let Some(rng) = multirange_of {
-            cat.owners.insert(me, ObjRef::new(class::PG_TYPE, rng));
-        } else if relid != 0 {
-            if relkind == Some(b'c' as i8) {
-                cat.owners.insert(ObjRef::new(class::PG_CLASS, relid), me);
-            } else {
-                cat.owners.insert(me, ObjRef::new(class::PG_CLASS, relid));
+        |r| {
+            let oid: u32 = r.get("oid");
+            let relid: u32 = r.get("typrelid");
+            let relkind: Option<i8> = r.get("relkind");
+            let array_of: Option<u32> = r.get("array_of");
+            let multirange_of: Option<u32> = r.get("multirange_of");
+            let me = ObjRef::new(class::PG_TYPE, oid);
+            if let Some(e) = array_of {
+                cat.owners.insert(me, ObjRef::new(class::PG_TYPE, e));
+            } else if let Some(rng) = multirange_of {
+                cat.owners.insert(me, ObjRef::new(class::PG_TYPE, rng));
+            } else if relid != 0 {
+                if relkind == Some(b'c' as i8) {
+                    cat.owners.insert(ObjRef::new(class::PG_CLASS, relid), me);
+                } else {
+                    cat.owners.insert(me, ObjRef::new(class::PG_CLASS, relid));
+                }
             }
-        }
-    }
+        },
+    )
+    .await?;
 
     let mut labels: HashMap<u32, Vec<String>> = HashMap::new();
     for r in query(

@@ -92,7 +92,8 @@ pub struct Item {
     /// The first statement of `sql` in parts, for the post-data applier to recombine (several
     /// constraints of a table in one `ALTER TABLE`, a key's index built apart). `sql` stays the
     /// one-statement-per-object form that scripts print; it begins with [`Lead::sql`].
-    pub lead: Option<Lead>,
+    /// Boxed: most items have none, and every item would carry its size.
+    pub lead: Option<Box<Lead>>,
 }
 
 /// The first statement of a post-data item, in parts.
@@ -175,7 +176,7 @@ impl Item {
     /// lead and `sql` still begins with it (code that rewrites `sql` without the lead only
     /// loses the recombining, never statements).
     pub fn split(&self) -> Option<(&Lead, &str)> {
-        let lead = self.lead.as_ref()?;
+        let lead = self.lead.as_deref()?;
         let rest = self.sql.strip_prefix(lead.sql().as_str())?;
         Some((lead, rest))
     }
@@ -187,7 +188,7 @@ impl Item {
             return false;
         };
         self.sql = lead.sql() + rest;
-        self.lead = Some(lead);
+        self.lead = Some(Box::new(lead));
         true
     }
 }
@@ -220,6 +221,12 @@ pub fn all(cat: &Catalog, opts: &Options) -> Vec<Item> {
     relations::render(cat, opts, &mut items);
     postdata::render(cat, opts, &mut items);
     security_labels(cat, &mut items);
+    // Statements are built by appending, so a string's capacity can be up to twice its length,
+    // and so can the vector's: tens of MB at 10,000 tables, held until the items are applied.
+    for it in &mut items {
+        it.sql.shrink_to_fit();
+    }
+    items.shrink_to_fit();
     items
 }
 
@@ -242,18 +249,16 @@ fn security_labels(cat: &Catalog, items: &mut [Item]) {
 
 /// Everything pg_dump puts in `--section=pre-data`.
 pub fn pre_data(cat: &Catalog, opts: &Options) -> Vec<Item> {
-    all(cat, opts)
-        .into_iter()
-        .filter(|i| !i.kind.is_post_data())
-        .collect()
+    let mut items = all(cat, opts);
+    items.retain(|i| !i.kind.is_post_data());
+    items
 }
 
 /// Everything pg_dump puts in `--section=post-data`.
 pub fn post_data(cat: &Catalog, opts: &Options) -> Vec<Item> {
-    all(cat, opts)
-        .into_iter()
-        .filter(|i| i.kind.is_post_data())
-        .collect()
+    let mut items = all(cat, opts);
+    items.retain(|i| i.kind.is_post_data());
+    items
 }
 
 /// `COMMENT ON <what> IS '…';` when the object has a comment.

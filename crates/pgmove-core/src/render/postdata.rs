@@ -108,7 +108,7 @@ pub(super) fn render(cat: &Catalog, _opts: &Options, items: &mut Vec<Item>) {
         .provides(ObjRef::new(class::PG_CONSTRAINT, c.oid))
         .after(ObjRef::new(class::PG_CLASS, c.table_oid))
         .on_table(c.table_oid);
-        item.lead = Some(lead);
+        item.lead = Some(Box::new(lead));
         if let Some(r) = after_ref {
             item.after.push(r);
         }
@@ -140,7 +140,7 @@ pub(super) fn render(cat: &Catalog, _opts: &Options, items: &mut Vec<Item>) {
                 .provides(ObjRef::new(class::PG_CLASS, ix.oid))
                 .after(ObjRef::new(class::PG_CLASS, ix.table_oid))
                 .on_table(ix.table_oid);
-            item.lead = Some(lead);
+            item.lead = Some(Box::new(lead));
             items.push(item);
         }
         if let Some((parent, parent_name)) = &ix.parent_index {
