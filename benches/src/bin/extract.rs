@@ -60,5 +60,8 @@ fn main() -> anyhow::Result<()> {
         items.len(),
         sink.0,
     );
+    // As the CLI: the process ends here, and the exit reclaims the model and the items.
+    std::mem::forget(cat);
+    std::mem::forget(items);
     Ok(())
 }

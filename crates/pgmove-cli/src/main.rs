@@ -202,6 +202,14 @@ async fn run(cli: Cli) -> pgmove_core::Result<()> {
     }
 }
 
+/// The step is the process's last work: the model and the plan (hundreds of thousands of small
+/// allocations at 10,000 tables, a tenth of a second to free, a second at 100,000) are left for
+/// the exit to reclaim, as compilers do with their ASTs.
+fn exit_without_freeing(cat: pgmove_core::model::Catalog, p: plan::Plan) {
+    std::mem::forget(cat);
+    std::mem::forget(p);
+}
+
 async fn step(
     c: &Common,
     step: Step,
@@ -233,7 +241,8 @@ async fn step(
     };
     let Some(target_spec) = target_spec else {
         let mut out: Box<dyn std::io::Write> = match c.output.as_deref() {
-            None | Some("-") => Box::new(std::io::stdout().lock()),
+            // Buffered: a locked stdout flushes at every newline, a system call per line.
+            None | Some("-") => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
             Some(path) => Box::new(std::io::BufWriter::new(std::fs::File::create(path)?)),
         };
         apply::write_script(
@@ -248,6 +257,7 @@ async fn step(
                 c.output.as_deref().unwrap_or("")
             );
         }
+        exit_without_freeing(cat, p);
         return Ok(());
     };
 
@@ -298,5 +308,6 @@ async fn step(
             }
         }
     }
+    exit_without_freeing(cat, p);
     Ok(())
 }

@@ -213,7 +213,9 @@ impl Default for Options {
 
 /// Every item of the schema, pre-data and post-data, unordered.
 pub fn all(cat: &Catalog, opts: &Options) -> Vec<Item> {
-    let mut items = Vec::new();
+    // About one item per object (a sequence has two: itself and its OWNED BY), reserved at
+    // once: grown by doubling, the vector would briefly hold its old and new buffers.
+    let mut items = Vec::with_capacity(object_count(cat) + cat.sequences.len());
     schemas::render(cat, opts, &mut items);
     types::render(cat, opts, &mut items);
     routines::render(cat, opts, &mut items);
@@ -228,6 +230,34 @@ pub fn all(cat: &Catalog, opts: &Options) -> Vec<Item> {
     }
     items.shrink_to_fit();
     items
+}
+
+/// How many objects the model holds (not columns or dependencies).
+fn object_count(cat: &Catalog) -> usize {
+    cat.schemas.len()
+        + cat.extensions.len()
+        + cat.collations.len()
+        + cat.types.len()
+        + cat.functions.len()
+        + cat.aggregates.len()
+        + cat.operators.len()
+        + cat.casts.len()
+        + cat.text_search_configs.len()
+        + cat.text_search_dicts.len()
+        + cat.foreign_data_wrappers.len()
+        + cat.foreign_servers.len()
+        + cat.sequences.len()
+        + cat.tables.len()
+        + cat.views.len()
+        + cat.indexes.len()
+        + cat.constraints.len()
+        + cat.triggers.len()
+        + cat.rules.len()
+        + cat.policies.len()
+        + cat.statistics.len()
+        + cat.event_triggers.len()
+        + cat.publications.len()
+        + cat.default_privileges.len()
 }
 
 /// `SECURITY LABEL`s travel inside the item of the object they label (a column's with its
