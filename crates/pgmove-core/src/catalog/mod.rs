@@ -54,6 +54,7 @@
 //! tables. `tests/tests/extract_consistency.rs` checks both.
 
 mod constraintdef;
+mod exprdef;
 mod indexdef;
 mod misc;
 mod relations;

@@ -1,6 +1,7 @@
 //! Tables, columns, views, indexes, constraints, triggers, rules, policies and extended statistics.
 
 use super::constraintdef::{self, RawKey};
+use super::exprdef::{self, Operator, Operators};
 use super::indexdef::{self, KeyColumn, Opclass, Opclasses, RawIndex};
 use super::{ch, opt_ch, query, query_each, since, USER_SCHEMAS};
 use crate::model::{
@@ -19,6 +20,7 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<Columns> 
     let v = cat.server_version;
 
     let (mut columns, key_columns) = read_columns(client, cat).await?;
+    let operators = read_operators(client).await?;
 
     // Inheritance parents that are not partition parents, in order.
     let mut inherits: HashMap<u32, Vec<String>> = HashMap::new();
@@ -170,7 +172,7 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<Columns> 
         });
     }
 
-    read_indexes(client, cat, &key_columns).await?;
+    read_indexes(client, cat, &key_columns, &operators).await?;
     read_triggers_rules(client, cat).await?;
     Ok((columns, key_columns))
 }
@@ -355,6 +357,23 @@ async fn read_opclasses(client: &Client) -> Result<Opclasses> {
     Ok(out)
 }
 
+/// The operators of `pg_catalog`, for the expressions `exprdef` prints.
+async fn read_operators(client: &Client) -> Result<Operators> {
+    let mut out = Operators::default();
+    for r in query(client, "operators", exprdef::OPERATORS_SQL).await? {
+        out.by_oid.insert(
+            r.get("oid"),
+            Operator {
+                name: r.get("name"),
+                kind: ch(&r, "oprkind"),
+                left: r.get("oprleft"),
+                right: r.get("oprright"),
+            },
+        );
+    }
+    Ok(out)
+}
+
 /// Keys and foreign keys whose definition waits for the columns (see [`finish_constraints`]):
 /// the position in `Catalog::constraints`, and what the definition is made of.
 pub(super) type PendingKeys = Vec<(usize, u32, RawKey)>;
@@ -505,6 +524,7 @@ async fn read_indexes(
     client: &Client,
     cat: &mut Catalog,
     columns: &HashMap<(u32, i16), KeyColumn>,
+    operators: &Operators,
 ) -> Result<()> {
     let v = cat.server_version;
     let partitioned = since(v, 110000, "ic.relkind = 'I'", "false");
@@ -523,7 +543,7 @@ async fn read_indexes(
                     {nulls_not_distinct} AS nulls_not_distinct, {key_count} AS key_count,
                     i.indkey::int2[] AS keys, i.indclass::oid[] AS classes,
                     i.indcollation::oid[] AS collations, i.indoption::int2[] AS options,
-                    CASE WHEN i.indpred IS NOT NULL THEN pg_get_expr(i.indpred, i.indrelid) END AS pred,
+                    i.indpred::text AS pred_tree,
                     i.indexprs IS NOT NULL OR ic.reloptions IS NOT NULL OR ic.relkind <> 'i'
                       OR EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = i.indexrelid
                                    AND a.attoptions IS NOT NULL) AS needs_server,
@@ -550,9 +570,20 @@ async fn read_indexes(
         let stats: Vec<i32> = r.get("stats");
         let table_schema: String = r.get("table_schema");
         let table_name: String = r.get("table_name");
+        let table_oid: u32 = r.get("indrelid");
+        // A predicate pgmove cannot print sends the whole definition to the server.
+        let pred_tree: Option<String> = r.get("pred_tree");
+        let predicate = pred_tree.as_deref().map(|tree| {
+            let ctx = exprdef::Context {
+                table_oid,
+                columns,
+                operators,
+            };
+            exprdef::deparse(tree, &ctx)
+        });
         let raw = RawIndex {
             name: r.get("name"),
-            table_oid: r.get("indrelid"),
+            table_oid,
             table: crate::quote::qualified(&table_schema, &table_name),
             am: r.get("am"),
             am_name: r.get("am_name"),
@@ -563,8 +594,8 @@ async fn read_indexes(
             classes: r.get("classes"),
             collations: r.get("collations"),
             options: r.get("options"),
-            predicate: r.get("pred"),
-            needs_server: r.get("needs_server"),
+            needs_server: r.get::<_, bool>("needs_server") || matches!(predicate, Some(None)),
+            predicate: predicate.flatten(),
         };
         let definition = indexdef::build(&raw, columns, &opclasses);
         let oid: u32 = r.get("indexrelid");
