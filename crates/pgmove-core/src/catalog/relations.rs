@@ -1,6 +1,6 @@
 //! Tables, columns, views, indexes, constraints, triggers, rules, policies and extended statistics.
 
-use super::constraintdef::{self, RawKey};
+use super::constraintdef::{self, RawCheck, RawKey};
 use super::exprdef::{self, Operator, Operators};
 use super::indexdef::{self, KeyColumn, Opclass, Opclasses, RawIndex};
 use super::{ch, opt_ch, query, query_each, since, USER_SCHEMAS};
@@ -14,9 +14,9 @@ use tokio_postgres::Client;
 
 /// Tables, views, columns, indexes, triggers, rules, policies and statistics. Returns the
 /// columns of composite types, for [`fill_composite_types`], and every column by (table,
-/// attnum), for [`finish_constraints`]. Constraints are read apart, by [`read_constraints`], so
-/// the two halves can run on two connections.
-pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<Columns> {
+/// attnum) and the operators of `pg_catalog`, for [`finish_constraints`]. Constraints are read
+/// apart, by [`read_constraints`], so the two halves can run on two connections.
+pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<(Columns, Operators)> {
     let v = cat.server_version;
 
     let (mut columns, key_columns) = read_columns(client, cat).await?;
@@ -174,7 +174,7 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<Columns> 
 
     read_indexes(client, cat, &key_columns, &operators).await?;
     read_triggers_rules(client, cat).await?;
-    Ok((columns, key_columns))
+    Ok(((columns, key_columns), operators))
 }
 
 /// Give composite types their attributes, from the columns [`read`] left over: the types may
@@ -374,13 +374,21 @@ async fn read_operators(client: &Client) -> Result<Operators> {
     Ok(out)
 }
 
-/// Keys and foreign keys whose definition waits for the columns (see [`finish_constraints`]):
-/// the position in `Catalog::constraints`, and what the definition is made of.
-pub(super) type PendingKeys = Vec<(usize, u32, RawKey)>;
+/// What a constraint's definition is made of, when it waits for the columns.
+#[derive(Debug)]
+pub(super) enum RawDefinition {
+    Key(RawKey),
+    Check(RawCheck),
+}
 
-/// Constraints on tables. Checks, exclusion constraints and constraint triggers come with the
-/// server's definition; keys and foreign keys come back as [`PendingKeys`], for
-/// [`finish_constraints`] once the columns are known.
+/// Keys, foreign keys and checks whose definition waits for the columns (see
+/// [`finish_constraints`]): the position in `Catalog::constraints`, and what the definition is
+/// made of.
+pub(super) type PendingKeys = Vec<(usize, u32, RawDefinition)>;
+
+/// Constraints on tables. Exclusion constraints, constraint triggers and the checks pgmove
+/// does not print come with the server's definition; keys, foreign keys and the other checks
+/// come back as [`PendingKeys`], for [`finish_constraints`] once the columns are known.
 pub(super) async fn read_constraints(client: &Client, cat: &mut Catalog) -> Result<PendingKeys> {
     let v = cat.server_version;
     let parent = since(v, 110000, "co.conparentid", "0::oid");
@@ -389,6 +397,13 @@ pub(super) async fn read_constraints(client: &Client, cat: &mut Catalog) -> Resu
         180000,
         "co.contype IN ('p', 'u', 'f') AND NOT co.conperiod AND co.conenforced",
         "co.contype IN ('p', 'u', 'f')",
+    );
+    // NOT ENFORCED checks (18) stay with the server.
+    let check_kind = since(
+        v,
+        180000,
+        "co.contype = 'c' AND co.conenforced AND NOT co.condeferrable",
+        "co.contype = 'c' AND NOT co.condeferrable",
     );
     let delete_set = since(v, 150000, "co.confdelsetcols::int2[]", "NULL::int2[]");
     let nulls_not_distinct = since(
@@ -405,8 +420,10 @@ pub(super) async fn read_constraints(client: &Client, cat: &mut Catalog) -> Resu
         &format!(
             "SELECT co.oid, n.nspname::text AS schema, co.conname::text AS name, co.contype,
                     co.conrelid, co.contypid,
-                    CASE WHEN {plain_kind} THEN NULL ELSE pg_get_constraintdef(co.oid) END AS def,
-                    co.convalidated, co.conislocal, co.coninhcount::int4 AS coninhcount, co.conindid,
+                    CASE WHEN {plain_kind} OR {check_kind} THEN NULL
+                         ELSE pg_get_constraintdef(co.oid) END AS def,
+                    CASE WHEN {check_kind} THEN co.conbin::text END AS check_tree,
+                    co.connoinherit, co.convalidated, co.conislocal, co.coninhcount::int4 AS coninhcount, co.conindid,
                     {parent} AS parent, co.confrelid, co.conkey::int2[] AS conkey,
                     co.confkey::int2[] AS confkey, rn.nspname::text AS ref_schema,
                     rc.relname::text AS ref_name, co.confmatchtype, co.confupdtype,
@@ -443,7 +460,16 @@ pub(super) async fn read_constraints(client: &Client, cat: &mut Catalog) -> Resu
             deferrable: r.get("condeferrable"),
             deferred: r.get("condeferred"),
         };
-        if pending_key {
+        let check_tree: Option<String> = r.get("check_tree");
+        if pending_key && c.contype == 'c' {
+            let raw = RawCheck {
+                table_oid: c.table_oid,
+                tree: check_tree.unwrap_or_default(),
+                no_inherit: r.get("connoinherit"),
+                validated: c.validated,
+            };
+            pending.push((cat.constraints.len(), c.oid, RawDefinition::Check(raw)));
+        } else if pending_key {
             let index_keys: Vec<i16> = r
                 .get::<_, Option<Vec<i16>>>("index_keys")
                 .unwrap_or_default();
@@ -474,7 +500,7 @@ pub(super) async fn read_constraints(client: &Client, cat: &mut Catalog) -> Resu
                 deferred: c.deferred,
                 validated: c.validated,
             };
-            pending.push((cat.constraints.len(), c.oid, raw));
+            pending.push((cat.constraints.len(), c.oid, RawDefinition::Key(raw)));
         }
         // A validated check belongs to its table's CREATE TABLE.
         if c.contype == 'c' && c.validated {
@@ -488,18 +514,24 @@ pub(super) async fn read_constraints(client: &Client, cat: &mut Catalog) -> Resu
     Ok(pending)
 }
 
-/// Give the keys and foreign keys [`read_constraints`] left pending their definitions: built
-/// from the columns (see `constraintdef`), or, for any it cannot build, from the server's
-/// `pg_get_constraintdef` in one query. Runs inside the read's snapshot.
+/// Give the keys, foreign keys and checks [`read_constraints`] left pending their
+/// definitions: built from the columns and operators (see `constraintdef`, `exprdef`), or, for
+/// any it cannot build, from the server's `pg_get_constraintdef` in one query. Runs inside the
+/// read's snapshot.
 pub(super) async fn finish_constraints(
     client: &Client,
     cat: &mut Catalog,
     pending: PendingKeys,
     columns: &HashMap<(u32, i16), KeyColumn>,
+    operators: &Operators,
 ) -> Result<()> {
     let mut left = Vec::new();
     for (i, oid, raw) in pending {
-        match constraintdef::build(&raw, columns) {
+        let built = match &raw {
+            RawDefinition::Key(k) => constraintdef::build(k, columns),
+            RawDefinition::Check(c) => constraintdef::build_check(c, columns, operators),
+        };
+        match built {
             Some(def) => cat.constraints[i].definition = def,
             None => left.push((i, oid)),
         }
