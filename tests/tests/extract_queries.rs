@@ -34,4 +34,37 @@ async fn a_read_sends_a_fixed_number_of_queries() {
     assert_eq!((n_small, n_large), (3, 300));
     assert_eq!(small, large, "queries for 3 tables vs 300");
     assert!(small < 60, "{small} queries");
+
+    // In the same test, as the count is per process. Checks and partial-index predicates of
+    // the simple shapes are printed from their stored trees, with no follow-up query; those
+    // pgmove cannot print cost one follow-up query per kind, whatever their number.
+    c.create_db("shapes").unwrap();
+    c.sql("shapes", "CREATE TABLE public.plain (id int PRIMARY KEY)")
+        .unwrap();
+    let client = conn::connect_str(&c.conninfo("shapes")).await.unwrap();
+    let (base, _) = queries_of_one_read(&client).await;
+    c.sql(
+        "shapes",
+        "CREATE TABLE public.simple (a int CHECK (a > 0 AND a <> -1),
+                                     b text CHECK (b <> 'x' OR b IS NULL), f bool CHECK (NOT f));
+         CREATE INDEX ON public.simple (a) WHERE a > 10 AND f;",
+    )
+    .unwrap();
+    assert_eq!(queries_of_one_read(&client).await.0, base, "simple shapes");
+    c.sql(
+        "shapes",
+        "ALTER TABLE public.simple ADD CHECK (length(b) < 5), ADD CHECK (a IN (1, 2));",
+    )
+    .unwrap();
+    assert_eq!(queries_of_one_read(&client).await.0, base + 1, "two checks");
+    c.sql(
+        "shapes",
+        "CREATE INDEX ON public.simple (a) WHERE b IN ('a', 'b')",
+    )
+    .unwrap();
+    assert_eq!(
+        queries_of_one_read(&client).await.0,
+        base + 2,
+        "a predicate"
+    );
 }

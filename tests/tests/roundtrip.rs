@@ -20,10 +20,18 @@ struct Corpus {
 fn corpora() -> Vec<Corpus> {
     let c = corpus_dir();
     let fixture = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/every_object.sql");
+    let shapes = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/expression_shapes.sql");
     let mut v = vec![
         Corpus {
             name: "every_object",
             files: vec![fixture],
+            pgmove_only: &[],
+        },
+        // Checks and partial-index predicates: the ones pgmove prints itself and the ones it
+        // leaves to the server, each compared with the server's word for word.
+        Corpus {
+            name: "expression_shapes",
+            files: vec![shapes],
             pgmove_only: &[],
         },
         Corpus {

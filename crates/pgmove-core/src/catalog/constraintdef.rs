@@ -1,14 +1,17 @@
-//! Primary key, unique and foreign key definitions built from `pg_constraint`'s own columns, as
-//! `pg_get_constraintdef(oid)` prints them.
+//! Primary key, unique, foreign key and check definitions built from `pg_constraint`'s own
+//! columns, as `pg_get_constraintdef(oid)` prints them.
 //!
 //! For the same reason as `indexdef`: in a fresh backend the server's deparser costs tens of
-//! microseconds per constraint in cache misses, while these three kinds are nothing but column
-//! lists, a referenced table and a few flags. Checks, exclusion constraints, constraint
-//! triggers, and on PostgreSQL 18 `WITHOUT OVERLAPS`/`PERIOD` keys and `NOT ENFORCED` foreign
-//! keys stay with the server, as does any constraint whose columns this module cannot name.
+//! microseconds per constraint in cache misses, while the three kinds of keys are nothing but
+//! column lists, a referenced table and a few flags. A check is its expression (printed by
+//! `exprdef`, when it can) and two flags. Exclusion constraints, constraint triggers, and on
+//! PostgreSQL 18 `WITHOUT OVERLAPS`/`PERIOD` keys and `NOT ENFORCED` foreign keys and checks
+//! stay with the server, as does any constraint whose columns or expression this module cannot
+//! print.
 //! `tests/tests/roundtrip.rs` compares the result with `pg_get_constraintdef` for every
 //! constraint of every corpus.
 
+use super::exprdef::{self, Operators};
 use super::indexdef::KeyColumn;
 use crate::quote;
 use std::collections::HashMap;
@@ -123,6 +126,39 @@ pub(super) fn build(c: &RawKey, columns: &HashMap<(u32, i16), KeyColumn>) -> Opt
     Some(def)
 }
 
+/// A check constraint on a table (enforced, not deferrable), as `pg_constraint` describes it.
+#[derive(Debug, Clone)]
+pub(super) struct RawCheck {
+    pub table_oid: u32,
+    /// `conbin::text`: the expression's node tree.
+    pub tree: String,
+    /// `connoinherit`.
+    pub no_inherit: bool,
+    pub validated: bool,
+}
+
+/// The definition `pg_get_constraintdef` prints for check `c`, or `None` when the server must
+/// print it.
+pub(super) fn build_check(
+    c: &RawCheck,
+    columns: &HashMap<(u32, i16), KeyColumn>,
+    operators: &Operators,
+) -> Option<String> {
+    let ctx = exprdef::Context {
+        table_oid: c.table_oid,
+        columns,
+        operators,
+    };
+    let mut def = format!("CHECK ({})", exprdef::deparse(&c.tree, &ctx)?);
+    if c.no_inherit {
+        def.push_str(" NO INHERIT");
+    }
+    if !c.validated {
+        def.push_str(" NOT VALID");
+    }
+    Some(def)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -202,6 +238,39 @@ mod tests {
             build(&f, &cols).unwrap(),
             "FOREIGN KEY (t_id) REFERENCES app.\"T\"(id) MATCH FULL ON UPDATE CASCADE ON DELETE SET NULL (t_id) NOT VALID"
         );
+    }
+
+    #[test]
+    fn checks() {
+        let cols = columns();
+        let ops = Operators {
+            by_oid: HashMap::from([(
+                521,
+                exprdef::Operator {
+                    name: ">".into(),
+                    kind: 'b',
+                    left: 23,
+                    right: 23,
+                },
+            )]),
+        };
+        let mut c = RawCheck {
+            table_oid: 1,
+            tree: "{OPEXPR :opno 521 :opfuncid 147 :opresulttype 16 :opretset false :opcollid 0 :inputcollid 0 :args ({VAR :varno 1 :varattno 2 :vartype 23 :vartypmod -1 :varcollid 0 :varlevelsup 0 :varnosyn 1 :varattnosyn 2 :location 1} {CONST :consttype 23 :consttypmod -1 :constcollid 0 :constlen 4 :constbyval true :constisnull false :location 5 :constvalue 4 [ 0 0 0 0 0 0 0 0 ]}) :location 3}".into(),
+            no_inherit: false,
+            validated: true,
+        };
+        assert_eq!(
+            build_check(&c, &cols, &ops).unwrap(),
+            "CHECK ((\"Order\" > 0))"
+        );
+        (c.no_inherit, c.validated) = (true, false);
+        assert_eq!(
+            build_check(&c, &cols, &ops).unwrap(),
+            "CHECK ((\"Order\" > 0)) NO INHERIT NOT VALID"
+        );
+        c.tree = c.tree.replace(":opno 521", ":opno 522");
+        assert!(build_check(&c, &cols, &ops).is_none(), "unknown operator");
     }
 
     #[test]

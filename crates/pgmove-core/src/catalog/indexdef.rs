@@ -9,8 +9,8 @@
 //! named, no collation other than the column's, no per-column opclass options, no storage
 //! parameters, not a partitioned index. Everything else — and any index this module is not
 //! sure of — goes back to the server's `pg_get_indexdef` in one follow-up query, so the result
-//! is never a guess. The partial-index predicate still comes from the server (`pg_get_expr`,
-//! the same deparser `pg_get_indexdef` uses, called only for partial indexes).
+//! is never a guess. A partial index's predicate is printed by `exprdef` from `indpred`; one it
+//! cannot print sends the whole definition to the server.
 //!
 //! `tests/tests/index_definitions.rs` compares this module's output with `pg_get_indexdef` for
 //! every index of every test corpus.
@@ -111,10 +111,10 @@ pub(super) struct RawIndex {
     pub classes: Vec<u32>,
     pub collations: Vec<u32>,
     pub options: Vec<i16>,
-    /// `pg_get_expr(indpred, indrelid)` of a partial index.
+    /// A partial index's predicate as `pg_get_expr(indpred, indrelid)` prints it.
     pub predicate: Option<String>,
     /// Anything this module does not print: expressions, storage parameters, opclass options,
-    /// a partitioned index.
+    /// a partitioned index, a predicate `exprdef` cannot print.
     pub needs_server: bool,
 }
 

@@ -54,6 +54,7 @@
 //! tables. `tests/tests/extract_consistency.rs` checks both.
 
 mod constraintdef;
+mod exprdef;
 mod indexdef;
 mod misc;
 mod relations;
@@ -336,7 +337,7 @@ where
         tracing::debug!("second half of the read: {:?}", started.elapsed());
         Ok::<_, Error>((cat, columns))
     };
-    let ((mut cat, before, keys), (other, (columns, key_columns))) = match second {
+    let ((mut cat, before, keys), (other, ((columns, key_columns), operators))) = match second {
         Some(_) => futures::try_join!(half_a, half_b)?,
         // On one connection, one half after the other: a half's error (and the sequence
         // reader's savepoints) must not land in the middle of the other's queries.
@@ -347,7 +348,7 @@ where
     };
     cat.absorb(other);
     relations::fill_composite_types(&mut cat, columns);
-    relations::finish_constraints(first, &mut cat, keys, &key_columns).await?;
+    relations::finish_constraints(first, &mut cat, keys, &key_columns, &operators).await?;
     hook(attempt, Stage::Read).await;
     Ok((cat, before, snapshot))
 }

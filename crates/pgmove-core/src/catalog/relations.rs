@@ -1,6 +1,7 @@
 //! Tables, columns, views, indexes, constraints, triggers, rules, policies and extended statistics.
 
-use super::constraintdef::{self, RawKey};
+use super::constraintdef::{self, RawCheck, RawKey};
+use super::exprdef::{self, Operator, Operators};
 use super::indexdef::{self, KeyColumn, Opclass, Opclasses, RawIndex};
 use super::{ch, opt_ch, query, query_each, since, USER_SCHEMAS};
 use crate::model::{
@@ -13,12 +14,13 @@ use tokio_postgres::Client;
 
 /// Tables, views, columns, indexes, triggers, rules, policies and statistics. Returns the
 /// columns of composite types, for [`fill_composite_types`], and every column by (table,
-/// attnum), for [`finish_constraints`]. Constraints are read apart, by [`read_constraints`], so
-/// the two halves can run on two connections.
-pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<Columns> {
+/// attnum) and the operators of `pg_catalog`, for [`finish_constraints`]. Constraints are read
+/// apart, by [`read_constraints`], so the two halves can run on two connections.
+pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<(Columns, Operators)> {
     let v = cat.server_version;
 
     let (mut columns, key_columns) = read_columns(client, cat).await?;
+    let operators = read_operators(client).await?;
 
     // Inheritance parents that are not partition parents, in order.
     let mut inherits: HashMap<u32, Vec<String>> = HashMap::new();
@@ -171,9 +173,9 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<Columns> 
         });
     }
 
-    read_indexes(client, cat, &key_columns).await?;
+    read_indexes(client, cat, &key_columns, &operators).await?;
     read_triggers_rules(client, cat).await?;
-    Ok((columns, key_columns))
+    Ok(((columns, key_columns), operators))
 }
 
 /// Give composite types their attributes, from the columns [`read`] left over: the types may
@@ -367,13 +369,38 @@ async fn read_opclasses(client: &Client) -> Result<Opclasses> {
     Ok(out)
 }
 
-/// Keys and foreign keys whose definition waits for the columns (see [`finish_constraints`]):
-/// the position in `Catalog::constraints`, and what the definition is made of.
-pub(super) type PendingKeys = Vec<(usize, u32, RawKey)>;
+/// The operators of `pg_catalog`, for the expressions `exprdef` prints.
+async fn read_operators(client: &Client) -> Result<Operators> {
+    let mut out = Operators::default();
+    for r in query(client, "operators", exprdef::OPERATORS_SQL).await? {
+        out.by_oid.insert(
+            r.get("oid"),
+            Operator {
+                name: r.get("name"),
+                kind: ch(&r, "oprkind"),
+                left: r.get("oprleft"),
+                right: r.get("oprright"),
+            },
+        );
+    }
+    Ok(out)
+}
 
-/// Constraints on tables. Checks, exclusion constraints and constraint triggers come with the
-/// server's definition; keys and foreign keys come back as [`PendingKeys`], for
-/// [`finish_constraints`] once the columns are known.
+/// What a constraint's definition is made of, when it waits for the columns.
+#[derive(Debug)]
+pub(super) enum RawDefinition {
+    Key(RawKey),
+    Check(RawCheck),
+}
+
+/// Keys, foreign keys and checks whose definition waits for the columns (see
+/// [`finish_constraints`]): the position in `Catalog::constraints`, and what the definition is
+/// made of.
+pub(super) type PendingKeys = Vec<(usize, u32, RawDefinition)>;
+
+/// Constraints on tables. Exclusion constraints, constraint triggers and the checks pgmove
+/// does not print come with the server's definition; keys, foreign keys and the other checks
+/// come back as [`PendingKeys`], for [`finish_constraints`] once the columns are known.
 pub(super) async fn read_constraints(client: &Client, cat: &mut Catalog) -> Result<PendingKeys> {
     let v = cat.server_version;
     let parent = since(v, 110000, "co.conparentid", "0::oid");
@@ -382,6 +409,13 @@ pub(super) async fn read_constraints(client: &Client, cat: &mut Catalog) -> Resu
         180000,
         "co.contype IN ('p', 'u', 'f') AND NOT co.conperiod AND co.conenforced",
         "co.contype IN ('p', 'u', 'f')",
+    );
+    // NOT ENFORCED checks (18) stay with the server.
+    let check_kind = since(
+        v,
+        180000,
+        "co.contype = 'c' AND co.conenforced AND NOT co.condeferrable",
+        "co.contype = 'c' AND NOT co.condeferrable",
     );
     let delete_set = since(v, 150000, "co.confdelsetcols::int2[]", "NULL::int2[]");
     let nulls_not_distinct = since(
@@ -398,8 +432,10 @@ pub(super) async fn read_constraints(client: &Client, cat: &mut Catalog) -> Resu
         &format!(
             "SELECT co.oid, n.nspname::text AS schema, co.conname::text AS name, co.contype,
                     co.conrelid, co.contypid,
-                    CASE WHEN {plain_kind} THEN NULL ELSE pg_get_constraintdef(co.oid) END AS def,
-                    co.convalidated, co.conislocal, co.coninhcount::int4 AS coninhcount, co.conindid,
+                    CASE WHEN {plain_kind} OR {check_kind} THEN NULL
+                         ELSE pg_get_constraintdef(co.oid) END AS def,
+                    CASE WHEN {check_kind} THEN co.conbin::text END AS check_tree,
+                    co.connoinherit, co.convalidated, co.conislocal, co.coninhcount::int4 AS coninhcount, co.conindid,
                     {parent} AS parent, co.confrelid, co.conkey::int2[] AS conkey,
                     co.confkey::int2[] AS confkey, rn.nspname::text AS ref_schema,
                     rc.relname::text AS ref_name, co.confmatchtype, co.confupdtype,
@@ -436,7 +472,16 @@ pub(super) async fn read_constraints(client: &Client, cat: &mut Catalog) -> Resu
             deferrable: r.get("condeferrable"),
             deferred: r.get("condeferred"),
         };
-        if pending_key {
+        let check_tree: Option<String> = r.get("check_tree");
+        if pending_key && c.contype == 'c' {
+            let raw = RawCheck {
+                table_oid: c.table_oid,
+                tree: check_tree.unwrap_or_default(),
+                no_inherit: r.get("connoinherit"),
+                validated: c.validated,
+            };
+            pending.push((cat.constraints.len(), c.oid, RawDefinition::Check(raw)));
+        } else if pending_key {
             let index_keys: Vec<i16> = r
                 .get::<_, Option<Vec<i16>>>("index_keys")
                 .unwrap_or_default();
@@ -467,7 +512,7 @@ pub(super) async fn read_constraints(client: &Client, cat: &mut Catalog) -> Resu
                 deferred: c.deferred,
                 validated: c.validated,
             };
-            pending.push((cat.constraints.len(), c.oid, raw));
+            pending.push((cat.constraints.len(), c.oid, RawDefinition::Key(raw)));
         }
         // A validated check belongs to its table's CREATE TABLE.
         if c.contype == 'c' && c.validated {
@@ -481,18 +526,24 @@ pub(super) async fn read_constraints(client: &Client, cat: &mut Catalog) -> Resu
     Ok(pending)
 }
 
-/// Give the keys and foreign keys [`read_constraints`] left pending their definitions: built
-/// from the columns (see `constraintdef`), or, for any it cannot build, from the server's
-/// `pg_get_constraintdef` in one query. Runs inside the read's snapshot.
+/// Give the keys, foreign keys and checks [`read_constraints`] left pending their
+/// definitions: built from the columns and operators (see `constraintdef`, `exprdef`), or, for
+/// any it cannot build, from the server's `pg_get_constraintdef` in one query. Runs inside the
+/// read's snapshot.
 pub(super) async fn finish_constraints(
     client: &Client,
     cat: &mut Catalog,
     pending: PendingKeys,
     columns: &HashMap<(u32, i16), KeyColumn>,
+    operators: &Operators,
 ) -> Result<()> {
     let mut left = Vec::new();
     for (i, oid, raw) in pending {
-        match constraintdef::build(&raw, columns) {
+        let built = match &raw {
+            RawDefinition::Key(k) => constraintdef::build(k, columns),
+            RawDefinition::Check(c) => constraintdef::build_check(c, columns, operators),
+        };
+        match built {
             Some(def) => cat.constraints[i].definition = def,
             None => left.push((i, oid)),
         }
@@ -517,6 +568,7 @@ async fn read_indexes(
     client: &Client,
     cat: &mut Catalog,
     columns: &HashMap<(u32, i16), KeyColumn>,
+    operators: &Operators,
 ) -> Result<()> {
     let v = cat.server_version;
     let partitioned = since(v, 110000, "ic.relkind = 'I'", "false");
@@ -535,7 +587,7 @@ async fn read_indexes(
                     {nulls_not_distinct} AS nulls_not_distinct, {key_count} AS key_count,
                     i.indkey::int2[] AS keys, i.indclass::oid[] AS classes,
                     i.indcollation::oid[] AS collations, i.indoption::int2[] AS options,
-                    CASE WHEN i.indpred IS NOT NULL THEN pg_get_expr(i.indpred, i.indrelid) END AS pred,
+                    i.indpred::text AS pred_tree,
                     i.indexprs IS NOT NULL OR ic.reloptions IS NOT NULL OR ic.relkind <> 'i'
                       OR EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = i.indexrelid
                                    AND a.attoptions IS NOT NULL) AS needs_server,
@@ -562,9 +614,20 @@ async fn read_indexes(
         let stats: Vec<i32> = r.get("stats");
         let table_schema: String = r.get("table_schema");
         let table_name: String = r.get("table_name");
+        let table_oid: u32 = r.get("indrelid");
+        // A predicate pgmove cannot print sends the whole definition to the server.
+        let pred_tree: Option<String> = r.get("pred_tree");
+        let predicate = pred_tree.as_deref().map(|tree| {
+            let ctx = exprdef::Context {
+                table_oid,
+                columns,
+                operators,
+            };
+            exprdef::deparse(tree, &ctx)
+        });
         let raw = RawIndex {
             name: r.get("name"),
-            table_oid: r.get("indrelid"),
+            table_oid,
             table: crate::quote::qualified(&table_schema, &table_name),
             am: r.get("am"),
             am_name: r.get("am_name"),
@@ -575,8 +638,8 @@ async fn read_indexes(
             classes: r.get("classes"),
             collations: r.get("collations"),
             options: r.get("options"),
-            predicate: r.get("pred"),
-            needs_server: r.get("needs_server"),
+            needs_server: r.get::<_, bool>("needs_server") || matches!(predicate, Some(None)),
+            predicate: predicate.flatten(),
         };
         let definition = indexdef::build(&raw, columns, &opclasses);
         let oid: u32 = r.get("indexrelid");
