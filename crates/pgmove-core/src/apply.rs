@@ -627,8 +627,8 @@ mod tests {
             name: name.into(),
             schema: "public".into(),
             sql: lead.as_ref().map(Lead::sql).unwrap_or_default() + rest,
-            provides: vec![],
-            after: vec![],
+            provides: Default::default(),
+            after: Default::default(),
             table: Some(1),
             lead: lead.map(Box::new),
         }

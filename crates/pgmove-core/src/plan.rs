@@ -280,8 +280,8 @@ mod tests {
             name: "constraint c_p_fkey on public.c".into(),
             schema: "public".into(),
             sql: lead.sql() + "COMMENT ON CONSTRAINT c_p_fkey ON public.c IS 'x';\n",
-            provides: vec![ObjRef::new(class::PG_CONSTRAINT, 9)],
-            after: vec![],
+            provides: [ObjRef::new(class::PG_CONSTRAINT, 9)].into_iter().collect(),
+            after: Default::default(),
             table: Some(1),
             lead: Some(Box::new(lead)),
         };

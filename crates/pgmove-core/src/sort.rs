@@ -34,10 +34,10 @@ impl Deps {
         for i in 0..n {
             start[i + 1] += start[i];
         }
-        Deps {
-            start,
-            to: edges.into_iter().map(|(_, b)| b).collect(),
-        }
+        // Collected in place into the pairs' buffer, which is twice the size needed.
+        let mut to: Vec<u32> = edges.into_iter().map(|(_, b)| b).collect();
+        to.shrink_to_fit();
+        Deps { start, to }
     }
 
     /// What item `i` must follow.
@@ -45,14 +45,27 @@ impl Deps {
         &self.to[self.start[i] as usize..self.start[i + 1] as usize]
     }
 
-    /// The reverse relation: for each item, the items that follow it.
+    /// The reverse relation: for each item, the items that follow it (a counting sort of the
+    /// edges by target, without a second list of pairs).
     fn reversed(&self) -> Deps {
         let n = self.start.len() - 1;
-        let mut edges = Vec::with_capacity(self.to.len());
-        for a in 0..n {
-            edges.extend(self.of(a).iter().map(|&b| (b, a as u32)));
+        let mut start = vec![0u32; n + 1];
+        for &b in &self.to {
+            start[b as usize + 1] += 1;
         }
-        Deps::from_edges(n, edges)
+        for i in 0..n {
+            start[i + 1] += start[i];
+        }
+        let mut next = start.clone();
+        let mut to = vec![0u32; self.to.len()];
+        // Sources in increasing order, so each item's list comes out sorted.
+        for a in 0..n {
+            for &b in self.of(a) {
+                to[next[b as usize] as usize] = a as u32;
+                next[b as usize] += 1;
+            }
+        }
+        Deps { start, to }
     }
 }
 
@@ -61,6 +74,13 @@ impl Deps {
 /// [`Catalog::owners`], to the item that creates what owns it). Shared by the sort and the
 /// filters (which leave out what depends on an excluded item).
 pub(crate) fn dependencies(cat: &Catalog, items: &[Item]) -> Deps {
+    let edges = dependency_edges(cat, items);
+    Deps::from_edges(items.len(), edges)
+}
+
+/// The `(item, item it follows)` pairs behind [`dependencies`], repeats included (the map of
+/// providers is gone before the pairs are sorted).
+fn dependency_edges(cat: &Catalog, items: &[Item]) -> Vec<(u32, u32)> {
     let mut provider: HashMap<ObjRef, u32> = HashMap::with_capacity(items.len());
     for (i, it) in items.iter().enumerate() {
         for p in &it.provides {
@@ -77,7 +97,8 @@ pub(crate) fn dependencies(cat: &Catalog, items: &[Item]) -> Deps {
         None
     };
 
-    let mut edges: Vec<(u32, u32)> = Vec::new();
+    let afters: usize = items.iter().map(|it| it.after.len()).sum();
+    let mut edges: Vec<(u32, u32)> = Vec::with_capacity(afters + cat.depends.len());
     for (i, it) in items.iter().enumerate() {
         for a in &it.after {
             if let Some(j) = resolve(*a) {
@@ -106,15 +127,16 @@ pub(crate) fn dependencies(cat: &Catalog, items: &[Item]) -> Deps {
         }
         edges.push((a, b));
     }
-    Deps::from_edges(items.len(), edges)
+    edges
 }
 
 /// Items in dependency order, and a warning for each cycle that had to be broken.
 pub fn order(cat: &Catalog, mut items: Vec<Item>) -> (Vec<Item>, Vec<String>) {
     let n = items.len();
     let deps = dependencies(cat, &items);
-    let dependents = deps.reversed();
     let mut waiting_on: Vec<u32> = (0..n).map(|i| deps.of(i).len() as u32).collect();
+    let dependents = deps.reversed();
+    drop(deps);
     // Each item's place in (kind, schema, name) order, computed once: the ready queue orders
     // by it without copying names.
     let mut by_priority: Vec<u32> = (0..n as u32).collect();
@@ -192,8 +214,8 @@ mod tests {
             name: name.into(),
             schema: "public".into(),
             sql: String::new(),
-            provides: vec![ObjRef::new(class::PG_CLASS, oid)],
-            after: vec![],
+            provides: [ObjRef::new(class::PG_CLASS, oid)].into_iter().collect(),
+            after: Default::default(),
             table: None,
             lead: None,
         }

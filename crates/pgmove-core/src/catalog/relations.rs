@@ -426,7 +426,7 @@ pub(super) async fn read_constraints(client: &Client, cat: &mut Catalog) -> Resu
     );
     let key_count = since(v, 110000, "ix.indnkeyatts::int4", "ix.indnatts::int4");
     let mut pending = Vec::new();
-    for r in query(
+    query_each(
         client,
         "constraints",
         &format!(
@@ -450,9 +450,7 @@ pub(super) async fn read_constraints(client: &Client, cat: &mut Catalog) -> Resu
                AND {USER_SCHEMAS}
              ORDER BY co.conrelid, co.conname"
         ),
-    )
-    .await?
-    {
+        |r| {
         let definition: Option<String> = r.get("def");
         let pending_key = definition.is_none();
         let c = Constraint {
@@ -522,7 +520,8 @@ pub(super) async fn read_constraints(client: &Client, cat: &mut Catalog) -> Resu
             );
         }
         cat.constraints.push(c);
-    }
+    })
+    .await?;
     Ok(pending)
 }
 
@@ -576,7 +575,7 @@ async fn read_indexes(
     let nulls_not_distinct = since(v, 150000, "i.indnullsnotdistinct", "false");
     let opclasses = read_opclasses(client).await?;
     let mut pending = Vec::new();
-    for r in query(
+    query_each(
         client,
         "indexes",
         &format!(
@@ -607,66 +606,66 @@ async fn read_indexes(
              WHERE tc.relkind IN ('r', 'p', 'm') AND {USER_SCHEMAS}
              ORDER BY 2, 3"
         ),
-    )
-    .await?
-    {
-        let parent: Option<u32> = r.get("parent");
-        let stats: Vec<i32> = r.get("stats");
-        let table_schema: String = r.get("table_schema");
-        let table_name: String = r.get("table_name");
-        let table_oid: u32 = r.get("indrelid");
-        // A predicate pgmove cannot print sends the whole definition to the server.
-        let pred_tree: Option<String> = r.get("pred_tree");
-        let predicate = pred_tree.as_deref().map(|tree| {
-            let ctx = exprdef::Context {
+        |r| {
+            let parent: Option<u32> = r.get("parent");
+            let stats: Vec<i32> = r.get("stats");
+            let table_schema: String = r.get("table_schema");
+            let table_name: String = r.get("table_name");
+            let table_oid: u32 = r.get("indrelid");
+            // A predicate pgmove cannot print sends the whole definition to the server.
+            let pred_tree: Option<String> = r.get("pred_tree");
+            let predicate = pred_tree.as_deref().map(|tree| {
+                let ctx = exprdef::Context {
+                    table_oid,
+                    columns,
+                    operators,
+                };
+                exprdef::deparse(tree, &ctx)
+            });
+            let raw = RawIndex {
+                name: r.get("name"),
                 table_oid,
-                columns,
-                operators,
+                table: crate::quote::qualified(&table_schema, &table_name),
+                am: r.get("am"),
+                am_name: r.get("am_name"),
+                unique: r.get("indisunique"),
+                nulls_not_distinct: r.get("nulls_not_distinct"),
+                key_count: r.get::<_, i32>("key_count").max(0) as usize,
+                keys: r.get("keys"),
+                classes: r.get("classes"),
+                collations: r.get("collations"),
+                options: r.get("options"),
+                needs_server: r.get::<_, bool>("needs_server") || matches!(predicate, Some(None)),
+                predicate: predicate.flatten(),
             };
-            exprdef::deparse(tree, &ctx)
-        });
-        let raw = RawIndex {
-            name: r.get("name"),
-            table_oid,
-            table: crate::quote::qualified(&table_schema, &table_name),
-            am: r.get("am"),
-            am_name: r.get("am_name"),
-            unique: r.get("indisunique"),
-            nulls_not_distinct: r.get("nulls_not_distinct"),
-            key_count: r.get::<_, i32>("key_count").max(0) as usize,
-            keys: r.get("keys"),
-            classes: r.get("classes"),
-            collations: r.get("collations"),
-            options: r.get("options"),
-            needs_server: r.get::<_, bool>("needs_server") || matches!(predicate, Some(None)),
-            predicate: predicate.flatten(),
-        };
-        let definition = indexdef::build(&raw, columns, &opclasses);
-        let oid: u32 = r.get("indexrelid");
-        if definition.is_none() {
-            pending.push((cat.indexes.len(), oid));
-        }
-        cat.indexes.push(Index {
-            oid,
-            schema: r.get("schema"),
-            name: raw.name,
-            table_oid: raw.table_oid,
-            definition: definition.unwrap_or_default(),
-            reloptions: r
-                .get::<_, Option<Vec<String>>>("reloptions")
-                .unwrap_or_default(),
-            constraint_oid: r.get("con"),
-            parent_index: parent.map(|p| (p, r.get("parent_name"))),
-            is_valid: r.get("indisvalid"),
-            is_clustered: r.get("indisclustered"),
-            is_replica_identity: r.get("indisreplident"),
-            stat_targets: stats
-                .into_iter()
-                .map(|s| ((s / 100000) as i16, s % 100000))
-                .collect(),
-            is_partitioned: r.get("partitioned"),
-        });
-    }
+            let definition = indexdef::build(&raw, columns, &opclasses);
+            let oid: u32 = r.get("indexrelid");
+            if definition.is_none() {
+                pending.push((cat.indexes.len(), oid));
+            }
+            cat.indexes.push(Index {
+                oid,
+                schema: r.get("schema"),
+                name: raw.name,
+                table_oid: raw.table_oid,
+                definition: definition.unwrap_or_default(),
+                reloptions: r
+                    .get::<_, Option<Vec<String>>>("reloptions")
+                    .unwrap_or_default(),
+                constraint_oid: r.get("con"),
+                parent_index: parent.map(|p| (p, r.get("parent_name"))),
+                is_valid: r.get("indisvalid"),
+                is_clustered: r.get("indisclustered"),
+                is_replica_identity: r.get("indisreplident"),
+                stat_targets: stats
+                    .into_iter()
+                    .map(|s| ((s / 100000) as i16, s % 100000))
+                    .collect(),
+                is_partitioned: r.get("partitioned"),
+            });
+        },
+    )
+    .await?;
     // What the columns do not tell: the server's deparser, in one query for all of them.
     if !pending.is_empty() {
         let defs = server_definitions(

@@ -147,8 +147,8 @@ mod tests {
             name: name.into(),
             schema: "public".into(),
             sql: sql.into(),
-            provides: vec![],
-            after: vec![],
+            provides: Default::default(),
+            after: Default::default(),
             table: None,
             lead: None,
         }
