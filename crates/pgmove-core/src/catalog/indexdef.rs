@@ -12,8 +12,8 @@
 //! is never a guess. A partial index's predicate is printed by `exprdef` from `indpred`; one it
 //! cannot print sends the whole definition to the server.
 //!
-//! `tests/tests/index_definitions.rs` compares this module's output with `pg_get_indexdef` for
-//! every index of every test corpus.
+//! `tests/tests/roundtrip.rs` compares every index definition pgmove reads with the server's
+//! `pg_get_indexdef`, for every index of every test corpus.
 
 use crate::quote;
 use std::collections::{HashMap, HashSet};

@@ -14,13 +14,17 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
         .filter(|s| s.identity)
         .filter_map(|s| s.owned_by.as_ref().map(|(t, _, c)| ((*t, c.as_str()), s)))
         .collect();
+    let tables = cat.table_by_oid();
+    // A table's own checks go in its CREATE TABLE. A partition is created on its own and
+    // attached afterwards, and ATTACH PARTITION wants the parent's checks already there (it
+    // then marks them inherited), so a partition lists its inherited checks too, as pg_dump.
     let mut checks: HashMap<u32, Vec<&crate::model::Constraint>> = HashMap::new();
     for c in &cat.constraints {
-        if c.contype == 'c' && c.validated && c.is_local {
+        let partition = || tables.get(&c.table_oid).is_some_and(|t| t.is_partition());
+        if c.contype == 'c' && c.validated && (c.is_local || partition()) {
             checks.entry(c.table_oid).or_default().push(c);
         }
     }
-    let tables = cat.table_by_oid();
 
     for t in &cat.tables {
         let me = ObjRef::new(class::PG_CLASS, t.oid);
