@@ -235,7 +235,7 @@ fn roles_named(cat: &Catalog, plan: &Plan) -> BTreeSet<String> {
     acls.extend(
         cat.tables
             .iter()
-            .flat_map(|t| t.columns.iter().filter_map(|c| c.acl.as_deref())),
+            .flat_map(|t| t.columns.iter().filter_map(|c| c.extra().acl.as_deref())),
     );
     acls.extend(cat.views.iter().filter_map(|v| v.acl.as_deref()));
     acls.extend(cat.sequences.iter().filter_map(|s| s.acl.as_deref()));

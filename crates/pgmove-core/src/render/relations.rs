@@ -123,7 +123,7 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
                 sql += &render_acl(
                     "TABLE",
                     &format!("TABLE {name}"),
-                    c.acl.as_deref(),
+                    c.extra().acl.as_deref(),
                     &t.owner,
                     Some(&c.name),
                 );
@@ -356,7 +356,7 @@ fn column_def(
     detached: bool,
 ) -> String {
     let mut s = format!("    {} {}", ident(&c.name), c.type_name);
-    if let Some(coll) = &c.collation {
+    if let Some(coll) = &c.extra().collation {
         s += &format!(" COLLATE {coll}");
     }
     match (c.generated, &c.default) {
@@ -366,7 +366,7 @@ fn column_def(
         _ => {}
     }
     if c.not_null {
-        if let Some(n) = &c.not_null_name {
+        if let Some(n) = &c.extra().not_null_name {
             s += &format!(" CONSTRAINT {}", ident(n));
         }
         s += " NOT NULL";
@@ -397,7 +397,7 @@ fn column_settings(t: &Table, name: &str) -> String {
     for c in &t.columns {
         let col = ident(&c.name);
         let alter = format!("ALTER TABLE ONLY {name} ALTER COLUMN {col}");
-        if let Some(st) = c.storage {
+        if let Some(st) = c.extra().storage {
             let s = match st {
                 'p' => "PLAIN",
                 'e' => "EXTERNAL",
@@ -406,19 +406,19 @@ fn column_settings(t: &Table, name: &str) -> String {
             };
             sql += &format!("{alter} SET STORAGE {s};\n");
         }
-        if let Some(n) = c.stat_target {
+        if let Some(n) = c.extra().stat_target {
             sql += &format!("{alter} SET STATISTICS {n};\n");
         }
-        match c.compression {
+        match c.extra().compression {
             Some('p') => sql += &format!("{alter} SET COMPRESSION pglz;\n"),
             Some('l') => sql += &format!("{alter} SET COMPRESSION lz4;\n"),
             _ => {}
         }
-        if !c.options.is_empty() {
-            sql += &format!("{alter} SET ({});\n", c.options.join(", "));
+        if !c.extra().options.is_empty() {
+            sql += &format!("{alter} SET ({});\n", c.extra().options.join(", "));
         }
-        if !c.fdw_options.is_empty() {
-            let opts = fdw_options(&c.fdw_options).replace(" OPTIONS (", " OPTIONS (ADD ");
+        if !c.extra().fdw_options.is_empty() {
+            let opts = fdw_options(&c.extra().fdw_options).replace(" OPTIONS (", " OPTIONS (ADD ");
             let opts = opts.replace(",\n    ", ",\n    ADD ");
             sql += &format!("ALTER FOREIGN TABLE ONLY {name} ALTER COLUMN {col}{opts};\n");
         }
