@@ -616,8 +616,7 @@ async fn read_indexes(
              JOIN pg_namespace tn ON tn.oid = tc.relnamespace
              JOIN pg_am am ON am.oid = ic.relam
              LEFT JOIN pg_inherits inh ON inh.inhrelid = i.indexrelid
-             WHERE tc.relkind IN ('r', 'p', 'm') AND {USER_SCHEMAS}
-             ORDER BY 2, 3"
+             WHERE tc.relkind IN ('r', 'p', 'm') AND {USER_SCHEMAS}"
         ),
         |r| {
             let parent: Option<u32> = r.get("parent");
@@ -693,6 +692,10 @@ async fn read_indexes(
             cat.indexes[i].definition = defs.get(&oid).cloned().flatten().unwrap_or_default();
         }
     }
+    // Ordered here, not by the query: at 100,000 tables its 300,000 wide rows spilled the
+    // server's sort to disk (1.5 s of a 7 s query), while the client sorts them in milliseconds.
+    cat.indexes
+        .sort_unstable_by(|a, b| (&a.schema, &a.name).cmp(&(&b.schema, &b.name)));
 
     if v >= 100000 {
         let target = since(v, 130000, "s.stxstattarget::int4", "NULL::int4");
