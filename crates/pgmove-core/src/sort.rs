@@ -27,13 +27,7 @@ impl Deps {
     fn from_edges(n: usize, mut edges: Vec<(u32, u32)>) -> Deps {
         edges.sort_unstable();
         edges.dedup();
-        let mut start = vec![0u32; n + 1];
-        for &(a, _) in &edges {
-            start[a as usize + 1] += 1;
-        }
-        for i in 0..n {
-            start[i + 1] += start[i];
-        }
+        let start = row_starts(n, edges.iter().map(|&(a, _)| a));
         // Collected in place into the pairs' buffer, which is twice the size needed.
         let mut to: Vec<u32> = edges.into_iter().map(|(_, b)| b).collect();
         to.shrink_to_fit();
@@ -49,13 +43,7 @@ impl Deps {
     /// edges by target, without a second list of pairs).
     fn reversed(&self) -> Deps {
         let n = self.start.len() - 1;
-        let mut start = vec![0u32; n + 1];
-        for &b in &self.to {
-            start[b as usize + 1] += 1;
-        }
-        for i in 0..n {
-            start[i + 1] += start[i];
-        }
+        let start = row_starts(n, self.to.iter().copied());
         let mut next = start.clone();
         let mut to = vec![0u32; self.to.len()];
         // Sources in increasing order, so each item's list comes out sorted.
@@ -67,6 +55,19 @@ impl Deps {
         }
         Deps { start, to }
     }
+}
+
+/// Where each of `n` rows begins in a list of edges, given each edge's row (in any order):
+/// the rows' edge counts, summed as they go.
+fn row_starts(n: usize, rows: impl Iterator<Item = u32>) -> Vec<u32> {
+    let mut start = vec![0u32; n + 1];
+    for r in rows {
+        start[r as usize + 1] += 1;
+    }
+    for i in 0..n {
+        start[i + 1] += start[i];
+    }
+    start
 }
 
 /// For each item, the items it must follow: its `after` list and the `pg_depend` edges between
@@ -140,7 +141,8 @@ pub fn order(cat: &Catalog, mut items: Vec<Item>) -> (Vec<Item>, Vec<String>) {
     // Each item's place in (kind, schema, name) order, computed once: the ready queue orders
     // by it without copying names.
     let mut by_priority: Vec<u32> = (0..n as u32).collect();
-    by_priority.sort_by(|&a, &b| {
+    // Unstable is enough: the index makes every key distinct.
+    by_priority.sort_unstable_by(|&a, &b| {
         let (x, y) = (&items[a as usize], &items[b as usize]);
         (x.kind, &x.schema, &x.name, a).cmp(&(y.kind, &y.schema, &y.name, b))
     });

@@ -290,11 +290,13 @@ fn column<'c>(n: &Node, ctx: &Context<'c>) -> Option<&'c KeyColumn> {
     if n.tag != b"VAR" || n.num::<i64>("varno")? != 1 || n.num::<i64>("varlevelsup")? != 0 {
         return None;
     }
-    // 16+: no outer join can null a column of a constraint or an index predicate.
-    if n.field("varnullingrels").is_some()
-        && !matches!(n.one("varnullingrels")?, Item::List(l) if matches!(l.as_slice(), [Item::Atom(b"b")]))
-    {
-        return None;
+    // 16+: no outer join can null a column of a constraint or an index predicate (the set is
+    // empty, `(b)`).
+    if let Some(nulling) = n.field("varnullingrels") {
+        let empty = |l: &[Item]| matches!(l, [Item::Atom(b"b")]);
+        if !matches!(nulling, [Item::List(l)] if empty(l)) {
+            return None;
+        }
     }
     // 18+: only the default (not OLD/NEW of RETURNING).
     if n.field("varreturningtype").is_some() && n.num::<i64>("varreturningtype")? != 0 {

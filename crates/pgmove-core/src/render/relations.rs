@@ -395,9 +395,13 @@ fn column_def(
 fn column_settings(t: &Table, name: &str) -> String {
     let mut sql = String::new();
     for c in &t.columns {
+        // Most columns have none of these settings, and no statement prefix to build.
+        let Some(x) = c.extra.as_deref() else {
+            continue;
+        };
         let col = ident(&c.name);
         let alter = format!("ALTER TABLE ONLY {name} ALTER COLUMN {col}");
-        if let Some(st) = c.extra().storage {
+        if let Some(st) = x.storage {
             let s = match st {
                 'p' => "PLAIN",
                 'e' => "EXTERNAL",
@@ -406,19 +410,19 @@ fn column_settings(t: &Table, name: &str) -> String {
             };
             sql += &format!("{alter} SET STORAGE {s};\n");
         }
-        if let Some(n) = c.extra().stat_target {
+        if let Some(n) = x.stat_target {
             sql += &format!("{alter} SET STATISTICS {n};\n");
         }
-        match c.extra().compression {
+        match x.compression {
             Some('p') => sql += &format!("{alter} SET COMPRESSION pglz;\n"),
             Some('l') => sql += &format!("{alter} SET COMPRESSION lz4;\n"),
             _ => {}
         }
-        if !c.extra().options.is_empty() {
-            sql += &format!("{alter} SET ({});\n", c.extra().options.join(", "));
+        if !x.options.is_empty() {
+            sql += &format!("{alter} SET ({});\n", x.options.join(", "));
         }
-        if !c.extra().fdw_options.is_empty() {
-            let opts = fdw_options(&c.extra().fdw_options).replace(" OPTIONS (", " OPTIONS (ADD ");
+        if !x.fdw_options.is_empty() {
+            let opts = fdw_options(&x.fdw_options).replace(" OPTIONS (", " OPTIONS (ADD ");
             let opts = opts.replace(",\n    ", ",\n    ADD ");
             sql += &format!("ALTER FOREIGN TABLE ONLY {name} ALTER COLUMN {col}{opts};\n");
         }
