@@ -507,9 +507,9 @@ pub(crate) async fn query(
 }
 
 /// Run one catalog query and hand each row to `each` as it arrives (with its time at debug
-/// level). The queries whose rows number in the hundreds of thousands (`pg_depend`,
-/// `pg_attribute`) use it directly: collected first, their rows would sit in memory beside the
-/// model built from them.
+/// level). The queries whose rows grow with the number of objects (dependencies, columns,
+/// tables, sequences, constraints, indexes…) use it directly: collected first, their rows would
+/// sit in memory beside the model built from them.
 pub(crate) async fn query_each(
     client: &Client,
     what: &str,

@@ -448,7 +448,8 @@ pub(super) async fn read_constraints(client: &Client, cat: &mut Catalog) -> Resu
                     CASE WHEN {plain_kind} OR {check_kind} THEN NULL
                          ELSE pg_get_constraintdef(co.oid) END AS def,
                     CASE WHEN {check_kind} THEN co.conbin::text END AS check_tree,
-                    co.connoinherit, co.convalidated, co.conislocal, co.coninhcount::int4 AS coninhcount, co.conindid,
+                    co.connoinherit, co.convalidated, co.conislocal,
+                    co.coninhcount::int4 AS coninhcount, co.conindid,
                     {parent} AS parent, co.confrelid, co.conkey::int2[] AS conkey,
                     co.confkey::int2[] AS confkey, rn.nspname::text AS ref_schema,
                     rc.relname::text AS ref_name, co.confmatchtype, co.confupdtype,
@@ -464,76 +465,77 @@ pub(super) async fn read_constraints(client: &Client, cat: &mut Catalog) -> Resu
              ORDER BY co.conrelid, co.conname"
         ),
         |r| {
-        let definition: Option<String> = r.get("def");
-        let pending_key = definition.is_none();
-        let c = Constraint {
-            oid: r.get("oid"),
-            schema: r.get("schema"),
-            name: r.get("name"),
-            contype: ch(&r, "contype"),
-            table_oid: r.get("conrelid"),
-            domain_oid: r.get("contypid"),
-            definition: definition.unwrap_or_default(),
-            validated: r.get("convalidated"),
-            is_local: r.get("conislocal"),
-            inh_count: r.get("coninhcount"),
-            index_oid: r.get("conindid"),
-            parent_oid: r.get("parent"),
-            ref_table_oid: r.get("confrelid"),
-            deferrable: r.get("condeferrable"),
-            deferred: r.get("condeferred"),
-        };
-        let check_tree: Option<String> = r.get("check_tree");
-        if pending_key && c.contype == 'c' {
-            let raw = RawCheck {
-                table_oid: c.table_oid,
-                tree: check_tree.unwrap_or_default(),
-                no_inherit: r.get("connoinherit"),
-                validated: c.validated,
+            let definition: Option<String> = r.get("def");
+            let pending_key = definition.is_none();
+            let c = Constraint {
+                oid: r.get("oid"),
+                schema: r.get("schema"),
+                name: r.get("name"),
+                contype: ch(&r, "contype"),
+                table_oid: r.get("conrelid"),
+                domain_oid: r.get("contypid"),
+                definition: definition.unwrap_or_default(),
+                validated: r.get("convalidated"),
+                is_local: r.get("conislocal"),
+                inh_count: r.get("coninhcount"),
+                index_oid: r.get("conindid"),
+                parent_oid: r.get("parent"),
+                ref_table_oid: r.get("confrelid"),
+                deferrable: r.get("condeferrable"),
+                deferred: r.get("condeferred"),
             };
-            pending.push((cat.constraints.len(), c.oid, RawDefinition::Check(raw)));
-        } else if pending_key {
-            let index_keys: Vec<i16> = r
-                .get::<_, Option<Vec<i16>>>("index_keys")
-                .unwrap_or_default();
-            let key_count = r
-                .get::<_, Option<i32>>("index_key_count")
-                .unwrap_or(0)
-                .max(0) as usize;
-            let ref_table = match (
-                r.get::<_, Option<String>>("ref_schema"),
-                r.get::<_, Option<String>>("ref_name"),
-            ) {
-                (Some(s), Some(n)) => Some((c.ref_table_oid, crate::quote::qualified(&s, &n))),
-                _ => None,
-            };
-            let raw = RawKey {
-                contype: c.contype,
-                table_oid: c.table_oid,
-                columns: r.get::<_, Option<Vec<i16>>>("conkey").unwrap_or_default(),
-                include: index_keys.get(key_count..).unwrap_or_default().to_vec(),
-                nulls_not_distinct: r.get("nulls_not_distinct"),
-                ref_table,
-                ref_columns: r.get::<_, Option<Vec<i16>>>("confkey").unwrap_or_default(),
-                match_type: ch(&r, "confmatchtype"),
-                on_update: ch(&r, "confupdtype"),
-                on_delete: ch(&r, "confdeltype"),
-                delete_set: r.get("delete_set"),
-                deferrable: c.deferrable,
-                deferred: c.deferred,
-                validated: c.validated,
-            };
-            pending.push((cat.constraints.len(), c.oid, RawDefinition::Key(raw)));
-        }
-        // A validated check belongs to its table's CREATE TABLE.
-        if c.contype == 'c' && c.validated {
-            cat.owners.insert(
-                ObjRef::new(class::PG_CONSTRAINT, c.oid),
-                ObjRef::new(class::PG_CLASS, c.table_oid),
-            );
-        }
-        cat.constraints.push(c);
-    })
+            let check_tree: Option<String> = r.get("check_tree");
+            if pending_key && c.contype == 'c' {
+                let raw = RawCheck {
+                    table_oid: c.table_oid,
+                    tree: check_tree.unwrap_or_default(),
+                    no_inherit: r.get("connoinherit"),
+                    validated: c.validated,
+                };
+                pending.push((cat.constraints.len(), c.oid, RawDefinition::Check(raw)));
+            } else if pending_key {
+                let index_keys: Vec<i16> = r
+                    .get::<_, Option<Vec<i16>>>("index_keys")
+                    .unwrap_or_default();
+                let key_count = r
+                    .get::<_, Option<i32>>("index_key_count")
+                    .unwrap_or(0)
+                    .max(0) as usize;
+                let ref_table = match (
+                    r.get::<_, Option<String>>("ref_schema"),
+                    r.get::<_, Option<String>>("ref_name"),
+                ) {
+                    (Some(s), Some(n)) => Some((c.ref_table_oid, crate::quote::qualified(&s, &n))),
+                    _ => None,
+                };
+                let raw = RawKey {
+                    contype: c.contype,
+                    table_oid: c.table_oid,
+                    columns: r.get::<_, Option<Vec<i16>>>("conkey").unwrap_or_default(),
+                    include: index_keys.get(key_count..).unwrap_or_default().to_vec(),
+                    nulls_not_distinct: r.get("nulls_not_distinct"),
+                    ref_table,
+                    ref_columns: r.get::<_, Option<Vec<i16>>>("confkey").unwrap_or_default(),
+                    match_type: ch(&r, "confmatchtype"),
+                    on_update: ch(&r, "confupdtype"),
+                    on_delete: ch(&r, "confdeltype"),
+                    delete_set: r.get("delete_set"),
+                    deferrable: c.deferrable,
+                    deferred: c.deferred,
+                    validated: c.validated,
+                };
+                pending.push((cat.constraints.len(), c.oid, RawDefinition::Key(raw)));
+            }
+            // A validated check belongs to its table's CREATE TABLE.
+            if c.contype == 'c' && c.validated {
+                cat.owners.insert(
+                    ObjRef::new(class::PG_CONSTRAINT, c.oid),
+                    ObjRef::new(class::PG_CLASS, c.table_oid),
+                );
+            }
+            cat.constraints.push(c);
+        },
+    )
     .await?;
     Ok(pending)
 }
