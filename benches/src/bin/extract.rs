@@ -30,10 +30,9 @@ fn main() -> anyhow::Result<()> {
     let started = Instant::now();
     let cat = rt.block_on(async {
         // As the CLI: two connections sharing one snapshot.
-        let clients = vec![
-            conn::connect_str(&conninfo).await?,
-            conn::connect_str(&conninfo).await?,
-        ];
+        let (a, b) =
+            futures::try_join!(conn::connect_str(&conninfo), conn::connect_str(&conninfo))?;
+        let clients = vec![a, b];
         // As pg_dump --schema-only: definitions, not sequence states.
         let opts = catalog::ReadOptions {
             sequence_state: false,

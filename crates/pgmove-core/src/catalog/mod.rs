@@ -53,20 +53,32 @@
 //! conflicts with `ACCESS EXCLUSIVE`, and its count is that of relations views read, not of
 //! tables. `tests/tests/extract_consistency.rs` checks both.
 
+//! ## Round trips
+//!
+//! Over a real network each round trip costs a millisecond or more, so a read spends as few as
+//! it can: every catalog query goes out unprepared (parse, bind and execute in one message:
+//! one round trip, not the two of a prepared statement), and on the first connection the
+//! independent readers run at once, their queries pipelined, so the connection waits about one
+//! round trip for all of them rather than one each. Rows are decoded as they arrive, by
+//! column name through a per-query hash table ([`row`]).
+
 mod constraintdef;
 mod exprdef;
 mod indexdef;
 mod misc;
 mod relations;
 mod routines;
+mod row;
 mod schemas;
 mod sequences;
 mod types;
 
 use crate::model::Catalog;
 use crate::{Error, Result};
+use row::Row;
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use tokio_postgres::Client;
 
 /// The `WHERE` fragment that leaves out system schemas, for a namespace alias `n`.
@@ -227,11 +239,8 @@ where
                     // before on `second`, which still holds the snapshot, the one after on
                     // `first`, at once.
                     count(1);
-                    let now: String = first
-                        .query_one("SELECT txid_current_snapshot()::text", &[])
-                        .await?
-                        .get(0);
-                    if now == snapshot {
+                    let now = text_row(first, "SELECT txid_current_snapshot()::text").await?;
+                    if now.first() == Some(&snapshot) {
                         return Ok::<_, Error>(Some(cat));
                     }
                     let v = cat.server_version;
@@ -262,8 +271,8 @@ where
 /// on `first`) when the server cannot export one; `first`'s transaction is then open again.
 async fn share_snapshot<'a>(first: &Client, second: &'a Client) -> Result<Option<&'a Client>> {
     count(1);
-    let id: String = match first.query_one("SELECT pg_export_snapshot()", &[]).await {
-        Ok(row) => row.get(0),
+    let id = match text_row(first, "SELECT pg_export_snapshot()").await {
+        Ok(row) => row.into_iter().next().unwrap_or_default(),
         Err(e) => {
             tracing::debug!("reading on one connection: cannot export a snapshot: {e}");
             // The failed statement aborted the transaction: start it again.
@@ -299,13 +308,13 @@ where
     Fut: Future<Output = ()>,
 {
     count(1);
-    let row = first
-        .query_one(
-            "SELECT current_setting('server_version_num')::int, txid_current_snapshot()::text",
-            &[],
-        )
-        .await?;
-    let (version, snapshot): (i32, String) = (row.get(0), row.get(1));
+    let row = text_row(
+        first,
+        "SELECT current_setting('server_version_num'), txid_current_snapshot()::text",
+    )
+    .await?;
+    let version: i32 = row.first().and_then(|v| v.parse().ok()).unwrap_or(0);
+    let snapshot = row.get(1).cloned().unwrap_or_default();
     if version < 90400 {
         return Err(Error::Unsupported {
             target: "source".into(),
@@ -322,17 +331,40 @@ where
     // snapshot, whatever the time); on two, only if needed, at the end (see `read_attempts`).
     let started = std::time::Instant::now();
     let half_a = async {
-        let mut cat = empty();
         let before = match second {
             None => Some(fingerprint(first, version).await?),
             Some(_) => None,
         };
-        schemas::read(first, &mut cat).await?;
-        types::read(first, &mut cat).await?;
-        routines::read(first, &mut cat).await?;
-        sequences::read(first, &mut cat, opts.sequence_state).await?;
-        misc::read(first, &mut cat).await?;
-        let keys = relations::read_constraints(first, &mut cat).await?;
+        // The half's readers are independent: each fills its own part of the model and all
+        // their queries go out at once (pipelined on the one connection), so the server never
+        // waits a round trip for the next query, and the client decodes one result while the
+        // server computes the next. The constraints' part is the base: the pending keys point
+        // into its `constraints`, which the other parts leave empty. Reading sequence *state*
+        // waits until the others are done: before 18 it may use a savepoint, which must not
+        // have other readers' queries in the middle of it.
+        let state_apart = opts.sequence_state && version < 180000;
+        let (mut cat, mut s, mut t, mut r, mut q, mut m) =
+            (empty(), empty(), empty(), empty(), empty(), empty());
+        let (keys, schemas, types, routines, seqs, misc) = futures::join!(
+            relations::read_constraints(first, &mut cat),
+            schemas::read(first, &mut s),
+            types::read(first, &mut t),
+            routines::read(first, &mut r),
+            async {
+                match state_apart {
+                    true => Ok(()),
+                    false => sequences::read(first, &mut q, opts.sequence_state).await,
+                }
+            },
+            misc::read(first, &mut m),
+        );
+        let keys = first_error(keys, [schemas, types, routines, seqs, misc])?;
+        if state_apart {
+            sequences::read(first, &mut q, true).await?;
+        }
+        for part in [s, t, r, q, m] {
+            cat.absorb(part);
+        }
         tracing::debug!("first half of the read: {:?}", started.elapsed());
         Ok::<_, Error>((cat, before, keys))
     };
@@ -356,6 +388,25 @@ where
     relations::finish_constraints(first, &mut cat, keys, &key_columns, &operators).await?;
     hook(attempt, Stage::Read).await;
     Ok((cat, before, snapshot))
+}
+
+/// The result of a group of pipelined readers: `value` when every one succeeded, else the error
+/// that caused the others'. On one connection a failed query aborts the transaction, so the
+/// queries queued behind it fail too, with "current transaction is aborted" (SQLSTATE 25P02),
+/// and whichever reader is polled first may hold one of those: the error worth showing is the
+/// first one of another kind.
+fn first_error<T>(value: Result<T>, others: impl IntoIterator<Item = Result<()>>) -> Result<T> {
+    let mut errors: Vec<Error> = others.into_iter().filter_map(Result::err).collect();
+    match value {
+        Ok(v) if errors.is_empty() => return Ok(v),
+        Ok(_) => {}
+        Err(e) => errors.insert(0, e),
+    }
+    let cause = errors
+        .iter()
+        .position(|e| e.sqlstate() != Some("25P02"))
+        .unwrap_or(0);
+    Err(errors.swap_remove(cause))
 }
 
 /// Catalogs whose rows the model (or a deparser it calls) reads, with the server version that
@@ -496,11 +547,7 @@ pub(crate) fn not_member(catalog: &str, alias: &str, internal: bool) -> String {
 }
 
 /// Run one catalog query, naming it in the error when it fails.
-pub(crate) async fn query(
-    client: &Client,
-    what: &str,
-    sql: &str,
-) -> Result<Vec<tokio_postgres::Row>> {
+pub(crate) async fn query(client: &Client, what: &str, sql: &str) -> Result<Vec<Row>> {
     let mut rows = Vec::new();
     query_each(client, what, sql, |r| rows.push(r)).await?;
     Ok(rows)
@@ -514,20 +561,27 @@ pub(crate) async fn query_each(
     client: &Client,
     what: &str,
     sql: &str,
-    mut each: impl FnMut(tokio_postgres::Row),
+    mut each: impl FnMut(Row),
 ) -> Result<()> {
     use futures::TryStreamExt;
     count(1);
     let started = std::time::Instant::now();
     let fail = |e| Error::db(e, Some(format!("catalog query for {what}")), Some(sql));
+    // Unprepared (`query_typed_raw`: parse, bind and execute in one message): one round trip
+    // instead of two, and nothing to prepare, as none of these queries runs twice.
     let stream = client
-        .query_raw(sql, std::iter::empty::<i32>())
+        .query_typed_raw(
+            sql,
+            std::iter::empty::<(i32, tokio_postgres::types::Type)>(),
+        )
         .await
         .map_err(fail)?;
     futures::pin_mut!(stream);
     let mut n = 0usize;
+    let mut names = None;
     while let Some(row) = stream.try_next().await.map_err(fail)? {
-        each(row);
+        let names = names.get_or_insert_with(|| Arc::new(row::Names::new(row.columns())));
+        each(Row::new(row, Arc::clone(names)));
         n += 1;
     }
     tracing::debug!(
@@ -537,14 +591,64 @@ pub(crate) async fn query_each(
     Ok(())
 }
 
+/// The first row of a small query, its values as text (NULL as empty): the simple-query
+/// protocol, so one round trip, where `query_one` would prepare first (two).
+async fn text_row(client: &Client, sql: &str) -> Result<Vec<String>> {
+    let messages = client
+        .simple_query(sql)
+        .await
+        .map_err(|e| Error::db(e, None, Some(sql)))?;
+    Ok(messages
+        .iter()
+        .find_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(r) => Some(
+                (0..r.len())
+                    .map(|i| r.get(i).unwrap_or_default().to_string())
+                    .collect(),
+            ),
+            _ => None,
+        })
+        .unwrap_or_default())
+}
+
 /// A `"char"` column as a Rust char.
-pub(crate) fn ch(row: &tokio_postgres::Row, idx: &str) -> char {
+pub(crate) fn ch(row: &Row, idx: &str) -> char {
     let v: i8 = row.get(idx);
     v as u8 as char
 }
 
 /// A nullable `"char"` column, empty meaning none.
-pub(crate) fn opt_ch(row: &tokio_postgres::Row, idx: &str) -> Option<char> {
+pub(crate) fn opt_ch(row: &Row, idx: &str) -> Option<char> {
     let v: Option<i8> = row.get(idx);
     v.filter(|c| *c != 0).map(|c| c as u8 as char)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn db(sqlstate: &str) -> Error {
+        Error::Db {
+            sqlstate: sqlstate.into(),
+            message: sqlstate.into(),
+            detail: None,
+            object: None,
+            statement: None,
+        }
+    }
+
+    #[test]
+    fn first_error_names_the_cause_not_the_aborted_queries_behind_it() {
+        assert_eq!(first_error(Ok(1), [Ok(()), Ok(())]).unwrap(), 1);
+        // The reader polled first holds "transaction aborted"; the cause is another's.
+        let e = first_error::<()>(
+            Err(db("25P02")),
+            [Ok(()), Err(db("42501")), Err(db("25P02"))],
+        );
+        assert_eq!(e.unwrap_err().sqlstate(), Some("42501"));
+        let e = first_error(Ok(1), [Err(db("25P02")), Err(db("42P01"))]);
+        assert_eq!(e.unwrap_err().sqlstate(), Some("42P01"));
+        let e = first_error(Ok(1), [Err(db("25P02"))]);
+        assert_eq!(e.unwrap_err().sqlstate(), Some("25P02"));
+    }
 }

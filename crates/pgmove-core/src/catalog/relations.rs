@@ -329,7 +329,7 @@ async fn server_definitions(
     let oids: Vec<u32> = pending.iter().map(|(_, oid)| *oid).collect();
     super::count(1);
     Ok(client
-        .query(sql, &[&oids])
+        .query_typed(sql, &[(&oids, tokio_postgres::types::Type::OID_ARRAY)])
         .await
         .map_err(|e| crate::Error::db(e, Some(format!("catalog query for {what}")), Some(sql)))?
         .iter()

@@ -204,7 +204,7 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
 }
 
 /// `CREATE TYPE name (…)` options of a base type, in pg_dump's order.
-fn base_type_options(r: &tokio_postgres::Row) -> Vec<(String, String)> {
+fn base_type_options(r: &super::row::Row) -> Vec<(String, String)> {
     let mut o = Vec::new();
     let len: i16 = r.get("typlen");
     o.push((
