@@ -60,7 +60,7 @@
 //! one round trip, not the two of a prepared statement), and on the first connection the
 //! independent readers run at once, their queries pipelined, so the connection waits about one
 //! round trip for all of them rather than one each. Rows are decoded as they arrive, by
-//! column name through a per-query hash table ([`row`]).
+//! column name through a per-query hash table (`row.rs`).
 
 mod constraintdef;
 mod exprdef;
