@@ -612,13 +612,13 @@ async fn text_row(client: &Client, sql: &str) -> Result<Vec<String>> {
 }
 
 /// A `"char"` column as a Rust char.
-pub(crate) fn ch(row: &Row, idx: &str) -> char {
+pub(crate) fn ch(row: &Row, idx: &'static str) -> char {
     let v: i8 = row.get(idx);
     v as u8 as char
 }
 
 /// A nullable `"char"` column, empty meaning none.
-pub(crate) fn opt_ch(row: &Row, idx: &str) -> Option<char> {
+pub(crate) fn opt_ch(row: &Row, idx: &'static str) -> Option<char> {
     let v: Option<i8> = row.get(idx);
     v.filter(|c| *c != 0).map(|c| c as u8 as char)
 }
