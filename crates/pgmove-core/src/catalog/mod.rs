@@ -221,16 +221,26 @@ where
         };
         let result = read_in_snapshot(first, second, opts, &mut hook, attempt).await;
         // Read-only: rolling back is the same as committing, and also cleans up after an error.
-        count(1);
-        let _ = first.batch_execute("ROLLBACK").await;
+        let rollback = || {
+            count(1);
+            first.batch_execute("ROLLBACK")
+        };
         let unchanged = match second {
             None => {
+                let _ = rollback().await;
                 let (cat, before, _) = result?;
                 // Outside the snapshot: the catalog as it is now, after every deparser has run.
                 let after = fingerprint(first, cat.server_version).await?;
                 (after == before.unwrap_or_default()).then_some(cat)
             }
             Some(second) => {
+                // The server's transaction snapshot once the read's has ended, asked in the
+                // same round trip as the ROLLBACK (pipelined).
+                count(1);
+                let (_, now) = futures::join!(
+                    rollback(),
+                    text_row(first, "SELECT txid_current_snapshot()::text")
+                );
                 let checked = async {
                     let (cat, _, snapshot) = result?;
                     // No transaction with an xid began or ended since the snapshot (the
@@ -238,9 +248,7 @@ where
                     // and neither fingerprint is needed. Otherwise compare them, the one
                     // before on `second`, which still holds the snapshot, the one after on
                     // `first`, at once.
-                    count(1);
-                    let now = text_row(first, "SELECT txid_current_snapshot()::text").await?;
-                    if now.first() == Some(&snapshot) {
+                    if now?.first() == Some(&snapshot) {
                         return Ok::<_, Error>(Some(cat));
                     }
                     let v = cat.server_version;
