@@ -114,6 +114,10 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<(Columns,
     })
     .await?;
 
+    // From each view's and matview's `_RETURN` rule (every one has exactly one, which it
+    // needs), of a relation made after initdb (as every one in a user schema is): found by the
+    // index on pg_rewrite, where relkind scanned all of pg_class (~50 -> 0.2 ms at 10,000
+    // tables).
     for r in query(
         client,
         "views",
@@ -121,10 +125,11 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<(Columns,
             "SELECT c.oid, n.nspname::text AS schema, c.relname::text AS name, c.relkind,
                     pg_get_viewdef(c.oid) AS def, c.reloptions::text[] AS reloptions,
                     c.relacl::text[] AS acl, pg_get_userbyid(c.relowner)::text AS owner,
-                    {am} AS am,
-                    (SELECT r.oid FROM pg_rewrite r WHERE r.ev_class = c.oid AND r.rulename = '_RETURN') AS rule
-             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-             WHERE c.relkind IN ('v', 'm') AND {USER_SCHEMAS}
+                    {am} AS am, r.oid AS rule
+             FROM pg_rewrite r JOIN pg_class c ON c.oid = r.ev_class
+             JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE r.rulename = '_RETURN' AND r.ev_class >= 16384 AND c.relkind IN ('v', 'm')
+               AND {USER_SCHEMAS}
              ORDER BY 2, 3",
             am = since(v, 120000,
                 "(SELECT am.amname::text FROM pg_am am WHERE am.oid = c.relam AND am.amname <> 'heap')",
