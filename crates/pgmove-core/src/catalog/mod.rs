@@ -182,15 +182,18 @@ where
 const BEGIN_READ: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;";
 
 /// What every connection of a read sets inside its transaction: names always schema-qualified,
-/// floats printed exactly, room to sort wide catalog rows in memory, and no parallel workers
-/// (9.6+; set through `pg_settings` so older servers skip it): the read already runs on two
-/// connections, and at 10,000 tables a worker made the index query 0.9 s instead of 0.5 s
-/// (worker start-up, a Gather Merge of wide rows, and cores taken from the other connection).
+/// floats printed exactly, room to sort wide catalog rows in memory, no parallel workers and no
+/// JIT (set through `pg_settings`, so servers without the setting skip it: workers are 9.6+,
+/// `jit` 11+). No workers: the read already runs on two connections, and at 10,000 tables a
+/// worker made the index query 0.9 s instead of 0.5 s (worker start-up, a Gather Merge of wide
+/// rows, and cores taken from the other connection). No JIT: the planner's cost estimates of the
+/// index and function queries pass `jit_above_cost`, and compiling them cost 50 ms of the index
+/// query's 0.5 s at 10,000 tables, more than it ever saves on queries that run once.
 const READ_SETTINGS: &str = "SELECT pg_catalog.set_config('search_path', '', true);
      SET LOCAL extra_float_digits = 3;
      SET LOCAL work_mem = '64MB';
-     SELECT pg_catalog.set_config(name, '0', true) FROM pg_catalog.pg_settings
-      WHERE name = 'max_parallel_workers_per_gather';";
+     SELECT pg_catalog.set_config(name, CASE name WHEN 'jit' THEN 'off' ELSE '0' END, true)
+       FROM pg_catalog.pg_settings WHERE name IN ('max_parallel_workers_per_gather', 'jit');";
 
 /// Open a read's transaction on `client` (the first connection: its snapshot is the read's).
 async fn begin_read(client: &Client) -> Result<()> {
