@@ -401,23 +401,32 @@ where
     Ok((cat, before, snapshot))
 }
 
-/// The result of a group of pipelined readers: `value` when every one succeeded, else the error
-/// that caused the others'. On one connection a failed query aborts the transaction, so the
-/// queries queued behind it fail too, with "current transaction is aborted" (SQLSTATE 25P02),
-/// and whichever reader is polled first may hold one of those: the error worth showing is the
-/// first one of another kind.
+/// The result of a group of pipelined readers: `value` when every one succeeded, else the
+/// error that caused the others' (see [`cause`]).
 fn first_error<T>(value: Result<T>, others: impl IntoIterator<Item = Result<()>>) -> Result<T> {
-    let mut errors: Vec<Error> = others.into_iter().filter_map(Result::err).collect();
+    let others: Vec<Option<Error>> = others.into_iter().map(Result::err).collect();
     match value {
-        Ok(v) if errors.is_empty() => return Ok(v),
-        Ok(_) => {}
-        Err(e) => errors.insert(0, e),
+        Ok(v) if others.iter().all(Option::is_none) => Ok(v),
+        Ok(_) => Err(cause(others)),
+        Err(e) => Err(cause(std::iter::once(Some(e)).chain(others))),
     }
-    let cause = errors
+}
+
+/// Of the errors of a group of pipelined queries (in the order they were sent; `None` for
+/// those that succeeded), the one that caused the others. On one connection a failed query
+/// aborts the transaction, so the queries queued behind it fail too, with "current
+/// transaction is aborted" (SQLSTATE 25P02), and a reader sent earlier may be waiting on one
+/// of those: the error worth showing is the first one of another kind.
+pub(super) fn cause(errors: impl IntoIterator<Item = Option<Error>>) -> Error {
+    let mut errors: Vec<Error> = errors.into_iter().flatten().collect();
+    if errors.is_empty() {
+        return Error::Invalid("a pipelined catalog read failed without an error".into());
+    }
+    let i = errors
         .iter()
         .position(|e| e.sqlstate() != Some("25P02"))
         .unwrap_or(0);
-    Err(errors.swap_remove(cause))
+    errors.swap_remove(i)
 }
 
 /// Catalogs whose rows the model (or a deparser it calls) reads, with the server version that

@@ -3,6 +3,7 @@
 use super::constraintdef::{self, RawCheck, RawKey};
 use super::exprdef::{self, Operator, Operators};
 use super::indexdef::{self, KeyColumn, Opclass, Opclasses, RawIndex};
+use super::row::Row;
 use super::{ch, opt_ch, query, query_each, since, USER_SCHEMAS};
 use crate::model::{
     class, Catalog, Column, ColumnExtra, Constraint, Index, ObjRef, Policy, Rule, Statistic, Table,
@@ -16,13 +17,72 @@ use tokio_postgres::Client;
 /// columns of composite types, for [`fill_composite_types`], and every column by (table,
 /// attnum) and the operators of `pg_catalog`, for [`finish_constraints`]. Constraints are read
 /// apart, by [`read_constraints`], so the two halves can run on two connections.
+///
+/// Two groups of queries, each sent at once (pipelined, see the module documentation): first
+/// the columns and what needs nothing else (operators, operator classes, inheritance,
+/// triggers, rules, policies, statistics), then what is built with the columns (tables,
+/// views, indexes). Each reader fills its own part of the model; `cat` absorbs them in the
+/// order the reads used to run one after the other.
 pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<(Columns, Operators)> {
-    let v = cat.server_version;
+    let part = || Catalog {
+        server_version: cat.server_version,
+        ..Default::default()
+    };
+    let (mut columns_part, mut triggers_part, mut statistics_part) = (part(), part(), part());
+    let (columns, operators, inherits, opclasses, triggers, statistics) = futures::join!(
+        read_columns(client, &mut columns_part),
+        read_operators(client),
+        read_inherits(client, cat.server_version),
+        read_opclasses(client),
+        read_triggers_rules(client, &mut triggers_part),
+        read_statistics(client, &mut statistics_part),
+    );
+    let (columns, operators, mut inherits, opclasses) = match (
+        columns, operators, inherits, opclasses, triggers, statistics,
+    ) {
+        (Ok(c), Ok(o), Ok(i), Ok(oc), Ok(()), Ok(())) => (c, o, i, oc),
+        (c, o, i, oc, t, s) => {
+            return Err(super::cause([
+                c.err(),
+                o.err(),
+                i.err(),
+                oc.err(),
+                t.err(),
+                s.err(),
+            ]))
+        }
+    };
+    let (mut columns, key_columns) = columns;
 
-    let (mut columns, key_columns) = read_columns(client, cat).await?;
-    let operators = read_operators(client).await?;
+    let (mut tables_part, mut indexes_part) = (part(), part());
+    let views_sql = views_sql(cat.server_version);
+    let (tables, views, indexes) = futures::join!(
+        read_tables(client, &mut tables_part, &mut columns, &mut inherits),
+        query(client, "views", &views_sql),
+        read_indexes(
+            client,
+            &mut indexes_part,
+            &key_columns,
+            &operators,
+            &opclasses
+        ),
+    );
+    let views = match (tables, views, indexes) {
+        (Ok(()), Ok(views), Ok(())) => views,
+        (t, v, i) => return Err(super::cause([t.err(), v.err(), i.err()])),
+    };
+    for p in [columns_part, tables_part] {
+        cat.absorb(p);
+    }
+    read_views(cat, views, &mut columns);
+    for p in [indexes_part, statistics_part, triggers_part] {
+        cat.absorb(p);
+    }
+    Ok(((columns, key_columns), operators))
+}
 
-    // Inheritance parents that are not partition parents, in order.
+/// Inheritance parents that are not partition parents, in order, by child.
+async fn read_inherits(client: &Client, v: i32) -> Result<HashMap<u32, Vec<String>>> {
     let mut inherits: HashMap<u32, Vec<String>> = HashMap::new();
     let not_partition = since(v, 100000, "NOT c.relispartition", "true");
     for r in query(
@@ -42,7 +102,17 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<(Columns,
             .or_default()
             .push(r.get("parent"));
     }
+    Ok(inherits)
+}
 
+/// Tables, with the columns and inheritance parents read before.
+async fn read_tables(
+    client: &Client,
+    cat: &mut Catalog,
+    columns: &mut HashMap<u32, Vec<Column>>,
+    inherits: &mut HashMap<u32, Vec<String>>,
+) -> Result<()> {
+    let v = cat.server_version;
     let sql = format!(
         "SELECT c.oid, n.nspname::text AS schema, c.relname::text AS name, c.relkind,
                 c.relpersistence, c.reloptions::text[] AS reloptions, c.relacl::text[] AS acl,
@@ -114,31 +184,36 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<(Columns,
     })
     .await?;
 
-    // From each view's and matview's `_RETURN` rule (every one has exactly one, which it
-    // needs), of a relation made after initdb (as every one in a user schema is): found by the
-    // index on pg_rewrite, where relkind scanned all of pg_class (~50 -> 0.2 ms at 10,000
-    // tables).
-    for r in query(
-        client,
-        "views",
-        &format!(
-            "SELECT c.oid, n.nspname::text AS schema, c.relname::text AS name, c.relkind,
-                    pg_get_viewdef(c.oid) AS def, c.reloptions::text[] AS reloptions,
-                    c.relacl::text[] AS acl, pg_get_userbyid(c.relowner)::text AS owner,
-                    {am} AS am, r.oid AS rule
-             FROM pg_rewrite r JOIN pg_class c ON c.oid = r.ev_class
-             JOIN pg_namespace n ON n.oid = c.relnamespace
-             WHERE r.rulename = '_RETURN' AND r.ev_class >= 16384 AND c.relkind IN ('v', 'm')
-               AND {USER_SCHEMAS}
-             ORDER BY 2, 3",
-            am = since(v, 120000,
-                "(SELECT am.amname::text FROM pg_am am WHERE am.oid = c.relam AND am.amname <> 'heap')",
-                "NULL::text"
-            ),
+    Ok(())
+}
+
+/// The views query. From each view's and matview's `_RETURN` rule (every one has exactly one,
+/// which it needs), of a relation made after initdb (as every one in a user schema is): found
+/// by the index on pg_rewrite, where relkind scanned all of pg_class (~50 -> 0.2 ms at 10,000
+/// tables).
+fn views_sql(v: i32) -> String {
+    format!(
+        "SELECT c.oid, n.nspname::text AS schema, c.relname::text AS name, c.relkind,
+                pg_get_viewdef(c.oid) AS def, c.reloptions::text[] AS reloptions,
+                c.relacl::text[] AS acl, pg_get_userbyid(c.relowner)::text AS owner,
+                {am} AS am, r.oid AS rule
+         FROM pg_rewrite r JOIN pg_class c ON c.oid = r.ev_class
+         JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE r.rulename = '_RETURN' AND r.ev_class >= 16384 AND c.relkind IN ('v', 'm')
+           AND {USER_SCHEMAS}
+         ORDER BY 2, 3",
+        am = since(
+            v,
+            120000,
+            "(SELECT am.amname::text FROM pg_am am WHERE am.oid = c.relam AND am.amname <> 'heap')",
+            "NULL::text"
         ),
     )
-    .await?
-    {
+}
+
+/// Views and materialized views from the rows of [`views_sql`], with their columns.
+fn read_views(cat: &mut Catalog, rows: Vec<Row>, columns: &mut HashMap<u32, Vec<Column>>) {
+    for r in rows {
         let oid: u32 = r.get("oid");
         if let Some(rule) = r.get::<_, Option<u32>>("rule") {
             cat.owners.insert(
@@ -183,10 +258,6 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<(Columns,
             owner: r.get("owner"),
         });
     }
-
-    read_indexes(client, cat, &key_columns, &operators).await?;
-    read_triggers_rules(client, cat).await?;
-    Ok(((columns, key_columns), operators))
 }
 
 /// Give composite types their attributes, from the columns [`read`] left over: the types may
@@ -594,12 +665,12 @@ async fn read_indexes(
     cat: &mut Catalog,
     columns: &HashMap<(u32, i16), KeyColumn>,
     operators: &Operators,
+    opclasses: &Opclasses,
 ) -> Result<()> {
     let v = cat.server_version;
     let partitioned = since(v, 110000, "ic.relkind = 'I'", "false");
     let key_count = since(v, 110000, "i.indnkeyatts::int4", "i.indnatts::int4");
     let nulls_not_distinct = since(v, 150000, "i.indnullsnotdistinct", "false");
-    let opclasses = read_opclasses(client).await?;
     let mut pending = Vec::new();
     // The constraint and the columns' options and statistics targets by joins, not subqueries
     // per index: at 10,000 tables those were 30,000 index scans each (about 60 ms apiece) and a
@@ -670,7 +741,7 @@ async fn read_indexes(
                 needs_server: r.get::<_, bool>("needs_server") || matches!(predicate, Some(None)),
                 predicate: predicate.flatten(),
             };
-            let definition = indexdef::build(&raw, columns, &opclasses);
+            let definition = indexdef::build(&raw, columns, opclasses);
             let oid: u32 = r.get("indexrelid");
             if definition.is_none() {
                 pending.push((cat.indexes.len(), oid));
@@ -716,7 +787,12 @@ async fn read_indexes(
     // server's sort to disk (1.5 s of a 7 s query), while the client sorts them in milliseconds.
     cat.indexes
         .sort_unstable_by(|a, b| (&a.schema, &a.name).cmp(&(&b.schema, &b.name)));
+    Ok(())
+}
 
+/// Extended statistics (10+).
+async fn read_statistics(client: &Client, cat: &mut Catalog) -> Result<()> {
+    let v = cat.server_version;
     if v >= 100000 {
         let target = since(v, 130000, "s.stxstattarget::int4", "NULL::int4");
         for r in query(
