@@ -93,11 +93,39 @@ pub struct Item {
     pub after: ObjRefs,
     /// The table it acts on (post-data scheduling: locks and sizes).
     pub table: Option<u32>,
-    /// The first statement of `sql` in parts, for the post-data applier to recombine (several
-    /// constraints of a table in one `ALTER TABLE`, a key's index built apart). `sql` stays the
-    /// one-statement-per-object form that scripts print; it begins with [`Lead::sql`].
-    /// Boxed: most items have none, and every item would carry its size.
-    pub lead: Option<Box<Lead>>,
+    /// Where the first statement of `sql` splits into parts, for the post-data applier to
+    /// recombine (several constraints of a table in one `ALTER TABLE`, a key's index built
+    /// apart). `sql` stays the one-statement-per-object form that scripts print. Set with
+    /// [`Item::set_lead`], read with [`Item::lead`] and [`Item::split`].
+    pub lead: Option<LeadAt>,
+}
+
+/// Where an item's lead lies in its `sql`: the lengths of its parts, which are the text's own
+/// beginning. Copies of the parts (and a box for them) cost about 9 MB at 10,000 tables, as
+/// much as all the SQL, for what only the post-data applier reads, and only on some tables.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LeadAt {
+    /// Length of the `ALTER TABLE …` head; 0 for a `CREATE INDEX` (which has none).
+    head: u32,
+    /// Length of the subcommand, or of the `CREATE INDEX` statement (never empty, so that an
+    /// item without a lead costs no more room than one with).
+    cmd: std::num::NonZeroU32,
+    /// A key's `USING INDEX` form: its text is not in `sql`, so it is kept apart (boxed: most
+    /// leads have none).
+    using_index: Option<Box<UsingIndex>>,
+}
+
+/// An item's lead as it stands in its `sql` ([`Item::lead`]): [`Lead`] with borrowed parts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeadRef<'a> {
+    /// `{head}\n    {cmd};\n`: see [`Lead::AlterTable`].
+    AlterTable {
+        head: &'a str,
+        cmd: &'a str,
+        using_index: Option<&'a UsingIndex>,
+    },
+    /// `{create};\n`: see [`Lead::CreateIndex`].
+    CreateIndex { create: &'a str },
 }
 
 /// The first statement of a post-data item, in parts.
@@ -143,9 +171,44 @@ pub struct UsingIndex {
 impl Lead {
     /// The statement as it begins the item's `sql`.
     pub fn sql(&self) -> String {
+        let mut sql = String::new();
+        self.write(&mut sql);
+        sql
+    }
+
+    /// Append [`Lead::sql`] to `out`.
+    fn write(&self, out: &mut String) {
         match self {
-            Lead::AlterTable { head, cmd, .. } => format!("{head}\n    {cmd};\n"),
-            Lead::CreateIndex { create } => format!("{create};\n"),
+            Lead::AlterTable { head, cmd, .. } => {
+                out.push_str(head);
+                out.push_str("\n    ");
+                out.push_str(cmd);
+            }
+            Lead::CreateIndex { create } => out.push_str(create),
+        }
+        out.push_str(";\n");
+    }
+
+    /// The lengths of the parts, keeping only the `USING INDEX` form's text.
+    fn at(self) -> LeadAt {
+        let len = |s: &str| u32::try_from(s.len()).expect("a statement under 4 GB");
+        // An empty part would make a degenerate lead (and 0 means "no head"): a renderer bug.
+        let nonzero = |n| std::num::NonZeroU32::new(n).expect("a lead's parts are not empty");
+        match self {
+            Lead::AlterTable {
+                head,
+                cmd,
+                using_index,
+            } => LeadAt {
+                head: nonzero(len(&head)).get(),
+                cmd: nonzero(len(&cmd)),
+                using_index: using_index.map(Box::new),
+            },
+            Lead::CreateIndex { create } => LeadAt {
+                head: 0,
+                cmd: nonzero(len(&create)),
+                using_index: None,
+            },
         }
     }
 }
@@ -176,13 +239,40 @@ impl Item {
         self
     }
 
+    /// The item's lead, when it has one and `sql` still begins with it (code that rewrites
+    /// `sql` without the lead only loses the recombining, never statements).
+    pub fn lead(&self) -> Option<LeadRef<'_>> {
+        self.split().map(|(lead, _)| lead)
+    }
+
     /// The lead and the statements after it (comments, `CLUSTER ON`…), when the item has a
-    /// lead and `sql` still begins with it (code that rewrites `sql` without the lead only
-    /// loses the recombining, never statements).
-    pub fn split(&self) -> Option<(&Lead, &str)> {
-        let lead = self.lead.as_deref()?;
-        let rest = self.sql.strip_prefix(lead.sql().as_str())?;
+    /// lead and `sql` still begins with it.
+    pub fn split(&self) -> Option<(LeadRef<'_>, &str)> {
+        let at = self.lead.as_ref()?;
+        let (head, cmd) = (at.head as usize, at.cmd.get() as usize);
+        if head == 0 {
+            let create = self.sql.get(..cmd)?;
+            let rest = self.sql[cmd..].strip_prefix(";\n")?;
+            return Some((LeadRef::CreateIndex { create }, rest));
+        }
+        let h = self.sql.get(..head)?;
+        let after = self.sql[head..].strip_prefix("\n    ")?;
+        let c = after.get(..cmd)?;
+        let rest = after[cmd..].strip_prefix(";\n")?;
+        let lead = LeadRef::AlterTable {
+            head: h,
+            cmd: c,
+            using_index: at.using_index.as_deref(),
+        };
         Some((lead, rest))
+    }
+
+    /// Make `sql` the lead's statement followed by `rest`, and remember the lead's parts.
+    pub fn set_lead(&mut self, lead: Lead, rest: &str) {
+        self.sql.clear();
+        lead.write(&mut self.sql);
+        self.sql.push_str(rest);
+        self.lead = Some(lead.at());
     }
 
     /// Replace the lead, keeping the statements after it; false (and nothing changed) when
@@ -191,8 +281,11 @@ impl Item {
         let Some((_, rest)) = self.split() else {
             return false;
         };
-        self.sql = lead.sql() + rest;
-        self.lead = Some(Box::new(lead));
+        let mut sql = String::with_capacity(self.sql.len() + 32);
+        lead.write(&mut sql);
+        sql.push_str(rest);
+        self.sql = sql;
+        self.lead = Some(lead.at());
         true
     }
 }
