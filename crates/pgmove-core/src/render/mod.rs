@@ -24,7 +24,8 @@ use std::sync::Arc;
 
 thread_local! {
     /// The schema names the renderers have handed out, so that items share them. Emptied when
-    /// [`all`] ends (the items keep what they use), so it holds nothing between runs.
+    /// [`all`] ends (the items keep what they use); a renderer called alone (such as
+    /// [`setval_items`]) leaves its few names here until then.
     static SCHEMAS: RefCell<HashSet<Arc<str>>> = RefCell::new(HashSet::new());
 }
 
@@ -110,9 +111,8 @@ pub struct Item {
     pub kind: Kind,
     /// What it is, for messages and progress: e.g. `table public.film`.
     pub name: String,
-    /// Schema, for filters and sorting. Shared by the items of one schema (see
-    /// [`shared_schema`]): a string each cost about 2 MB at 10,000 tables, for names that
-    /// repeat.
+    /// Schema, for filters and sorting. The renderers give the items of one schema one shared
+    /// string: a string each cost about 2 MB at 10,000 tables, for names that repeat.
     #[serde(serialize_with = "serialize_str")]
     pub schema: Arc<str>,
     /// The statements, each ending in `;` and a newline.
@@ -137,8 +137,8 @@ pub struct Item {
 pub struct LeadAt {
     /// Length of the `ALTER TABLE …` head; 0 for a `CREATE INDEX` (which has none).
     head: u32,
-    /// Length of the subcommand, or of the `CREATE INDEX` statement (never empty, so that an
-    /// item without a lead costs no more room than one with).
+    /// Length of the subcommand, or of the `CREATE INDEX` statement. Never zero, and that
+    /// unused zero keeps `Option<LeadAt>` as small as `LeadAt`.
     cmd: std::num::NonZeroU32,
     /// A key's `USING INDEX` form: its text is not in `sql`, so it is kept apart (boxed: most
     /// leads have none).
@@ -219,27 +219,27 @@ impl Lead {
         out.push_str(";\n");
     }
 
-    /// The lengths of the parts, keeping only the `USING INDEX` form's text.
-    fn at(self) -> LeadAt {
-        let len = |s: &str| u32::try_from(s.len()).expect("a statement under 4 GB");
-        // An empty part would make a degenerate lead (and 0 means "no head"): a renderer bug.
-        let nonzero = |n| std::num::NonZeroU32::new(n).expect("a lead's parts are not empty");
-        match self {
+    /// The lengths of the parts, keeping only the `USING INDEX` form's text; `None` when a
+    /// part is empty (0 means "no head") or over 4 GB, which no renderer makes: such an item
+    /// is applied whole, as one whose `sql` no longer begins with its lead.
+    fn at(self) -> Option<LeadAt> {
+        let len = |s: &str| std::num::NonZeroU32::new(u32::try_from(s.len()).ok()?);
+        Some(match self {
             Lead::AlterTable {
                 head,
                 cmd,
                 using_index,
             } => LeadAt {
-                head: nonzero(len(&head)).get(),
-                cmd: nonzero(len(&cmd)),
+                head: len(&head)?.get(),
+                cmd: len(&cmd)?,
                 using_index: using_index.map(Box::new),
             },
             Lead::CreateIndex { create } => LeadAt {
                 head: 0,
-                cmd: nonzero(len(&create)),
+                cmd: len(&create)?,
                 using_index: None,
             },
-        }
+        })
     }
 }
 
@@ -302,7 +302,7 @@ impl Item {
         self.sql.clear();
         lead.write(&mut self.sql);
         self.sql.push_str(rest);
-        self.lead = Some(lead.at());
+        self.lead = lead.at();
     }
 
     /// Replace the lead, keeping the statements after it; false (and nothing changed) when
@@ -315,7 +315,7 @@ impl Item {
         lead.write(&mut sql);
         sql.push_str(rest);
         self.sql = sql;
-        self.lead = Some(lead.at());
+        self.lead = lead.at();
         true
     }
 }
@@ -470,6 +470,60 @@ fn fdw_options(options: &[String]) -> String {
 mod tests {
     use super::*;
     use crate::model::{class, SecurityLabel};
+
+    #[test]
+    fn a_lead_is_read_back_from_the_sql_it_begins() {
+        let mut it = Item::new(Kind::Constraint, "c".into(), "public", String::new());
+        let using = UsingIndex {
+            create: "CREATE UNIQUE INDEX k ON public.t USING btree (a)".into(),
+            cmd: "ADD CONSTRAINT k UNIQUE USING INDEX k".into(),
+            inherited_not_null: false,
+        };
+        let lead = Lead::AlterTable {
+            head: "ALTER TABLE ONLY public.t".into(),
+            cmd: "ADD CONSTRAINT k UNIQUE (a)".into(),
+            using_index: Some(using.clone()),
+        };
+        it.set_lead(
+            lead.clone(),
+            "COMMENT ON CONSTRAINT k ON public.t IS 'x';\n",
+        );
+        assert_eq!(
+            it.split(),
+            Some((
+                LeadRef::AlterTable {
+                    head: "ALTER TABLE ONLY public.t",
+                    cmd: "ADD CONSTRAINT k UNIQUE (a)",
+                    using_index: Some(&using),
+                },
+                "COMMENT ON CONSTRAINT k ON public.t IS 'x';\n"
+            ))
+        );
+        assert!(it.sql.starts_with(&lead.sql()));
+
+        let create = "CREATE INDEX i ON public.t USING btree (b)";
+        it.set_lead(
+            Lead::CreateIndex {
+                create: create.into(),
+            },
+            "",
+        );
+        assert_eq!(it.split(), Some((LeadRef::CreateIndex { create }, "")));
+
+        // An empty part makes no lead rather than a wrong one.
+        it.set_lead(
+            Lead::CreateIndex {
+                create: String::new(),
+            },
+            "",
+        );
+        assert_eq!((it.sql.as_str(), it.lead()), (";\n", None));
+
+        assert_eq!(
+            std::mem::size_of::<Option<LeadAt>>(),
+            std::mem::size_of::<LeadAt>()
+        );
+    }
 
     #[test]
     fn security_labels_go_with_their_object() {
