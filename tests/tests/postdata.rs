@@ -6,7 +6,7 @@
 use pgmove_core::apply::{self, ParallelOptions};
 use pgmove_core::model::Catalog;
 use pgmove_core::plan::{self, Step};
-use pgmove_core::render::{Item, Lead};
+use pgmove_core::render::{Item, LeadRef};
 use pgmove_core::{catalog, conn, Error};
 use pgmove_testkit::{test_pairs, Cluster};
 use std::collections::HashMap;
@@ -285,8 +285,8 @@ async fn combined_and_using_index_keys_give_the_source_catalog() {
 /// between the build and the attachment leaves it.
 fn key_index_only(post: &[Item], name: &str) -> String {
     post.iter()
-        .find_map(|i| match i.lead.as_deref() {
-            Some(Lead::AlterTable {
+        .find_map(|i| match i.lead() {
+            Some(LeadRef::AlterTable {
                 using_index: Some(u),
                 ..
             }) if i.name.starts_with(&format!("constraint {name} ")) => {

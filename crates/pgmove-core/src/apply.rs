@@ -5,7 +5,9 @@
 //! statements follow a header that sets what pg_dump's scripts set, so `psql -f` gives the same
 //! result. Nothing here decides what to create; that is the renderers' and the sort's job.
 
-use crate::render::{Item, Lead};
+#[cfg(test)]
+use crate::render::Lead;
+use crate::render::{Item, LeadRef};
 use crate::{Error, Result};
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
@@ -181,7 +183,7 @@ pub async fn apply_parallel_with(
     // See UsingIndex::inherited_not_null.
     let may_split = |it: &Item| {
         version < 180000
-            || !matches!(it.lead.as_deref(), Some(Lead::AlterTable { using_index: Some(u), .. })
+            || !matches!(it.lead(), Some(LeadRef::AlterTable { using_index: Some(u), .. })
                          if u.inherited_not_null)
     };
 
@@ -439,11 +441,11 @@ impl<'a> Op<'a> {
     /// item builds no index that can be built apart.
     fn split(index: usize, item: &'a Item) -> Option<(Op<'a>, Option<Op<'a>>)> {
         let finish = match item.split()? {
-            (Lead::AlterTable { using_index, .. }, _) => {
-                using_index.as_ref()?;
+            (LeadRef::AlterTable { using_index, .. }, _) => {
+                using_index?;
                 true
             }
-            (Lead::CreateIndex { .. }, rest) => !rest.is_empty(),
+            (LeadRef::CreateIndex { .. }, rest) => !rest.is_empty(),
         };
         let op = |part| Op { index, item, part };
         Some((op(Part::Build), finish.then(|| op(Part::Finish))))
@@ -453,18 +455,18 @@ impl<'a> Op<'a> {
     /// subcommand that can share a statement with others of the same head.
     fn alter(&self) -> Option<(&'a str, &'a str, &'a str)> {
         match (self.part, self.item.split()?) {
-            (Part::Whole, (Lead::AlterTable { head, cmd, .. }, rest)) => Some((head, cmd, rest)),
+            (Part::Whole, (LeadRef::AlterTable { head, cmd, .. }, rest)) => Some((head, cmd, rest)),
             (
                 Part::Finish,
                 (
-                    Lead::AlterTable {
+                    LeadRef::AlterTable {
                         head,
                         using_index: Some(u),
                         ..
                     },
                     rest,
                 ),
-            ) => Some((head, &u.cmd, rest)),
+            ) => Some((head, u.cmd.as_str(), rest)),
             _ => None,
         }
     }
@@ -475,11 +477,11 @@ impl<'a> Op<'a> {
             return format!("{head}\n    {cmd};\n{rest}");
         }
         match (self.part, self.item.split()) {
-            (Part::Build, Some((Lead::CreateIndex { create }, _))) => format!("{create};\n"),
+            (Part::Build, Some((LeadRef::CreateIndex { create }, _))) => format!("{create};\n"),
             (
                 Part::Build,
                 Some((
-                    Lead::AlterTable {
+                    LeadRef::AlterTable {
                         using_index: Some(u),
                         ..
                     },
@@ -496,8 +498,8 @@ impl<'a> Op<'a> {
     fn creates(&self) -> bool {
         match self.part {
             Part::Whole => true,
-            Part::Build => matches!(self.item.lead.as_deref(), Some(Lead::CreateIndex { .. })),
-            Part::Finish => matches!(self.item.lead.as_deref(), Some(Lead::AlterTable { .. })),
+            Part::Build => matches!(self.item.lead(), Some(LeadRef::CreateIndex { .. })),
+            Part::Finish => matches!(self.item.lead(), Some(LeadRef::AlterTable { .. })),
         }
     }
 
@@ -521,7 +523,7 @@ impl<'a> Op<'a> {
         ALREADY_THERE.contains(&sqlstate)
             || self.part == Part::Finish
                 && sqlstate == INDEX_ALREADY_A_CONSTRAINT
-                && matches!(self.item.lead.as_deref(), Some(Lead::AlterTable { .. }))
+                && matches!(self.item.lead(), Some(LeadRef::AlterTable { .. }))
     }
 }
 
@@ -622,16 +624,20 @@ mod tests {
     use crate::render::{Kind, UsingIndex};
 
     fn item(name: &str, lead: Option<Lead>, rest: &str) -> Item {
-        Item {
+        let mut it = Item {
             kind: Kind::Constraint,
             name: name.into(),
             schema: "public".into(),
-            sql: lead.as_ref().map(Lead::sql).unwrap_or_default() + rest,
+            sql: rest.into(),
             provides: Default::default(),
             after: Default::default(),
             table: Some(1),
-            lead: lead.map(Box::new),
+            lead: None,
+        };
+        if let Some(lead) = lead {
+            it.set_lead(lead, rest);
         }
+        it
     }
 
     fn add(head: &str, cmd: &str) -> Option<Lead> {

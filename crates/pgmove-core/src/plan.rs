@@ -19,7 +19,7 @@
 
 use crate::filter::Filter;
 use crate::model::{class, Catalog, ObjRef};
-use crate::render::{self, Item, Lead};
+use crate::render::{self, Item, Lead, LeadRef};
 use crate::{Error, Result};
 use std::collections::{BTreeSet, HashSet};
 use tokio_postgres::Client;
@@ -87,7 +87,7 @@ pub fn fk_not_valid(plan: &mut Plan) {
         .iter_mut()
         .filter(|i| i.kind == render::Kind::ForeignKey)
     {
-        let Some((Lead::AlterTable { head, cmd, .. }, _)) = it.split() else {
+        let Some((LeadRef::AlterTable { head, cmd, .. }, _)) = it.split() else {
             continue;
         };
         if cmd.ends_with("NOT VALID") {
@@ -98,7 +98,7 @@ pub fn fk_not_valid(plan: &mut Plan) {
             continue;
         };
         let cname = constraint.split(" FOREIGN KEY").next().unwrap_or("");
-        let (head, cmd, cname) = (head.clone(), cmd.clone(), cname.to_string());
+        let (head, cmd, cname) = (head.to_string(), cmd.to_string(), cname.to_string());
         let mut v = it.clone();
         v.kind = render::Kind::ValidateConstraint;
         v.name = format!("validate {}", it.name);
@@ -107,8 +107,7 @@ pub fn fk_not_valid(plan: &mut Plan) {
             cmd: format!("VALIDATE CONSTRAINT {cname}"),
             using_index: None,
         };
-        v.sql = validate.sql();
-        v.lead = Some(Box::new(validate));
+        v.set_lead(validate, "");
         v.provides.clear();
         it.replace_lead(Lead::AlterTable {
             head,
@@ -275,16 +274,17 @@ mod tests {
             cmd: "ADD CONSTRAINT c_p_fkey FOREIGN KEY (p) REFERENCES public.p(id)".into(),
             using_index: None,
         };
-        let fk = Item {
+        let mut fk = Item {
             kind: Kind::ForeignKey,
             name: "constraint c_p_fkey on public.c".into(),
             schema: "public".into(),
-            sql: lead.sql() + "COMMENT ON CONSTRAINT c_p_fkey ON public.c IS 'x';\n",
+            sql: String::new(),
             provides: [ObjRef::new(class::PG_CONSTRAINT, 9)].into_iter().collect(),
             after: Default::default(),
             table: Some(1),
-            lead: Some(Box::new(lead)),
+            lead: None,
         };
+        fk.set_lead(lead, "COMMENT ON CONSTRAINT c_p_fkey ON public.c IS 'x';\n");
         let mut p = Plan {
             step: Step::PostData,
             items: vec![fk],

@@ -170,28 +170,83 @@ const KEYWORDS: &[&str] = &[
     "xmltable",
 ];
 
+/// Where the keywords of each first letter `a`..=`z` begin in [`KEYWORDS`] (the next letter's
+/// entry is where they end): [`is_keyword`] compares a name with a few keywords of its letter,
+/// not with a binary search's worth of the whole list.
+const BY_FIRST: [u8; 27] = {
+    let mut starts = [0u8; 27];
+    let mut letter = 0;
+    let mut i = 0;
+    while letter < 26 {
+        while i < KEYWORDS.len() && KEYWORDS[i].as_bytes()[0] < b'a' + letter as u8 {
+            i += 1;
+        }
+        starts[letter] = i as u8;
+        letter += 1;
+    }
+    starts[26] = KEYWORDS.len() as u8;
+    starts
+};
+
+/// Whether `name` (already known to be `[a-z_][a-z0-9_]*`) is in [`KEYWORDS`].
+fn is_keyword(name: &str) -> bool {
+    let Some(first) = name.bytes().next().filter(u8::is_ascii_lowercase) else {
+        return false;
+    };
+    let letter = (first - b'a') as usize;
+    let range = BY_FIRST[letter] as usize..BY_FIRST[letter + 1] as usize;
+    // Lengths differ for most, so most comparisons end before looking at a byte.
+    KEYWORDS[range]
+        .iter()
+        .any(|k| k.len() == name.len() && *k == name)
+}
+
+/// Whether the identifier can stand without quotes.
+fn is_bare(name: &str) -> bool {
+    let b = name.as_bytes();
+    matches!(b.first(), Some(c) if c.is_ascii_lowercase() || *c == b'_')
+        && b.iter()
+            .all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_')
+        && !is_keyword(name)
+}
+
+/// Append `name` to `out`, quoted as [`ident`] quotes it: renderers that build a statement
+/// piece by piece add names without a string each.
+pub fn push_ident(out: &mut String, name: &str) {
+    if is_bare(name) {
+        out.push_str(name);
+        return;
+    }
+    out.push('"');
+    let mut parts = name.split('"');
+    out.push_str(parts.next().unwrap_or(""));
+    for part in parts {
+        out.push_str("\"\"");
+        out.push_str(part);
+    }
+    out.push('"');
+}
+
 /// Quote an identifier when it needs it: anything but `[a-z_][a-z0-9_]*` that is not a keyword
 /// gets double quotes, with embedded double quotes doubled.
 pub fn ident(name: &str) -> String {
-    let bare = !name.is_empty()
-        && name
-            .bytes()
-            .next()
-            .is_some_and(|b| b.is_ascii_lowercase() || b == b'_')
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-        && KEYWORDS.binary_search(&name).is_err();
-    if bare {
-        name.to_string()
-    } else {
-        format!("\"{}\"", name.replace('"', "\"\""))
-    }
+    let mut out = String::with_capacity(name.len() + 2);
+    push_ident(&mut out, name);
+    out
 }
 
 /// `schema.name`, each part quoted as needed.
 pub fn qualified(schema: &str, name: &str) -> String {
-    format!("{}.{}", ident(schema), ident(name))
+    let mut out = String::with_capacity(schema.len() + name.len() + 5);
+    push_qualified(&mut out, schema, name);
+    out
+}
+
+/// Append [`qualified`]`(schema, name)` to `out`.
+pub fn push_qualified(out: &mut String, schema: &str, name: &str) {
+    push_ident(out, schema);
+    out.push('.');
+    push_ident(out, name);
 }
 
 /// A string literal that means the same whatever `standard_conforming_strings` is: single quotes
@@ -226,10 +281,22 @@ mod tests {
     use proptest::prelude::*;
 
     #[test]
-    fn keywords_sorted_for_binary_search() {
+    fn keywords_sorted_lowercase_for_the_first_letter_index() {
         let mut sorted = KEYWORDS.to_vec();
         sorted.sort_unstable();
         assert_eq!(sorted, KEYWORDS);
+        assert!(KEYWORDS
+            .iter()
+            .all(|k| k.as_bytes()[0].is_ascii_lowercase()));
+        for k in KEYWORDS {
+            assert!(is_keyword(k), "{k}");
+            assert!(!is_bare(k), "{k}");
+        }
+        for not in [
+            "a", "z", "alll", "zone", "xml", "_all", "name", "users", "yes",
+        ] {
+            assert!(!is_keyword(not), "{not}");
+        }
     }
 
     #[test]

@@ -91,8 +91,7 @@ pub(super) fn render(cat: &Catalog, _opts: &Options, items: &mut Vec<Item>) {
             cmd: format!("ADD CONSTRAINT {} {definition}", ident(&c.name)),
             using_index,
         };
-        let mut sql = lead.sql();
-        sql += &comment(
+        let rest = comment(
             cat,
             class::PG_CONSTRAINT,
             c.oid,
@@ -103,12 +102,12 @@ pub(super) fn render(cat: &Catalog, _opts: &Options, items: &mut Vec<Item>) {
             kind,
             format!("constraint {} on {table}", ident(&c.name)),
             schema,
-            sql,
+            String::new(),
         )
         .provides(ObjRef::new(class::PG_CONSTRAINT, c.oid))
         .after(ObjRef::new(class::PG_CLASS, c.table_oid))
         .on_table(c.table_oid);
-        item.lead = Some(Box::new(lead));
+        item.set_lead(lead, &rest);
         if let Some(r) = after_ref {
             item.after.push(r);
         }
@@ -134,13 +133,11 @@ pub(super) fn render(cat: &Catalog, _opts: &Options, items: &mut Vec<Item>) {
             let lead = Lead::CreateIndex {
                 create: ix.definition.clone(),
             };
-            let mut sql = lead.sql();
-            sql += &index_extras(cat, ix, table);
-            let mut item = Item::new(Kind::Index, format!("index {name}"), schema, sql)
+            let mut item = Item::new(Kind::Index, format!("index {name}"), schema, String::new())
                 .provides(ObjRef::new(class::PG_CLASS, ix.oid))
                 .after(ObjRef::new(class::PG_CLASS, ix.table_oid))
                 .on_table(ix.table_oid);
-            item.lead = Some(Box::new(lead));
+            item.set_lead(lead, &index_extras(cat, ix, table));
             items.push(item);
         }
         if let Some((parent, parent_name)) = &ix.parent_index {
