@@ -1,7 +1,7 @@
 //! Foreign data wrappers and servers, text search, event triggers, publications and default
 //! privileges: the kinds most databases have few of, each still read in one query.
 
-use super::{ch, not_member, query, since, USER_SCHEMAS};
+use super::{ch, not_member, query_many, since, USER_SCHEMAS};
 use crate::model::{
     Catalog, DefaultPrivilege, EventTrigger, ForeignDataWrapper, ForeignServer, Publication,
     SecurityLabel, TextSearchConfig, TextSearchDict,
@@ -12,20 +12,97 @@ use tokio_postgres::Client;
 
 pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
     let v = cat.server_version;
-    for r in query(
-        client,
-        "foreign data wrappers",
-        &format!(
-            "SELECT x.oid, x.fdwname::text AS name,
+    let truncate = since(v, 110000, "x.pubtruncate", "false");
+    let wrappers = format!(
+        "SELECT x.oid, x.fdwname::text AS name,
                     NULLIF(x.fdwhandler, 0)::regproc::text AS handler,
                     NULLIF(x.fdwvalidator, 0)::regproc::text AS validator,
                     x.fdwoptions::text[] AS options
              FROM pg_foreign_data_wrapper x WHERE {} ORDER BY 2",
-            not_member("pg_foreign_data_wrapper", "x", false)
+        not_member("pg_foreign_data_wrapper", "x", false)
+    );
+    let user_mappings = "SELECT um.umserver, CASE WHEN um.umuser = 0 THEN 'PUBLIC'
+                                  ELSE quote_ident(pg_get_userbyid(um.umuser)) END AS role,
+                um.umoptions::text[] AS options
+         FROM pg_user_mapping um ORDER BY 1, 2"
+        .to_string();
+    let servers = format!(
+        "SELECT x.oid, x.srvname::text AS name, w.fdwname::text AS wrapper,
+                    x.srvtype AS type, x.srvversion AS version, x.srvoptions::text[] AS options
+             FROM pg_foreign_server x JOIN pg_foreign_data_wrapper w ON w.oid = x.srvfdw
+             WHERE {} ORDER BY 2",
+        not_member("pg_foreign_server", "x", false)
+    );
+    let ts_mappings = "SELECT m.mapcfg, t.alias, m.mapdict::regdictionary::text AS dict
+         FROM pg_ts_config_map m JOIN pg_ts_config c ON c.oid = m.mapcfg
+         CROSS JOIN LATERAL ts_token_type(c.cfgparser) t
+         WHERE t.tokid = m.maptokentype AND m.mapcfg >= 16384
+         ORDER BY m.mapcfg, m.maptokentype, m.mapseqno"
+        .to_string();
+    let ts_configs = format!(
+        "SELECT x.oid, n.nspname::text AS schema, x.cfgname::text AS name,
+                    quote_ident(pn.nspname) || '.' || quote_ident(p.prsname) AS parser
+             FROM pg_ts_config x JOIN pg_namespace n ON n.oid = x.cfgnamespace
+             JOIN pg_ts_parser p ON p.oid = x.cfgparser JOIN pg_namespace pn ON pn.oid = p.prsnamespace
+             WHERE {USER_SCHEMAS} AND {} ORDER BY 2, 3",
+        not_member("pg_ts_config", "x", false)
+    );
+    let ts_dicts = format!(
+        "SELECT x.oid, n.nspname::text AS schema, x.dictname::text AS name,
+                    quote_ident(tn.nspname) || '.' || quote_ident(t.tmplname) AS template,
+                    x.dictinitoption AS options
+             FROM pg_ts_dict x JOIN pg_namespace n ON n.oid = x.dictnamespace
+             JOIN pg_ts_template t ON t.oid = x.dicttemplate JOIN pg_namespace tn ON tn.oid = t.tmplnamespace
+             WHERE {USER_SCHEMAS} AND {} ORDER BY 2, 3",
+        not_member("pg_ts_dict", "x", false)
+    );
+    let event_triggers = format!(
+        "SELECT x.oid, x.evtname::text AS name, x.evtevent::text AS event,
+                    COALESCE(x.evttags, '{{}}')::text[] AS tags,
+                    x.evtfoid::regproc::text AS func, x.evtenabled
+             FROM pg_event_trigger x WHERE {} ORDER BY 2",
+        not_member("pg_event_trigger", "x", false)
+    );
+    let publications = match v >= 100000 {
+        true => format!(
+            "SELECT x.oid, x.pubname::text AS name, x.puballtables, x.pubinsert, x.pubupdate,
+                        x.pubdelete, {truncate} AS pubtruncate,
+                        ARRAY(SELECT pr.prrelid::regclass::text FROM pg_publication_rel pr
+                              WHERE pr.prpubid = x.oid ORDER BY 1) AS tables
+                 FROM pg_publication x ORDER BY 2"
         ),
-    )
-    .await?
-    {
+        false => String::new(),
+    };
+    let default_privileges = format!(
+        "SELECT pg_get_userbyid(d.defaclrole)::text AS role, n.nspname::text AS schema,
+                    d.defaclobjtype, d.defaclacl::text[] AS acl
+             FROM pg_default_acl d LEFT JOIN pg_namespace n ON n.oid = d.defaclnamespace
+             WHERE d.defaclnamespace = 0 OR {USER_SCHEMAS} ORDER BY 1, 2, 3"
+    );
+    let labels = "SELECT l.classoid, l.objoid, l.objtype, l.objname, l.provider, l.label
+         FROM pg_seclabels l
+         WHERE l.objoid >= 16384 AND l.objtype NOT IN ('role', 'database', 'tablespace')
+         ORDER BY 4, 5"
+        .to_string();
+    // Every query of this reader at once (pipelined: one round trip), then the rows in order.
+    let [wrappers, user_mappings, servers, ts_mappings, ts_configs, ts_dicts, event_triggers, publications, default_privileges, labels] =
+        query_many(
+            client,
+            [
+                ("foreign data wrappers", wrappers),
+                ("user mappings", user_mappings),
+                ("foreign servers", servers),
+                ("text search mappings", ts_mappings),
+                ("text search configurations", ts_configs),
+                ("text search dictionaries", ts_dicts),
+                ("event triggers", event_triggers),
+                ("publications", publications),
+                ("default privileges", default_privileges),
+                ("security labels", labels),
+            ],
+        )
+        .await?;
+    for r in wrappers {
         cat.foreign_data_wrappers.push(ForeignDataWrapper {
             oid: r.get("oid"),
             name: r.get("name"),
@@ -38,35 +115,14 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
     }
 
     let mut mappings: HashMap<u32, Vec<(String, Vec<String>)>> = HashMap::new();
-    for r in query(
-        client,
-        "user mappings",
-        "SELECT um.umserver, CASE WHEN um.umuser = 0 THEN 'PUBLIC'
-                                  ELSE quote_ident(pg_get_userbyid(um.umuser)) END AS role,
-                um.umoptions::text[] AS options
-         FROM pg_user_mapping um ORDER BY 1, 2",
-    )
-    .await?
-    {
+    for r in user_mappings {
         mappings.entry(r.get("umserver")).or_default().push((
             r.get("role"),
             r.get::<_, Option<Vec<String>>>("options")
                 .unwrap_or_default(),
         ));
     }
-    for r in query(
-        client,
-        "foreign servers",
-        &format!(
-            "SELECT x.oid, x.srvname::text AS name, w.fdwname::text AS wrapper,
-                    x.srvtype AS type, x.srvversion AS version, x.srvoptions::text[] AS options
-             FROM pg_foreign_server x JOIN pg_foreign_data_wrapper w ON w.oid = x.srvfdw
-             WHERE {} ORDER BY 2",
-            not_member("pg_foreign_server", "x", false)
-        ),
-    )
-    .await?
-    {
+    for r in servers {
         let oid: u32 = r.get("oid");
         cat.foreign_servers.push(ForeignServer {
             oid,
@@ -82,17 +138,7 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
     }
 
     let mut maps: HashMap<u32, Vec<(String, Vec<String>)>> = HashMap::new();
-    for r in query(
-        client,
-        "text search mappings",
-        "SELECT m.mapcfg, t.alias, m.mapdict::regdictionary::text AS dict
-         FROM pg_ts_config_map m JOIN pg_ts_config c ON c.oid = m.mapcfg
-         CROSS JOIN LATERAL ts_token_type(c.cfgparser) t
-         WHERE t.tokid = m.maptokentype AND m.mapcfg >= 16384
-         ORDER BY m.mapcfg, m.maptokentype, m.mapseqno",
-    )
-    .await?
-    {
+    for r in ts_mappings {
         let cfg: u32 = r.get("mapcfg");
         let alias: String = r.get("alias");
         let dict: String = r.get("dict");
@@ -102,20 +148,7 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
             _ => list.push((alias, vec![dict])),
         }
     }
-    for r in query(
-        client,
-        "text search configurations",
-        &format!(
-            "SELECT x.oid, n.nspname::text AS schema, x.cfgname::text AS name,
-                    quote_ident(pn.nspname) || '.' || quote_ident(p.prsname) AS parser
-             FROM pg_ts_config x JOIN pg_namespace n ON n.oid = x.cfgnamespace
-             JOIN pg_ts_parser p ON p.oid = x.cfgparser JOIN pg_namespace pn ON pn.oid = p.prsnamespace
-             WHERE {USER_SCHEMAS} AND {} ORDER BY 2, 3",
-            not_member("pg_ts_config", "x", false)
-        ),
-    )
-    .await?
-    {
+    for r in ts_configs {
         let oid: u32 = r.get("oid");
         cat.text_search_configs.push(TextSearchConfig {
             oid,
@@ -125,21 +158,7 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
             mappings: maps.remove(&oid).unwrap_or_default(),
         });
     }
-    for r in query(
-        client,
-        "text search dictionaries",
-        &format!(
-            "SELECT x.oid, n.nspname::text AS schema, x.dictname::text AS name,
-                    quote_ident(tn.nspname) || '.' || quote_ident(t.tmplname) AS template,
-                    x.dictinitoption AS options
-             FROM pg_ts_dict x JOIN pg_namespace n ON n.oid = x.dictnamespace
-             JOIN pg_ts_template t ON t.oid = x.dicttemplate JOIN pg_namespace tn ON tn.oid = t.tmplnamespace
-             WHERE {USER_SCHEMAS} AND {} ORDER BY 2, 3",
-            not_member("pg_ts_dict", "x", false)
-        ),
-    )
-    .await?
-    {
+    for r in ts_dicts {
         cat.text_search_dicts.push(TextSearchDict {
             oid: r.get("oid"),
             schema: r.get("schema"),
@@ -149,19 +168,7 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
         });
     }
 
-    for r in query(
-        client,
-        "event triggers",
-        &format!(
-            "SELECT x.oid, x.evtname::text AS name, x.evtevent::text AS event,
-                    COALESCE(x.evttags, '{{}}')::text[] AS tags,
-                    x.evtfoid::regproc::text AS func, x.evtenabled
-             FROM pg_event_trigger x WHERE {} ORDER BY 2",
-            not_member("pg_event_trigger", "x", false)
-        ),
-    )
-    .await?
-    {
+    for r in event_triggers {
         cat.event_triggers.push(EventTrigger {
             oid: r.get("oid"),
             name: r.get("name"),
@@ -173,20 +180,7 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
     }
 
     if v >= 100000 {
-        let truncate = since(v, 110000, "x.pubtruncate", "false");
-        for r in query(
-            client,
-            "publications",
-            &format!(
-                "SELECT x.oid, x.pubname::text AS name, x.puballtables, x.pubinsert, x.pubupdate,
-                        x.pubdelete, {truncate} AS pubtruncate,
-                        ARRAY(SELECT pr.prrelid::regclass::text FROM pg_publication_rel pr
-                              WHERE pr.prpubid = x.oid ORDER BY 1) AS tables
-                 FROM pg_publication x ORDER BY 2"
-            ),
-        )
-        .await?
-        {
+        for r in publications {
             let publish = [
                 ("insert", "pubinsert"),
                 ("update", "pubupdate"),
@@ -207,18 +201,7 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
         }
     }
 
-    for r in query(
-        client,
-        "default privileges",
-        &format!(
-            "SELECT pg_get_userbyid(d.defaclrole)::text AS role, n.nspname::text AS schema,
-                    d.defaclobjtype, d.defaclacl::text[] AS acl
-             FROM pg_default_acl d LEFT JOIN pg_namespace n ON n.oid = d.defaclnamespace
-             WHERE d.defaclnamespace = 0 OR {USER_SCHEMAS} ORDER BY 1, 2, 3"
-        ),
-    )
-    .await?
-    {
+    for r in default_privileges {
         cat.default_privileges.push(DefaultPrivilege {
             role: r.get("role"),
             schema: r.get("schema"),
@@ -227,16 +210,7 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
         });
     }
     // Labels exist only where a label provider (e.g. sepgsql) is loaded; most sources have none.
-    for r in query(
-        client,
-        "security labels",
-        "SELECT l.classoid, l.objoid, l.objtype, l.objname, l.provider, l.label
-         FROM pg_seclabels l
-         WHERE l.objoid >= 16384 AND l.objtype NOT IN ('role', 'database', 'tablespace')
-         ORDER BY 4, 5",
-    )
-    .await?
-    {
+    for r in labels {
         cat.security_labels.push(SecurityLabel {
             class: r.get("classoid"),
             oid: r.get("objoid"),

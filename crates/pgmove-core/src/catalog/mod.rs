@@ -573,6 +573,31 @@ pub(crate) async fn query(client: &Client, what: &str, sql: &str) -> Result<Vec<
     Ok(rows)
 }
 
+/// Run small catalog queries at once, pipelined on one connection: one round trip for all of
+/// them rather than one each, which is what a read costs over a real network. Each query's
+/// rows are collected (use [`query_each`] for the ones that grow with the schema); an empty
+/// SQL text (a catalog this server does not have) gives no rows and sends nothing. On failure
+/// the error is the query that caused the others' (see [`cause`]).
+pub(crate) async fn query_many<const N: usize>(
+    client: &Client,
+    queries: [(&str, String); N],
+) -> Result<[Vec<Row>; N]> {
+    let results = futures::future::join_all(queries.iter().map(|(what, sql)| async move {
+        match sql.is_empty() {
+            true => Ok(Vec::new()),
+            false => query(client, what, sql).await,
+        }
+    }))
+    .await;
+    if results.iter().any(Result::is_err) {
+        return Err(cause(results.into_iter().map(Result::err)));
+    }
+    let rows: Vec<Vec<Row>> = results.into_iter().flatten().collect();
+    Ok(rows
+        .try_into()
+        .unwrap_or_else(|_| unreachable!("one result per query")))
+}
+
 /// Run one catalog query and hand each row to `each` as it arrives (with its time at debug
 /// level). The queries whose rows grow with the number of objects (dependencies, columns,
 /// tables, sequences, constraints, indexes…) use it directly: collected first, their rows would

@@ -1,6 +1,6 @@
 //! Functions, procedures, aggregates, operators and casts.
 
-use super::{ch, not_member, query, since, USER_SCHEMAS};
+use super::{ch, not_member, query_many, since, USER_SCHEMAS};
 use crate::model::{Aggregate, Argument, Cast, Catalog, Function, Operator};
 use crate::quote;
 use crate::Result;
@@ -18,11 +18,37 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
     let p_not_member = not_member("pg_proc", "p", true);
     let o_not_member = not_member("pg_operator", "o", false);
     let c_not_member = not_member("pg_cast", "c", true);
-    for r in query(
-        client,
-        "functions",
-        &format!(
-            "SELECT p.oid, n.nspname::text AS schema, p.proname::text AS name, {kind} AS kind,
+    let aggregates = format!(
+        "SELECT p.oid, n.nspname::text AS schema, p.proname::text AS name,
+                pg_get_function_arguments(p.oid) AS args,
+                pg_get_function_identity_arguments(p.oid) AS identity_args,
+                p.proacl::text[] AS acl, pg_get_userbyid(p.proowner)::text AS owner,
+                a.aggtransfn::regproc::text AS sfunc, format_type(a.aggtranstype, NULL) AS stype,
+                a.aggtransspace AS sspace,
+                NULLIF(a.aggfinalfn, 0)::regproc::text AS finalfunc, a.aggfinalextra AS finalextra,
+                {combine} AS combinefunc, {serial} AS serialfunc, {deserial} AS deserialfunc,
+                a.agginitval AS initcond,
+                NULLIF(a.aggmtransfn, 0)::regproc::text AS msfunc,
+                NULLIF(a.aggminvtransfn, 0)::regproc::text AS minvfunc,
+                CASE WHEN a.aggmtranstype <> 0 THEN format_type(a.aggmtranstype, NULL) END AS mstype,
+                a.aggmtransspace AS msspace,
+                NULLIF(a.aggmfinalfn, 0)::regproc::text AS mfinalfunc, a.aggmfinalextra AS mfinalextra,
+                a.aggminitval AS minitcond,
+                NULLIF(a.aggsortop, 0)::regoperator::text AS sortop,
+                {finalmodify} AS finalmodify, {parallel} AS parallel, a.aggkind
+         FROM pg_aggregate a JOIN pg_proc p ON p.oid = a.aggfnoid
+         JOIN pg_namespace n ON n.oid = p.pronamespace
+         WHERE {USER_SCHEMAS}
+           AND {p_not_member}
+         ORDER BY 2, 3",
+        combine = since(v, 90600, "NULLIF(a.aggcombinefn, 0)::regproc::text", "NULL::text"),
+        serial = since(v, 90600, "NULLIF(a.aggserialfn, 0)::regproc::text", "NULL::text"),
+        deserial = since(v, 90600, "NULLIF(a.aggdeserialfn, 0)::regproc::text", "NULL::text"),
+        finalmodify = since(v, 110000, "a.aggfinalmodify", "'r'::\"char\""),
+        parallel = since(v, 90600, "p.proparallel", "'u'::\"char\""),
+    );
+    let functions = format!(
+        "SELECT p.oid, n.nspname::text AS schema, p.proname::text AS name, {kind} AS kind,
                     pg_get_function_identity_arguments(p.oid) AS identity_args,
                     CASE WHEN {kind} <> 'a' THEN pg_get_functiondef(p.oid) END AS def,
                     p.proacl::text[] AS acl, pg_get_userbyid(p.proowner)::text AS owner,
@@ -41,10 +67,44 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
              WHERE {USER_SCHEMAS}
                AND {p_not_member}
              ORDER BY 2, 3, 5"
-        ),
+    );
+    let operators = format!(
+        "SELECT o.oid, n.nspname::text AS schema, o.oprname::text AS name,
+                    CASE WHEN o.oprleft <> 0 THEN format_type(o.oprleft, NULL) END AS left,
+                    CASE WHEN o.oprright <> 0 THEN format_type(o.oprright, NULL) END AS right,
+                    o.oprcode::regprocedure::text AS func,
+                    NULLIF(o.oprcom, 0)::regoperator::text AS com,
+                    NULLIF(o.oprnegate, 0)::regoperator::text AS neg,
+                    NULLIF(o.oprrest, 0)::regproc::text AS rest,
+                    NULLIF(o.oprjoin, 0)::regproc::text AS join,
+                    o.oprcanhash, o.oprcanmerge
+             FROM pg_operator o JOIN pg_namespace n ON n.oid = o.oprnamespace
+             WHERE {USER_SCHEMAS}
+               AND {o_not_member}
+             ORDER BY 2, 3"
+    );
+    let casts = format!(
+        "SELECT c.oid, format_type(c.castsource, NULL) AS source,
+                format_type(c.casttarget, NULL) AS target, c.castmethod,
+                CASE WHEN c.castfunc <> 0 THEN c.castfunc::regprocedure::text END AS func,
+                c.castcontext
+         FROM pg_cast c
+         WHERE c.oid >= 16384
+           AND {c_not_member}
+         ORDER BY 2, 3"
+    );
+    // Every query of this reader at once (pipelined: one round trip), then the rows in order.
+    let [functions, aggregates, operators, casts] = query_many(
+        client,
+        [
+            ("functions", functions),
+            ("aggregates", aggregates),
+            ("operators", operators),
+            ("casts", casts),
+        ],
     )
-    .await?
-    {
+    .await?;
+    for r in functions {
         let kind = ch(&r, "kind");
         if kind == 'a' {
             continue; // read with its pg_aggregate row below
@@ -79,36 +139,7 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
         });
     }
 
-    let sql = format!(
-        "SELECT p.oid, n.nspname::text AS schema, p.proname::text AS name,
-                pg_get_function_arguments(p.oid) AS args,
-                pg_get_function_identity_arguments(p.oid) AS identity_args,
-                p.proacl::text[] AS acl, pg_get_userbyid(p.proowner)::text AS owner,
-                a.aggtransfn::regproc::text AS sfunc, format_type(a.aggtranstype, NULL) AS stype,
-                a.aggtransspace AS sspace,
-                NULLIF(a.aggfinalfn, 0)::regproc::text AS finalfunc, a.aggfinalextra AS finalextra,
-                {combine} AS combinefunc, {serial} AS serialfunc, {deserial} AS deserialfunc,
-                a.agginitval AS initcond,
-                NULLIF(a.aggmtransfn, 0)::regproc::text AS msfunc,
-                NULLIF(a.aggminvtransfn, 0)::regproc::text AS minvfunc,
-                CASE WHEN a.aggmtranstype <> 0 THEN format_type(a.aggmtranstype, NULL) END AS mstype,
-                a.aggmtransspace AS msspace,
-                NULLIF(a.aggmfinalfn, 0)::regproc::text AS mfinalfunc, a.aggmfinalextra AS mfinalextra,
-                a.aggminitval AS minitcond,
-                NULLIF(a.aggsortop, 0)::regoperator::text AS sortop,
-                {finalmodify} AS finalmodify, {parallel} AS parallel, a.aggkind
-         FROM pg_aggregate a JOIN pg_proc p ON p.oid = a.aggfnoid
-         JOIN pg_namespace n ON n.oid = p.pronamespace
-         WHERE {USER_SCHEMAS}
-           AND {p_not_member}
-         ORDER BY 2, 3",
-        combine = since(v, 90600, "NULLIF(a.aggcombinefn, 0)::regproc::text", "NULL::text"),
-        serial = since(v, 90600, "NULLIF(a.aggserialfn, 0)::regproc::text", "NULL::text"),
-        deserial = since(v, 90600, "NULLIF(a.aggdeserialfn, 0)::regproc::text", "NULL::text"),
-        finalmodify = since(v, 110000, "a.aggfinalmodify", "'r'::\"char\""),
-        parallel = since(v, 90600, "p.proparallel", "'u'::\"char\""),
-    );
-    for r in query(client, "aggregates", &sql).await? {
+    for r in aggregates {
         let mut o: Vec<(String, String)> = Vec::new();
         let mut push = |k: &str, v: Option<String>| {
             if let Some(v) = v {
@@ -185,27 +216,7 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
         });
     }
 
-    for r in query(
-        client,
-        "operators",
-        &format!(
-            "SELECT o.oid, n.nspname::text AS schema, o.oprname::text AS name,
-                    CASE WHEN o.oprleft <> 0 THEN format_type(o.oprleft, NULL) END AS left,
-                    CASE WHEN o.oprright <> 0 THEN format_type(o.oprright, NULL) END AS right,
-                    o.oprcode::regprocedure::text AS func,
-                    NULLIF(o.oprcom, 0)::regoperator::text AS com,
-                    NULLIF(o.oprnegate, 0)::regoperator::text AS neg,
-                    NULLIF(o.oprrest, 0)::regproc::text AS rest,
-                    NULLIF(o.oprjoin, 0)::regproc::text AS join,
-                    o.oprcanhash, o.oprcanmerge
-             FROM pg_operator o JOIN pg_namespace n ON n.oid = o.oprnamespace
-             WHERE {USER_SCHEMAS}
-               AND {o_not_member}
-             ORDER BY 2, 3"
-        ),
-    )
-    .await?
-    {
+    for r in operators {
         let mut options = Vec::new();
         let func: String = r.get("func");
         // regprocedure prints `name(args)`; FUNCTION wants the name.
@@ -246,22 +257,7 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
         });
     }
 
-    for r in query(
-        client,
-        "casts",
-        &format!(
-            "SELECT c.oid, format_type(c.castsource, NULL) AS source,
-                format_type(c.casttarget, NULL) AS target, c.castmethod,
-                CASE WHEN c.castfunc <> 0 THEN c.castfunc::regprocedure::text END AS func,
-                c.castcontext
-         FROM pg_cast c
-         WHERE c.oid >= 16384
-           AND {c_not_member}
-         ORDER BY 2, 3"
-        ),
-    )
-    .await?
-    {
+    for r in casts {
         cat.casts.push(Cast {
             oid: r.get("oid"),
             source: r.get("source"),

@@ -1,7 +1,7 @@
 //! User-defined types: enums, composites, ranges, domains and base types; and the map from
 //! rowtypes and array types to what defines them.
 
-use super::{ch, query, query_each, since, USER_SCHEMAS};
+use super::{ch, query_each, query_many, since, USER_SCHEMAS};
 use crate::model::{class, Catalog, ObjRef, TypeDef, TypeKind};
 use crate::quote;
 use crate::Result;
@@ -10,6 +10,81 @@ use tokio_postgres::Client;
 
 pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
     let v = cat.server_version;
+    let multi = since(
+        v,
+        140000,
+        "CASE WHEN r.rngmultitypid <> 0 THEN format_type(r.rngmultitypid, NULL) END",
+        "NULL::text",
+    );
+    let acl = since(v, 90200, "t.typacl::text[]", "NULL::text[]");
+    let label_rows =
+        "SELECT enumtypid, enumlabel::text AS label FROM pg_enum ORDER BY enumtypid, enumsortorder"
+            .to_string();
+    let range_rows = format!(
+        "SELECT r.rngtypid, format_type(r.rngsubtype, NULL) AS subtype,
+                    CASE WHEN NOT opc.opcdefault THEN quote_ident(ocn.nspname) || '.' || quote_ident(opc.opcname) END AS opclass,
+                    CASE WHEN r.rngcollation <> 0 AND r.rngcollation <> st.typcollation
+                         THEN quote_ident(cn.nspname) || '.' || quote_ident(co.collname) END AS collation,
+                    NULLIF(r.rngcanonical, 0)::regproc::text AS canonical,
+                    NULLIF(r.rngsubdiff, 0)::regproc::text AS subdiff,
+                    {multi} AS multirange
+             FROM pg_range r
+             JOIN pg_type st ON st.oid = r.rngsubtype
+             JOIN pg_opclass opc ON opc.oid = r.rngsubopc
+             JOIN pg_namespace ocn ON ocn.oid = opc.opcnamespace
+             LEFT JOIN pg_collation co ON co.oid = r.rngcollation
+             LEFT JOIN pg_namespace cn ON cn.oid = co.collnamespace
+             WHERE r.rngtypid >= 16384"
+    );
+    // `contypid > 0`, not `<> 0` (the same for an oid): the index on contypid finds the
+    // few domain constraints, where `<>` scanned all of pg_constraint (~25 -> 0.3 ms at
+    // 10,000 tables).
+    let domain_check_rows = "SELECT co.oid, co.contypid, co.conname::text AS name,
+                pg_get_constraintdef(co.oid) AS def, co.convalidated
+         FROM pg_constraint co
+         WHERE co.contypid > 0 AND co.contype = 'c'
+         ORDER BY co.contypid, co.conname"
+        .to_string();
+    // The join to pg_class only keeps standalone composites (what the WHERE asks of it): a
+    // hash of all of pg_class was 50 ms of this query at 10,000 tables.
+    let type_rows = format!(
+            "SELECT t.oid, n.nspname::text AS schema, t.typname::text AS name, t.typtype,
+                    {acl} AS acl, pg_get_userbyid(t.typowner)::text AS owner, t.typrelid,
+                    format_type(t.typbasetype, t.typtypmod) AS base, t.typnotnull,
+                    COALESCE(pg_get_expr(t.typdefaultbin, 0), t.typdefault) AS default,
+                    CASE WHEN t.typtype = 'd' AND t.typcollation <> bt.typcollation
+                         THEN quote_ident(cn.nspname) || '.' || quote_ident(co.collname) END AS collation,
+                    t.typinput::regproc::text AS input, t.typoutput::regproc::text AS output,
+                    NULLIF(t.typreceive, 0)::regproc::text AS receive,
+                    NULLIF(t.typsend, 0)::regproc::text AS send,
+                    NULLIF(t.typmodin, 0)::regproc::text AS typmod_in,
+                    NULLIF(t.typmodout, 0)::regproc::text AS typmod_out,
+                    NULLIF(t.typanalyze, 0)::regproc::text AS analyze,
+                    t.typlen, t.typbyval, t.typalign, t.typstorage, t.typcategory, t.typispreferred,
+                    t.typdelim, CASE WHEN t.typelem <> 0 THEN format_type(t.typelem, NULL) END AS element,
+                    t.typcollation <> 0 AS collatable
+             FROM pg_type t
+             JOIN pg_namespace n ON n.oid = t.typnamespace
+             LEFT JOIN pg_type bt ON bt.oid = t.typbasetype
+             LEFT JOIN pg_class c ON c.oid = t.typrelid AND c.relkind = 'c'
+             LEFT JOIN pg_collation co ON co.oid = t.typcollation
+             LEFT JOIN pg_namespace cn ON cn.oid = co.collnamespace
+             WHERE {USER_SCHEMAS}
+               AND (t.typtype IN ('e', 'r', 'd', 'b') OR (t.typtype = 'c' AND c.relkind = 'c'))
+               AND NOT EXISTS (SELECT 1 FROM pg_type e WHERE e.typarray = t.oid)
+             ORDER BY 2, 3"
+        );
+    // Every query of this reader at once (pipelined: one round trip), then the rows in order.
+    let [label_rows, range_rows, domain_check_rows, type_rows] = query_many(
+        client,
+        [
+            ("enum labels", label_rows),
+            ("range types", range_rows),
+            ("domain constraints", domain_check_rows),
+            ("types", type_rows),
+        ],
+    )
+    .await?;
     // Which type stands behind each user type: rowtypes belong to their relation, arrays to
     // their element, multiranges to their range.
     let multirange = since(v, 140000, "r.rngtypid", "NULL::oid");
@@ -58,48 +133,15 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
     .await?;
 
     let mut labels: HashMap<u32, Vec<String>> = HashMap::new();
-    for r in query(
-        client,
-        "enum labels",
-        "SELECT enumtypid, enumlabel::text AS label FROM pg_enum ORDER BY enumtypid, enumsortorder",
-    )
-    .await?
-    {
+    for r in label_rows {
         labels
             .entry(r.get("enumtypid"))
             .or_default()
             .push(r.get("label"));
     }
 
-    let multi = since(
-        v,
-        140000,
-        "CASE WHEN r.rngmultitypid <> 0 THEN format_type(r.rngmultitypid, NULL) END",
-        "NULL::text",
-    );
     let mut ranges: HashMap<u32, TypeKind> = HashMap::new();
-    for r in query(
-        client,
-        "range types",
-        &format!(
-            "SELECT r.rngtypid, format_type(r.rngsubtype, NULL) AS subtype,
-                    CASE WHEN NOT opc.opcdefault THEN quote_ident(ocn.nspname) || '.' || quote_ident(opc.opcname) END AS opclass,
-                    CASE WHEN r.rngcollation <> 0 AND r.rngcollation <> st.typcollation
-                         THEN quote_ident(cn.nspname) || '.' || quote_ident(co.collname) END AS collation,
-                    NULLIF(r.rngcanonical, 0)::regproc::text AS canonical,
-                    NULLIF(r.rngsubdiff, 0)::regproc::text AS subdiff,
-                    {multi} AS multirange
-             FROM pg_range r
-             JOIN pg_type st ON st.oid = r.rngsubtype
-             JOIN pg_opclass opc ON opc.oid = r.rngsubopc
-             JOIN pg_namespace ocn ON ocn.oid = opc.opcnamespace
-             LEFT JOIN pg_collation co ON co.oid = r.rngcollation
-             LEFT JOIN pg_namespace cn ON cn.oid = co.collnamespace
-             WHERE r.rngtypid >= 16384"
-        ),
-    )
-    .await?
-    {
+    for r in range_rows {
         ranges.insert(
             r.get("rngtypid"),
             TypeKind::Range {
@@ -115,20 +157,7 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
 
     // Domain constraints come from pg_constraint; NOT NULL ones (17+) are typnotnull.
     let mut domain_checks: HashMap<u32, Vec<(String, String, bool)>> = HashMap::new();
-    for r in query(
-        client,
-        "domain constraints",
-        // `contypid > 0`, not `<> 0` (the same for an oid): the index on contypid finds the
-        // few domain constraints, where `<>` scanned all of pg_constraint (~25 -> 0.3 ms at
-        // 10,000 tables).
-        "SELECT co.oid, co.contypid, co.conname::text AS name,
-                pg_get_constraintdef(co.oid) AS def, co.convalidated
-         FROM pg_constraint co
-         WHERE co.contypid > 0 AND co.contype = 'c'
-         ORDER BY co.contypid, co.conname",
-    )
-    .await?
-    {
+    for r in domain_check_rows {
         let typ: u32 = r.get("contypid");
         cat.owners.insert(
             ObjRef::new(class::PG_CONSTRAINT, r.get("oid")),
@@ -141,42 +170,7 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
         ));
     }
 
-    let acl = since(v, 90200, "t.typacl::text[]", "NULL::text[]");
-    // The join to pg_class only keeps standalone composites (what the WHERE asks of it): a
-    // hash of all of pg_class was 50 ms of this query at 10,000 tables.
-    let rows = query(
-        client,
-        "types",
-        &format!(
-            "SELECT t.oid, n.nspname::text AS schema, t.typname::text AS name, t.typtype,
-                    {acl} AS acl, pg_get_userbyid(t.typowner)::text AS owner, t.typrelid,
-                    format_type(t.typbasetype, t.typtypmod) AS base, t.typnotnull,
-                    COALESCE(pg_get_expr(t.typdefaultbin, 0), t.typdefault) AS default,
-                    CASE WHEN t.typtype = 'd' AND t.typcollation <> bt.typcollation
-                         THEN quote_ident(cn.nspname) || '.' || quote_ident(co.collname) END AS collation,
-                    t.typinput::regproc::text AS input, t.typoutput::regproc::text AS output,
-                    NULLIF(t.typreceive, 0)::regproc::text AS receive,
-                    NULLIF(t.typsend, 0)::regproc::text AS send,
-                    NULLIF(t.typmodin, 0)::regproc::text AS typmod_in,
-                    NULLIF(t.typmodout, 0)::regproc::text AS typmod_out,
-                    NULLIF(t.typanalyze, 0)::regproc::text AS analyze,
-                    t.typlen, t.typbyval, t.typalign, t.typstorage, t.typcategory, t.typispreferred,
-                    t.typdelim, CASE WHEN t.typelem <> 0 THEN format_type(t.typelem, NULL) END AS element,
-                    t.typcollation <> 0 AS collatable
-             FROM pg_type t
-             JOIN pg_namespace n ON n.oid = t.typnamespace
-             LEFT JOIN pg_type bt ON bt.oid = t.typbasetype
-             LEFT JOIN pg_class c ON c.oid = t.typrelid AND c.relkind = 'c'
-             LEFT JOIN pg_collation co ON co.oid = t.typcollation
-             LEFT JOIN pg_namespace cn ON cn.oid = co.collnamespace
-             WHERE {USER_SCHEMAS}
-               AND (t.typtype IN ('e', 'r', 'd', 'b') OR (t.typtype = 'c' AND c.relkind = 'c'))
-               AND NOT EXISTS (SELECT 1 FROM pg_type e WHERE e.typarray = t.oid)
-             ORDER BY 2, 3"
-        ),
-    )
-    .await?;
-    for r in rows {
+    for r in type_rows {
         let oid: u32 = r.get("oid");
         let kind = match ch(&r, "typtype") {
             'e' => TypeKind::Enum {
