@@ -38,6 +38,10 @@ enum Bench {
         /// Added latency each way, in ms, for the runs through the proxy (0: no proxy runs).
         #[arg(long, default_value_t = 1, env = "PGMOVE_BENCH_DELAY_MS")]
         delay_ms: u64,
+        /// A second, longer delay each way, in ms: the difference between the two proxy runs
+        /// counts the round trips each tool waits for one after the other (0: no second run).
+        #[arg(long, default_value_t = 10, env = "PGMOVE_BENCH_FAR_DELAY_MS")]
+        far_delay_ms: u64,
         /// Largest size that also runs through the proxy.
         #[arg(long, default_value_t = 10000, env = "PGMOVE_BENCH_DELAY_MAX_TABLES")]
         delay_max_tables: usize,
@@ -85,13 +89,15 @@ fn run(args: Args) -> Result<()> {
             runs,
             runs_big,
             delay_ms,
+            far_delay_ms,
             delay_max_tables,
             major,
         } => {
             let mut lines = Vec::new();
             for n in tables {
                 let runs = if n > 10_000 { runs_big } else { runs };
-                lines.extend(extract(n, runs.max(1), delay_ms, delay_max_tables, major)?);
+                let delays = [delay_ms, far_delay_ms];
+                lines.extend(extract(n, runs.max(1), delays, delay_max_tables, major)?);
             }
             println!("\n== extraction: pgmove (catalog::read + render + sort + write to a sink) vs pg_dump --schema-only -f /dev/null ==");
             println!("{}", EXTRACT_HEADER);
@@ -127,12 +133,12 @@ fn bench_cluster(major: u32, tables: usize, parent: Option<&std::path::Path>) ->
     b.start()
 }
 
-const EXTRACT_HEADER: &str = "tables   link          runs  pgmove s  pg_dump s  time ratio  pgmove RSS MiB  pg_dump RSS MiB  RSS ratio  pgmove queries";
+const EXTRACT_HEADER: &str = "tables   link             runs  pgmove s  pg_dump s  time ratio  pgmove RSS MiB  pg_dump RSS MiB  RSS ratio  pgmove queries";
 
 fn extract(
     tables: usize,
     runs: usize,
-    delay_ms: u64,
+    [delay_ms, far_delay_ms]: [u64; 2],
     delay_max_tables: usize,
     major: u32,
 ) -> Result<Vec<String>> {
@@ -148,12 +154,23 @@ fn extract(
     let extract_bin = sibling_binary("extract")?;
     let pg_dump = client_bin_dir()?.join("pg_dump");
 
+    // Latency through the proxy, then more latency through it again: the proxy's own cost (its
+    // threads copy every byte, on the same two cores as the server and the tools; at 10,000
+    // tables that is seconds of pg_dump's and pgmove's wall time, and noise) is in both runs,
+    // so their difference is what the added latency alone costs each tool, and divided by the
+    // added round-trip time, about how many round trips it waits for one after the other.
     let mut links = vec![("direct".to_string(), cluster.port(), None)];
     if delay_ms > 0 && tables <= delay_max_tables {
-        let p = proxy::DelayProxy::start(cluster.port(), Duration::from_millis(delay_ms))?;
-        links.push((format!("+{}ms RTT", 2 * delay_ms), p.port(), Some(p)));
+        for delay in [delay_ms, far_delay_ms] {
+            if delay == 0 || (delay == far_delay_ms && far_delay_ms <= delay_ms) {
+                continue;
+            }
+            let p = proxy::DelayProxy::start(cluster.port(), Duration::from_millis(delay))?;
+            links.push((format!("+{}ms RTT", 2 * delay), p.port(), Some(p)));
+        }
     }
     let mut out = Vec::new();
+    let mut medians = Vec::new();
     for (link, port, _proxy) in &links {
         let conninfo = format!("host=127.0.0.1 port={port} user=postgres dbname=bench");
         let rtt = proxy::round_trip(&conninfo, 20)?;
@@ -196,12 +213,25 @@ fn extract(
             )
         };
         let (tp, td, rp, rd) = (t(&pm), t(&pd), r(&pm), r(&pd));
+        medians.push((tp, td));
         out.push(format!(
-            "{tables:<8} {link:<13} {runs:>4}  {tp:>8.2}  {td:>9.2}  {:>9.3}x  {rp:>14.1}  {rd:>15.1}  {:>8.3}x  {queries:>14}",
+            "{tables:<8} {link:<16} {runs:>4}  {tp:>8.2}  {td:>9.2}  {:>9.3}x  {rp:>14.1}  {rd:>15.1}  {:>8.3}x  {queries:>14}",
             tp / td,
             rp / rd
         ));
         eprintln!("{EXTRACT_HEADER}\n{}", out.last().unwrap());
+    }
+    if let [_, (p0, d0), (p1, d1)] = medians[..] {
+        let rtt = 2.0 * (far_delay_ms - delay_ms) as f64 / 1e3;
+        out.push(format!(
+            "{tables:<8} +{}ms more RTT adds: pgmove {:+.2} s (~{:.0} round trips), pg_dump {:+.2} s (~{:.0} round trips)",
+            2 * (far_delay_ms - delay_ms),
+            p1 - p0,
+            (p1 - p0) / rtt,
+            d1 - d0,
+            (d1 - d0) / rtt,
+        ));
+        eprintln!("{}", out.last().unwrap());
     }
     Ok(out)
 }
