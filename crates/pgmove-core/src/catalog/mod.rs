@@ -52,14 +52,17 @@
 //! relations a view or rule reads (as the planner would), until the read ends. That lock only
 //! conflicts with `ACCESS EXCLUSIVE`, and its count is that of relations views read, not of
 //! tables. `tests/tests/extract_consistency.rs` checks both.
-
+//!
 //! ## Round trips
 //!
 //! Over a real network each round trip costs a millisecond or more, so a read spends as few as
 //! it can: every catalog query goes out unprepared (parse, bind and execute in one message:
-//! one round trip, not the two of a prepared statement), and on the first connection the
-//! independent readers run at once, their queries pipelined, so the connection waits about one
-//! round trip for all of them rather than one each. Rows are decoded as they arrive, by
+//! one round trip, not the two of a prepared statement); a reader's small queries go out
+//! together (`query_many`); the first connection's readers run at once, and the second
+//! connection's queries go in two groups (what needs the columns waits for them). All of it is
+//! pipelined on the connection, so a whole read waits about ten round trips, connecting
+//! included, where one per query would be over sixty (`cargo xtask bench extract` measures
+//! it: about 9 at 10,000 tables, pg_dump 18 about 30). Rows are decoded as they arrive, by
 //! column name through a per-query hash table (`row.rs`).
 
 mod constraintdef;
