@@ -372,7 +372,19 @@ where
             },
             misc::read(first, &mut m),
         );
-        let keys = first_error(keys, [schemas, types, routines, seqs, misc])?;
+        let keys = match (keys, schemas, types, routines, seqs, misc) {
+            (Ok(keys), Ok(()), Ok(()), Ok(()), Ok(()), Ok(())) => keys,
+            (k, s, t, r, q, m) => {
+                return Err(cause([
+                    k.err(),
+                    s.err(),
+                    t.err(),
+                    r.err(),
+                    q.err(),
+                    m.err(),
+                ]))
+            }
+        };
         if state_apart {
             sequences::read(first, &mut q, true).await?;
         }
@@ -402,17 +414,6 @@ where
     relations::finish_constraints(first, &mut cat, keys, &key_columns, &operators).await?;
     hook(attempt, Stage::Read).await;
     Ok((cat, before, snapshot))
-}
-
-/// The result of a group of pipelined readers: `value` when every one succeeded, else the
-/// error that caused the others' (see [`cause`]).
-fn first_error<T>(value: Result<T>, others: impl IntoIterator<Item = Result<()>>) -> Result<T> {
-    let others: Vec<Option<Error>> = others.into_iter().map(Result::err).collect();
-    match value {
-        Ok(v) if others.iter().all(Option::is_none) => Ok(v),
-        Ok(_) => Err(cause(others)),
-        Err(e) => Err(cause(std::iter::once(Some(e)).chain(others))),
-    }
 }
 
 /// Of the errors of a group of pipelined queries (in the order they were sent; `None` for
@@ -580,7 +581,7 @@ pub(crate) async fn query(client: &Client, what: &str, sql: &str) -> Result<Vec<
 /// them rather than one each, which is what a read costs over a real network. Each query's
 /// rows are collected (use [`query_each`] for the ones that grow with the schema); an empty
 /// SQL text (a catalog this server does not have) gives no rows and sends nothing. On failure
-/// the error is the query that caused the others' (see [`cause`]).
+/// the error is the one that caused the others' (see [`cause`]).
 pub(crate) async fn query_many<const N: usize>(
     client: &Client,
     queries: [(&str, String); N],
@@ -686,17 +687,18 @@ mod tests {
     }
 
     #[test]
-    fn first_error_names_the_cause_not_the_aborted_queries_behind_it() {
-        assert_eq!(first_error(Ok(1), [Ok(()), Ok(())]).unwrap(), 1);
-        // The reader polled first holds "transaction aborted"; the cause is another's.
-        let e = first_error::<()>(
-            Err(db("25P02")),
-            [Ok(()), Err(db("42501")), Err(db("25P02"))],
-        );
-        assert_eq!(e.unwrap_err().sqlstate(), Some("42501"));
-        let e = first_error(Ok(1), [Err(db("25P02")), Err(db("42P01"))]);
-        assert_eq!(e.unwrap_err().sqlstate(), Some("42P01"));
-        let e = first_error(Ok(1), [Err(db("25P02"))]);
-        assert_eq!(e.unwrap_err().sqlstate(), Some("25P02"));
+    fn cause_is_the_error_behind_the_aborted_queries() {
+        // The reader sent first holds "transaction aborted"; the cause is another's.
+        let e = cause([
+            Some(db("25P02")),
+            None,
+            Some(db("42501")),
+            Some(db("25P02")),
+        ]);
+        assert_eq!(e.sqlstate(), Some("42501"));
+        let e = cause([None, Some(db("25P02")), Some(db("42P01"))]);
+        assert_eq!(e.sqlstate(), Some("42P01"));
+        let e = cause([None, Some(db("25P02"))]);
+        assert_eq!(e.sqlstate(), Some("25P02"));
     }
 }
