@@ -7,19 +7,20 @@
 //! names go into a small open-addressing table once; and since every name a reader asks for
 //! is a string literal, whose address never changes nor holds other text, each name's column
 //! is also remembered by the literal's address and length: after a query's first row, a
-//! lookup is one load and one comparison (callgrind: about 10 instructions, against 110 for
-//! hashing the name each time).
+//! lookup is mostly one load and one comparison (callgrind at 10,000 tables: about 37
+//! instructions a lookup, misses included, against about 128 when every lookup hashed the
+//! name).
 
 use postgres_types::FromSql;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use tokio_postgres::Column;
 
 /// Slots of [`Names::by_address`] (a power of two): many times the widest query's 30-odd
 /// columns, so that two literals a reader asks for on every row rarely share one.
 const CACHE_SLOTS: usize = 512;
 /// The address and length part of a [`Names::by_address`] entry.
 const KEY_BITS: u64 = (1 << 54) - 1;
-use tokio_postgres::Column;
 
 /// The column names of one query's result, hashed.
 pub(crate) struct Names {
