@@ -311,11 +311,8 @@ impl Item {
         let Some((_, rest)) = self.split() else {
             return false;
         };
-        let mut sql = String::with_capacity(self.sql.len() + 32);
-        lead.write(&mut sql);
-        sql.push_str(rest);
-        self.sql = sql;
-        self.lead = lead.at();
+        let rest = rest.to_string();
+        self.set_lead(lead, &rest);
         true
     }
 }
