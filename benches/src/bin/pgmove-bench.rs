@@ -161,10 +161,8 @@ fn extract(
     // added round-trip time, about how many round trips it waits for one after the other.
     let mut links = vec![("direct".to_string(), cluster.port(), None)];
     if delay_ms > 0 && tables <= delay_max_tables {
-        for delay in [delay_ms, far_delay_ms] {
-            if delay == 0 || (delay == far_delay_ms && far_delay_ms <= delay_ms) {
-                continue;
-            }
+        let far = (far_delay_ms > delay_ms).then_some(far_delay_ms);
+        for delay in std::iter::once(delay_ms).chain(far) {
             let p = proxy::DelayProxy::start(cluster.port(), Duration::from_millis(delay))?;
             links.push((format!("+{}ms RTT", 2 * delay), p.port(), Some(p)));
         }
