@@ -348,13 +348,16 @@ pub fn all(cat: &Catalog, opts: &Options) -> Vec<Item> {
     postdata::render(cat, opts, &mut items);
     security_labels(cat, &mut items);
     SCHEMAS.with(|set| *set.borrow_mut() = HashSet::new());
-    // Statements are built by appending, so a string's capacity can be up to twice its length,
-    // and so can the vector's: tens of MB at 10,000 tables, held until the items are applied.
-    for it in &mut items {
-        it.sql.shrink_to_fit();
-    }
     items.shrink_to_fit();
     items
+}
+
+/// Add a finished item. Statements are built by appending, so a string's capacity can be up to
+/// twice its length: trimmed here, one item at a time, the slack never adds up (trimmed all at
+/// the end, it raised the peak of a 10,000-table render by about 10 MB).
+fn push(items: &mut Vec<Item>, mut item: Item) {
+    item.sql.shrink_to_fit();
+    items.push(item);
 }
 
 /// How many objects the model holds (not columns or dependencies).

@@ -1,7 +1,7 @@
 //! Post-data: keys and constraints, indexes, partition index attachments, extended statistics,
 //! rules, triggers, foreign keys, row-level security and policies, publications, event triggers.
 
-use super::{comment, Item, Kind, Lead, Options, UsingIndex};
+use super::{comment, push, Item, Kind, Lead, Options, UsingIndex};
 use crate::model::{class, Catalog, ObjRef};
 use crate::quote::{ident, literal, qualified};
 use std::collections::HashMap;
@@ -118,7 +118,7 @@ pub(super) fn render(cat: &Catalog, _opts: &Options, items: &mut Vec<Item>) {
                 item.sql += &index_extras(cat, ix, table);
             }
         }
-        items.push(item);
+        push(items, item);
     }
 
     for ix in &cat.indexes {
@@ -138,10 +138,11 @@ pub(super) fn render(cat: &Catalog, _opts: &Options, items: &mut Vec<Item>) {
                 .after(ObjRef::new(class::PG_CLASS, ix.table_oid))
                 .on_table(ix.table_oid);
             item.set_lead(lead, &index_extras(cat, ix, table));
-            items.push(item);
+            push(items, item);
         }
         if let Some((parent, parent_name)) = &ix.parent_index {
-            items.push(
+            push(
+                items,
                 Item::new(
                     Kind::IndexAttach,
                     format!("index {name} attached to {parent_name}"),
@@ -168,7 +169,8 @@ pub(super) fn render(cat: &Catalog, _opts: &Options, items: &mut Vec<Item>) {
             0,
             &format!("STATISTICS {name}"),
         );
-        items.push(
+        push(
+            items,
             Item::new(
                 Kind::Statistics,
                 format!("statistics {name}"),
@@ -199,7 +201,8 @@ pub(super) fn render(cat: &Catalog, _opts: &Options, items: &mut Vec<Item>) {
             0,
             &format!("RULE {} ON {table}", ident(&r.name)),
         );
-        items.push(
+        push(
+            items,
             Item::new(
                 Kind::Rule,
                 format!("rule {} on {table}", ident(&r.name)),
@@ -231,7 +234,8 @@ pub(super) fn render(cat: &Catalog, _opts: &Options, items: &mut Vec<Item>) {
             0,
             &format!("TRIGGER {name} ON {table}"),
         );
-        items.push(
+        push(
+            items,
             Item::new(
                 Kind::Trigger,
                 format!("trigger {name} on {table}"),
@@ -251,7 +255,8 @@ pub(super) fn render(cat: &Catalog, _opts: &Options, items: &mut Vec<Item>) {
             sql += &format!("ALTER TABLE {name} ENABLE ROW LEVEL SECURITY;\n");
         }
         if !sql.is_empty() {
-            items.push(
+            push(
+                items,
                 Item::new(
                     Kind::Policy,
                     format!("row security on {name}"),
@@ -296,7 +301,8 @@ pub(super) fn render(cat: &Catalog, _opts: &Options, items: &mut Vec<Item>) {
             0,
             &format!("POLICY {name} ON {table}"),
         );
-        items.push(
+        push(
+            items,
             Item::new(
                 Kind::Policy,
                 format!("policy {name} on {table}"),
@@ -319,7 +325,8 @@ pub(super) fn render(cat: &Catalog, _opts: &Options, items: &mut Vec<Item>) {
         for t in &p.tables {
             sql += &format!("ALTER PUBLICATION {name} ADD TABLE ONLY {t};\n");
         }
-        items.push(
+        push(
+            items,
             Item::new(Kind::Publication, format!("publication {name}"), "", sql)
                 .provides(ObjRef::new(class::PG_PUBLICATION, p.oid)),
         );
@@ -346,7 +353,8 @@ pub(super) fn render(cat: &Catalog, _opts: &Options, items: &mut Vec<Item>) {
             0,
             &format!("EVENT TRIGGER {name}"),
         );
-        items.push(
+        push(
+            items,
             Item::new(Kind::EventTrigger, format!("event trigger {name}"), "", sql)
                 .provides(ObjRef::new(class::PG_EVENT_TRIGGER, e.oid)),
         );

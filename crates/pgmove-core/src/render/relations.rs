@@ -1,7 +1,7 @@
 //! Tables (with columns, defaults, checks, partitioning, inheritance), views and materialized
 //! views, and the per-column settings pg_dump writes after `CREATE TABLE`.
 
-use super::{comment, fdw_options, owner, render_acl, sequences, Item, Kind, Options};
+use super::{comment, fdw_options, owner, push, render_acl, sequences, Item, Kind, Options};
 use crate::model::{class, Catalog, Column, ObjRef, Table};
 use crate::quote::{ident, qualified};
 use std::collections::{HashMap, HashSet};
@@ -140,12 +140,13 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
         {
             item.provides.push(ObjRef::new(class::PG_CLASS, s.oid));
         }
-        items.push(item);
+        push(items, item);
 
         for c in &t.columns {
             if let Some(d) = c.attrdef_oid.filter(|d| detached.contains(d)) {
                 let def = c.default.as_deref().unwrap_or("NULL");
-                items.push(
+                push(
+                    items,
                     Item::new(
                         Kind::Default,
                         format!("default {name}.{}", ident(&c.name)),
@@ -167,7 +168,8 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
                 .get(parent)
                 .map(|p| qualified(&p.schema, &p.name))
                 .unwrap_or_default();
-            items.push(
+            push(
+                items,
                 Item::new(
                     Kind::TableAttach,
                     format!("partition {name} of {pname}"),
@@ -253,7 +255,7 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
                     .flatten()
                     .map(|c| ObjRef::new(class::PG_CONSTRAINT, *c)),
             );
-            items.push(item);
+            push(items, item);
         } else {
             let no_data = if matview { "\n  WITH NO DATA" } else { "" };
             sql += &format!("{query}{no_data};\n");
@@ -293,7 +295,8 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
                 );
             }
         }
-        items.push(
+        push(
+            items,
             Item::new(
                 Kind::View,
                 format!("{} {name}", word.to_lowercase()),

@@ -1,6 +1,6 @@
 //! Functions, procedures, aggregates, operators and casts.
 
-use super::{comment, option_list, owner, render_acl, Item, Kind, Options};
+use super::{comment, option_list, owner, push, render_acl, Item, Kind, Options};
 use crate::model::{class, Argument, Catalog, Function, ObjRef};
 use crate::quote::{ident, qualified};
 
@@ -22,7 +22,8 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
         if opts.privileges {
             sql += &render_acl("FUNCTION", &sig, f.acl.as_deref(), &f.owner, None);
         }
-        items.push(
+        push(
+            items,
             Item::new(
                 Kind::Function,
                 format!("function {name}({identity})"),
@@ -61,7 +62,8 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
                 None,
             );
         }
-        items.push(
+        push(
+            items,
             Item::new(
                 Kind::Aggregate,
                 format!("aggregate {name}({ident_args})"),
@@ -81,7 +83,8 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
         );
         let mut sql = format!("CREATE OPERATOR {name} {};\n", option_list(&o.options));
         sql += &comment(cat, class::PG_OPERATOR, o.oid, 0, &sig);
-        items.push(
+        push(
+            items,
             Item::new(Kind::Operator, format!("operator {name}"), &o.schema, sql)
                 .provides(ObjRef::new(class::PG_OPERATOR, o.oid)),
         );
@@ -101,7 +104,8 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
         let what = format!("CAST ({} AS {})", c.source, c.target);
         let mut sql = format!("CREATE {what} {how}{ctx};\n");
         sql += &comment(cat, class::PG_CAST, c.oid, 0, &what);
-        items.push(
+        push(
+            items,
             Item::new(
                 Kind::Cast,
                 format!("cast ({} as {})", c.source, c.target),

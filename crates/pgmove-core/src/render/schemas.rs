@@ -1,7 +1,7 @@
 //! Schemas, extensions, collations, foreign data wrappers and servers, text search, default
 //! privileges.
 
-use super::{comment, fdw_options, owner, render_acl, Item, Kind, Options};
+use super::{comment, fdw_options, owner, push, render_acl, Item, Kind, Options};
 use crate::model::{class, Catalog, ObjRef};
 use crate::quote::{ident, literal, qualified};
 
@@ -52,7 +52,8 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
         if sql.is_empty() {
             continue;
         }
-        items.push(
+        push(
+            items,
             Item::new(Kind::Schema, format!("schema {name}"), &s.name, sql)
                 .provides(ObjRef::new(class::PG_NAMESPACE, s.oid)),
         );
@@ -74,7 +75,8 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
                 &format!("EXTENSION {name}")
             )
         );
-        items.push(
+        push(
+            items,
             Item::new(Kind::Extension, format!("extension {name}"), &e.schema, sql)
                 .provides(ObjRef::new(class::PG_EXTENSION, e.oid)),
         );
@@ -123,7 +125,8 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
                 &format!("COLLATION {name}")
             )
         );
-        items.push(
+        push(
+            items,
             Item::new(Kind::Collation, format!("collation {name}"), &c.schema, sql)
                 .provides(ObjRef::new(class::PG_COLLATION, c.oid)),
         );
@@ -140,7 +143,8 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
         }
         sql += &fdw_options(&w.options);
         sql += ";\n";
-        items.push(
+        push(
+            items,
             Item::new(
                 Kind::ForeignDataWrapper,
                 format!("foreign data wrapper {name}"),
@@ -168,7 +172,8 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
                 fdw_options(options)
             );
         }
-        items.push(
+        push(
+            items,
             Item::new(Kind::ForeignServer, format!("server {name}"), "", sql)
                 .provides(ObjRef::new(class::PG_FOREIGN_SERVER, s.oid)),
         );
@@ -191,7 +196,8 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
             0,
             &format!("TEXT SEARCH DICTIONARY {name}"),
         );
-        items.push(
+        push(
+            items,
             Item::new(
                 Kind::TextSearch,
                 format!("text search dictionary {name}"),
@@ -221,7 +227,8 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
             0,
             &format!("TEXT SEARCH CONFIGURATION {name}"),
         );
-        items.push(
+        push(
+            items,
             Item::new(
                 Kind::TextSearch,
                 format!("text search configuration {name}"),
@@ -250,12 +257,15 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
                 super::render_default_privileges(kind, word, &d.acl, &d.role, d.schema.is_some());
             let sql: String = body.lines().map(|l| format!("{prefix} {l}\n")).collect();
             if !sql.is_empty() {
-                items.push(Item::new(
-                    Kind::DefaultPrivileges,
-                    format!("default privileges of {}", d.role),
-                    d.schema.as_deref().unwrap_or(""),
-                    sql,
-                ));
+                push(
+                    items,
+                    Item::new(
+                        Kind::DefaultPrivileges,
+                        format!("default privileges of {}", d.role),
+                        d.schema.as_deref().unwrap_or(""),
+                        sql,
+                    ),
+                );
             }
         }
     }

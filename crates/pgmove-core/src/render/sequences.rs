@@ -1,6 +1,6 @@
 //! Sequences: `CREATE SEQUENCE`, `OWNED BY`, and the `setval` that carries their state.
 
-use super::{comment, owner, render_acl, Item, Kind, Options};
+use super::{comment, owner, push, render_acl, Item, Kind, Options};
 use crate::model::{class, Catalog, ObjRef, Sequence};
 use crate::quote::{ident, literal, qualified};
 
@@ -15,7 +15,8 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
             // Created by its identity column; only its comment and privileges are its own.
             let sql = comment_and_privileges(cat, opts, s, &name);
             if !sql.is_empty() {
-                items.push(
+                push(
+                    items,
                     Item::new(
                         Kind::Acl,
                         format!("privileges on sequence {name}"),
@@ -31,11 +32,13 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
         let mut sql = format!("CREATE {unlogged}SEQUENCE {name}\n{};\n", options(s));
         sql += &owner(opts, &format!("SEQUENCE {name}"), &s.owner);
         sql += &comment_and_privileges(cat, opts, s, &name);
-        items.push(
+        push(
+            items,
             Item::new(Kind::Sequence, format!("sequence {name}"), &s.schema, sql).provides(me),
         );
         if let Some((table, table_name, column)) = &s.owned_by {
-            items.push(
+            push(
+                items,
                 Item::new(
                     Kind::SequenceOwnedBy,
                     format!("sequence {name} owned by"),

@@ -1,6 +1,6 @@
 //! User-defined types: enums, composites, ranges, domains and base types.
 
-use super::{comment, option_list, owner, render_acl, Item, Kind, Options};
+use super::{comment, option_list, owner, push, render_acl, Item, Kind, Options};
 use crate::model::{class, Catalog, ObjRef, TypeKind};
 use crate::quote::{ident, literal, qualified};
 
@@ -88,7 +88,8 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
                 // NOT VALID ones are post-data, as in pg_dump: added once the rows are in.
                 for (cname, def, validated) in constraints {
                     if !validated {
-                        items.push(
+                        push(
+                            items,
                             Item::new(
                                 Kind::Constraint,
                                 format!("constraint {} on domain {name}", ident(cname)),
@@ -106,7 +107,8 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
             }
             TypeKind::Base { options } => {
                 // A shell first, so the I/O functions can name the type; completed after them.
-                items.push(
+                push(
+                    items,
                     Item::new(
                         Kind::ShellType,
                         format!("shell type {name}"),
@@ -127,12 +129,15 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
                 full.after
                     .extend(cat.depends.iter().filter(|d| d.obj == me).map(|d| d.refobj));
                 finish(cat, opts, t, &name, word, &mut full.sql);
-                items.push(full);
+                push(items, full);
                 continue;
             }
         };
         finish(cat, opts, t, &name, word, &mut sql);
-        items.push(Item::new(Kind::Type, format!("type {name}"), &t.schema, sql).provides(me));
+        push(
+            items,
+            Item::new(Kind::Type, format!("type {name}"), &t.schema, sql).provides(me),
+        );
     }
 }
 
