@@ -184,11 +184,11 @@ async fn all_steps(
 async fn differing_definitions<'a>(
     client: &tokio_postgres::Client,
     sql: &str,
-    read: impl Iterator<Item = (u32, &'a String, &'a String)>,
+    read: impl Iterator<Item = (u32, &'a str, &'a str)>,
 ) -> Vec<String> {
     let rows = client.query(sql, &[]).await.unwrap();
     let server: BTreeMap<u32, String> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
-    read.filter(|(oid, _, def)| server.get(oid) != Some(*def))
+    read.filter(|(oid, _, def)| server.get(oid).map(String::as_str) != Some(*def))
         .map(|(oid, name, def)| {
             let theirs = server.get(&oid).map_or("nothing", |s| s.as_str());
             format!("{name}: pgmove read\n  {def}\nthe server prints\n  {theirs}")
@@ -228,7 +228,10 @@ async fn corpus_round_trip_matches_pg_dump() {
                 // catalog's columns: each must be the server's own, word for word (with the
                 // read's empty search_path).
                 client.batch_execute("SET search_path = ''").await.unwrap();
-                let indexes = cat.indexes.iter().map(|i| (i.oid, &i.name, &i.definition));
+                let indexes = cat
+                    .indexes
+                    .iter()
+                    .map(|i| (i.oid, i.name.as_str(), i.definition.as_str()));
                 let sql = "SELECT indexrelid, pg_get_indexdef(indexrelid) FROM pg_index";
                 for diff in differing_definitions(&client, sql, indexes).await {
                     failures.push(format!("{sm} {db}: index {diff}"));
@@ -236,7 +239,7 @@ async fn corpus_round_trip_matches_pg_dump() {
                 let constraints = cat
                     .constraints
                     .iter()
-                    .map(|c| (c.oid, &c.name, &c.definition));
+                    .map(|c| (c.oid, c.name.as_str(), c.definition.as_str()));
                 let sql = "SELECT oid, pg_get_constraintdef(oid) FROM pg_constraint";
                 for diff in differing_definitions(&client, sql, constraints).await {
                     failures.push(format!("{sm} {db}: constraint {diff}"));

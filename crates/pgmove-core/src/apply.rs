@@ -54,7 +54,7 @@ pub async fn apply_in_transaction(
     for (i, it) in items.iter().enumerate() {
         if let Err(e) = client.batch_execute(&it.sql).await {
             let _ = client.batch_execute("ROLLBACK").await;
-            return Err(Error::db(e, Some(it.name.clone()), Some(&it.sql)));
+            return Err(Error::db(e, Some(it.name.to_string()), Some(&it.sql)));
         }
         progress(i + 1, items.len(), &it.name);
     }
@@ -578,7 +578,7 @@ async fn run_op(client: &Client, op: &Op<'_>) -> Result<bool> {
         Ok(()) => return Ok(false),
         Err(e) => match e.code().map(|c| c.code().to_string()) {
             Some(c) if op.already_there(&c) => c,
-            _ => return Err(Error::db(e, Some(op.item.name.clone()), Some(&sql))),
+            _ => return Err(Error::db(e, Some(op.item.name.to_string()), Some(&sql))),
         },
     };
     // A key whose index is there: either the key is too, or a run that built the key's index
@@ -588,7 +588,7 @@ async fn run_op(client: &Client, op: &Op<'_>) -> Result<bool> {
         return match client.batch_execute(&sql).await {
             Ok(()) => Ok(false),
             Err(e) if e.code().is_some_and(|c| attach.already_there(c.code())) => Ok(true),
-            Err(e) => Err(Error::db(e, Some(op.item.name.clone()), Some(&sql))),
+            Err(e) => Err(Error::db(e, Some(op.item.name.to_string()), Some(&sql))),
         };
     }
     Ok(true)

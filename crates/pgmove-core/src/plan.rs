@@ -101,7 +101,7 @@ pub fn fk_not_valid(plan: &mut Plan) {
         let (head, cmd, cname) = (head.to_string(), cmd.to_string(), cname.to_string());
         let mut v = it.clone();
         v.kind = render::Kind::ValidateConstraint;
-        v.name = format!("validate {}", it.name);
+        v.name = compact_str::format_compact!("validate {}", it.name);
         let validate = Lead::AlterTable {
             head: head.clone(),
             cmd: format!("VALIDATE CONSTRAINT {cname}"),

@@ -352,7 +352,7 @@ fn plan_table(
         .partition_of
         .as_ref()
         .and_then(|(oid, _)| by_oid.get(oid))
-        .map(|p| (p.schema.clone(), p.name.clone()));
+        .map(|p| (p.schema.to_string(), p.name.to_string()));
     let kind = if t.relkind == 'p' {
         TableKind::PartitionedParent
     } else if t.is_partition() {
@@ -361,8 +361,8 @@ fn plan_table(
         TableKind::Regular
     };
     let mut pt = PlanTable {
-        schema: t.schema.clone(),
-        name: t.name.clone(),
+        schema: t.schema.to_string(),
+        name: t.name.to_string(),
         kind,
         parent,
         has_primary_key: primary.contains(&t.oid),
@@ -377,25 +377,25 @@ fn plan_table(
     };
     for c in &t.columns {
         if matches!(c.generated, Some('s' | 'v')) {
-            pt.generated_columns.push(c.name.clone());
+            pt.generated_columns.push(c.name.to_string());
             // The target computes it; DMS will not move it, so it is neither LOB nor odd.
             continue;
         }
         if c.identity == Some('a') {
-            pt.identity_always_columns.push(c.name.clone());
+            pt.identity_always_columns.push(c.name.to_string());
         }
         let base = resolver.resolve(&c.type_name);
         if let Some(kind) = lob_kind(&base) {
             pt.lob_columns.push(LobColumn {
-                name: c.name.clone(),
-                type_name: c.type_name.clone(),
+                name: c.name.to_string(),
+                type_name: c.type_name.to_string(),
                 kind,
                 max_bytes: None,
             });
         } else if let Some(note) = odd_type(&base) {
             pt.odd_columns.push(OddColumn {
-                name: c.name.clone(),
-                type_name: c.type_name.clone(),
+                name: c.name.to_string(),
+                type_name: c.type_name.to_string(),
                 note: note.into(),
             });
         }

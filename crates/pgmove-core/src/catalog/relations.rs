@@ -156,8 +156,8 @@ async fn read_tables(
         let part_bound: Option<String> = r.get("part_bound");
         cat.tables.push(Table {
             oid,
-            schema: r.get("schema"),
-            name: r.get("name"),
+            schema: r.text("schema"),
+            name: r.text("name"),
             relkind: ch(&r, "relkind"),
             persistence: ch(&r, "relpersistence"),
             columns: columns.remove(&oid).unwrap_or_default(),
@@ -177,7 +177,7 @@ async fn read_tables(
                 .get::<_, Option<Vec<String>>>("ftoptions")
                 .unwrap_or_default(),
             acl: r.get("acl"),
-            owner: r.get("owner"),
+            owner: r.text("owner"),
             est_rows: r.get("est_rows"),
             size_bytes: r.get("size_bytes"),
         });
@@ -232,30 +232,34 @@ fn read_views(cat: &mut Catalog, rows: Vec<Row>, columns: &mut HashMap<u32, Vec<
         let def: String = r.get("def");
         cat.views.push(View {
             oid,
-            schema: r.get("schema"),
-            name: r.get("name"),
+            schema: r.text("schema"),
+            name: r.text("name"),
             relkind: ch(&r, "relkind"),
             definition: def.trim_end().trim_end_matches(';').to_string(),
             options,
             check_option,
             column_defaults: cols
                 .iter()
-                .filter_map(|c| c.default.clone().map(|d| (c.name.clone(), d)))
+                .filter_map(|c| {
+                    c.default
+                        .as_ref()
+                        .map(|d| (c.name.to_string(), d.to_string()))
+                })
                 .collect(),
             column_acls: cols
                 .iter()
-                .filter_map(|c| c.extra().acl.clone().map(|a| (c.name.clone(), a)))
+                .filter_map(|c| c.extra().acl.clone().map(|a| (c.name.to_string(), a)))
                 .collect(),
             columns: cols
                 .into_iter()
                 .map(|c| {
                     let collation = c.extra().collation.clone();
-                    (c.name, c.type_name, collation)
+                    (c.name.into(), c.type_name.into(), collation)
                 })
                 .collect(),
             access_method: r.get("am"),
             acl: r.get("acl"),
-            owner: r.get("owner"),
+            owner: r.text("owner"),
         });
     }
 }
@@ -270,7 +274,7 @@ pub(super) fn fill_composite_types(cat: &mut Catalog, mut columns: HashMap<u32, 
                     .into_iter()
                     .map(|c| {
                         let collation = c.extra().collation.clone();
-                        (c.name, c.type_name, collation)
+                        (c.name.into(), c.type_name.into(), collation)
                     })
                     .collect();
             }
@@ -360,10 +364,10 @@ async fn read_columns(client: &Client, cat: &mut Catalog) -> Result<Columns> {
         });
         let mut column = Column {
             num,
-            name,
-            type_name: r.get("type"),
+            name: name.into(),
+            type_name: r.text("type"),
             not_null: r.get("attnotnull"),
-            default: r.get("default"),
+            default: r.text_opt("default"),
             attrdef_oid: attrdef,
             generated: opt_ch(&r, "generated"),
             identity: opt_ch(&r, "identity"),
@@ -551,8 +555,8 @@ pub(super) async fn read_constraints(client: &Client, cat: &mut Catalog) -> Resu
             let pending_key = definition.is_none();
             let c = Constraint {
                 oid: r.get("oid"),
-                schema: r.get("schema"),
-                name: r.get("name"),
+                schema: r.text("schema"),
+                name: r.text("name"),
                 contype: ch(&r, "contype"),
                 table_oid: r.get("conrelid"),
                 domain_oid: r.get("contypid"),
@@ -748,8 +752,8 @@ async fn read_indexes(
             }
             cat.indexes.push(Index {
                 oid,
-                schema: r.get("schema"),
-                name: raw.name,
+                schema: r.text("schema"),
+                name: raw.name.into(),
                 table_oid: raw.table_oid,
                 definition: definition.unwrap_or_default(),
                 reloptions: r

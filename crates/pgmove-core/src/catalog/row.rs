@@ -11,6 +11,7 @@
 //! instructions a lookup, misses included, against about 128 when every lookup hashed the
 //! name).
 
+use compact_str::CompactString;
 use postgres_types::FromSql;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -143,6 +144,16 @@ impl Row {
             Some(i) => self.row.get(i),
             None => panic!("catalog query has no column {col}"),
         }
+    }
+
+    /// A text column as short catalog text, kept inline when it fits ([`CompactString`]).
+    pub(crate) fn text<I: Col>(&self, col: I) -> CompactString {
+        CompactString::from(self.get::<I, &str>(col))
+    }
+
+    /// A nullable text column as [`Row::text`].
+    pub(crate) fn text_opt<I: Col>(&self, col: I) -> Option<CompactString> {
+        self.get::<I, Option<&str>>(col).map(CompactString::from)
     }
 }
 

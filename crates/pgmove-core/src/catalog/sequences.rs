@@ -75,9 +75,9 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog, with_state: bool) -
         let owner_table: Option<u32> = r.get("owner_table");
         cat.sequences.push(Sequence {
             oid: r.get("oid"),
-            schema: r.get("schema"),
-            name: r.get("name"),
-            type_name: r.get("type"),
+            schema: r.text("schema"),
+            name: r.text("name"),
+            type_name: r.text("type"),
             start: r.get("seqstart"),
             increment: r.get("seqincrement"),
             min: r.get("seqmin"),
@@ -89,8 +89,8 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog, with_state: bool) -
                 let rel: String = r.get("owner_rel");
                 (
                     t,
-                    crate::quote::qualified(&schema, &rel),
-                    r.get("owner_column"),
+                    crate::quote::qualified(&schema, &rel).into(),
+                    r.text("owner_column"),
                 )
             }),
             identity: deptype == Some(b'i' as i8),
@@ -98,7 +98,7 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog, with_state: bool) -
             is_called: r.get("is_called"),
             unlogged: ch(&r, "relpersistence") == 'u',
             acl: r.get("acl"),
-            owner: r.get("owner"),
+            owner: r.text("owner"),
         });
     })
     .await?;

@@ -12,6 +12,8 @@
 mod objects;
 mod relations;
 
+/// Short catalog text (names, types, owners), inline up to 24 bytes: see the `compact_str` crate.
+pub use compact_str::CompactString;
 pub use objects::*;
 pub use relations::*;
 

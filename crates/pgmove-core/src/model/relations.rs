@@ -1,14 +1,15 @@
 //! Relations and what hangs off them: tables, columns, views, sequences, indexes, constraints,
 //! triggers, rules, policies, extended statistics.
 
+use compact_str::CompactString;
 use serde::Serialize;
 
 /// A table (`relkind` r), partitioned table (p) or foreign table (f).
 #[derive(Debug, Clone, Serialize)]
 pub struct Table {
     pub oid: u32,
-    pub schema: String,
-    pub name: String,
+    pub schema: CompactString,
+    pub name: CompactString,
     /// `r`, `p` or `f`.
     pub relkind: char,
     /// `p` permanent, `u` unlogged.
@@ -33,7 +34,7 @@ pub struct Table {
     pub foreign_server: Option<String>,
     pub foreign_options: Vec<String>,
     pub acl: Option<Vec<String>>,
-    pub owner: String,
+    pub owner: CompactString,
     /// Rows estimated by the planner and size on disk, for ordering post-data work.
     pub est_rows: f64,
     pub size_bytes: i64,
@@ -49,12 +50,12 @@ impl Table {
 #[derive(Debug, Clone, Serialize)]
 pub struct Column {
     pub num: i16,
-    pub name: String,
+    pub name: CompactString,
     /// `format_type(atttypid, atttypmod)`.
-    pub type_name: String,
+    pub type_name: CompactString,
     pub not_null: bool,
     /// `pg_get_expr(adbin)`; for a generated column, its expression.
-    pub default: Option<String>,
+    pub default: Option<CompactString>,
     pub attrdef_oid: Option<u32>,
     /// `''`, `s` stored or `v` virtual generated column.
     pub generated: Option<char>,
@@ -114,8 +115,8 @@ impl Column {
 #[derive(Debug, Clone, Serialize)]
 pub struct View {
     pub oid: u32,
-    pub schema: String,
-    pub name: String,
+    pub schema: CompactString,
+    pub name: CompactString,
     pub relkind: char,
     /// `pg_get_viewdef(oid)`, ending without a semicolon.
     pub definition: String,
@@ -131,17 +132,17 @@ pub struct View {
     pub access_method: Option<String>,
     pub acl: Option<Vec<String>>,
     pub column_acls: Vec<(String, Vec<String>)>,
-    pub owner: String,
+    pub owner: CompactString,
 }
 
 /// A sequence: its definition, its owner column and its current state.
 #[derive(Debug, Clone, Serialize)]
 pub struct Sequence {
     pub oid: u32,
-    pub schema: String,
-    pub name: String,
+    pub schema: CompactString,
+    pub name: CompactString,
     /// `bigint`, `integer` or `smallint` (always bigint before 10).
-    pub type_name: String,
+    pub type_name: CompactString,
     pub start: i64,
     pub increment: i64,
     pub min: i64,
@@ -149,7 +150,7 @@ pub struct Sequence {
     pub cache: i64,
     pub cycle: bool,
     /// `OWNED BY`: the owning table's OID, its qualified name and the column.
-    pub owned_by: Option<(u32, String, String)>,
+    pub owned_by: Option<(u32, CompactString, CompactString)>,
     /// Belongs to an identity column (created with it, never on its own).
     pub identity: bool,
     /// `last_value` and `is_called`; `None` when it could not be read (no privilege).
@@ -157,15 +158,15 @@ pub struct Sequence {
     pub is_called: bool,
     pub unlogged: bool,
     pub acl: Option<Vec<String>>,
-    pub owner: String,
+    pub owner: CompactString,
 }
 
 /// An index (`pg_get_indexdef`) and what pg_dump attaches to it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Index {
     pub oid: u32,
-    pub schema: String,
-    pub name: String,
+    pub schema: CompactString,
+    pub name: CompactString,
     pub table_oid: u32,
     pub definition: String,
     /// Storage parameters (`pg_class.reloptions`, e.g. `fillfactor=70`). Part of `definition`
@@ -188,8 +189,8 @@ pub struct Index {
 #[derive(Debug, Clone, Serialize)]
 pub struct Constraint {
     pub oid: u32,
-    pub schema: String,
-    pub name: String,
+    pub schema: CompactString,
+    pub name: CompactString,
     /// `c` check, `f` foreign key, `p` primary key, `u` unique, `x` exclusion, `t` trigger, `n` not null.
     pub contype: char,
     pub table_oid: u32,

@@ -16,7 +16,7 @@ mod types;
 pub use acl::{acl_grantees, render_acl, render_default_privileges, render_public_schema_acl};
 pub use sequences::setval_items;
 
-use crate::model::{Catalog, ObjRef};
+use crate::model::{Catalog, CompactString, ObjRef};
 use serde::Serialize;
 use std::cell::RefCell;
 use std::collections::HashSet;
@@ -110,7 +110,7 @@ pub type ObjRefs = smallvec::SmallVec<[ObjRef; 1]>;
 pub struct Item {
     pub kind: Kind,
     /// What it is, for messages and progress: e.g. `table public.film`.
-    pub name: String,
+    pub name: CompactString,
     /// Schema, for filters and sorting. The renderers give the items of one schema one shared
     /// string: a string each cost about 2 MB at 10,000 tables, for names that repeat.
     #[serde(serialize_with = "serialize_str")]
@@ -247,7 +247,7 @@ impl Item {
     fn new(kind: Kind, name: String, schema: &str, sql: String) -> Item {
         Item {
             kind,
-            name,
+            name: name.into(),
             schema: shared_schema(schema),
             sql,
             provides: ObjRefs::new(),

@@ -103,7 +103,7 @@ pub fn table_specs(
                 .into_iter()
                 .filter_map(|k| {
                     let col = t.columns.iter().find(|c| c.name == k)?;
-                    Some((ident(&k), col.type_name.clone()))
+                    Some((ident(&k), col.type_name.to_string()))
                 })
                 .collect();
             TableSpec {

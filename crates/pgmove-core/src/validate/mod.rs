@@ -16,7 +16,7 @@ pub mod viewdef;
 
 use crate::conn::{self, ConnSpec};
 use crate::filter::Filter;
-use crate::model::{class, Catalog, Table};
+use crate::model::{class, Catalog, CompactString, Table};
 use crate::quote::qualified;
 use crate::render::{self, Item};
 use crate::{catalog, Error, Result};
@@ -137,7 +137,7 @@ pub enum Progress<'a> {
 /// The (kind, name) of the rendered items the filter keeps in `cat`: an item predicate for
 /// the schema diff that selects exactly what the migration steps would have moved.
 fn kept_items(filter: &Filter, cat: &Catalog) -> impl Fn(&Item) -> bool {
-    let keep: Option<HashSet<(render::Kind, String)>> = (!filter.is_empty()).then(|| {
+    let keep: Option<HashSet<(render::Kind, CompactString)>> = (!filter.is_empty()).then(|| {
         let mut items = render::all(cat, &render::Options::default());
         items.extend(render::setval_items(cat, 0));
         filter

@@ -96,7 +96,9 @@ pub fn diff_items(source: &[Item], target: &[Item]) -> Vec<SchemaDiff> {
 fn by_key(items: &[Item]) -> BTreeMap<(Kind, String), (String, String)> {
     let mut m: BTreeMap<(Kind, String), Vec<&str>> = BTreeMap::new();
     for i in items {
-        m.entry((i.kind, i.name.clone())).or_default().push(&i.sql);
+        m.entry((i.kind, i.name.to_string()))
+            .or_default()
+            .push(&i.sql);
     }
     m.into_iter()
         .map(|((kind, name), mut v)| {
