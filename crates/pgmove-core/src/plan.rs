@@ -230,7 +230,7 @@ fn planned_names(cat: &Catalog, plan: &Plan) -> BTreeSet<String> {
 fn roles_named(cat: &Catalog, plan: &Plan) -> BTreeSet<String> {
     let mut acls: Vec<&[String]> = Vec::new();
     acls.extend(cat.schemas.iter().filter_map(|s| s.acl.as_deref()));
-    acls.extend(cat.tables.iter().filter_map(|t| t.acl.as_deref()));
+    acls.extend(cat.tables.iter().filter_map(|t| t.extra().acl.as_deref()));
     acls.extend(
         cat.tables
             .iter()

@@ -349,6 +349,7 @@ fn plan_table(
     unique: &HashSet<u32>,
 ) -> PlanTable {
     let parent = t
+        .extra()
         .partition_of
         .as_ref()
         .and_then(|(oid, _)| by_oid.get(oid))
@@ -497,14 +498,12 @@ mod tests {
             name: "i".into(),
             table_oid: 2,
             definition: def.into(),
-            reloptions: vec![],
             constraint_oid: None,
-            parent_index: None,
             is_valid: true,
             is_clustered: false,
             is_replica_identity: false,
-            stat_targets: vec![],
             is_partitioned: false,
+            extra: None,
         }
     }
 

@@ -6,8 +6,8 @@ use super::indexdef::{self, KeyColumn, Opclass, Opclasses, RawIndex};
 use super::row::Row;
 use super::{ch, opt_ch, query, query_each, since, USER_SCHEMAS};
 use crate::model::{
-    class, Catalog, Column, ColumnExtra, Constraint, Index, ObjRef, Policy, Rule, Statistic, Table,
-    TypeKind, View,
+    class, Catalog, Column, ColumnExtra, Constraint, Index, IndexExtra, ObjRef, Policy, Rule,
+    Statistic, Table, TableExtra, TypeKind, View,
 };
 use crate::Result;
 use std::collections::HashMap;
@@ -154,13 +154,22 @@ async fn read_tables(
         let oid: u32 = r.get("oid");
         let part_parent: Option<u32> = r.get("part_parent");
         let part_bound: Option<String> = r.get("part_bound");
-        cat.tables.push(Table {
+        let mut table = Table {
             oid,
             schema: r.text("schema"),
             name: r.text("name"),
             relkind: ch(&r, "relkind"),
             persistence: ch(&r, "relpersistence"),
             columns: columns.remove(&oid).unwrap_or_default(),
+            replica_identity: ch(&r, "relreplident"),
+            rls_enabled: r.get("relrowsecurity"),
+            rls_forced: r.get("relforcerowsecurity"),
+            owner: r.text("owner"),
+            est_rows: r.get("est_rows"),
+            size_bytes: r.get("size_bytes"),
+            extra: None,
+        };
+        table.set_extra(TableExtra {
             inherits: inherits.remove(&oid).unwrap_or_default(),
             partition_of: part_parent.zip(part_bound),
             partition_key: r.get("part_key"),
@@ -169,18 +178,13 @@ async fn read_tables(
                 .get::<_, Option<Vec<String>>>("reloptions")
                 .unwrap_or_default(),
             access_method: r.get("am"),
-            replica_identity: ch(&r, "relreplident"),
-            rls_enabled: r.get("relrowsecurity"),
-            rls_forced: r.get("relforcerowsecurity"),
             foreign_server: r.get("server"),
             foreign_options: r
                 .get::<_, Option<Vec<String>>>("ftoptions")
                 .unwrap_or_default(),
             acl: r.get("acl"),
-            owner: r.text("owner"),
-            est_rows: r.get("est_rows"),
-            size_bytes: r.get("size_bytes"),
         });
+        cat.tables.push(table);
     })
     .await?;
 
@@ -750,26 +754,30 @@ async fn read_indexes(
             if definition.is_none() {
                 pending.push((cat.indexes.len(), oid));
             }
-            cat.indexes.push(Index {
+            let mut index = Index {
                 oid,
                 schema: r.text("schema"),
                 name: raw.name.into(),
                 table_oid: raw.table_oid,
                 definition: definition.unwrap_or_default(),
-                reloptions: r
-                    .get::<_, Option<Vec<String>>>("reloptions")
-                    .unwrap_or_default(),
                 constraint_oid: r.get("con"),
-                parent_index: parent.map(|p| (p, r.get("parent_name"))),
                 is_valid: r.get("indisvalid"),
                 is_clustered: r.get("indisclustered"),
                 is_replica_identity: r.get("indisreplident"),
+                is_partitioned: r.get("partitioned"),
+                extra: None,
+            };
+            index.set_extra(IndexExtra {
+                reloptions: r
+                    .get::<_, Option<Vec<String>>>("reloptions")
+                    .unwrap_or_default(),
+                parent_index: parent.map(|p| (p, r.get("parent_name"))),
                 stat_targets: stats
                     .into_iter()
                     .map(|s| ((s / 100000) as i16, s % 100000))
                     .collect(),
-                is_partitioned: r.get("partitioned"),
             });
+            cat.indexes.push(index);
         },
     )
     .await?;

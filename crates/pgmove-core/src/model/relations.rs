@@ -15,6 +15,24 @@ pub struct Table {
     /// `p` permanent, `u` unlogged.
     pub persistence: char,
     pub columns: Vec<Column>,
+    /// `d` default, `n` nothing, `f` full, `i` index.
+    pub replica_identity: char,
+    pub rls_enabled: bool,
+    pub rls_forced: bool,
+    pub owner: CompactString,
+    /// Rows estimated by the planner and size on disk, for ordering post-data work.
+    pub est_rows: f64,
+    pub size_bytes: i64,
+    /// What many tables lack, boxed (see [`TableExtra`]); `None` when it would be all unset.
+    /// Read it with [`Table::extra`].
+    pub extra: Option<Box<TableExtra>>,
+}
+
+/// A table's settings that plain tables leave unset: inheritance, partitioning, typed and
+/// foreign tables, storage options, access method, privileges. Inline they made a table 360
+/// bytes; boxed, a plain table is 144, about 2 MB less at 10,000 tables.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct TableExtra {
     /// Inheritance parents (not partition parents), in `inhseqno` order, schema-qualified+quoted.
     pub inherits: Vec<String>,
     /// For a partition: the parent's OID and the bound (`FOR VALUES …` / `DEFAULT`).
@@ -26,23 +44,38 @@ pub struct Table {
     pub reloptions: Vec<String>,
     /// Table access method when not `heap` (PostgreSQL 12+).
     pub access_method: Option<String>,
-    /// `d` default, `n` nothing, `f` full, `i` index.
-    pub replica_identity: char,
-    pub rls_enabled: bool,
-    pub rls_forced: bool,
     /// For a foreign table: server name and `OPTIONS`.
     pub foreign_server: Option<String>,
     pub foreign_options: Vec<String>,
     pub acl: Option<Vec<String>>,
-    pub owner: CompactString,
-    /// Rows estimated by the planner and size on disk, for ordering post-data work.
-    pub est_rows: f64,
-    pub size_bytes: i64,
 }
+
+/// What [`Table::extra`] lends for a table without extras.
+static NO_TABLE_EXTRA: TableExtra = TableExtra {
+    inherits: Vec::new(),
+    partition_of: None,
+    partition_key: None,
+    of_type: None,
+    reloptions: Vec::new(),
+    access_method: None,
+    foreign_server: None,
+    foreign_options: Vec::new(),
+    acl: None,
+};
 
 impl Table {
     pub fn is_partition(&self) -> bool {
-        self.partition_of.is_some()
+        self.extra().partition_of.is_some()
+    }
+
+    /// The table's [`TableExtra`], all unset when it has none.
+    pub fn extra(&self) -> &TableExtra {
+        self.extra.as_deref().unwrap_or(&NO_TABLE_EXTRA)
+    }
+
+    /// Store `extra`, boxed only when something in it is set.
+    pub fn set_extra(&mut self, extra: TableExtra) {
+        self.extra = (extra != TableExtra::default()).then(|| Box::new(extra));
     }
 }
 
@@ -169,20 +202,48 @@ pub struct Index {
     pub name: CompactString,
     pub table_oid: u32,
     pub definition: String,
+    /// The constraint it implements (primary key, unique, exclusion), if any.
+    pub constraint_oid: Option<u32>,
+    pub is_valid: bool,
+    pub is_clustered: bool,
+    pub is_replica_identity: bool,
+    pub is_partitioned: bool,
+    /// What most indexes lack, boxed (see [`IndexExtra`]); `None` when it would be all unset.
+    /// Read it with [`Index::extra`].
+    pub extra: Option<Box<IndexExtra>>,
+}
+
+/// An index's settings that most indexes leave unset. Inline they made an index 176 bytes;
+/// boxed, 104: about 2 MB less at 30,000 indexes.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct IndexExtra {
     /// Storage parameters (`pg_class.reloptions`, e.g. `fillfactor=70`). Part of `definition`
     /// already; kept apart for the keys built on the index, whose `pg_get_constraintdef` text
     /// leaves them out.
     pub reloptions: Vec<String>,
-    /// The constraint it implements (primary key, unique, exclusion), if any.
-    pub constraint_oid: Option<u32>,
     /// For an index on a partition: the partitioned index it is attached to.
     pub parent_index: Option<(u32, String)>,
-    pub is_valid: bool,
-    pub is_clustered: bool,
-    pub is_replica_identity: bool,
     /// Per-column statistics targets (`ALTER INDEX … ALTER COLUMN n SET STATISTICS`).
     pub stat_targets: Vec<(i16, i32)>,
-    pub is_partitioned: bool,
+}
+
+/// What [`Index::extra`] lends for an index without extras.
+static NO_INDEX_EXTRA: IndexExtra = IndexExtra {
+    reloptions: Vec::new(),
+    parent_index: None,
+    stat_targets: Vec::new(),
+};
+
+impl Index {
+    /// The index's [`IndexExtra`], all unset when it has none.
+    pub fn extra(&self) -> &IndexExtra {
+        self.extra.as_deref().unwrap_or(&NO_INDEX_EXTRA)
+    }
+
+    /// Store `extra`, boxed only when something in it is set.
+    pub fn set_extra(&mut self, extra: IndexExtra) {
+        self.extra = (extra != IndexExtra::default()).then(|| Box::new(extra));
+    }
 }
 
 /// A constraint on a table or a domain.

@@ -42,7 +42,7 @@ pub(super) fn render(cat: &Catalog, _opts: &Options, items: &mut Vec<Item>) {
     let has_parents: std::collections::HashSet<u32> = cat
         .tables
         .iter()
-        .filter(|t| !t.inherits.is_empty() || t.is_partition())
+        .filter(|t| !t.extra().inherits.is_empty() || t.is_partition())
         .map(|t| t.oid)
         .collect();
     let member = |c: u32, o: u32| cat.extension_members.contains(&ObjRef::new(c, o));
@@ -83,7 +83,7 @@ pub(super) fn render(cat: &Catalog, _opts: &Options, items: &mut Vec<Item>) {
                 u
             });
         let definition = match key_index {
-            Some(ix) => key_with_storage(c, &ix.reloptions),
+            Some(ix) => key_with_storage(c, &ix.extra().reloptions),
             None => c.definition.clone(),
         };
         let lead = Lead::AlterTable {
@@ -140,7 +140,7 @@ pub(super) fn render(cat: &Catalog, _opts: &Options, items: &mut Vec<Item>) {
             item.set_lead(lead, &index_extras(cat, ix, table));
             push(items, item);
         }
-        if let Some((parent, parent_name)) = &ix.parent_index {
+        if let Some((parent, parent_name)) = &ix.extra().parent_index {
             push(
                 items,
                 Item::new(
@@ -407,7 +407,7 @@ fn index_extras(cat: &Catalog, ix: &crate::model::Index, table: &str) -> String 
             ident(&ix.name)
         );
     }
-    for (col, n) in &ix.stat_targets {
+    for (col, n) in &ix.extra().stat_targets {
         sql += &format!("ALTER INDEX {name} ALTER COLUMN {col} SET STATISTICS {n};\n");
     }
     if ix.constraint_oid.is_none() {
@@ -462,14 +462,12 @@ mod tests {
             name: name.into(),
             table_oid: 2,
             definition: index_def.into(),
-            reloptions: vec![],
             constraint_oid: Some(1),
-            parent_index: None,
             is_valid: true,
             is_clustered: false,
             is_replica_identity: false,
-            stat_targets: vec![],
             is_partitioned: false,
+            extra: None,
         };
         (c, ix)
     }

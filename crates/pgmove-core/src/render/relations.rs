@@ -64,20 +64,24 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
             if t.relkind == 'f' { "FOREIGN " } else { "" },
             lines.join(",\n")
         );
-        if !t.inherits.is_empty() {
-            sql += &format!("\nINHERITS ({})", t.inherits.join(", "));
+        if !t.extra().inherits.is_empty() {
+            sql += &format!("\nINHERITS ({})", t.extra().inherits.join(", "));
         }
-        if let Some(k) = &t.partition_key {
+        if let Some(k) = &t.extra().partition_key {
             sql += &format!("\nPARTITION BY {k}");
         }
-        if let Some(s) = &t.foreign_server {
-            sql += &format!("\nSERVER {}{}", ident(s), fdw_options(&t.foreign_options));
+        if let Some(s) = &t.extra().foreign_server {
+            sql += &format!(
+                "\nSERVER {}{}",
+                ident(s),
+                fdw_options(&t.extra().foreign_options)
+            );
         }
-        if let Some(am) = &t.access_method {
+        if let Some(am) = &t.extra().access_method {
             sql += &format!("\nUSING {}", ident(am));
         }
-        if !t.reloptions.is_empty() {
-            sql += &format!("\nWITH ({})", t.reloptions.join(", "));
+        if !t.extra().reloptions.is_empty() {
+            sql += &format!("\nWITH ({})", t.extra().reloptions.join(", "));
         }
         sql += ";\n";
         sql += &column_settings(t, &name);
@@ -115,7 +119,7 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
             sql += &render_acl(
                 "TABLE",
                 &format!("TABLE {name}"),
-                t.acl.as_deref(),
+                t.extra().acl.as_deref(),
                 &t.owner,
                 None,
             );
@@ -163,7 +167,7 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
             }
         }
 
-        if let Some((parent, bound)) = &t.partition_of {
+        if let Some((parent, bound)) = &t.extra().partition_of {
             let pname = tables
                 .get(parent)
                 .map(|p| qualified(&p.schema, &p.name))
