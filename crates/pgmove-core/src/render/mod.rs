@@ -420,17 +420,23 @@ pub fn post_data(cat: &Catalog, opts: &Options) -> Vec<Item> {
 }
 
 /// `COMMENT ON <what> IS '…';` when the object has a comment.
-fn comment(cat: &Catalog, class: u32, oid: u32, sub: i32, what: &str) -> String {
+/// `COMMENT ON <what> IS …;` when the object has a comment. `what` is built only then: most
+/// objects have none, and building it for every table column was a tenth of a render.
+fn comment(cat: &Catalog, class: u32, oid: u32, sub: i32, what: impl FnOnce() -> String) -> String {
     match cat.comment(class, oid, sub) {
-        Some(c) => format!("COMMENT ON {what} IS {};\n", crate::quote::literal(c)),
+        Some(c) => format!("COMMENT ON {} IS {};\n", what(), crate::quote::literal(c)),
         None => String::new(),
     }
 }
 
 /// `ALTER <kind> <name> OWNER TO <owner>;` when owners are kept.
-fn owner(opts: &Options, what: &str, owner: &str) -> String {
+fn owner(opts: &Options, what: impl FnOnce() -> String, owner: &str) -> String {
     if opts.owners {
-        format!("ALTER {what} OWNER TO {};\n", crate::quote::ident(owner))
+        format!(
+            "ALTER {} OWNER TO {};\n",
+            what(),
+            crate::quote::ident(owner)
+        )
     } else {
         String::new()
     }

@@ -91,13 +91,9 @@ pub(super) fn render(cat: &Catalog, _opts: &Options, items: &mut Vec<Item>) {
             cmd: format!("ADD CONSTRAINT {} {definition}", ident(&c.name)),
             using_index,
         };
-        let rest = comment(
-            cat,
-            class::PG_CONSTRAINT,
-            c.oid,
-            0,
-            &format!("CONSTRAINT {} ON {table}", ident(&c.name)),
-        );
+        let rest = comment(cat, class::PG_CONSTRAINT, c.oid, 0, || {
+            format!("CONSTRAINT {} ON {table}", ident(&c.name))
+        });
         let mut item = Item::new(
             kind,
             format!("constraint {} on {table}", ident(&c.name)),
@@ -162,13 +158,9 @@ pub(super) fn render(cat: &Catalog, _opts: &Options, items: &mut Vec<Item>) {
         if let Some(n) = s.stat_target {
             sql += &format!("ALTER STATISTICS {name} SET STATISTICS {n};\n");
         }
-        sql += &comment(
-            cat,
-            class::PG_STATISTIC_EXT,
-            s.oid,
-            0,
-            &format!("STATISTICS {name}"),
-        );
+        sql += &comment(cat, class::PG_STATISTIC_EXT, s.oid, 0, || {
+            format!("STATISTICS {name}")
+        });
         push(
             items,
             Item::new(
@@ -194,13 +186,9 @@ pub(super) fn render(cat: &Catalog, _opts: &Options, items: &mut Vec<Item>) {
         if r.enabled == 'D' {
             sql += &format!("ALTER TABLE {table} DISABLE RULE {};\n", ident(&r.name));
         }
-        sql += &comment(
-            cat,
-            class::PG_REWRITE,
-            r.oid,
-            0,
-            &format!("RULE {} ON {table}", ident(&r.name)),
-        );
+        sql += &comment(cat, class::PG_REWRITE, r.oid, 0, || {
+            format!("RULE {} ON {table}", ident(&r.name))
+        });
         push(
             items,
             Item::new(
@@ -227,13 +215,9 @@ pub(super) fn render(cat: &Catalog, _opts: &Options, items: &mut Vec<Item>) {
             'A' => sql += &format!("ALTER TABLE {table} ENABLE ALWAYS TRIGGER {name};\n"),
             _ => {}
         }
-        sql += &comment(
-            cat,
-            class::PG_TRIGGER,
-            t.oid,
-            0,
-            &format!("TRIGGER {name} ON {table}"),
-        );
+        sql += &comment(cat, class::PG_TRIGGER, t.oid, 0, || {
+            format!("TRIGGER {name} ON {table}")
+        });
         push(
             items,
             Item::new(
@@ -294,13 +278,9 @@ pub(super) fn render(cat: &Catalog, _opts: &Options, items: &mut Vec<Item>) {
             sql += &format!(" WITH CHECK ({w})");
         }
         sql += ";\n";
-        sql += &comment(
-            cat,
-            class::PG_POLICY,
-            p.oid,
-            0,
-            &format!("POLICY {name} ON {table}"),
-        );
+        sql += &comment(cat, class::PG_POLICY, p.oid, 0, || {
+            format!("POLICY {name} ON {table}")
+        });
         push(
             items,
             Item::new(
@@ -346,13 +326,9 @@ pub(super) fn render(cat: &Catalog, _opts: &Options, items: &mut Vec<Item>) {
             'A' => sql += &format!("ALTER EVENT TRIGGER {name} ENABLE ALWAYS;\n"),
             _ => {}
         }
-        sql += &comment(
-            cat,
-            class::PG_EVENT_TRIGGER,
-            e.oid,
-            0,
-            &format!("EVENT TRIGGER {name}"),
-        );
+        sql += &comment(cat, class::PG_EVENT_TRIGGER, e.oid, 0, || {
+            format!("EVENT TRIGGER {name}")
+        });
         push(
             items,
             Item::new(Kind::EventTrigger, format!("event trigger {name}"), "", sql)
@@ -411,7 +387,7 @@ fn index_extras(cat: &Catalog, ix: &crate::model::Index, table: &str) -> String 
         sql += &format!("ALTER INDEX {name} ALTER COLUMN {col} SET STATISTICS {n};\n");
     }
     if ix.constraint_oid.is_none() {
-        sql += &comment(cat, class::PG_CLASS, ix.oid, 0, &format!("INDEX {name}"));
+        sql += &comment(cat, class::PG_CLASS, ix.oid, 0, || format!("INDEX {name}"));
     }
     sql
 }

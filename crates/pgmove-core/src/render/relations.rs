@@ -104,33 +104,23 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
         } else {
             "TABLE"
         };
-        sql += &owner(opts, &format!("{word} {name}"), &t.owner);
-        sql += &comment(cat, class::PG_CLASS, t.oid, 0, &format!("{word} {name}"));
+        sql += &owner(opts, || format!("{word} {name}"), &t.owner);
+        sql += &comment(cat, class::PG_CLASS, t.oid, 0, || format!("{word} {name}"));
         for c in &t.columns {
-            sql += &comment(
-                cat,
-                class::PG_CLASS,
-                t.oid,
-                c.num as i32,
-                &format!("COLUMN {name}.{}", ident(&c.name)),
-            );
+            sql += &comment(cat, class::PG_CLASS, t.oid, c.num as i32, || {
+                format!("COLUMN {name}.{}", ident(&c.name))
+            });
         }
+        // Privileges only where there is an ACL: the target's text is not built for the rest.
         if opts.privileges {
-            sql += &render_acl(
-                "TABLE",
-                &format!("TABLE {name}"),
-                t.extra().acl.as_deref(),
-                &t.owner,
-                None,
+            let acls = std::iter::once((t.extra().acl.as_deref(), None)).chain(
+                t.columns
+                    .iter()
+                    .map(|c| (c.extra().acl.as_deref(), Some(c.name.as_str()))),
             );
-            for c in &t.columns {
-                sql += &render_acl(
-                    "TABLE",
-                    &format!("TABLE {name}"),
-                    c.extra().acl.as_deref(),
-                    &t.owner,
-                    Some(&c.name),
-                );
+            for (acl, column) in acls.filter(|(acl, _)| acl.is_some()) {
+                let target = format!("TABLE {name}");
+                sql += &render_acl("TABLE", &target, acl, &t.owner, column);
             }
         }
         let mut item = Item::new(Kind::Table, format!("table {name}"), &t.schema, sql)
@@ -270,16 +260,12 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
                 ident(col)
             );
         }
-        sql += &owner(opts, &format!("{word} {name}"), &v.owner);
-        sql += &comment(cat, class::PG_CLASS, v.oid, 0, &format!("{word} {name}"));
+        sql += &owner(opts, || format!("{word} {name}"), &v.owner);
+        sql += &comment(cat, class::PG_CLASS, v.oid, 0, || format!("{word} {name}"));
         for (i, (col, _, _)) in v.columns.iter().enumerate() {
-            sql += &comment(
-                cat,
-                class::PG_CLASS,
-                v.oid,
-                i as i32 + 1,
-                &format!("COLUMN {name}.{}", ident(col)),
-            );
+            sql += &comment(cat, class::PG_CLASS, v.oid, i as i32 + 1, || {
+                format!("COLUMN {name}.{}", ident(col))
+            });
         }
         if opts.privileges {
             sql += &render_acl(

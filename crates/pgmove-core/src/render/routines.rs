@@ -17,8 +17,8 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
         // pg_get_functiondef ends the body without a semicolon; its body is dollar-quoted by
         // the server with a tag that does not occur in it.
         let mut sql = format!("{};\n", definition(f).trim_end());
-        sql += &owner(opts, &sig, &f.owner);
-        sql += &comment(cat, class::PG_PROC, f.oid, 0, &sig);
+        sql += &owner(opts, || sig.to_string(), &f.owner);
+        sql += &comment(cat, class::PG_PROC, f.oid, 0, || sig.to_string());
         if opts.privileges {
             sql += &render_acl("FUNCTION", &sig, f.acl.as_deref(), &f.owner, None);
         }
@@ -51,8 +51,8 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
             "CREATE AGGREGATE {name}({args}) {};\n",
             option_list(&a.options)
         );
-        sql += &owner(opts, &sig, &a.owner);
-        sql += &comment(cat, class::PG_PROC, a.oid, 0, &sig);
+        sql += &owner(opts, || sig.to_string(), &a.owner);
+        sql += &comment(cat, class::PG_PROC, a.oid, 0, || sig.to_string());
         if opts.privileges {
             sql += &render_acl(
                 "FUNCTION",
@@ -82,7 +82,7 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
             o.right.as_deref().unwrap_or("NONE")
         );
         let mut sql = format!("CREATE OPERATOR {name} {};\n", option_list(&o.options));
-        sql += &comment(cat, class::PG_OPERATOR, o.oid, 0, &sig);
+        sql += &comment(cat, class::PG_OPERATOR, o.oid, 0, || sig.to_string());
         push(
             items,
             Item::new(Kind::Operator, format!("operator {name}"), &o.schema, sql)
@@ -103,7 +103,7 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
         };
         let what = format!("CAST ({} AS {})", c.source, c.target);
         let mut sql = format!("CREATE {what} {how}{ctx};\n");
-        sql += &comment(cat, class::PG_CAST, c.oid, 0, &what);
+        sql += &comment(cat, class::PG_CAST, c.oid, 0, || what.to_string());
         push(
             items,
             Item::new(

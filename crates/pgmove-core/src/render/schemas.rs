@@ -20,7 +20,7 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
         } else {
             format!("CREATE SCHEMA {name};\n")
         };
-        sql += &owner(opts, &format!("SCHEMA {name}"), &s.owner);
+        sql += &owner(opts, || format!("SCHEMA {name}"), &s.owner);
         // A new database's `public` has the comment 'standard public schema'; only a changed
         // one travels.
         let default_comment = s.name == "public"
@@ -28,13 +28,9 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
         if s.name == "public" && cat.comment(class::PG_NAMESPACE, s.oid, 0).is_none() {
             sql += "COMMENT ON SCHEMA public IS '';\n";
         } else if !default_comment {
-            sql += &comment(
-                cat,
-                class::PG_NAMESPACE,
-                s.oid,
-                0,
-                &format!("SCHEMA {name}"),
-            );
+            sql += &comment(cat, class::PG_NAMESPACE, s.oid, 0, || {
+                format!("SCHEMA {name}")
+            });
         }
         if opts.privileges {
             if s.name == "public" {
@@ -67,13 +63,9 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
         let sql = format!(
             "CREATE EXTENSION IF NOT EXISTS {name} WITH SCHEMA {};\n{}",
             ident(&e.schema),
-            comment(
-                cat,
-                class::PG_EXTENSION,
-                e.oid,
-                0,
-                &format!("EXTENSION {name}")
-            )
+            comment(cat, class::PG_EXTENSION, e.oid, 0, || format!(
+                "EXTENSION {name}"
+            ))
         );
         push(
             items,
@@ -117,13 +109,9 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
         let sql = format!(
             "CREATE COLLATION {name} ({});\n{}",
             parts.join(", "),
-            comment(
-                cat,
-                class::PG_COLLATION,
-                c.oid,
-                0,
-                &format!("COLLATION {name}")
-            )
+            comment(cat, class::PG_COLLATION, c.oid, 0, || format!(
+                "COLLATION {name}"
+            ))
         );
         push(
             items,
@@ -189,13 +177,9 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
             sql += &format!(",\n    {o}");
         }
         sql += " );\n";
-        sql += &comment(
-            cat,
-            class::PG_TS_DICT,
-            d.oid,
-            0,
-            &format!("TEXT SEARCH DICTIONARY {name}"),
-        );
+        sql += &comment(cat, class::PG_TS_DICT, d.oid, 0, || {
+            format!("TEXT SEARCH DICTIONARY {name}")
+        });
         push(
             items,
             Item::new(
@@ -220,13 +204,9 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
                 dicts.join(", ")
             );
         }
-        sql += &comment(
-            cat,
-            class::PG_TS_CONFIG,
-            c.oid,
-            0,
-            &format!("TEXT SEARCH CONFIGURATION {name}"),
-        );
+        sql += &comment(cat, class::PG_TS_CONFIG, c.oid, 0, || {
+            format!("TEXT SEARCH CONFIGURATION {name}")
+        });
         push(
             items,
             Item::new(

@@ -30,7 +30,7 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
         }
         let unlogged = if s.unlogged { "UNLOGGED " } else { "" };
         let mut sql = format!("CREATE {unlogged}SEQUENCE {name}\n{};\n", options(s));
-        sql += &owner(opts, &format!("SEQUENCE {name}"), &s.owner);
+        sql += &owner(opts, || format!("SEQUENCE {name}"), &s.owner);
         sql += &comment_and_privileges(cat, opts, s, &name);
         push(
             items,
@@ -57,32 +57,32 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
 }
 
 fn comment_and_privileges(cat: &Catalog, opts: &Options, s: &Sequence, name: &str) -> String {
-    let what = format!("SEQUENCE {name}");
-    let mut sql = comment(cat, class::PG_CLASS, s.oid, 0, &what);
-    if opts.privileges {
-        sql += &render_acl("SEQUENCE", &what, s.acl.as_deref(), &s.owner, None);
+    let what = || format!("SEQUENCE {name}");
+    let mut sql = comment(cat, class::PG_CLASS, s.oid, 0, what);
+    if opts.privileges && s.acl.is_some() {
+        sql += &render_acl("SEQUENCE", &what(), s.acl.as_deref(), &s.owner, None);
     }
     sql
 }
 
-/// The option lines of `CREATE SEQUENCE` (also used inside an identity column's clause).
+/// The option lines of `CREATE SEQUENCE` (also used inside an identity column's clause), each
+/// indented by four spaces, without a final newline.
 pub(super) fn options(s: &Sequence) -> String {
-    let mut o = Vec::new();
+    use std::fmt::Write;
+    let mut o = String::with_capacity(160);
     if s.type_name != "bigint" {
-        o.push(format!("AS {}", s.type_name));
+        let _ = writeln!(o, "    AS {}", s.type_name);
     }
-    o.push(format!("START WITH {}", s.start));
-    o.push(format!("INCREMENT BY {}", s.increment));
-    o.push(format!("MINVALUE {}", s.min));
-    o.push(format!("MAXVALUE {}", s.max));
-    o.push(format!("CACHE {}", s.cache));
+    // Writing to a String cannot fail.
+    let _ = write!(
+        o,
+        "    START WITH {}\n    INCREMENT BY {}\n    MINVALUE {}\n    MAXVALUE {}\n    CACHE {}",
+        s.start, s.increment, s.min, s.max, s.cache
+    );
     if s.cycle {
-        o.push("CYCLE".into());
+        o.push_str("\n    CYCLE");
     }
-    o.iter()
-        .map(|l| format!("    {l}"))
-        .collect::<Vec<_>>()
-        .join("\n")
+    o
 }
 
 /// The state of one sequence after `margin` more steps in its direction, kept inside its bounds.

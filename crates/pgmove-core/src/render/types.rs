@@ -149,17 +149,13 @@ fn finish(
     word: &str,
     sql: &mut String,
 ) {
-    *sql += &owner(opts, &format!("{word} {name}"), &t.owner);
-    *sql += &comment(cat, class::PG_TYPE, t.oid, 0, &format!("{word} {name}"));
+    *sql += &owner(opts, || format!("{word} {name}"), &t.owner);
+    *sql += &comment(cat, class::PG_TYPE, t.oid, 0, || format!("{word} {name}"));
     if let TypeKind::Composite { relid, attributes } = &t.kind {
         for (i, (a, _, _)) in attributes.iter().enumerate() {
-            *sql += &comment(
-                cat,
-                class::PG_CLASS,
-                *relid,
-                i as i32 + 1,
-                &format!("COLUMN {name}.{}", ident(a)),
-            );
+            *sql += &comment(cat, class::PG_CLASS, *relid, i as i32 + 1, || {
+                format!("COLUMN {name}.{}", ident(a))
+            });
         }
     }
     if opts.privileges {
