@@ -19,6 +19,7 @@ pub mod conn;
 pub mod error;
 pub mod filter;
 pub mod model;
+mod oidhash;
 pub mod plan;
 pub mod quote;
 pub mod render;

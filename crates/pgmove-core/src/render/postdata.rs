@@ -3,8 +3,8 @@
 
 use super::{comment, push, Item, Kind, Lead, Options, UsingIndex};
 use crate::model::{class, Catalog, ObjRef};
+use crate::oidhash::{OidMap, OidSet};
 use crate::quote::{ident, literal, qualified};
-use std::collections::HashMap;
 
 /// A key's definition with its index's storage parameters, where pg_dump puts them (before
 /// `DEFERRABLE`): `pg_get_constraintdef` leaves them out, so a key with `fillfactor` would lose
@@ -26,7 +26,7 @@ fn key_with_storage(c: &crate::model::Constraint, reloptions: &[String]) -> Stri
 }
 
 pub(super) fn render(cat: &Catalog, _opts: &Options, items: &mut Vec<Item>) {
-    let mut rel: HashMap<u32, (String, char, &str)> = HashMap::new();
+    let mut rel: OidMap<u32, (String, char, &str)> = OidMap::default();
     for t in &cat.tables {
         rel.insert(
             t.oid,
@@ -39,14 +39,14 @@ pub(super) fn render(cat: &Catalog, _opts: &Options, items: &mut Vec<Item>) {
             (qualified(&v.schema, &v.name), v.relkind, v.schema.as_str()),
         );
     }
-    let has_parents: std::collections::HashSet<u32> = cat
+    let has_parents: OidSet<u32> = cat
         .tables
         .iter()
         .filter(|t| !t.extra().inherits.is_empty() || t.is_partition())
         .map(|t| t.oid)
         .collect();
     let member = |c: u32, o: u32| cat.extension_members.contains(&ObjRef::new(c, o));
-    let indexes: HashMap<u32, &crate::model::Index> =
+    let indexes: OidMap<u32, &crate::model::Index> =
         cat.indexes.iter().map(|i| (i.oid, i)).collect();
 
     for c in &cat.constraints {

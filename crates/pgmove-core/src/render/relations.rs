@@ -3,8 +3,9 @@
 
 use super::{comment, fdw_options, owner, push, render_acl, sequences, Item, Kind, Options};
 use crate::model::{class, Catalog, Column, ObjRef, Table};
+use crate::oidhash::{OidMap, OidSet};
 use crate::quote::{ident, qualified};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
     let detached = detached_defaults(cat);
@@ -18,7 +19,7 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
     // A table's own checks go in its CREATE TABLE. A partition is created on its own and
     // attached afterwards, and ATTACH PARTITION wants the parent's checks already there (it
     // then marks them inherited), so a partition lists its inherited checks too, as pg_dump.
-    let mut checks: HashMap<u32, Vec<&crate::model::Constraint>> = HashMap::new();
+    let mut checks: OidMap<u32, Vec<&crate::model::Constraint>> = OidMap::default();
     for c in &cat.constraints {
         let partition = || tables.get(&c.table_oid).is_some_and(|t| t.is_partition());
         if c.contype == 'c' && c.validated && (c.is_local || partition()) {
@@ -180,7 +181,7 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
     let on_constraints = views_on_constraints(cat);
     // A view that selects from itself (made with CREATE OR REPLACE) cannot be created in one
     // step: pg_dump's script fails on it; pgmove creates a dummy first, then the definition.
-    let self_referencing: HashSet<u32> = cat
+    let self_referencing: OidSet<u32> = cat
         .depends
         .iter()
         .filter(|d| {
@@ -300,14 +301,14 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
 
 /// Views whose query needs a primary key, unique or exclusion constraint (post-data), with
 /// those constraints' OIDs.
-fn views_on_constraints(cat: &Catalog) -> HashMap<u32, Vec<u32>> {
-    let keys: HashSet<u32> = cat
+fn views_on_constraints(cat: &Catalog) -> OidMap<u32, Vec<u32>> {
+    let keys: OidSet<u32> = cat
         .constraints
         .iter()
         .filter(|c| matches!(c.contype, 'p' | 'u' | 'x'))
         .map(|c| c.oid)
         .collect();
-    let mut out: HashMap<u32, Vec<u32>> = HashMap::new();
+    let mut out: OidMap<u32, Vec<u32>> = OidMap::default();
     for d in &cat.depends {
         if d.obj.class == class::PG_REWRITE
             && d.refobj.class == class::PG_CONSTRAINT
@@ -324,8 +325,8 @@ fn views_on_constraints(cat: &Catalog) -> HashMap<u32, Vec<u32>> {
 /// Column defaults that call a user function: created after the table with `ALTER TABLE … SET
 /// DEFAULT`, because the function may itself depend on the table (its rowtype, or a body that
 /// names it) — the cycle pg_dump breaks the same way.
-fn detached_defaults(cat: &Catalog) -> HashSet<u32> {
-    let user_functions: HashSet<u32> = cat
+fn detached_defaults(cat: &Catalog) -> OidSet<u32> {
+    let user_functions: OidSet<u32> = cat
         .functions
         .iter()
         .map(|f| f.oid)
