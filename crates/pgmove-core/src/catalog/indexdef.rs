@@ -15,13 +15,14 @@
 //! `tests/tests/roundtrip.rs` compares every index definition pgmove reads with the server's
 //! `pg_get_indexdef`, for every index of every test corpus.
 
+use crate::model::CompactString;
 use crate::quote;
 use std::collections::{HashMap, HashSet};
 
 /// What an index's definition needs from one column of its table.
 #[derive(Debug, Clone)]
 pub(super) struct KeyColumn {
-    pub name: String,
+    pub name: CompactString,
     /// `atttypid`.
     pub type_oid: u32,
     /// `attcollation`.

@@ -341,7 +341,7 @@ async fn read_columns(client: &Client, cat: &mut Catalog) -> Result<Columns> {
     query_each(client, "columns", &sql, |r| {
         let rel: u32 = r.get("attrelid");
         let num: i16 = r.get("attnum");
-        let name: String = r.get("name");
+        let name = r.text("name");
         keys.insert(
             (rel, num),
             KeyColumn {
@@ -368,7 +368,7 @@ async fn read_columns(client: &Client, cat: &mut Catalog) -> Result<Columns> {
         });
         let mut column = Column {
             num,
-            name: name.into(),
+            name,
             type_name: r.text("type"),
             not_null: r.get("attnotnull"),
             default: r.text_opt("default"),
