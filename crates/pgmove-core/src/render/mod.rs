@@ -419,9 +419,8 @@ pub fn post_data(cat: &Catalog, opts: &Options) -> Vec<Item> {
     items
 }
 
-/// `COMMENT ON <what> IS '…';` when the object has a comment.
-/// `COMMENT ON <what> IS …;` when the object has a comment. `what` is built only then: most
-/// objects have none, and building it for every table column was a tenth of a render.
+/// `COMMENT ON <what> IS '…';` when the object has a comment. `what` is built only then: most
+/// objects have none, and every table built one per column to throw it away.
 fn comment(cat: &Catalog, class: u32, oid: u32, sub: i32, what: impl FnOnce() -> String) -> String {
     match cat.comment(class, oid, sub) {
         Some(c) => format!("COMMENT ON {} IS {};\n", what(), crate::quote::literal(c)),
@@ -429,7 +428,7 @@ fn comment(cat: &Catalog, class: u32, oid: u32, sub: i32, what: impl FnOnce() ->
     }
 }
 
-/// `ALTER <kind> <name> OWNER TO <owner>;` when owners are kept.
+/// `ALTER <kind> <name> OWNER TO <owner>;` when owners are kept (`what` is built only then).
 fn owner(opts: &Options, what: impl FnOnce() -> String, owner: &str) -> String {
     if opts.owners {
         format!(

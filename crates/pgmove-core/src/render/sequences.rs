@@ -69,11 +69,11 @@ fn comment_and_privileges(cat: &Catalog, opts: &Options, s: &Sequence, name: &st
 /// indented by four spaces, without a final newline.
 pub(super) fn options(s: &Sequence) -> String {
     use std::fmt::Write;
+    // Writing to a String cannot fail: the results are ignored.
     let mut o = String::with_capacity(160);
     if s.type_name != "bigint" {
         let _ = writeln!(o, "    AS {}", s.type_name);
     }
-    // Writing to a String cannot fail.
     let _ = write!(
         o,
         "    START WITH {}\n    INCREMENT BY {}\n    MINVALUE {}\n    MAXVALUE {}\n    CACHE {}",
