@@ -30,10 +30,10 @@ pub fn run(hold: bool) -> Result<()> {
         );
     }
 
+    // Always the 18 clients: Debian's pg_dump 15, the fallback, refuses a newer server, and
+    // the comparison at the end dumps the target. Fetching is idempotent.
     let mut items = pg_fetch::servers_to_fetch([source_major, target_major]);
-    if client_bin_dir().is_err() {
-        items.push(pg_fetch::Item::Tools);
-    }
+    items.push(pg_fetch::Item::Tools);
     pg_fetch::fetch(&items)?;
 
     eprintln!("starting PostgreSQL {source_major} (source) and {target_major} (target)…");
