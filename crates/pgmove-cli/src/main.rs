@@ -3,6 +3,7 @@
 #[cfg(feature = "dms")]
 mod dms;
 mod filter_args;
+mod migrate;
 mod progress;
 mod validate;
 
@@ -73,6 +74,9 @@ Interrupted? Run the same command again: what exists is skipped, invalid indexes
     /// Compare a target with its source: schema, sequence states and rows (read-only).
     #[command(after_help = validate::AFTER_HELP)]
     Validate(validate::ValidateArgs),
+    /// The whole runbook in one resumable command: schema, rows, sequences, post-data, validate.
+    #[command(after_help = migrate::AFTER_HELP)]
+    Migrate(migrate::MigrateArgs),
     #[cfg(feature = "dms")]
     Dms(dms::DmsArgs),
 }
@@ -153,6 +157,10 @@ fn main() -> ExitCode {
     if let Command::Validate(a) = cli.command {
         return ExitCode::from(runtime.block_on(validate::run(a)) as u8);
     }
+    // migrate too: 0 migrated and validated, 1 failed or different, 2 could not validate.
+    if let Command::Migrate(a) = cli.command {
+        return ExitCode::from(runtime.block_on(migrate::run(a)));
+    }
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -196,7 +204,9 @@ async fn run(cli: Cli) -> pgmove_core::Result<()> {
             )
             .await
         }
-        Command::Validate(_) => unreachable!("validate runs from main with its own exit status"),
+        Command::Validate(_) | Command::Migrate(_) => {
+            unreachable!("validate and migrate run from main with their own exit status")
+        }
         #[cfg(feature = "dms")]
         Command::Dms(a) => dms::run(a).await,
     }

@@ -166,7 +166,7 @@ fn new_table(header: &[&str]) -> Table {
     t
 }
 
-fn text(r: &Report) -> String {
+pub(crate) fn text(r: &Report) -> String {
     let mut out = format!(
         "Schema: {} objects compared, {} differ\n",
         r.schema_objects,

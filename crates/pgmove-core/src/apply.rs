@@ -45,10 +45,23 @@ pub fn write_script(out: &mut dyn Write, title: &str, items: &[Item]) -> Result<
 pub async fn apply_in_transaction(
     client: &Client,
     items: &[Item],
+    progress: impl FnMut(usize, usize, &str),
+) -> Result<()> {
+    apply_in_transaction_with(client, "", items, "", progress).await
+}
+
+/// [`apply_in_transaction`] with statements of the caller's own run first (`before`) and last
+/// (`after`) inside the same transaction, e.g. bookkeeping that must commit with the items or
+/// not at all. They are the caller's fixed SQL, never rendered objects.
+pub async fn apply_in_transaction_with(
+    client: &Client,
+    before: &str,
+    items: &[Item],
+    after: &str,
     mut progress: impl FnMut(usize, usize, &str),
 ) -> Result<()> {
     client
-        .batch_execute(&format!("BEGIN;\n{SESSION_SETUP}"))
+        .batch_execute(&format!("BEGIN;\n{SESSION_SETUP}{before}"))
         .await
         .map_err(|e| Error::db(e, None, Some("BEGIN")))?;
     for (i, it) in items.iter().enumerate() {
@@ -59,7 +72,7 @@ pub async fn apply_in_transaction(
         progress(i + 1, items.len(), &it.name);
     }
     client
-        .batch_execute("COMMIT")
+        .batch_execute(&format!("{after}COMMIT"))
         .await
         .map_err(|e| Error::db(e, None, Some("COMMIT")))?;
     Ok(())

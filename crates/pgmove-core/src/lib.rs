@@ -13,11 +13,13 @@
 //! - [`sort`]: dependency order (pg_depend plus a per-kind priority).
 //! - [`apply`]: streams statements into a target, in one transaction or on N connections.
 //! - [`validate`]: compares a target with its source: schema, sequence states, rows.
+//! - [`migrate`]: the whole runbook in one resumable call, on one catalog read.
 pub mod apply;
 pub mod catalog;
 pub mod conn;
 pub mod error;
 pub mod filter;
+pub mod migrate;
 pub mod model;
 mod oidhash;
 pub mod plan;

@@ -126,6 +126,21 @@ pub async fn check_target(target: &Client, cat: &Catalog, plan: &Plan) -> Result
     if plan.step != Step::Schema {
         return Ok(());
     }
+    if let Some(conflicts) = existing_objects(target, cat, plan).await? {
+        return Err(Error::Conflict(conflicts));
+    }
+    if let Some(missing) = missing_roles(target, cat, plan).await? {
+        return Err(Error::Invalid(missing));
+    }
+    Ok(())
+}
+
+/// What of `plan` already exists on `target`, as one line; `None` when nothing does.
+pub(crate) async fn existing_objects(
+    target: &Client,
+    cat: &Catalog,
+    plan: &Plan,
+) -> Result<Option<String>> {
     let existing = target
         .query(
             "SELECT 'schema ' || quote_ident(nspname) FROM pg_namespace
@@ -151,41 +166,49 @@ pub async fn check_target(target: &Client, cat: &Catalog, plan: &Plan) -> Result
     let existing: BTreeSet<String> = existing.iter().map(|r| r.get(0)).collect();
     let wanted = planned_names(cat, plan);
     let conflicts: Vec<&String> = wanted.intersection(&existing).collect();
-    if !conflicts.is_empty() {
-        let shown: Vec<String> = conflicts.iter().take(5).map(|s| s.to_string()).collect();
-        let more = if conflicts.len() > 5 {
-            format!(" and {} more", conflicts.len() - 5)
-        } else {
-            String::new()
-        };
-        return Err(Error::Conflict(format!(
-            "{} object(s) already exist on the target: {}{more}; use an empty database",
-            conflicts.len(),
-            shown.join(", ")
-        )));
+    if conflicts.is_empty() {
+        return Ok(None);
     }
+    let shown: Vec<String> = conflicts.iter().take(5).map(|s| s.to_string()).collect();
+    let more = if conflicts.len() > 5 {
+        format!(" and {} more", conflicts.len() - 5)
+    } else {
+        String::new()
+    };
+    Ok(Some(format!(
+        "{} object(s) already exist on the target: {}{more}; use an empty database",
+        conflicts.len(),
+        shown.join(", ")
+    )))
+}
 
+/// The roles `plan`'s privileges name that `target` lacks, as one line; `None` when none.
+pub(crate) async fn missing_roles(
+    target: &Client,
+    cat: &Catalog,
+    plan: &Plan,
+) -> Result<Option<String>> {
     let roles = roles_named(cat, plan);
-    if !roles.is_empty() {
-        let list: Vec<String> = roles.iter().cloned().collect();
-        let present = target
-            .query(
-                "SELECT rolname::text FROM pg_roles WHERE rolname = ANY($1)",
-                &[&list],
-            )
-            .await
-            .map_err(|e| Error::db(e, Some("target role check".into()), None))?;
-        let present: BTreeSet<String> = present.iter().map(|r| r.get(0)).collect();
-        let missing: Vec<&String> = roles.difference(&present).collect();
-        if !missing.is_empty() {
-            let names: Vec<&str> = missing.iter().map(|s| s.as_str()).collect();
-            return Err(Error::Invalid(format!(
-                "the target lacks role(s) that privileges name: {}; create them first, or use --no-privileges",
-                names.join(", ")
-            )));
-        }
+    if roles.is_empty() {
+        return Ok(None);
     }
-    Ok(())
+    let list: Vec<String> = roles.iter().cloned().collect();
+    let present = target
+        .query(
+            "SELECT rolname::text FROM pg_roles WHERE rolname = ANY($1)",
+            &[&list],
+        )
+        .await
+        .map_err(|e| Error::db(e, Some("target role check".into()), None))?;
+    let present: BTreeSet<String> = present.iter().map(|r| r.get(0)).collect();
+    let missing: Vec<&str> = roles.difference(&present).map(String::as_str).collect();
+    if missing.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(format!(
+        "the target lacks role(s) that privileges name: {}; create them first, or use --no-privileges",
+        missing.join(", ")
+    )))
 }
 
 /// Names (in the form the target check prints) of what the plan creates.

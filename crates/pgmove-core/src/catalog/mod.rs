@@ -156,6 +156,34 @@ pub async fn read_parallel(clients: &[Client], opts: ReadOptions) -> Result<Cata
     read_attempts(clients, opts, |_, _| async {}).await
 }
 
+/// Read every sequence's current state (`last_value`, `is_called`) again into `cat`, whose
+/// definitions were read earlier from the same database. A migration reads the catalog once
+/// at its start, but sequence states must be read after the rows were copied: a value taken
+/// before the copy may be behind rows the copy moved.
+pub async fn refresh_sequence_state(client: &Client, cat: &mut Catalog) -> Result<()> {
+    begin_read(client).await?;
+    let mut fresh = Catalog {
+        server_version: cat.server_version,
+        ..Default::default()
+    };
+    let read = sequences::read(client, &mut fresh, true).await;
+    count(1);
+    let _ = client.batch_execute("ROLLBACK").await;
+    read?;
+    let states: std::collections::HashMap<u32, (Option<i64>, bool)> = fresh
+        .sequences
+        .iter()
+        .map(|s| (s.oid, (s.last_value, s.is_called)))
+        .collect();
+    for s in &mut cat.sequences {
+        if let Some(&(last, called)) = states.get(&s.oid) {
+            s.last_value = last;
+            s.is_called = called;
+        }
+    }
+    Ok(())
+}
+
 /// Where in a read [`read_with_hook`] calls its hook.
 #[doc(hidden)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -153,6 +153,12 @@ fn kept_items(filter: &Filter, cat: &Catalog) -> impl Fn(&Item) -> bool {
     }
 }
 
+/// `keep` without the target's migration bookkeeping ([`crate::migrate::STATE_SCHEMA`]), which
+/// a `migrate` run holds while it validates and drops once the target passed.
+fn not_bookkeeping(keep: impl Fn(&Item) -> bool) -> impl Fn(&Item) -> bool {
+    move |i: &Item| &*i.schema != crate::migrate::STATE_SCHEMA && keep(i)
+}
+
 /// Validate `target` against `source`.
 pub async fn run(
     source: &ConnSpec,
@@ -172,7 +178,7 @@ pub async fn run(
         &tc,
         &render::Options::default(),
         &kept_items(&opts.filter, &sc),
-        &kept_items(&opts.filter, &tc),
+        &not_bookkeeping(kept_items(&opts.filter, &tc)),
     );
     let mut report = Report {
         source_version: sc.server_version,

@@ -1,0 +1,247 @@
+//! `pgmove migrate`: its arguments, its progress display and its report. The run itself is
+//! `pgmove_core::migrate::Migration`; this file only parses, prints and picks the exit status.
+
+use crate::validate::Format;
+use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use pgmove_core::conn::ConnSpec;
+use pgmove_core::migrate::{
+    DataMode, Event, Migration, Report, StepName, StepStatus, ValidateMode,
+};
+use std::io::{IsTerminal, Write};
+use std::sync::Mutex;
+
+pub const AFTER_HELP: &str = "EXAMPLES:
+  pgmove migrate --source postgres://app@old/app --target postgres://app@new/app
+  pgmove migrate --source \"$SRC\" --target \"$DST\" --roles --jobs 8 --format json > report.json
+  pgmove migrate --source \"$SRC\" --target \"$DST\" --data none    # rows by AWS DMS; run again after
+
+The whole runbook on one catalog read: preflight (every problem listed at once, nothing written),
+roles (with --roles), schema (one transaction), data (parallel COPY in one snapshot), sequences
+(read after the rows), post-data (indexes, keys, triggers… on N connections, materialized views
+refreshed), validate (schema, sequences, rows).
+
+Interrupted? Run the same command again: finished steps are skipped, the data step resumes per
+table, post-data per object. If the source's schema changed since, it stops with an error
+instead of mixing two schemas. A migration that validated clean leaves nothing of pgmove's on
+the target.
+
+EXIT STATUS:
+  0 migrated and validated (or stopped as asked by --data none), 1 failed or differences found,
+  2 bad arguments or validation could not run.";
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum DataArg {
+    /// pgmove copies the rows.
+    Copy,
+    /// Another tool copies them (AWS DMS): stop after the schema, continue on the next run.
+    None,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ValidateArg {
+    /// Schema, sequence states and rows.
+    Rows,
+    /// The schema only.
+    Schema,
+    /// No end check.
+    None,
+}
+
+#[derive(Args, Debug)]
+pub struct MigrateArgs {
+    /// The database to move (URI or key=value; see CONNECTIONS below).
+    #[arg(long, value_name = "CONN", env = "PGMOVE_SOURCE")]
+    source: String,
+    /// The database to move it into (empty, or holding an interrupted run of this migration).
+    #[arg(long, value_name = "CONN", env = "PGMOVE_TARGET")]
+    target: String,
+    /// Connections per server for rows, post-data and validation.
+    #[arg(short, long, default_value_t = 4, value_name = "N")]
+    jobs: usize,
+    /// Create the roles the database needs on the target first (without passwords).
+    #[arg(long)]
+    roles: bool,
+    /// Who copies the rows.
+    #[arg(long, value_enum, default_value_t = DataArg::Copy)]
+    data: DataArg,
+    /// The end check.
+    #[arg(long, value_enum, default_value_t = ValidateArg::Rows)]
+    validate: ValidateArg,
+    /// Move each sequence N more steps in its direction (writes may still land on the source).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    margin: i64,
+    /// Report as text for people or JSON for programs.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    /// Print no progress.
+    #[arg(short, long)]
+    quiet: bool,
+    #[command(flatten)]
+    filter: crate::filter_args::FilterArgs,
+}
+
+/// Run the migration and print its report; returns the exit status.
+pub async fn run(a: MigrateArgs) -> u8 {
+    let report = match migrate(&a).await {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("pgmove: error: {e}");
+            return 1;
+        }
+    };
+    let out = match a.format {
+        Format::Json => serde_json::to_string_pretty(&report).unwrap_or_default(),
+        Format::Text => text(&report),
+    };
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{out}");
+    let _ = stdout.flush();
+    match &report.validation {
+        _ if report.passed() || report.waiting_for_data => 0,
+        Some(v) if v.verdict() == pgmove_core::validate::Verdict::Incomplete => 2,
+        _ => 1,
+    }
+}
+
+async fn migrate(a: &MigrateArgs) -> pgmove_core::Result<Report> {
+    let source: ConnSpec = a.source.parse()?;
+    let target: ConnSpec = a.target.parse()?;
+    let m = Migration::new(source, target)
+        .jobs(a.jobs)
+        .roles(a.roles)
+        .data(match a.data {
+            DataArg::Copy => DataMode::Copy,
+            DataArg::None => DataMode::None,
+        })
+        .validate(match a.validate {
+            ValidateArg::Rows => ValidateMode::Rows,
+            ValidateArg::Schema => ValidateMode::Schema,
+            ValidateArg::None => ValidateMode::None,
+        })
+        .filter(a.filter.filter()?)
+        .sequence_margin(a.margin);
+    let display = Display::new(a.quiet);
+    let r = m.run(&|e| display.event(e)).await;
+    display.clear();
+    r
+}
+
+/// One progress bar for the running step on a terminal; one line per finished step on stderr
+/// otherwise (unless quiet), so logs show where a run got to.
+struct Display {
+    bar: Option<ProgressBar>,
+    quiet: bool,
+    lines: Mutex<()>,
+}
+
+impl Display {
+    fn new(quiet: bool) -> Display {
+        let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
+            let pb = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+            pb.set_style(
+                ProgressStyle::with_template(
+                    "{prefix:>10} [{elapsed_precise}] {bar:30} {pos}/{len} {wide_msg}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            pb
+        });
+        Display {
+            bar,
+            quiet,
+            lines: Mutex::new(()),
+        }
+    }
+
+    fn event(&self, e: Event<'_>) {
+        match e {
+            Event::StepStarted { step, total } => {
+                if let Some(pb) = &self.bar {
+                    pb.set_prefix(step.as_str());
+                    pb.set_length(total as u64);
+                    pb.set_position(0);
+                    pb.set_message("");
+                }
+            }
+            Event::Progress {
+                done, total, what, ..
+            } => {
+                if let Some(pb) = &self.bar {
+                    pb.set_length(total as u64);
+                    pb.set_position(done as u64);
+                    pb.set_message(what.to_string());
+                }
+            }
+            Event::StepFinished(r) => {
+                if self.quiet || r.status == StepStatus::Skipped {
+                    return;
+                }
+                let line = format!("pgmove: {}", step_line(r));
+                let _guard = self.lines.lock();
+                match &self.bar {
+                    Some(pb) => pb.println(line),
+                    None => eprintln!("{line}"),
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn clear(&self) {
+        if let Some(pb) = &self.bar {
+            pb.finish_and_clear();
+        }
+    }
+}
+
+fn step_line(r: &pgmove_core::migrate::StepReport) -> String {
+    let what = match r.step {
+        StepName::Data => "tables",
+        StepName::Validate => "objects compared",
+        StepName::Preflight => "tables read",
+        _ => "objects",
+    };
+    let mut s = match r.status {
+        StepStatus::Done => format!(
+            "{:<10} done: {} {what}{}, {:.1}s",
+            r.step.as_str(),
+            r.objects,
+            r.rows.map(|n| format!(", {n} rows")).unwrap_or_default(),
+            r.seconds
+        ),
+        StepStatus::AlreadyDone => {
+            format!("{:<10} already done by an earlier run", r.step.as_str())
+        }
+        StepStatus::Skipped => format!("{:<10} skipped", r.step.as_str()),
+        StepStatus::External => format!("{:<10} left to another tool", r.step.as_str()),
+        _ => format!("{:<10} {:?}", r.step.as_str(), r.status),
+    };
+    if let Some(n) = &r.note {
+        s += &format!(" ({n})");
+    }
+    s
+}
+
+fn text(r: &Report) -> String {
+    let mut out = format!("Migration {} → {}\n", r.source, r.target);
+    for s in &r.steps {
+        out += &format!("  {}\n", step_line(s));
+    }
+    for w in &r.warnings {
+        out += &format!("  warning: {w}\n");
+    }
+    if let Some(v) = &r.validation {
+        out += "\n";
+        out += &crate::validate::text(v);
+        out += "\n";
+    }
+    out += if r.waiting_for_data {
+        "Result: schema created; copy the rows, then run the same command again."
+    } else if r.passed() {
+        "Result: migrated."
+    } else {
+        "Result: MIGRATED WITH DIFFERENCES (see above)."
+    };
+    out
+}

@@ -1,0 +1,206 @@
+//! `pgmove migrate` end to end, through the binary as a user runs it: the whole runbook in one
+//! command, continued after a stop, refused with every problem listed when the target is wrong,
+//! and refused when the source's schema changed between two runs. What it built is checked
+//! with pg_dump and psql, never with pgmove's own reader.
+
+use pgmove_testkit::{corpus_dir, test_pairs, Cluster};
+use std::process::{Command, Output};
+
+fn pgmove(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pgmove"))
+        .args(args)
+        .env_remove("PGMOVE_SOURCE")
+        .env_remove("PGMOVE_TARGET")
+        .output()
+        .expect("run pgmove")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn load_pagila(c: &Cluster, db: &str) {
+    c.create_db(db).unwrap();
+    let dir = corpus_dir().join("pagila");
+    let files = [dir.join("pagila-schema.sql"), dir.join("pagila-data.sql")];
+    let refs: Vec<&std::path::Path> = files.iter().map(|p| p.as_path()).collect();
+    let err = c.load_files(db, &refs, &[]).unwrap();
+    assert!(!err.contains("ERROR"), "pagila failed to load:\n{err}");
+}
+
+const SEQUENCES: &str = "SELECT schemaname || '.' || sequencename || '=' || coalesce(last_value::text, 'not called') FROM pg_sequences ORDER BY 1";
+const STATE_LEFT: &str = "SELECT count(*) FROM pg_namespace WHERE nspname = 'pgmove_migrate'";
+
+/// Rows of every table and materialized view, computed by the server: count and an
+/// order-free hash per relation.
+const RELATIONS: &str = "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c
+    JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.relkind IN ('r', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+      AND n.nspname NOT LIKE 'pg_toast%' ORDER BY 1";
+fn row_digest(c: &Cluster, db: &str) -> String {
+    let mut out = String::new();
+    for t in c.psql(db, &["-At", "-c", RELATIONS]).unwrap().lines() {
+        let q = format!(
+            "SELECT count(*) || ' ' || coalesce(md5(string_agg(md5(x::text), '' ORDER BY md5(x::text))), '-') FROM ONLY {t} x"
+        );
+        out += &format!("{t} {}", c.psql(db, &["-At", "-c", &q]).unwrap());
+    }
+    out
+}
+
+/// With `--data none` the first run stops after the schema (rows are another tool's job, as
+/// with AWS DMS); after the rows are copied, the same command finishes the runbook. The target
+/// then dumps like a `pg_dump | psql` copy, its sequences are the source's, and nothing of
+/// pgmove's bookkeeping is left.
+#[test]
+fn external_rows_then_the_same_command_finishes_the_runbook() {
+    for (sm, tm) in test_pairs() {
+        let source = Cluster::start(sm).unwrap();
+        let target = Cluster::start(tm).unwrap();
+        load_pagila(&source, "pagila");
+        target.create_db("pagila").unwrap();
+        target.create_db("reference").unwrap();
+        let (s, t) = (source.url("pagila"), target.url("pagila"));
+
+        let o = pgmove(&[
+            "migrate", "--source", &s, "--target", &t, "--data", "none", "-j", "2",
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        assert!(
+            String::from_utf8_lossy(&o.stdout).contains("run the same command again"),
+            "{}",
+            text(&o)
+        );
+        assert_eq!(
+            target
+                .psql("pagila", &["-At", "-c", STATE_LEFT])
+                .unwrap()
+                .trim(),
+            "1"
+        );
+
+        // The external copy (pg_dump's data section standing in for DMS; no setval lines).
+        source.copy_rows("pagila", &target, "pagila").unwrap();
+
+        let o = pgmove(&[
+            "migrate", "--source", &s, "--target", &t, "-j", "2", "--format", "json",
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let status = |step: &str| {
+            report["steps"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|s| s["step"] == step)
+                .map(|s| s["status"].as_str().unwrap().to_string())
+        };
+        assert_eq!(status("schema").as_deref(), Some("already-done"));
+        assert_eq!(status("data").as_deref(), Some("already-done"));
+        assert_eq!(status("sequences").as_deref(), Some("done"));
+        assert_eq!(status("post-data").as_deref(), Some("done"));
+        assert_eq!(status("validate").as_deref(), Some("done"));
+
+        let reference = source.pg_dump("pagila", &["-O"]).unwrap();
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), reference).unwrap();
+        // Errors tolerated, as in the round-trip tests: pg_dump 18 sets transaction_timeout,
+        // which servers before 17 do not know.
+        target.load_files("reference", &[file.path()], &[]).unwrap();
+        let args = ["--schema-only", "-O"];
+        assert_eq!(
+            target.pg_dump("pagila", &args).unwrap(),
+            target.pg_dump("reference", &args).unwrap(),
+            "{sm}->{tm}: pgmove's target dumps differently from pg_dump | psql"
+        );
+        assert_eq!(
+            source.psql("pagila", &["-At", "-c", SEQUENCES]).unwrap(),
+            target.psql("pagila", &["-At", "-c", SEQUENCES]).unwrap()
+        );
+        assert_eq!(row_digest(&source, "pagila"), row_digest(&target, "pagila"));
+        assert_eq!(
+            target
+                .psql("pagila", &["-At", "-c", STATE_LEFT])
+                .unwrap()
+                .trim(),
+            "0"
+        );
+
+        // Finished: a third run finds a full target and says so, writing nothing.
+        let o = pgmove(&["migrate", "--source", &s, "--target", &t]);
+        assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+        assert!(text(&o).contains("target is not empty"), "{}", text(&o));
+    }
+}
+
+/// DDL on the source between an interrupted run and its continuation: one clear error, and
+/// the target keeps what the first run built (nothing mixed in).
+#[test]
+fn a_changed_source_schema_stops_the_continuation() {
+    let source = Cluster::start(15).unwrap();
+    let target = Cluster::start(15).unwrap();
+    for (c, db) in [(&source, "app"), (&target, "app")] {
+        c.create_db(db).unwrap();
+    }
+    source
+        .sql(
+            "app",
+            "CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t VALUES (1, 'a')",
+        )
+        .unwrap();
+    let (s, t) = (source.url("app"), target.url("app"));
+    let o = pgmove(&["migrate", "--source", &s, "--target", &t, "--data", "none"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    source.sql("app", "ALTER TABLE t ADD COLUMN w int").unwrap();
+    let o = pgmove(&["migrate", "--source", &s, "--target", &t]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(err.contains("schema changed"), "{err}");
+    let cols = target
+        .psql("app", &["-At", "-c", "SELECT count(*) FROM pg_attribute WHERE attrelid = 'public.t'::regclass AND attnum > 0"])
+        .unwrap();
+    assert_eq!(cols.trim(), "2");
+}
+
+/// A wrong target: every problem on its own line, all at once, and nothing written.
+#[test]
+fn preflight_lists_every_problem_and_writes_nothing() {
+    let source = Cluster::start(15).unwrap();
+    let target = Cluster::start(15).unwrap();
+    source.create_db("app").unwrap();
+    target.create_db("app").unwrap();
+    source
+        .sql(
+            "app",
+            "CREATE ROLE pgmove_preflight_reader; CREATE TABLE t (id int); CREATE TABLE u (id int);
+             GRANT SELECT ON t TO pgmove_preflight_reader;",
+        )
+        .unwrap();
+    target.sql("app", "CREATE TABLE u (id int)").unwrap();
+    let before = target.pg_dump("app", &["--schema-only"]).unwrap();
+    let o = pgmove(&[
+        "migrate",
+        "--source",
+        &source.url("app"),
+        "--target",
+        &target.url("app"),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("2 problem(s)"), "{err}");
+    assert!(
+        err.contains("already exist on the target: relation public.u"),
+        "{err}"
+    );
+    assert!(
+        err.contains("lacks role(s) that privileges name: pgmove_preflight_reader"),
+        "{err}"
+    );
+    assert_eq!(target.pg_dump("app", &["--schema-only"]).unwrap(), before);
+}
