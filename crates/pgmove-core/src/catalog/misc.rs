@@ -21,10 +21,13 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
              FROM pg_foreign_data_wrapper x WHERE {} ORDER BY 2",
         not_member("pg_foreign_data_wrapper", "x", false)
     );
-    let user_mappings = "SELECT um.umserver, CASE WHEN um.umuser = 0 THEN 'PUBLIC'
-                                  ELSE quote_ident(pg_get_userbyid(um.umuser)) END AS role,
+    // Through the pg_user_mappings view, as pg_dump does: the pg_user_mapping catalog is
+    // readable by superusers only (an RDS master user is not one), the view by everyone, with
+    // the options of mappings the user may not see as NULL.
+    let user_mappings = "SELECT um.srvid AS umserver, CASE WHEN um.umuser = 0 THEN 'PUBLIC'
+                                  ELSE quote_ident(um.usename::text) END AS role,
                 um.umoptions::text[] AS options
-         FROM pg_user_mapping um ORDER BY 1, 2"
+         FROM pg_user_mappings um ORDER BY 1, 2"
         .to_string();
     let servers = format!(
         "SELECT x.oid, x.srvname::text AS name, w.fdwname::text AS wrapper,

@@ -515,7 +515,6 @@ const FINGERPRINT_CATALOGS: &[(&str, i32, &str)] = &[
     ("pg_foreign_data_wrapper", 0, "true"),
     ("pg_foreign_server", 0, "true"),
     ("pg_foreign_table", 0, "true"),
-    ("pg_user_mapping", 0, "true"),
     ("pg_ts_config", 0, "true"),
     ("pg_ts_config_map", 0, "true"),
     ("pg_ts_dict", 0, "true"),
@@ -556,6 +555,14 @@ async fn fingerprint(client: &Client, version: i32) -> Result<String> {
                  FROM pg_catalog.{catalog} WHERE {keep}"
             )
         })
+        .chain(std::iter::once(
+            // pg_user_mapping is readable by superusers only; its view by everyone, without
+            // xmin, so its rows themselves make the part.
+            "SELECT 'pg_user_mappings:' || count(*) || ':'
+                    || COALESCE(sum(hashtext(umid::text || ':' || COALESCE(umoptions::text, ''))), 0)
+             FROM pg_catalog.pg_user_mappings"
+                .to_string(),
+        ))
         .collect();
     let sql = format!(
         "WITH tmp_ns AS (SELECT oid FROM pg_catalog.pg_namespace
