@@ -13,6 +13,7 @@
 //! - [`sort`]: dependency order (pg_depend plus a per-kind priority).
 //! - [`apply`]: streams statements into a target, in one transaction or on N connections.
 //! - [`validate`]: compares a target with its source: schema, sequence states, rows.
+//! - [`roles`]: creates on a target the roles the source's owners and GRANTs name (no passwords).
 pub mod apply;
 pub mod catalog;
 pub mod conn;
@@ -23,6 +24,7 @@ mod oidhash;
 pub mod plan;
 pub mod quote;
 pub mod render;
+pub mod roles;
 pub mod sort;
 pub mod validate;
 
