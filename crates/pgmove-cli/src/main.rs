@@ -4,6 +4,7 @@
 mod dms;
 mod filter_args;
 mod progress;
+mod roles;
 mod validate;
 
 use clap::{Args, Parser, Subcommand};
@@ -73,6 +74,9 @@ Interrupted? Run the same command again: what exists is skipped, invalid indexes
     /// Compare a target with its source: schema, sequence states and rows (read-only).
     #[command(after_help = validate::AFTER_HELP)]
     Validate(validate::ValidateArgs),
+    /// Create the source's roles on the target (no passwords), with memberships and settings.
+    #[command(after_help = roles::AFTER_HELP)]
+    Roles(roles::RolesArgs),
     #[cfg(feature = "dms")]
     Dms(dms::DmsArgs),
 }
@@ -196,6 +200,7 @@ async fn run(cli: Cli) -> pgmove_core::Result<()> {
             )
             .await
         }
+        Command::Roles(a) => roles::run(a).await,
         Command::Validate(_) => unreachable!("validate runs from main with its own exit status"),
         #[cfg(feature = "dms")]
         Command::Dms(a) => dms::run(a).await,
