@@ -16,7 +16,8 @@ with --only-used those the database's owners, privileges, policies and their mem
 with LOGIN, INHERIT, CREATEDB, CREATEROLE, CONNECTION LIMIT, VALID UNTIL, memberships (ADMIN,
 and INHERIT/SET on 16+), settings (also those IN DATABASE for this database) and comments, in
 one transaction. Reads only pg_roles, pg_auth_members, pg_db_role_setting and pg_shdescription,
-so the source user needs no superuser (RDS works).
+so the source user needs no superuser (RDS works); --only-used also reads the database's
+catalog, as the other steps do.
 
 Never copied: passwords (LOGIN roles are listed at the end, to be given one with psql's
 \\password), attributes the target user may not grant (SUPERUSER, REPLICATION, BYPASSRLS on a

@@ -56,16 +56,19 @@ fn condition(g: &Guard) -> String {
     };
     match g {
         Guard::RoleAbsent(r) => format!("NOT {}", role(r)),
-        Guard::MembershipAbsent { role: r, member } => format!(
-            "{} AND {} AND NOT EXISTS (SELECT FROM pg_catalog.pg_auth_members a\n        \
-             JOIN pg_catalog.pg_roles r ON r.oid = a.roleid\n        \
-             JOIN pg_catalog.pg_roles m ON m.oid = a.member\n        \
-             WHERE r.rolname = {} AND m.rolname = {})",
+        Guard::MembershipAbsent { role: r, member } => [
             role(r),
-            role(member),
-            literal(r),
-            literal(member)
-        ),
+            format!("       AND {}", role(member)),
+            "       AND NOT EXISTS (SELECT FROM pg_catalog.pg_auth_members a".to_string(),
+            "                         JOIN pg_catalog.pg_roles r ON r.oid = a.roleid".to_string(),
+            "                         JOIN pg_catalog.pg_roles m ON m.oid = a.member".to_string(),
+            format!(
+                "                        WHERE r.rolname = {} AND m.rolname = {})",
+                literal(r),
+                literal(member)
+            ),
+        ]
+        .join("\n"),
     }
 }
 
@@ -94,4 +97,60 @@ pub fn write_script(out: &mut dyn Write, title: &str, plan: &Plan) -> Result<()>
     writeln!(out, "\nCOMMIT;")?;
     out.flush()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::roles::{Report, Unit};
+
+    #[test]
+    fn script_guards_every_unit_and_names_the_connected_database() {
+        let plan = Plan {
+            units: vec![
+                Unit {
+                    name: "role a$$b".into(),
+                    guard: Guard::RoleAbsent("a$$b".into()),
+                    statements: vec![
+                        Statement::Sql("CREATE ROLE \"a$$b\";\n".into()),
+                        Statement::InDatabase {
+                            head: "ALTER ROLE \"a$$b\" IN DATABASE ".into(),
+                            tail: " SET work_mem TO '1MB';\n".into(),
+                        },
+                    ],
+                },
+                Unit {
+                    name: "membership of a$$b in g".into(),
+                    guard: Guard::MembershipAbsent {
+                        role: "g".into(),
+                        member: "a$$b".into(),
+                    },
+                    statements: vec![Statement::Sql("GRANT g TO \"a$$b\";\n".into())],
+                },
+            ],
+            report: Report::default(),
+            database: None,
+        };
+        let mut out = Vec::new();
+        write_script(&mut out, "t", &plan).unwrap();
+        let s = String::from_utf8(out).unwrap();
+        assert!(
+            s.contains("\nBEGIN;\n") && s.ends_with("\nCOMMIT;\n"),
+            "{s}"
+        );
+        assert!(s.contains(
+            "DO $_1$\nBEGIN\n    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'a$$b') THEN\n\
+             \x20       EXECUTE 'CREATE ROLE \"a$$b\";';\n\
+             \x20       EXECUTE 'ALTER ROLE \"a$$b\" IN DATABASE ' || pg_catalog.quote_ident(pg_catalog.current_database()) || ' SET work_mem TO ''1MB'';';\n\
+             \x20   END IF;\nEND\n$_1$;"
+        ), "{s}");
+        assert!(
+            s.contains("WHERE r.rolname = 'g' AND m.rolname = 'a$$b')"),
+            "{s}"
+        );
+        assert_eq!(
+            plan.units[0].statements[1].sql("New"),
+            "ALTER ROLE \"a$$b\" IN DATABASE \"New\" SET work_mem TO '1MB';\n"
+        );
+    }
 }
