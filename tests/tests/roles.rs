@@ -24,6 +24,8 @@ CREATE ROLE r_reader;
 CREATE ROLE r_colgrant;
 CREATE ROLE rds_superuser;
 CREATE ROLE src_admin LOGIN CREATEROLE;
+CREATE ROLE tgt_admin LOGIN CREATEROLE CREATEDB;
+GRANT "Group ""Quoted""" TO tgt_admin WITH ADMIN OPTION;
 GRANT "Group ""Quoted""" TO r_login WITH ADMIN OPTION;
 GRANT r_reader TO "Group ""Quoted""";
 GRANT r_reader TO r_noinherit;
@@ -45,7 +47,8 @@ GRANT USAGE ON SCHEMA app TO r_reader;
 ";
 
 /// The roles compared between the two sides (every source role but `postgres`, which both
-/// have, and the provider-like one).
+/// have, and the provider-like one). `tgt_admin` is also the target's connecting user when
+/// that is not the superuser: already there, with the same attributes.
 const COMPARED: &[&str] = &[
     "r_login",
     "r_super",
@@ -58,6 +61,7 @@ const COMPARED: &[&str] = &[
     "r_reader",
     "r_colgrant",
     "src_admin",
+    "tgt_admin",
 ];
 
 fn array(names: &[&str]) -> String {
@@ -270,7 +274,7 @@ async fn roles_land_with_attributes_memberships_settings_and_comments() {
             let want = memberships(&src, COMPARED, user, both16);
             assert_eq!(
                 want.lines().count(),
-                if sm >= 16 { 4 } else { 3 },
+                usize::from(superuser) + if sm >= 16 { 4 } else { 3 },
                 "{ctx}: {want}"
             );
             assert_eq!(memberships(&tgt, COMPARED, user, both16), want, "{ctx}");
@@ -284,6 +288,17 @@ async fn roles_land_with_attributes_memberships_settings_and_comments() {
             }
             // LOGIN roles created are listed for a password; none of them has one.
             let mut want: Vec<&str> = vec!["r_login", "r_noinherit", "r_repl", "src_admin"];
+            if superuser {
+                want.push("tgt_admin");
+            } else {
+                // The target user's own membership from the source: granted, ADMIN included
+                // (on 16+ the one the server gave it as the group's creator).
+                assert_eq!(
+                    q(&tgt, "postgres", "SELECT pg_has_role('tgt_admin', 'Group \"Quoted\"', 'USAGE'), pg_has_role('tgt_admin', 'Group \"Quoted\"', 'USAGE WITH ADMIN OPTION')"),
+                    "t|t\n",
+                    "{ctx}"
+                );
+            }
             want.sort();
             let mut got: Vec<&str> = r.need_password.iter().map(String::as_str).collect();
             got.sort();
@@ -384,13 +399,15 @@ async fn only_used_roles() {
     let mut created = plan.report.created.clone();
     created.sort();
     // r_colgrant (column grant), r_reader (schema grant), its members "Group" and r_noinherit
-    // (and r_createdb on 16+), "Group"'s member r_login; postgres owns everything (there).
+    // (and r_createdb on 16+), "Group"'s members r_login and tgt_admin; postgres owns
+    // everything (there).
     let mut want = vec![
         "Group \"Quoted\"",
         "r_colgrant",
         "r_login",
         "r_noinherit",
         "r_reader",
+        "tgt_admin",
     ];
     if sm >= 16 {
         want.push("r_createdb");

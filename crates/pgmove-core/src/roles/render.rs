@@ -399,7 +399,18 @@ pub fn plan(src: &SourceRoles, t: &TargetState, only: Option<&BTreeSet<String>>)
             ));
             continue;
         }
-        let sql = grant(m, by_name(&m.member), t, &mut report.warnings);
+        let mut m = m.clone();
+        if m.member == t.user
+            && !t.superuser
+            && t.major() >= 16
+            && created.contains(m.role.as_str())
+        {
+            // From 16 on the server gives a creating user ADMIN OPTION on what it creates, and
+            // refuses to grant ADMIN OPTION back to that grantor: the membership is granted
+            // for its INHERIT and SET options only, its ADMIN OPTION is already there.
+            m.admin = false;
+        }
+        let sql = grant(&m, by_name(&m.member), t, &mut report.warnings);
         report.granted.push(format!("{} TO {}", m.role, m.member));
         units.push(Unit {
             name: what,
@@ -638,6 +649,29 @@ mod tests {
         let p = plan(&src, &t, None).unwrap();
         assert!(p.units.is_empty() && p.report.nothing_to_do());
         assert_eq!(p.report.memberships_already_there, 3);
+    }
+
+    #[test]
+    fn on_16_the_target_user_is_not_granted_admin_back_on_what_it_creates() {
+        let src = SourceRoles {
+            server_version: 150000,
+            roles: vec![role("g"), role("admin")],
+            memberships: vec![Membership {
+                role: "g".into(),
+                member: "admin".into(),
+                admin: true,
+                inherit: None,
+                set: None,
+            }],
+            ..Default::default()
+        };
+        let p = plan(&src, &target(160000, false), None).unwrap();
+        assert_eq!(
+            all_sql(&p),
+            "CREATE ROLE g;\nGRANT g TO admin WITH INHERIT TRUE, SET TRUE;\n"
+        );
+        let p = plan(&src, &target(150000, false), None).unwrap();
+        assert!(all_sql(&p).ends_with("GRANT g TO admin WITH ADMIN OPTION;\n"));
     }
 
     #[test]
