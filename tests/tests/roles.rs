@@ -416,3 +416,34 @@ async fn only_used_roles() {
     assert_eq!(created, want, "{:?}", plan.report);
     assert_eq!(plan.report.already_there, ["postgres"]);
 }
+
+/// A statement failing half-way leaves no role, membership or setting behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failure_rolls_everything_back() {
+    let (sm, tm) = test_pairs()[0];
+    let src = source(sm);
+    let s = connect_as(&src, "src_admin", "app").await;
+    let (tgt, _) = target(tm, TargetUser::Superuser);
+    let t = connect_as(&tgt, "postgres", "newapp").await;
+    let mut plan = roles::prepare(&s, Some(&t), &roles::Options::new())
+        .await
+        .unwrap();
+    assert!(plan.units.len() > 5);
+    // The target refuses the last statement: a role of the plan renamed to one it cannot take.
+    let last = plan.units.last_mut().unwrap();
+    last.statements.push(roles::Statement::Sql(
+        "ALTER ROLE r_login RENAME TO pg_nope;\n".into(),
+    ));
+    let before = role_state(&tgt, "newapp", COMPARED, true);
+    let err = roles::apply_in_transaction(&t, &plan)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("pg_nope") && err.contains("SQLSTATE"), "{err}");
+    assert_eq!(role_state(&tgt, "newapp", COMPARED, true), before);
+    assert_eq!(before, "", "no role of the source was there before");
+    assert_eq!(
+        q(&tgt, "postgres", "SELECT count(*) FROM pg_auth_members a JOIN pg_roles r ON r.oid = a.roleid WHERE r.rolname !~ '^pg_'"),
+        "0\n"
+    );
+}
