@@ -131,6 +131,8 @@ pub struct TargetState {
     /// Parameters the target knows, each with whether the connecting user may set it for a
     /// role; `None` when unknown (a script written without a target connection).
     pub parameters: Option<BTreeMap<String, bool>>,
+    /// Not read but [`TargetState::assumed`]: what exists is left to the script's checks.
+    pub assumed: bool,
 }
 
 impl TargetState {
@@ -145,6 +147,7 @@ impl TargetState {
             superuser,
             create_role: true,
             create_db: superuser,
+            assumed: true,
             ..Default::default()
         }
     }

@@ -296,7 +296,7 @@ pub fn plan(src: &SourceRoles, t: &TargetState, only: Option<&BTreeSet<String>>)
                 "role {}: {} left out: the target user {} may not grant {}",
                 r.name,
                 left_out.join(", "),
-                if t.user.is_empty() {
+                if t.assumed {
                     "(assumed not a superuser)"
                 } else {
                     &t.user
@@ -374,7 +374,10 @@ pub fn plan(src: &SourceRoles, t: &TargetState, only: Option<&BTreeSet<String>>)
                 .push(format!("{what} left out: {p} is a server or provider role"));
             continue;
         }
-        let exists = |n: &str| created.contains(n) || t.roles.contains_key(n);
+        // An assumed target is taken to have the predefined roles; the script checks.
+        let exists = |n: &str| {
+            created.contains(n) || t.roles.contains_key(n) || (t.assumed && n.starts_with("pg_"))
+        };
         if !exists(&m.role) {
             // Only a predefined role the target lacks (a source newer than the target).
             report.warnings.push(format!(
@@ -389,9 +392,10 @@ pub fn plan(src: &SourceRoles, t: &TargetState, only: Option<&BTreeSet<String>>)
         }
         // The creator of a role may grant it: before 16 through CREATEROLE, from 16 on through
         // the ADMIN OPTION the server gives the creator.
-        let may = created.contains(m.role.as_str()) || t.roles.get(&m.role).copied().unwrap_or(false)
-            // An assumed target: the script finds out when it runs.
-            || t.parameters.is_none();
+        // On an assumed target the script finds out when it runs.
+        let may = created.contains(m.role.as_str())
+            || t.roles.get(&m.role).copied().unwrap_or(false)
+            || t.assumed;
         if !may {
             report.warnings.push(format!(
                 "{what} left out: the target user {} may not grant {} (it needs ADMIN OPTION on it)",
@@ -672,6 +676,32 @@ mod tests {
         );
         let p = plan(&src, &target(150000, false), None).unwrap();
         assert!(all_sql(&p).ends_with("GRANT g TO admin WITH ADMIN OPTION;\n"));
+    }
+
+    #[test]
+    fn an_assumed_target_creates_every_role_and_grants_predefined_ones() {
+        let mut su = role("postgres");
+        su.superuser = true;
+        let src = SourceRoles {
+            server_version: 150000,
+            roles: vec![su, role("g")],
+            memberships: vec![Membership {
+                role: "pg_monitor".into(),
+                member: "g".into(),
+                admin: false,
+                inherit: None,
+                set: None,
+            }],
+            ..Default::default()
+        };
+        let p = plan(&src, &TargetState::assumed(150000, false), None).unwrap();
+        assert_eq!(p.report.created, ["postgres", "g"]);
+        assert_eq!(p.report.granted, ["pg_monitor TO g"]);
+        assert!(p.database.is_none());
+        assert_eq!(
+            p.report.warnings,
+            ["role postgres: SUPERUSER left out: the target user (assumed not a superuser) may not grant it"]
+        );
     }
 
     #[test]
