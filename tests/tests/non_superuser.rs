@@ -11,7 +11,10 @@ async fn a_database_owner_without_superuser_reads_the_whole_catalog() {
         let source = Cluster::start(sm).unwrap();
         source.sql("postgres", "CREATE ROLE app LOGIN").unwrap();
         source
-            .sql("postgres", "CREATE DATABASE app OWNER app TEMPLATE template0")
+            .sql(
+                "postgres",
+                "CREATE DATABASE app OWNER app TEMPLATE template0",
+            )
             .unwrap();
         source
             .sql(

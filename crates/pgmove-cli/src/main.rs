@@ -5,6 +5,7 @@ mod dms;
 mod filter_args;
 mod migrate;
 mod progress;
+mod roles;
 mod validate;
 
 use clap::{Args, Parser, Subcommand};
@@ -77,6 +78,9 @@ Interrupted? Run the same command again: what exists is skipped, invalid indexes
     /// The whole runbook in one resumable command: schema, rows, sequences, post-data, validate.
     #[command(after_help = migrate::AFTER_HELP)]
     Migrate(migrate::MigrateArgs),
+    /// Create the source's roles on the target (no passwords), with memberships and settings.
+    #[command(after_help = roles::AFTER_HELP)]
+    Roles(roles::RolesArgs),
     #[cfg(feature = "dms")]
     Dms(dms::DmsArgs),
 }
@@ -207,6 +211,7 @@ async fn run(cli: Cli) -> pgmove_core::Result<()> {
         Command::Validate(_) | Command::Migrate(_) => {
             unreachable!("validate and migrate run from main with their own exit status")
         }
+        Command::Roles(a) => roles::run(a).await,
         #[cfg(feature = "dms")]
         Command::Dms(a) => dms::run(a).await,
     }

@@ -14,6 +14,7 @@
 //! - [`apply`]: streams statements into a target, in one transaction or on N connections.
 //! - [`validate`]: compares a target with its source: schema, sequence states, rows.
 //! - [`migrate`]: the whole runbook in one resumable call, on one catalog read.
+//! - [`roles`]: creates on a target the roles the source's owners and GRANTs name (no passwords).
 pub mod apply;
 pub mod catalog;
 pub mod conn;
@@ -25,6 +26,7 @@ mod oidhash;
 pub mod plan;
 pub mod quote;
 pub mod render;
+pub mod roles;
 pub mod sort;
 pub mod validate;
 

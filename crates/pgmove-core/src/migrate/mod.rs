@@ -133,6 +133,8 @@ pub struct Report {
     pub steps: Vec<StepReport>,
     /// Warnings met on the way (objects left out by filters, broken dependency cycles…).
     pub warnings: Vec<String>,
+    /// What the roles step did, when it ran.
+    pub roles: Option<crate::roles::Report>,
     /// The end check, when one ran.
     pub validation: Option<validate::Report>,
     /// Stopped after the schema for an external copy of the rows (`DataMode::None`).
@@ -234,6 +236,7 @@ impl Migration {
             target: self.target.display_safe(),
             steps: Vec::new(),
             warnings: Vec::new(),
+            roles: None,
             validation: None,
             waiting_for_data: false,
         };
@@ -319,7 +322,8 @@ impl Migration {
 
         // Roles: cluster-wide, idempotent, before anything names them.
         let r = if self.roles {
-            self.roles_step(&target, progress).await?
+            self.roles_step(&source, &target, &mut report, progress)
+                .await?
         } else {
             skipped(StepName::Roles)
         };
@@ -478,12 +482,40 @@ impl Migration {
         Ok(report)
     }
 
+    /// Every role of the source cluster that the target lacks, without passwords
+    /// ([`crate::roles`]): idempotent, so it runs again on every run.
     async fn roles_step(
         &self,
-        _target: &Client,
-        _progress: &(dyn Fn(Event<'_>) + Send + Sync),
+        source: &Client,
+        target: &Client,
+        report: &mut Report,
+        progress: &(dyn Fn(Event<'_>) + Send + Sync),
     ) -> Result<StepReport> {
-        Err(Error::Invalid("the roles step is not built yet".into()))
+        let started = Instant::now();
+        progress(Event::StepStarted {
+            step: StepName::Roles,
+            total: 0,
+        });
+        let plan =
+            crate::roles::prepare(source, Some(target), &crate::roles::Options::new()).await?;
+        crate::roles::apply_in_transaction(target, &plan).await?;
+        let r = plan.report;
+        report.warnings.extend(r.warnings.iter().cloned());
+        let mut step = done(StepName::Roles, r.created.len() + r.granted.len(), started);
+        let mut note = format!(
+            "{} created, {} already there",
+            r.created.len(),
+            r.already_there.len()
+        );
+        if !r.need_password.is_empty() {
+            note += &format!(
+                "; LOGIN roles without a password (set one with psql's \\password): {}",
+                r.need_password.join(", ")
+            );
+        }
+        step.note = Some(note);
+        report.roles = Some(r);
+        Ok(step)
     }
 
     async fn data_step(
