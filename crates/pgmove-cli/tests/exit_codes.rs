@@ -105,3 +105,30 @@ fn writes_sql_and_wrong_password_is_one_line() {
     );
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
 }
+
+/// A post-data statement that fails with 42P16 (invalid table definition: here a second
+/// primary key) fails the run: exit 1, the object named, not counted as already there.
+#[test]
+fn a_second_primary_key_fails_post_data() {
+    let c = Cluster::start(15).unwrap();
+    c.create_db("app").unwrap();
+    c.sql("app", "CREATE TABLE t (id int PRIMARY KEY, a int NOT NULL)")
+        .unwrap();
+    c.create_db("dst").unwrap();
+    c.sql("dst", "CREATE TABLE t (id int, a int CONSTRAINT other_pk PRIMARY KEY)")
+        .unwrap();
+    let o = pgmove(&[
+        "post-data",
+        "-q",
+        "--source",
+        &c.conninfo("app"),
+        "--target",
+        &c.conninfo("dst"),
+    ]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("SQLSTATE 42P16") && err.contains("constraint t_pkey on public.t"),
+        "{err}"
+    );
+}

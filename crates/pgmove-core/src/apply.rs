@@ -74,9 +74,13 @@ pub struct ApplyReport {
     pub skipped: usize,
 }
 
-/// SQLSTATEs meaning "what this item creates is already there": duplicate relation or object,
-/// and a second primary key.
-const ALREADY_THERE: &[&str] = &["42P07", "42710", "42P16"];
+/// SQLSTATEs meaning "what this item creates is already there": duplicate relation or object.
+const ALREADY_THERE: &[&str] = &["42P07", "42710"];
+
+/// What adding a primary key answers when the table has one (invalid table definition). Any
+/// other invalid definition answers it too, so it means "already there" only when the table's
+/// primary key is the one the item adds, by name (checked on the target).
+const SECOND_PRIMARY_KEY: &str = "42P16";
 
 /// What `ADD CONSTRAINT … USING INDEX` answers when the index already belongs to a constraint
 /// (object not in prerequisite state). The index has the constraint's name and an index that
@@ -578,6 +582,7 @@ async fn run_op(client: &Client, op: &Op<'_>) -> Result<bool> {
         Ok(()) => return Ok(false),
         Err(e) => match e.code().map(|c| c.code().to_string()) {
             Some(c) if op.already_there(&c) => c,
+            Some(c) if c == SECOND_PRIMARY_KEY && primary_key_there(client, op).await? => c,
             _ => return Err(Error::db(e, Some(op.item.name.to_string()), Some(&sql))),
         },
     };
@@ -592,6 +597,57 @@ async fn run_op(client: &Client, op: &Op<'_>) -> Result<bool> {
         };
     }
     Ok(true)
+}
+
+/// Whether the op adds a primary key that its table on the target already has, under the
+/// same name (a resumed run), rather than a second one.
+async fn primary_key_there(client: &Client, op: &Op<'_>) -> Result<bool> {
+    let Some((table, name)) = op
+        .alter()
+        .and_then(|(head, cmd, _)| added_primary_key(head, cmd))
+    else {
+        return Ok(false);
+    };
+    let sql = "SELECT EXISTS (SELECT FROM pg_catalog.pg_constraint
+                               WHERE contype = 'p' AND conrelid = $1::text::regclass
+                                 AND conname = $2)";
+    let row = client
+        .query_one(sql, &[&table, &name])
+        .await
+        .map_err(|e| Error::db(e, Some(op.item.name.to_string()), Some(sql)))?;
+    Ok(row.get(0))
+}
+
+/// For `ALTER TABLE [ONLY] <table>` with `ADD CONSTRAINT <name> PRIMARY KEY …`: the table as
+/// written (qualified, quoted as needed: what `regclass` reads) and the key's name, unquoted.
+fn added_primary_key(head: &str, cmd: &str) -> Option<(String, String)> {
+    let table = head.strip_prefix("ALTER TABLE ")?;
+    let table = table.strip_prefix("ONLY ").unwrap_or(table);
+    let rest = cmd.strip_prefix("ADD CONSTRAINT ")?;
+    let (name, rest) = match rest.strip_prefix('"') {
+        Some(quoted) => {
+            let mut name = String::new();
+            let mut chars = quoted.char_indices();
+            let end = loop {
+                let (i, c) = chars.next()?;
+                if c != '"' {
+                    name.push(c);
+                } else if quoted[i + 1..].starts_with('"') {
+                    name.push('"');
+                    chars.next();
+                } else {
+                    break i + 1;
+                }
+            };
+            (name, &quoted[end..])
+        }
+        None => {
+            let end = rest.find(' ')?;
+            (rest[..end].to_string(), &rest[end..])
+        }
+    };
+    rest.starts_with(" PRIMARY KEY")
+        .then(|| (table.to_string(), name))
 }
 
 /// Drop indexes the plan creates that exist on the target but are invalid (a `CREATE INDEX
@@ -820,6 +876,27 @@ mod tests {
              COMMENT ON INDEX public.i IS 'i';\n\
              ALTER TABLE ONLY public.t\n    ADD CONSTRAINT x EXCLUDE USING gist (r WITH &&);\n"
         );
+    }
+
+    #[test]
+    fn the_primary_key_an_alter_table_adds_is_read_back_by_name() {
+        assert_eq!(
+            added_primary_key(T, "ADD CONSTRAINT t_pkey PRIMARY KEY (id)"),
+            Some(("public.t".into(), "t_pkey".into()))
+        );
+        assert_eq!(
+            added_primary_key(
+                "ALTER TABLE \"S\".\"T t\"",
+                "ADD CONSTRAINT \"a \"\" PRIMARY KEY\" PRIMARY KEY USING INDEX \"a \"\" PRIMARY KEY\""
+            ),
+            Some(("\"S\".\"T t\"".into(), "a \" PRIMARY KEY".into()))
+        );
+        assert_eq!(added_primary_key(T, "ADD CONSTRAINT u UNIQUE (a)"), None);
+        assert_eq!(
+            added_primary_key(T, "ADD CONSTRAINT \"open PRIMARY KEY"),
+            None
+        );
+        assert_eq!(added_primary_key("CREATE INDEX", "x"), None);
     }
 
     #[test]
