@@ -115,8 +115,11 @@ fn a_second_primary_key_fails_post_data() {
     c.sql("app", "CREATE TABLE t (id int PRIMARY KEY, a int NOT NULL)")
         .unwrap();
     c.create_db("dst").unwrap();
-    c.sql("dst", "CREATE TABLE t (id int, a int CONSTRAINT other_pk PRIMARY KEY)")
-        .unwrap();
+    c.sql(
+        "dst",
+        "CREATE TABLE t (id int, a int CONSTRAINT other_pk PRIMARY KEY)",
+    )
+    .unwrap();
     let o = pgmove(&[
         "post-data",
         "-q",

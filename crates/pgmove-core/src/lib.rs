@@ -12,12 +12,14 @@
 //! - [`quote`]: the one place identifiers and literals are quoted.
 //! - [`sort`]: dependency order (pg_depend plus a per-kind priority).
 //! - [`apply`]: streams statements into a target, in one transaction or on N connections.
+//! - [`lobs`]: copies large objects (contents, privileges, comments) under their OIDs.
 //! - [`validate`]: compares a target with its source: schema, sequence states, rows.
 pub mod apply;
 pub mod catalog;
 pub mod conn;
 pub mod error;
 pub mod filter;
+pub mod lobs;
 pub mod model;
 mod oidhash;
 pub mod plan;
