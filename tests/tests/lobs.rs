@@ -153,7 +153,7 @@ async fn a_copy_cut_short_resumes_to_the_same_objects() {
         .unwrap();
     let there: usize = count.lines().nth(2).unwrap().trim().parse().unwrap();
     assert!(
-        there >= 32 && there < OBJECTS,
+        (32..OBJECTS).contains(&there),
         "{there} objects after the cut"
     );
 

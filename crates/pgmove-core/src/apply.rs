@@ -132,8 +132,9 @@ pub async fn apply_parallel(
 /// Apply post-data `items` on several connections at once, resumably.
 ///
 /// Items run in phases of one [`crate::render::Kind`] group at a time (keys and indexes, then
-/// partition attachments, statistics, rules, triggers, foreign keys, policies…), so what an item
-/// needs from an earlier kind is always done. Within a phase, the items on one table form a
+/// partition attachments, statistics, rules, triggers, foreign keys, policies…, and last the
+/// refreshes of materialized views, a level at a time: one that reads another after it), so
+/// what an item needs from an earlier kind is always done. Within a phase, the items on one table form a
 /// unit that runs on one connection (they take conflicting locks); a unit *claims* its table
 /// and, for foreign keys, the tables they reference, and a connection only starts a unit whose
 /// tables no running unit claims. So pgmove's connections never wait for each other's locks
@@ -197,26 +198,33 @@ pub async fn apply_parallel_with(
     // locks the referenced table against that table's own builds, so it would have to wait
     // for all of the referenced table's phase 0, cycles falling back to phase 3. That is a
     // dependency graph between units, which this scheduler does not have.
-    let phase_of = |k: Kind| -> u8 {
+    // Matview refreshes come last, in levels: one that reads another refreshes after it.
+    let levels = refresh_levels(items);
+    let phase_of = |i: usize, k: Kind| -> usize {
         match k {
             Kind::Constraint | Kind::Index => 0,
             Kind::IndexAttach => 1,
             Kind::Statistics | Kind::ViewDefinition | Kind::Rule | Kind::Trigger => 2,
             Kind::ForeignKey => 3,
+            Kind::MatviewRefresh => 5 + levels[i],
             _ => 4,
         }
     };
+    let last_phase = (0..items.len())
+        .map(|i| phase_of(i, items[i].kind))
+        .max()
+        .unwrap_or(0);
     let size_of = |t: u32| table_sizes.get(&t).copied().unwrap_or(0);
     let total = items.len();
     let progress = Mutex::new((0usize, progress));
     let report = Mutex::new(ApplyReport::default());
     // Per item: whether what it creates was found already there.
     let found = Mutex::new(vec![false; total]);
-    for phase in 0..=4u8 {
+    for phase in 0..=last_phase {
         let mut by_table: HashMap<u32, Unit> = HashMap::new();
         let mut units: Vec<Unit> = Vec::new();
         for (i, it) in items.iter().enumerate() {
-            if phase_of(it.kind) != phase {
+            if phase_of(i, it.kind) != phase {
                 continue;
             }
             let Some(t) = it.table else {
@@ -332,6 +340,41 @@ pub async fn apply_parallel_with(
         }
     }
     Ok(report.into_inner().unwrap())
+}
+
+/// For each item, how many matview refreshes must run before it (through the refreshes its
+/// `after` names); 0 for other items. A cycle, which no catalog makes, stops deepening after
+/// as many rounds as there are refreshes.
+fn refresh_levels(items: &[Item]) -> Vec<usize> {
+    use crate::render::Kind;
+    let refreshes: Vec<usize> = (0..items.len())
+        .filter(|&i| items[i].kind == Kind::MatviewRefresh)
+        .collect();
+    let by_ref: HashMap<crate::model::ObjRef, usize> = refreshes
+        .iter()
+        .flat_map(|&i| items[i].provides.iter().map(move |p| (*p, i)))
+        .collect();
+    let mut level = vec![0usize; items.len()];
+    for _ in 0..refreshes.len() {
+        let mut changed = false;
+        for &i in &refreshes {
+            let l = items[i]
+                .after
+                .iter()
+                .filter_map(|a| by_ref.get(a))
+                .map(|&j| level[j] + 1)
+                .max()
+                .unwrap_or(0);
+            if l > level[i] {
+                level[i] = l;
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    level
 }
 
 /// Statements that run together on one connection, and the tables they lock.
@@ -897,6 +940,29 @@ mod tests {
             None
         );
         assert_eq!(added_primary_key("CREATE INDEX", "x"), None);
+    }
+
+    #[test]
+    fn a_refresh_runs_a_level_after_the_refreshes_it_follows() {
+        use crate::model::{class, ObjRef};
+        let refresh = |oid: u32, after: &[u32]| {
+            let mut it = item(&format!("m{oid}"), None, "REFRESH MATERIALIZED VIEW m;\n");
+            it.kind = Kind::MatviewRefresh;
+            it.provides.push(ObjRef::new(class::MATVIEW_DATA, oid));
+            it.after.push(ObjRef::new(class::PG_CLASS, oid));
+            it.after
+                .extend(after.iter().map(|a| ObjRef::new(class::MATVIEW_DATA, *a)));
+            it
+        };
+        // Listed out of order: 3 reads 2 and 1, 2 reads 1, 4 reads nothing.
+        let items = [
+            refresh(3, &[2, 1]),
+            item("pk", None, ""),
+            refresh(2, &[1]),
+            refresh(1, &[]),
+            refresh(4, &[]),
+        ];
+        assert_eq!(refresh_levels(&items), [2, 0, 1, 0, 0]);
     }
 
     #[test]
