@@ -236,7 +236,16 @@ async fn corpus_round_trip_matches_pg_dump() {
             // Materialized views as in use: pagila's, loaded WITH NO DATA, populated; the
             // populated ones refreshed, as some were made before their rows or over catalogs
             // changed since. Post-data's refresh on the target must give the same rows.
-            if db == "pagila" {
+            // (Not on 10, where pagila's schema does not load whole.)
+            let pagila_matview = db == "pagila"
+                && source
+                    .sql(
+                        db,
+                        "SELECT to_regclass('public.rental_by_category') IS NOT NULL",
+                    )
+                    .unwrap()
+                    .contains(" t\n");
+            if pagila_matview {
                 source
                     .sql(db, "REFRESH MATERIALIZED VIEW public.rental_by_category")
                     .unwrap();
@@ -328,8 +337,9 @@ async fn corpus_round_trip_matches_pg_dump() {
             // Post-data refreshes what the source has populated, and only that.
             let want = source.sql(db, MATVIEW_ROWS).unwrap();
             let expected: &[(&str, &str)] = match db {
-                "pagila" => &[("public.rental_by_category", "t")],
-                "every_object" => &[
+                "pagila" if pagila_matview => &[("public.rental_by_category", "t")],
+                // Over "User", whose generated column needs 12.
+                "every_object" if sm >= 12 => &[
                     ("\"Odd Schema\".mood_summary", "t"),
                     ("\"Odd Schema\".never_filled", "f"),
                 ],
