@@ -402,3 +402,28 @@ async fn matviews_and_large_objects_are_compared() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
+
+/// A matview populated over one that is not (emptied after): post-data cannot refresh it (its
+/// refresh would fail), so it stays unpopulated on the target, and validation says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_matview_post_data_cannot_refresh_is_reported() {
+    let src = setup_source(15);
+    src.sql(
+        "src",
+        "CREATE MATERIALIZED VIEW app.inner_m AS SELECT id FROM app.film;
+         CREATE MATERIALIZED VIEW app.outer_m AS SELECT count(*) AS n FROM app.inner_m;
+         REFRESH MATERIALIZED VIEW app.inner_m WITH NO DATA;",
+    )
+    .unwrap();
+    let tgt = Cluster::start(15).unwrap();
+    tgt.sql("postgres", "CREATE ROLE validate_reader NOLOGIN")
+        .unwrap();
+    faithful_copy(&src, &tgt, "copy").await;
+    let r = validate(&src, &tgt, "copy").await;
+    let json = serde_json::to_string_pretty(&r).unwrap();
+    assert_eq!(r.verdict(), Verdict::Differ, "{json}");
+    assert_eq!(r.schema.len(), 1, "{json}");
+    assert_eq!(r.schema[0].object, "materialized view data app.outer_m");
+    assert!(json.contains("\"missing\""), "{json}");
+    assert!(!r.tables.iter().any(|t| t.differs()), "{json}");
+}
