@@ -228,3 +228,32 @@ async fn a_snapshot_bounds_the_copy_and_a_foreign_object_stops_it() {
         .unwrap();
     assert!(left.contains(" 99999\n"), "{left}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_role_the_grants_name_must_exist_on_the_target() {
+    let (sm, tm) = test_pairs()[0];
+    let (source, target) = clusters(sm, tm);
+    source
+        .sql(
+            "app",
+            "CREATE ROLE lo_source_only NOLOGIN;
+             GRANT UPDATE ON LARGE OBJECT 50001 TO lo_source_only",
+        )
+        .unwrap();
+    target.create_db("lo").unwrap();
+    let (s, t) = (spec(&source, "app"), spec(&target, "lo"));
+    let err = lobs::copy(&s, &t, None, &small(), &|_| {})
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Invalid(m) if m.contains("lo_source_only") && !m.contains("lo_reader")),
+        "{err}"
+    );
+    let count = "SELECT count(*) FROM pg_largeobject_metadata";
+    assert!(target.sql("lo", count).unwrap().contains("     0\n"));
+    // Without privileges the role is not needed.
+    let mut opts = small();
+    opts.privileges = false;
+    let r = lobs::copy(&s, &t, None, &opts, &|_| {}).await.unwrap();
+    assert_eq!(r.objects, OBJECTS);
+}

@@ -20,7 +20,7 @@ use crate::conn::{self, ConnSpec};
 use crate::quote::literal;
 use crate::{Error, Result};
 use serde::Serialize;
-use std::collections::{HashSet, VecDeque};
+use std::collections::{BTreeSet, HashSet, VecDeque};
 use std::sync::Mutex;
 use std::time::Instant;
 use tokio_postgres::Client;
@@ -122,7 +122,8 @@ const WRITE_MORE: &str = "SELECT pg_catalog.lo_put($1, $2, $3)";
 /// open meanwhile), else in a snapshot exported here. `progress` is called after each batch
 /// commits.
 ///
-/// Fails before writing anything when the target holds large objects the source does not.
+/// Fails before writing anything when the target holds large objects the source does not, or
+/// lacks a role that the objects' GRANTs name (with `privileges`).
 pub async fn copy(
     source: &ConnSpec,
     target: &ConnSpec,
@@ -206,6 +207,9 @@ pub async fn copy(
         .into_iter()
         .filter(|o| !present.contains(&o.oid))
         .collect();
+    if opts.privileges {
+        check_roles(&first_target, &todo).await?;
+    }
     let skipped = present.len();
     let total = todo.len();
     let batches: VecDeque<Vec<Object>> =
@@ -378,6 +382,58 @@ async fn copy_batch(
         let _ = t.batch_execute("ROLLBACK").await;
     }
     result
+}
+
+/// Fail, before anything is written, when the GRANTs of `objects` name roles the target lacks.
+async fn check_roles(target: &Client, objects: &[Object]) -> Result<()> {
+    use crate::render::acl_grantees;
+    let named: BTreeSet<String> = objects
+        .iter()
+        .filter_map(|o| o.acl.as_deref())
+        .flat_map(acl_grantees)
+        .collect();
+    if named.is_empty() {
+        return Ok(());
+    }
+    let list: Vec<&String> = named.iter().collect();
+    let sql = "SELECT rolname::text FROM pg_catalog.pg_roles WHERE rolname = ANY($1)";
+    let present: HashSet<String> = target
+        .query(sql, &[&list])
+        .await
+        .map_err(|e| Error::db(e, Some("target role check".into()), Some(sql)))?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let absent: Vec<&String> = named.iter().filter(|r| !present.contains(*r)).collect();
+    if absent.is_empty() {
+        return Ok(());
+    }
+    // Only roles the GRANT/REVOKE lines name matter: grantors and owners are never sent.
+    let mut missing: BTreeSet<&str> = BTreeSet::new();
+    for o in objects {
+        let Some(acl) = o.acl.as_deref() else {
+            continue;
+        };
+        let grantees = acl_grantees(acl);
+        if !absent.iter().any(|r| grantees.contains(r)) {
+            continue;
+        }
+        let sql = extras(std::slice::from_ref(o), true);
+        for r in &absent {
+            let q = crate::quote::ident(r);
+            if sql.contains(&format!(" {q};")) || sql.contains(&format!(" {q} ")) {
+                missing.insert(r);
+            }
+        }
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Invalid(format!(
+        "the target lacks role(s) that large objects' privileges name: {}; create them first, \
+         or leave privileges out",
+        missing.into_iter().collect::<Vec<_>>().join(", ")
+    )))
 }
 
 /// The GRANTs (when `privileges`) and comments of `batch`, without owners.
