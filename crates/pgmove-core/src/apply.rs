@@ -133,14 +133,13 @@ pub async fn apply_parallel(
 ///
 /// Items run in phases of one [`crate::render::Kind`] group at a time (keys and indexes, then
 /// partition attachments, statistics, rules, triggers, foreign keys, policies…, and last the
-/// refreshes of materialized views, a level at a time: one that reads another after it), so
-/// what an item needs from an earlier kind is always done. Within a phase, the items on one table form a
-/// unit that runs on one connection (they take conflicting locks); a unit *claims* its table
-/// and, for foreign keys, the tables they reference, and a connection only starts a unit whose
-/// tables no running unit claims. So pgmove's connections never wait for each other's locks
-/// and cannot deadlock (two foreign keys locking the same pair in opposite orders never run at
-/// once), while foreign keys of a long chain of tables still run in parallel. The largest
-/// tables start first.
+/// refreshes of materialized views, a level at a time: one that reads another after it), so what an
+/// item needs from an earlier kind is always done. Within a phase, the items on one table form a
+/// unit that runs on one connection (they take conflicting locks); a unit *claims* its table and,
+/// for foreign keys, the tables they reference, and a connection only starts a unit whose tables no
+/// running unit claims. So pgmove's connections never wait for each other's locks and cannot
+/// deadlock (two foreign keys locking the same pair in opposite orders never run at once), while
+/// foreign keys of a long chain of tables still run in parallel. The largest tables start first.
 ///
 /// On a table of at least [`ParallelOptions::parallel_builds_min_bytes`], each index build of
 /// the keys-and-indexes phase is a unit of its own that claims the table *shared*: builds take

@@ -1,4 +1,5 @@
-//! Data comparison: per table (and populated materialized view), row counts and checksums computed by each server, chunk by chunk.
+//! Data comparison: per table (and populated materialized view), row counts and checksums
+//! computed by each server, chunk by chunk.
 //!
 //! A chunk's checksum is an order-independent aggregate of its rows' hashes: `count(*)` and two
 //! sums of 32-bit halves of `md5(ROW(columns)::text)`, so no row ever travels to pgmove and row
