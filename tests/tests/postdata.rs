@@ -370,3 +370,58 @@ async fn a_failing_key_is_named_whichever_way_it_was_built() {
         }
     }
 }
+
+/// 42P16 (invalid table definition) is what a primary key answers when its table already has
+/// one: already there on a resumed run, but only when that key is the item's, by name. A
+/// table that holds another primary key is a failure, named, never "done".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_primary_key_fails_and_the_same_one_is_skipped() {
+    let major = majors()[0];
+    let (c, cat) = source(major).await;
+    let post = plan::plan(&cat, Step::PostData, &Default::default());
+    for (db, opts) in [
+        ("pk_combined", ParallelOptions::default()),
+        ("pk_split", ALL_SPLIT),
+    ] {
+        prepared_target(&c, &cat, db).await;
+        c.sql(
+            db,
+            "ALTER TABLE app.plain ADD CONSTRAINT other_pk PRIMARY KEY (a)",
+        )
+        .unwrap();
+        let err = post_data(&c, db, &cat, &post.items, &opts)
+            .await
+            .unwrap_err();
+        match &err {
+            Error::Db {
+                sqlstate, object, ..
+            } => {
+                assert_eq!(sqlstate, "42P16", "{db}: {err}");
+                assert_eq!(
+                    object.as_deref(),
+                    Some("constraint plain_pkey on app.plain"),
+                    "{db}: {err}"
+                );
+            }
+            _ => panic!("{db}: {err}"),
+        }
+        // The key the plan adds, there under its own name: skipped. (Built apart, its index
+        // may be there already.)
+        c.sql(
+            db,
+            "ALTER TABLE app.plain DROP CONSTRAINT other_pk;
+             DROP INDEX IF EXISTS app.plain_pkey;
+             ALTER TABLE app.plain ADD CONSTRAINT plain_pkey PRIMARY KEY (id)",
+        )
+        .unwrap();
+        let report = post_data(&c, db, &cat, &post.items, &opts)
+            .await
+            .unwrap_or_else(|e| panic!("{db}: {e}"));
+        assert!(report.skipped > 0, "{db}: {report:?}");
+        assert_eq!(
+            c.pg_dump(db, &["--schema-only", "-O"]).unwrap(),
+            c.pg_dump("app", &["--schema-only", "-O"]).unwrap(),
+            "{db}"
+        );
+    }
+}

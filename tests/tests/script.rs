@@ -32,6 +32,14 @@ async fn scripts_through_psql_equal_direct_apply() {
             .unwrap();
         let mut script = Vec::new();
         apply::write_script(&mut script, "test", &p.items).unwrap();
+        if step == Step::PostData {
+            let text = String::from_utf8_lossy(&script);
+            assert!(
+                text.contains("REFRESH MATERIALIZED VIEW \"Odd Schema\".mood_summary;\n")
+                    && !text.contains("never_filled;"),
+                "post-data refreshes the populated matviews"
+            );
+        }
         let file = tempfile::NamedTempFile::new().unwrap();
         std::fs::write(file.path(), &script).unwrap();
         // psql stops at the first error (ON_ERROR_STOP=1): the script must run clean.
@@ -41,6 +49,11 @@ async fn scripts_through_psql_equal_direct_apply() {
     assert_eq!(
         src.pg_dump("scripted", &["--schema-only", "-O"]).unwrap(),
         src.pg_dump("direct", &["--schema-only", "-O"]).unwrap()
+    );
+    let matviews = "SELECT string_agg(format('%s=%s', matviewname, ispopulated), ' ' ORDER BY matviewname) FROM pg_matviews";
+    assert_eq!(
+        src.sql("scripted", matviews).unwrap(),
+        src.sql("app", matviews).unwrap()
     );
     let seqs = "SELECT string_agg(sequencename || '=' || coalesce(last_value::text, '-'), ' ' ORDER BY sequencename) FROM pg_sequences";
     assert_eq!(

@@ -259,6 +259,16 @@ pub(crate) fn text(r: &Report) -> String {
             out += &format!("{t}\n");
         }
     }
+    let lo = &r.large_objects;
+    if lo.source_objects + lo.target_objects > 0 {
+        out += &format!(
+            "Large objects: {} on the source, {} on the target, {} differ\n",
+            lo.source_objects, lo.target_objects, lo.differing_objects
+        );
+        for d in &lo.differing {
+            out += &format!("  large object {}: {}\n", d.oid, d.problem);
+        }
+    }
     out += match r.verdict() {
         Verdict::Match => "Result: the target matches the source.",
         Verdict::Differ => "Result: DIFFERENCES FOUND.",

@@ -105,3 +105,81 @@ fn writes_sql_and_wrong_password_is_one_line() {
     );
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
 }
+
+/// A post-data statement that fails with 42P16 (invalid table definition: here a second
+/// primary key) fails the run: exit 1, the object named, not counted as already there.
+#[test]
+fn a_second_primary_key_fails_post_data() {
+    let c = Cluster::start(15).unwrap();
+    c.create_db("app").unwrap();
+    c.sql("app", "CREATE TABLE t (id int PRIMARY KEY, a int NOT NULL)")
+        .unwrap();
+    c.create_db("dst").unwrap();
+    c.sql(
+        "dst",
+        "CREATE TABLE t (id int, a int CONSTRAINT other_pk PRIMARY KEY)",
+    )
+    .unwrap();
+    let o = pgmove(&[
+        "post-data",
+        "-q",
+        "--source",
+        &c.conninfo("app"),
+        "--target",
+        &c.conninfo("dst"),
+    ]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("SQLSTATE 42P16") && err.contains("constraint t_pkey on public.t"),
+        "{err}"
+    );
+}
+
+/// `pgmove large-objects` copies, says what it did, and refuses a target with objects of its
+/// own (exit 1, one line).
+#[test]
+fn large_objects_copy_and_refuse_a_foreign_target() {
+    let c = Cluster::start(15).unwrap();
+    c.create_db("app").unwrap();
+    c.sql(
+        "app",
+        "SELECT lo_from_bytea(4242, 'x'); COMMENT ON LARGE OBJECT 4242 IS 'c'",
+    )
+    .unwrap();
+    for db in ["dst", "other"] {
+        c.create_db(db).unwrap();
+    }
+    c.sql("other", "SELECT lo_from_bytea(77, 'y')").unwrap();
+    let run = |db: &str| {
+        pgmove(&[
+            "large-objects",
+            "--source",
+            &c.conninfo("app"),
+            "--target",
+            &c.conninfo(db),
+        ])
+    };
+    let o = run("dst");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("1 copied (1 bytes), 0 already there"),
+        "{}",
+        stderr(&o)
+    );
+    let got = c
+        .sql(
+            "dst",
+            "SELECT encode(lo_get(4242), 'escape'), obj_description(4242, 'pg_largeobject')",
+        )
+        .unwrap();
+    assert!(got.contains(" x      | c"), "{got}");
+    let o = run("other");
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.starts_with("pgmove: error: ") && err.contains("(OID 77)"),
+        "{err}"
+    );
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+}

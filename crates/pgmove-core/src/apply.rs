@@ -87,9 +87,13 @@ pub struct ApplyReport {
     pub skipped: usize,
 }
 
-/// SQLSTATEs meaning "what this item creates is already there": duplicate relation or object,
-/// and a second primary key.
-const ALREADY_THERE: &[&str] = &["42P07", "42710", "42P16"];
+/// SQLSTATEs meaning "what this item creates is already there": duplicate relation or object.
+const ALREADY_THERE: &[&str] = &["42P07", "42710"];
+
+/// What adding a primary key answers when the table has one (invalid table definition). Any
+/// other invalid definition answers it too, so it means "already there" only when the table's
+/// primary key is the one the item adds, by name (checked on the target).
+const SECOND_PRIMARY_KEY: &str = "42P16";
 
 /// What `ADD CONSTRAINT … USING INDEX` answers when the index already belongs to a constraint
 /// (object not in prerequisite state). The index has the constraint's name and an index that
@@ -141,14 +145,14 @@ pub async fn apply_parallel(
 /// Apply post-data `items` on several connections at once, resumably.
 ///
 /// Items run in phases of one [`crate::render::Kind`] group at a time (keys and indexes, then
-/// partition attachments, statistics, rules, triggers, foreign keys, policies…), so what an item
-/// needs from an earlier kind is always done. Within a phase, the items on one table form a
-/// unit that runs on one connection (they take conflicting locks); a unit *claims* its table
-/// and, for foreign keys, the tables they reference, and a connection only starts a unit whose
-/// tables no running unit claims. So pgmove's connections never wait for each other's locks
-/// and cannot deadlock (two foreign keys locking the same pair in opposite orders never run at
-/// once), while foreign keys of a long chain of tables still run in parallel. The largest
-/// tables start first.
+/// partition attachments, statistics, rules, triggers, foreign keys, policies…, and last the
+/// refreshes of materialized views, a level at a time: one that reads another after it), so what an
+/// item needs from an earlier kind is always done. Within a phase, the items on one table form a
+/// unit that runs on one connection (they take conflicting locks); a unit *claims* its table and,
+/// for foreign keys, the tables they reference, and a connection only starts a unit whose tables no
+/// running unit claims. So pgmove's connections never wait for each other's locks and cannot
+/// deadlock (two foreign keys locking the same pair in opposite orders never run at once), while
+/// foreign keys of a long chain of tables still run in parallel. The largest tables start first.
 ///
 /// On a table of at least [`ParallelOptions::parallel_builds_min_bytes`], each index build of
 /// the keys-and-indexes phase is a unit of its own that claims the table *shared*: builds take
@@ -206,26 +210,33 @@ pub async fn apply_parallel_with(
     // locks the referenced table against that table's own builds, so it would have to wait
     // for all of the referenced table's phase 0, cycles falling back to phase 3. That is a
     // dependency graph between units, which this scheduler does not have.
-    let phase_of = |k: Kind| -> u8 {
+    // Matview refreshes come last, in levels: one that reads another refreshes after it.
+    let levels = refresh_levels(items);
+    let phase_of = |i: usize, k: Kind| -> usize {
         match k {
             Kind::Constraint | Kind::Index => 0,
             Kind::IndexAttach => 1,
             Kind::Statistics | Kind::ViewDefinition | Kind::Rule | Kind::Trigger => 2,
             Kind::ForeignKey => 3,
+            Kind::MatviewRefresh => 5 + levels[i],
             _ => 4,
         }
     };
+    let last_phase = (0..items.len())
+        .map(|i| phase_of(i, items[i].kind))
+        .max()
+        .unwrap_or(0);
     let size_of = |t: u32| table_sizes.get(&t).copied().unwrap_or(0);
     let total = items.len();
     let progress = Mutex::new((0usize, progress));
     let report = Mutex::new(ApplyReport::default());
     // Per item: whether what it creates was found already there.
     let found = Mutex::new(vec![false; total]);
-    for phase in 0..=4u8 {
+    for phase in 0..=last_phase {
         let mut by_table: HashMap<u32, Unit> = HashMap::new();
         let mut units: Vec<Unit> = Vec::new();
         for (i, it) in items.iter().enumerate() {
-            if phase_of(it.kind) != phase {
+            if phase_of(i, it.kind) != phase {
                 continue;
             }
             let Some(t) = it.table else {
@@ -341,6 +352,41 @@ pub async fn apply_parallel_with(
         }
     }
     Ok(report.into_inner().unwrap())
+}
+
+/// For each item, how many matview refreshes must run before it (through the refreshes its
+/// `after` names); 0 for other items. A cycle, which no catalog makes, stops deepening after
+/// as many rounds as there are refreshes.
+fn refresh_levels(items: &[Item]) -> Vec<usize> {
+    use crate::render::Kind;
+    let refreshes: Vec<usize> = (0..items.len())
+        .filter(|&i| items[i].kind == Kind::MatviewRefresh)
+        .collect();
+    let by_ref: HashMap<crate::model::ObjRef, usize> = refreshes
+        .iter()
+        .flat_map(|&i| items[i].provides.iter().map(move |p| (*p, i)))
+        .collect();
+    let mut level = vec![0usize; items.len()];
+    for _ in 0..refreshes.len() {
+        let mut changed = false;
+        for &i in &refreshes {
+            let l = items[i]
+                .after
+                .iter()
+                .filter_map(|a| by_ref.get(a))
+                .map(|&j| level[j] + 1)
+                .max()
+                .unwrap_or(0);
+            if l > level[i] {
+                level[i] = l;
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    level
 }
 
 /// Statements that run together on one connection, and the tables they lock.
@@ -591,6 +637,7 @@ async fn run_op(client: &Client, op: &Op<'_>) -> Result<bool> {
         Ok(()) => return Ok(false),
         Err(e) => match e.code().map(|c| c.code().to_string()) {
             Some(c) if op.already_there(&c) => c,
+            Some(c) if c == SECOND_PRIMARY_KEY && primary_key_there(client, op).await? => c,
             _ => return Err(Error::db(e, Some(op.item.name.to_string()), Some(&sql))),
         },
     };
@@ -605,6 +652,57 @@ async fn run_op(client: &Client, op: &Op<'_>) -> Result<bool> {
         };
     }
     Ok(true)
+}
+
+/// Whether the op adds a primary key that its table on the target already has, under the
+/// same name (a resumed run), rather than a second one.
+async fn primary_key_there(client: &Client, op: &Op<'_>) -> Result<bool> {
+    let Some((table, name)) = op
+        .alter()
+        .and_then(|(head, cmd, _)| added_primary_key(head, cmd))
+    else {
+        return Ok(false);
+    };
+    let sql = "SELECT EXISTS (SELECT FROM pg_catalog.pg_constraint
+                               WHERE contype = 'p' AND conrelid = $1::text::regclass
+                                 AND conname = $2)";
+    let row = client
+        .query_one(sql, &[&table, &name])
+        .await
+        .map_err(|e| Error::db(e, Some(op.item.name.to_string()), Some(sql)))?;
+    Ok(row.get(0))
+}
+
+/// For `ALTER TABLE [ONLY] <table>` with `ADD CONSTRAINT <name> PRIMARY KEY …`: the table as
+/// written (qualified, quoted as needed: what `regclass` reads) and the key's name, unquoted.
+fn added_primary_key(head: &str, cmd: &str) -> Option<(String, String)> {
+    let table = head.strip_prefix("ALTER TABLE ")?;
+    let table = table.strip_prefix("ONLY ").unwrap_or(table);
+    let rest = cmd.strip_prefix("ADD CONSTRAINT ")?;
+    let (name, rest) = match rest.strip_prefix('"') {
+        Some(quoted) => {
+            let mut name = String::new();
+            let mut chars = quoted.char_indices();
+            let end = loop {
+                let (i, c) = chars.next()?;
+                if c != '"' {
+                    name.push(c);
+                } else if quoted[i + 1..].starts_with('"') {
+                    name.push('"');
+                    chars.next();
+                } else {
+                    break i + 1;
+                }
+            };
+            (name, &quoted[end..])
+        }
+        None => {
+            let end = rest.find(' ')?;
+            (rest[..end].to_string(), &rest[end..])
+        }
+    };
+    rest.starts_with(" PRIMARY KEY")
+        .then(|| (table.to_string(), name))
 }
 
 /// Drop indexes the plan creates that exist on the target but are invalid (a `CREATE INDEX
@@ -833,6 +931,50 @@ mod tests {
              COMMENT ON INDEX public.i IS 'i';\n\
              ALTER TABLE ONLY public.t\n    ADD CONSTRAINT x EXCLUDE USING gist (r WITH &&);\n"
         );
+    }
+
+    #[test]
+    fn the_primary_key_an_alter_table_adds_is_read_back_by_name() {
+        assert_eq!(
+            added_primary_key(T, "ADD CONSTRAINT t_pkey PRIMARY KEY (id)"),
+            Some(("public.t".into(), "t_pkey".into()))
+        );
+        assert_eq!(
+            added_primary_key(
+                "ALTER TABLE \"S\".\"T t\"",
+                "ADD CONSTRAINT \"a \"\" PRIMARY KEY\" PRIMARY KEY USING INDEX \"a \"\" PRIMARY KEY\""
+            ),
+            Some(("\"S\".\"T t\"".into(), "a \" PRIMARY KEY".into()))
+        );
+        assert_eq!(added_primary_key(T, "ADD CONSTRAINT u UNIQUE (a)"), None);
+        assert_eq!(
+            added_primary_key(T, "ADD CONSTRAINT \"open PRIMARY KEY"),
+            None
+        );
+        assert_eq!(added_primary_key("CREATE INDEX", "x"), None);
+    }
+
+    #[test]
+    fn a_refresh_runs_a_level_after_the_refreshes_it_follows() {
+        use crate::model::{class, ObjRef};
+        let refresh = |oid: u32, after: &[u32]| {
+            let mut it = item(&format!("m{oid}"), None, "REFRESH MATERIALIZED VIEW m;\n");
+            it.kind = Kind::MatviewRefresh;
+            it.provides.push(ObjRef::new(class::MATVIEW_DATA, oid));
+            it.after.push(ObjRef::new(class::PG_CLASS, oid));
+            it.after
+                .extend(after.iter().map(|a| ObjRef::new(class::MATVIEW_DATA, *a)));
+            it
+        };
+        // Listed out of order: 3 reads 2 and 1, 2 reads 1, 4 reads nothing.
+        let items = [
+            refresh(3, &[2, 1]),
+            item("pk", None, ""),
+            refresh(2, &[1]),
+            refresh(1, &[]),
+            refresh(4, &[]),
+        ];
+        assert_eq!(refresh_levels(&items), [2, 0, 1, 0, 0]);
     }
 
     #[test]

@@ -335,6 +335,7 @@ impl Filter {
                             | Kind::Acl
                             | Kind::TableAttach
                             | Kind::IndexAttach
+                            | Kind::MatviewRefresh
                     );
                     if !part {
                         warnings.push((

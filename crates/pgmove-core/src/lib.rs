@@ -12,6 +12,7 @@
 //! - [`quote`]: the one place identifiers and literals are quoted.
 //! - [`sort`]: dependency order (pg_depend plus a per-kind priority).
 //! - [`apply`]: streams statements into a target, in one transaction or on N connections.
+//! - [`lobs`]: copies large objects (contents, privileges, comments) under their OIDs.
 //! - [`validate`]: compares a target with its source: schema, sequence states, rows.
 //! - [`migrate`]: the whole runbook in one resumable call, on one catalog read.
 //! - [`roles`]: creates on a target the roles the source's owners and GRANTs name (no passwords).
@@ -20,6 +21,7 @@ pub mod catalog;
 pub mod conn;
 pub mod error;
 pub mod filter;
+pub mod lobs;
 pub mod migrate;
 pub mod model;
 mod oidhash;

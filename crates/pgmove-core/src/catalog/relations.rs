@@ -200,7 +200,7 @@ fn views_sql(v: i32) -> String {
         "SELECT c.oid, n.nspname::text AS schema, c.relname::text AS name, c.relkind,
                 pg_get_viewdef(c.oid) AS def, c.reloptions::text[] AS reloptions,
                 c.relacl::text[] AS acl, pg_get_userbyid(c.relowner)::text AS owner,
-                {am} AS am, r.oid AS rule
+                {am} AS am, r.oid AS rule, c.relispopulated AS populated
          FROM pg_rewrite r JOIN pg_class c ON c.oid = r.ev_class
          JOIN pg_namespace n ON n.oid = c.relnamespace
          WHERE r.rulename = '_RETURN' AND r.ev_class >= 16384 AND c.relkind IN ('v', 'm')
@@ -264,6 +264,7 @@ fn read_views(cat: &mut Catalog, rows: Vec<Row>, columns: &mut HashMap<u32, Vec<
             access_method: r.get("am"),
             acl: r.get("acl"),
             owner: r.text("owner"),
+            populated: r.get("populated"),
         });
     }
 }

@@ -46,6 +46,9 @@ pub mod class {
     pub const PG_EVENT_TRIGGER: u32 = 3466;
     pub const PG_PUBLICATION: u32 = 6104;
     pub const PG_LANGUAGE: u32 = 2612;
+    /// Not a catalog: the rows of a materialized view, `(MATVIEW_DATA, its OID)`, which its
+    /// `REFRESH` item provides, so that a refresh can follow the refreshes of what it reads.
+    pub const MATVIEW_DATA: u32 = 0;
 }
 
 /// One catalog object: the system table it lives in and its OID there.

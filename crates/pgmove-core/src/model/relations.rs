@@ -166,6 +166,8 @@ pub struct View {
     pub acl: Option<Vec<String>>,
     pub column_acls: Vec<(String, Vec<String>)>,
     pub owner: CompactString,
+    /// A materialized view holds rows (`relispopulated`; true for a plain view).
+    pub populated: bool,
 }
 
 /// A sequence: its definition, its owner column and its current state.

@@ -9,6 +9,7 @@ fn all_privileges(kind: &str) -> &'static str {
     match kind {
         "TABLE" => "arwdDxtm",
         "SEQUENCE" => "rwU",
+        "LARGE OBJECT" => "rw",
         "FUNCTION" | "PROCEDURE" | "AGGREGATE" => "X",
         "SCHEMA" => "UC",
         "TYPE" | "DOMAIN" | "FOREIGN DATA WRAPPER" | "FOREIGN SERVER" | "LANGUAGE" => "U",

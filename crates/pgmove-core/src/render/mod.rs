@@ -90,6 +90,9 @@ pub enum Kind {
     /// do not pick up default grants they did not have on the source.
     DefaultPrivileges,
     EventTrigger,
+    /// `REFRESH MATERIALIZED VIEW` of a matview populated on the source: last, as in pg_dump,
+    /// after its indexes (and after the matviews it reads).
+    MatviewRefresh,
     // ---- data-state ----
     SequenceSet,
 }

@@ -1,5 +1,6 @@
 //! Post-data: keys and constraints, indexes, partition index attachments, extended statistics,
-//! rules, triggers, foreign keys, row-level security and policies, publications, event triggers.
+//! rules, triggers, foreign keys, row-level security and policies, publications, event triggers,
+//! and the refresh of materialized views populated on the source.
 
 use super::{comment, push, Item, Kind, Lead, Options, UsingIndex};
 use crate::model::{class, Catalog, ObjRef};
@@ -312,6 +313,8 @@ pub(super) fn render(cat: &Catalog, _opts: &Options, items: &mut Vec<Item>) {
         );
     }
 
+    matview_refreshes(cat, items);
+
     for e in &cat.event_triggers {
         let name = ident(&e.name);
         let mut sql = format!("CREATE EVENT TRIGGER {name} ON {}", ident(&e.event));
@@ -334,6 +337,73 @@ pub(super) fn render(cat: &Catalog, _opts: &Options, items: &mut Vec<Item>) {
             Item::new(Kind::EventTrigger, format!("event trigger {name}"), "", sql)
                 .provides(ObjRef::new(class::PG_EVENT_TRIGGER, e.oid)),
         );
+    }
+}
+
+/// `REFRESH MATERIALIZED VIEW` of each matview populated on the source (pg_dump's
+/// "MATERIALIZED VIEW DATA"): last in post-data, so after the matview's indexes, and after the
+/// refreshes of the matviews it reads, directly or through plain views. One that reads a matview
+/// left unpopulated is left unpopulated too: its refresh would fail. Unpopulated ones stay so.
+fn matview_refreshes(cat: &Catalog, items: &mut Vec<Item>) {
+    let views: OidMap<u32, &crate::model::View> = cat.views.iter().map(|v| (v.oid, v)).collect();
+    // What each view's rule reads.
+    let mut reads: OidMap<u32, Vec<u32>> = OidMap::default();
+    for d in &cat.depends {
+        if d.obj.class != class::PG_REWRITE || d.refobj.class != class::PG_CLASS {
+            continue;
+        }
+        let Some(owner) = cat.owners.get(&d.obj) else {
+            continue;
+        };
+        if owner.class == class::PG_CLASS
+            && owner.oid != d.refobj.oid
+            && views.contains_key(&owner.oid)
+        {
+            reads.entry(owner.oid).or_default().push(d.refobj.oid);
+        }
+    }
+    for v in cat.views.iter().filter(|v| v.relkind == 'm' && v.populated) {
+        let me = ObjRef::new(class::PG_CLASS, v.oid);
+        if cat.extension_members.contains(&me) {
+            continue;
+        }
+        let mut after: Vec<u32> = Vec::new();
+        let mut unpopulated_input = false;
+        let mut seen: OidSet<u32> = OidSet::default();
+        let mut todo: Vec<u32> = reads.get(&v.oid).cloned().unwrap_or_default();
+        while let Some(r) = todo.pop() {
+            if !seen.insert(r) {
+                continue;
+            }
+            match views.get(&r) {
+                Some(m) if m.relkind == 'm' => match m.populated {
+                    true => after.push(r),
+                    false => unpopulated_input = true,
+                },
+                Some(_) => todo.extend(reads.get(&r).into_iter().flatten().copied()),
+                None => {}
+            }
+        }
+        if unpopulated_input {
+            continue;
+        }
+        let name = qualified(&v.schema, &v.name);
+        let mut item = Item::new(
+            Kind::MatviewRefresh,
+            format!("materialized view data {name}"),
+            &v.schema,
+            format!("REFRESH MATERIALIZED VIEW {name};\n"),
+        )
+        .provides(ObjRef::new(class::MATVIEW_DATA, v.oid))
+        .after(me)
+        .on_table(v.oid);
+        after.sort_unstable();
+        item.after.extend(
+            after
+                .into_iter()
+                .map(|r| ObjRef::new(class::MATVIEW_DATA, r)),
+        );
+        push(items, item);
     }
 }
 

@@ -1,4 +1,5 @@
-//! Data comparison: per table, row counts and checksums computed by each server, chunk by chunk.
+//! Data comparison: per table (and populated materialized view), row counts and checksums
+//! computed by each server, chunk by chunk.
 //!
 //! A chunk's checksum is an order-independent aggregate of its rows' hashes: `count(*)` and two
 //! sums of 32-bit halves of `md5(ROW(columns)::text)`, so no row ever travels to pgmove and row
@@ -117,6 +118,32 @@ pub fn table_specs(
     // Largest first, so the long ones start early.
     out.sort_by(|a, b| b.est_rows.total_cmp(&a.est_rows));
     out
+}
+
+/// The materialized views of `cat` whose rows are compared (those `keep` accepts), whole (a
+/// matview has no primary key), as tables are.
+pub fn matview_specs(
+    cat: &Catalog,
+    keep: &dyn Fn(&crate::model::View) -> bool,
+    exact_floats: bool,
+) -> Vec<TableSpec> {
+    cat.views
+        .iter()
+        .filter(|v| v.relkind == 'm' && v.populated && keep(v))
+        .map(|v| {
+            let cols: Vec<String> = v
+                .columns
+                .iter()
+                .map(|(name, type_name, _)| column_expr(name, type_name, exact_floats))
+                .collect();
+            TableSpec {
+                name: qualified(&v.schema, &v.name),
+                row: format!("ROW({})", cols.join(", ")),
+                key: Vec::new(),
+                est_rows: 0.0,
+            }
+        })
+        .collect()
 }
 
 /// One column as hashed: floats through `numeric` unless both sides print them alike.

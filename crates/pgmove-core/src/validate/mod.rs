@@ -1,15 +1,20 @@
-//! Validation: does the target hold what the source holds? Schema, sequence states and rows.
+//! Validation: does the target hold what the source holds? Schema, sequence states, rows and
+//! large objects.
 //!
 //! [`run`] reads both catalogs (one snapshot each), diffs their rendered schema
-//! ([`schema`]), checks every sequence against the source and its column ([`sequences`]), and
-//! compares rows by server-side checksums in chunks on N connection pairs ([`data`]). The
-//! result is a [`Report`] that the CLI prints as a table or JSON.
+//! ([`schema`]; a materialized view populated on one side only shows there as its
+//! `materialized view data` item), checks every sequence against the source and its column
+//! ([`sequences`]), compares the rows of tables and of materialized views populated on both
+//! sides by server-side checksums in chunks on N connection pairs ([`data`]), and the large
+//! objects by server-side sizes and hashes ([`large_objects`]). The result is a [`Report`]
+//! that the CLI prints as a table or JSON.
 //!
 //! Validation must never write to either server: every connection is opened with
 //! `default_transaction_read_only = on`, queries are plain `SELECT`s (ACCESS SHARE locks only),
 //! and `statement_timeout` is left as the server and role set it unless the caller sets one.
 
 pub mod data;
+pub mod large_objects;
 pub mod schema;
 pub mod sequences;
 pub mod viewdef;
@@ -61,8 +66,11 @@ pub struct Report {
     pub schema: Vec<schema::SchemaDiff>,
     /// Empty with `schema_only`.
     pub sequences: Vec<sequences::SequenceCheck>,
-    /// Empty with `schema_only`.
+    /// Tables and populated materialized views. Empty with `schema_only`.
     pub tables: Vec<data::TableResult>,
+    /// Empty with `schema_only`, and with filters (large objects belong to no schema; pg_dump
+    /// too leaves them out of a filtered dump).
+    pub large_objects: large_objects::LargeObjectsResult,
 }
 
 /// The verdict, as the CLI's exit status.
@@ -80,6 +88,7 @@ pub enum Verdict {
 impl Report {
     pub fn verdict(&self) -> Verdict {
         let differs = !self.schema.is_empty()
+            || self.large_objects.differs()
             || self.sequences.iter().any(|s| s.problem.is_some())
             || self
                 .tables
@@ -128,7 +137,7 @@ async fn open(spec: &ConnSpec, timeout: Option<&str>) -> Result<Client> {
 /// What [`run`] is doing, for progress displays.
 #[derive(Debug, Clone, Copy)]
 pub enum Progress<'a> {
-    /// A stage started: `catalogs`, `sequences` or `rows`.
+    /// A stage started: `catalogs`, `sequences`, `large objects` or `rows`.
     Stage(&'a str),
     /// One data chunk done: (chunks done, chunks in all, table).
     Chunk(usize, usize, &'a str),
@@ -173,13 +182,20 @@ pub async fn run(
     let (sc, tc) = futures::join!(catalog::read(&s), catalog::read(&t));
     let (sc, tc) = (sc?, tc?);
 
-    let (schema, schema_objects) = schema::diff(
+    let (mut schema, schema_objects) = schema::diff(
         &sc,
         &tc,
         &render::Options::default(),
         &kept_items(&opts.filter, &sc),
         &not_bookkeeping(kept_items(&opts.filter, &tc)),
     );
+    schema.extend(populated_differences(
+        &sc,
+        &tc,
+        &schema,
+        &opts.filter.relations(&sc),
+    ));
+    schema.sort_by(|x, y| (x.kind, &x.object).cmp(&(y.kind, &y.object)));
     let mut report = Report {
         source_version: sc.server_version,
         target_version: tc.server_version,
@@ -187,6 +203,7 @@ pub async fn run(
         schema,
         sequences: Vec::new(),
         tables: Vec::new(),
+        large_objects: Default::default(),
     };
     if opts.schema_only {
         return Ok(report);
@@ -195,9 +212,60 @@ pub async fn run(
     progress(Progress::Stage("sequences"));
     report.sequences = check_sequences(&t, &sc, &tc, &opts.filter).await?;
 
+    if opts.filter.is_empty() {
+        progress(Progress::Stage("large objects"));
+        report.large_objects = large_objects::compare(&s, &t).await?;
+    }
+
     progress(Progress::Stage("rows"));
     report.tables = compare_rows(source, target, s, t, &sc, &tc, opts, &mut progress).await?;
     Ok(report)
+}
+
+/// Materialized views populated on one side only that `known` (the schema diff) does not name
+/// already: the renderers give no refresh to a matview that reads an unpopulated one, so such
+/// a matview, populated on the source, would otherwise go unreported.
+fn populated_differences(
+    sc: &Catalog,
+    tc: &Catalog,
+    known: &[schema::SchemaDiff],
+    selected: &HashSet<u32>,
+) -> Vec<schema::SchemaDiff> {
+    let target: HashMap<String, bool> = tc
+        .views
+        .iter()
+        .filter(|v| v.relkind == 'm')
+        .map(|v| (qualified(&v.schema, &v.name), v.populated))
+        .collect();
+    let refresh = |name: &str| format!("REFRESH MATERIALIZED VIEW {name};\n");
+    let mut out = Vec::new();
+    for v in sc
+        .views
+        .iter()
+        .filter(|v| v.relkind == 'm' && selected.contains(&v.oid))
+    {
+        let name = qualified(&v.schema, &v.name);
+        let object = format!("materialized view data {name}");
+        let Some(&populated) = target.get(&name) else {
+            continue;
+        };
+        if populated == v.populated || known.iter().any(|d| d.object == object) {
+            continue;
+        }
+        let (status, source, target) = if v.populated {
+            (schema::Status::Missing, Some(refresh(&name)), None)
+        } else {
+            (schema::Status::Extra, None, Some(refresh(&name)))
+        };
+        out.push(schema::SchemaDiff {
+            kind: render::Kind::MatviewRefresh,
+            object,
+            status,
+            source,
+            target,
+        });
+    }
+    out
 }
 
 async fn check_sequences(
@@ -295,7 +363,27 @@ async fn compare_rows(
             }
         }
     }
-    let specs = data::table_specs(sc, &|t| comparable.contains(&t.oid), exact_floats);
+    let mut specs = data::table_specs(sc, &|t| comparable.contains(&t.oid), exact_floats);
+    // Materialized views populated on both sides, with the same columns: one populated on one
+    // side only is a schema difference, and reading an unpopulated one fails.
+    let target_matviews: HashMap<String, &crate::model::View> = tc
+        .views
+        .iter()
+        .filter(|v| v.relkind == 'm')
+        .map(|v| (qualified(&v.schema, &v.name), v))
+        .collect();
+    let same_matview = |v: &crate::model::View| {
+        let names =
+            |v: &crate::model::View| v.columns.iter().map(|c| c.0.clone()).collect::<Vec<_>>();
+        selected.contains(&v.oid)
+            && !sc
+                .extension_members
+                .contains(&crate::model::ObjRef::new(class::PG_CLASS, v.oid))
+            && target_matviews
+                .get(&qualified(&v.schema, &v.name))
+                .is_some_and(|t| t.populated && names(t) == names(v))
+    };
+    specs.extend(data::matview_specs(sc, &same_matview, exact_floats));
 
     let timeout = opts.statement_timeout.as_deref();
     let mut pairs = vec![(s, t)];
