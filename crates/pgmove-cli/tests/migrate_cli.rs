@@ -31,6 +31,10 @@ fn load_pagila(c: &Cluster, db: &str) {
     let refs: Vec<&std::path::Path> = files.iter().map(|p| p.as_path()).collect();
     let err = c.load_files(db, &refs, &[]).unwrap();
     assert!(!err.contains("ERROR"), "pagila failed to load:\n{err}");
+    // pagila creates its materialized view WITH NO DATA: populated, the target must have it
+    // populated with the same rows.
+    c.sql(db, "REFRESH MATERIALIZED VIEW public.rental_by_category")
+        .unwrap();
 }
 
 const SEQUENCES: &str = "SELECT schemaname || '.' || sequencename || '=' || coalesce(last_value::text, 'not called') FROM pg_sequences ORDER BY 1";
@@ -40,7 +44,8 @@ const STATE_LEFT: &str = "SELECT count(*) FROM pg_namespace WHERE nspname = 'pgm
 /// order-free hash per relation.
 const RELATIONS: &str = "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c
     JOIN pg_namespace n ON n.oid = c.relnamespace
-    WHERE c.relkind IN ('r', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+    WHERE (c.relkind = 'r' OR c.relkind = 'm' AND c.relispopulated)
+      AND n.nspname NOT IN ('pg_catalog', 'information_schema')
       AND n.nspname NOT LIKE 'pg_toast%' ORDER BY 1";
 fn row_digest(c: &Cluster, db: &str) -> String {
     let mut out = String::new();
