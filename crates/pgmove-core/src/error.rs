@@ -41,6 +41,9 @@ pub enum Error {
          run again when no DDL is running on the source"
     )]
     SchemaChanged { attempts: u32 },
+    /// What must be fixed before any row is copied (`data`): one line each.
+    #[error("{}", .0.join("\n"))]
+    Preflight(Vec<String>),
     /// Writing output failed.
     #[error("writing output: {0}")]
     Io(#[from] std::io::Error),

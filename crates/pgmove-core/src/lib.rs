@@ -12,10 +12,12 @@
 //! - [`quote`]: the one place identifiers and literals are quoted.
 //! - [`sort`]: dependency order (pg_depend plus a per-kind priority).
 //! - [`apply`]: streams statements into a target, in one transaction or on N connections.
+//! - [`data`]: copies the rows, streaming COPY on N connections in one snapshot, resumably.
 //! - [`validate`]: compares a target with its source: schema, sequence states, rows.
 pub mod apply;
 pub mod catalog;
 pub mod conn;
+pub mod data;
 pub mod error;
 pub mod filter;
 pub mod model;
