@@ -179,9 +179,13 @@ async fn export_on(client: &Client) -> Result<String> {
 /// A source connection inside snapshot `id`.
 async fn open_source(spec: &ConnSpec, encoding: &str, id: &str) -> Result<Client> {
     let c = conn::connect(spec).await?;
+    c.batch_execute(&copy::source_setup(encoding))
+        .await
+        .map_err(|e| Error::db(e, Some(spec.display_safe()), Some("session setup")))?;
+    // Its own query string: statements sent with BEGIN in one string would run before it,
+    // in the same transaction, and SET TRANSACTION SNAPSHOT must come first.
     let sql = format!(
-        "{}\nBEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;\nSET TRANSACTION SNAPSHOT {};",
-        copy::source_setup(encoding),
+        "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET TRANSACTION SNAPSHOT {};",
         literal(id)
     );
     c.batch_execute(&sql).await.map_err(|e| {
