@@ -40,8 +40,8 @@ fn row_hashes(c: &Cluster, db: &str) -> BTreeMap<String, String> {
         .iter()
         .map(|t| {
             format!(
-                "SELECT {lit}, count(*) || ' ' || coalesce(md5(string_agg(md5(t::text), ',' ORDER BY md5(t::text))), '-') FROM ONLY {t} t",
-                lit = format!("'{}'", t.replace('\'', "''"))
+                "SELECT '{lit}', count(*) || ' ' || coalesce(md5(string_agg(md5(t::text), ',' ORDER BY md5(t::text))), '-') FROM ONLY {t} t",
+                lit = t.replace('\'', "''")
             )
         })
         .collect();
