@@ -17,7 +17,7 @@ pub const AFTER_HELP: &str = "EXAMPLES:
 Run it after `pgmove schema` and before `pgmove post-data`: the target's tables must exist and
 be empty. Every row is read in one snapshot (exported by pgmove, or yours with --snapshot,
 which you keep open until pgmove ends) and streamed COPY to COPY, largest tables first; a table
-larger than --split-bytes is cut into ranges that several connections share.
+much larger than the rest is cut into ranges that several connections share.
 
 Interrupted? Run the same command again: finished tables and ranges are kept and skipped (the
 rest is read in a new snapshot). The progress lives in the target's schema pgmove_data_state,
@@ -49,7 +49,9 @@ pub struct DataArgs {
     /// Read in this exported snapshot (pg_export_snapshot()) instead of pgmove's own.
     #[arg(long, value_name = "ID")]
     snapshot: Option<String>,
-    /// Cut tables larger than this many bytes on disk into ranges of about this size (0: never).
+    /// The largest range a table is copied in, in bytes on disk (0: never cut a table). A
+    /// table larger than its share of the run, all bytes / (2 × jobs), is cut into ranges of
+    /// that share, at least 64 MiB and at most this.
     #[arg(long, default_value_t = 1 << 30, value_name = "BYTES")]
     split_bytes: i64,
     /// Text COPY for every table (by default binary where every column is a built-in type).

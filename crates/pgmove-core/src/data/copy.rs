@@ -191,3 +191,54 @@ async fn stream(
     let rows = sink.as_mut().finish().await.map_err(tgt_err)?;
     Ok(Moved { rows, bytes })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(cond: Option<&str>) -> TableCopy {
+        TableCopy {
+            oid: 1,
+            schema: "S".into(),
+            name: "t".into(),
+            columns: vec![
+                ("id".into(), "integer".into()),
+                ("a b".into(), "text".into()),
+            ],
+            ext_condition: cond.map(Into::into),
+            int_key: Some("id".into()),
+            size_bytes: 0,
+        }
+    }
+
+    #[test]
+    fn statements_name_columns_and_only_the_table() {
+        let t = table(None);
+        assert_eq!(
+            copy_out_sql(&t, &Range::Whole, Format::Binary),
+            "COPY \"S\".t (id, \"a b\") TO STDOUT (FORMAT binary)"
+        );
+        let r = Range::Key {
+            column: "id".into(),
+            lo: Some(5),
+            hi: None,
+        };
+        assert_eq!(
+            copy_out_sql(&t, &r, Format::Text),
+            "COPY (SELECT id, \"a b\" FROM ONLY \"S\".t WHERE id >= 5) TO STDOUT"
+        );
+        let c = table(Some("WHERE NOT standard"));
+        assert_eq!(
+            copy_out_sql(&c, &Range::Whole, Format::Text),
+            "COPY (SELECT id, \"a b\" FROM ONLY \"S\".t WHERE NOT standard) TO STDOUT"
+        );
+        assert_eq!(
+            copy_in_sql(&t, Format::Binary, true),
+            "COPY \"S\".t (id, \"a b\") FROM STDIN (FORMAT binary, FREEZE)"
+        );
+        assert_eq!(
+            copy_in_sql(&t, Format::Text, false),
+            "COPY \"S\".t (id, \"a b\") FROM STDIN"
+        );
+    }
+}

@@ -6,9 +6,9 @@
 //!   is in [`Progress::Started`] and [`Report::snapshot`] for other readers of the same state.
 //! - Streaming: each task pipes the source's `COPY … TO STDOUT` into the target's
 //!   `COPY … FROM STDIN` (`copy`); memory stays bounded and nothing touches a disk.
-//! - Largest first, on [`Options::jobs`] connection pairs; a table larger than
-//!   [`Options::split_bytes`] is cut into ranges (heap blocks on a 14+ source, else its integer
-//!   primary key) that several connections share (`tasks`).
+//! - Largest first, on [`Options::jobs`] connection pairs; a table much larger than the rest
+//!   is cut into ranges (heap blocks on a 14+ source, else its integer primary key) that
+//!   several connections share (`tasks`), decided once and stored.
 //! - Binary COPY for tables whose every column is a built-in type (or array of one), text
 //!   otherwise ([`Format`]).
 //! - Resumable: the planned tasks live on the target (`state`); each task's rows and its done
@@ -51,8 +51,9 @@ pub struct Options {
     /// A snapshot exported by the caller (`pg_export_snapshot()`), kept alive by the caller
     /// for the whole run; `None`: the run exports its own.
     pub snapshot: Option<String>,
-    /// Tables larger than this (bytes on disk) are copied in ranges of about this size; 0
-    /// never splits.
+    /// The largest range (bytes on disk) a table is copied in; 0 never splits. A table
+    /// larger than its share of the run is cut into ranges of about
+    /// `min(split_bytes, max(64 MiB, all bytes / (2 × jobs)))` (see [`tasks::range_bytes`]).
     pub split_bytes: i64,
     /// Use binary COPY where it is safe (see [`Format`]); `false`: text for every table.
     pub binary: bool,
@@ -495,13 +496,15 @@ async fn plan_tasks(
     info: &checks::SourceInfo,
     opts: &Options,
 ) -> Result<Vec<Task>> {
+    let total: i64 = info.tables.iter().map(|t| t.bytes).sum();
+    let range_bytes = tasks::range_bytes(total, opts.jobs, opts.split_bytes);
     let mut out = Vec::new();
     for (i, t) in tables.iter().enumerate() {
         let bytes = info.tables[i].bytes;
         let ranges: Vec<Range> = match tasks::split(
             t,
             (bytes, info.tables[i].heap_bytes),
-            opts.split_bytes,
+            range_bytes,
             info.version / 10000,
             info.block_size,
         ) {

@@ -207,6 +207,21 @@ pub fn split(
     }
 }
 
+/// Ranges smaller than this are not worth their extra scans and transactions.
+pub const MIN_RANGE_BYTES: i64 = 64 << 20;
+
+/// The size of the ranges a big table is cut into: a table larger than a fair share of the
+/// run (half of what each of `jobs` connections copies) is shared between connections, in
+/// ranges of about that share but not under [`MIN_RANGE_BYTES`] nor over `split_bytes` (the
+/// caller's largest range; 0 never splits).
+pub fn range_bytes(total_bytes: i64, jobs: usize, split_bytes: i64) -> i64 {
+    if split_bytes <= 0 {
+        return 0;
+    }
+    let share = total_bytes / (2 * jobs.max(1) as i64);
+    share.max(MIN_RANGE_BYTES).min(split_bytes)
+}
+
 /// `parts` ranges covering everything, cut evenly between `min` and `max` inclusive; the first
 /// is open below and the last open above. Fewer when the span is smaller than `parts`.
 pub fn even_ranges(min: i64, max: i64, parts: i32) -> Vec<(Option<i64>, Option<i64>)> {
@@ -325,6 +340,20 @@ mod tests {
             split(&t, (1 << 40, 1 << 40), 1, 15, b),
             Split::Ctid((1 << 40) / b, 256)
         );
+    }
+
+    #[test]
+    fn a_table_much_larger_than_the_rest_is_shared() {
+        let (mb, gb) = (1i64 << 20, 1i64 << 30);
+        // 1 GB in all on 2 connections: ranges of 256 MB, so a 900 MB table is cut.
+        assert_eq!(range_bytes(gb, 2, gb), 256 * mb);
+        // Small runs: not under 64 MB.
+        assert_eq!(range_bytes(100 * mb, 2, gb), 64 * mb);
+        // Huge runs: not over the caller's largest range.
+        assert_eq!(range_bytes(1000 * gb, 2, gb), gb);
+        // A caller's smaller limit wins (tests cut small tables), 0 never splits.
+        assert_eq!(range_bytes(gb, 2, 128 << 10), 128 << 10);
+        assert_eq!(range_bytes(gb, 2, 0), 0);
     }
 
     #[test]
