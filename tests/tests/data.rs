@@ -462,3 +462,61 @@ async fn a_bad_target_is_refused_before_any_row_moves() {
     let names: Vec<&str> = report.tables.iter().map(|t| t.table.as_str()).collect();
     assert_eq!(names, ["public.fine", "public.full_one"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_copy_names_its_table_and_a_rerun_finishes() {
+    let (sm, tm) = test_pairs()[0];
+    let source = Cluster::start(sm).unwrap();
+    let target = Cluster::start(tm).unwrap();
+    source.create_db("src").unwrap();
+    target.create_db("dst").unwrap();
+    source
+        .sql(
+            "src",
+            "CREATE TABLE public.good (id integer PRIMARY KEY, v integer);
+             CREATE TABLE public.bad (id integer PRIMARY KEY, v integer);
+             INSERT INTO public.good SELECT g, g FROM generate_series(1, 100) g;
+             INSERT INTO public.bad SELECT g, g FROM generate_series(1, 100) g;",
+        )
+        .unwrap();
+    let cat = read_catalog(&source, "src").await;
+    schema_step(&cat, &target, "dst").await;
+    // A check only the target has: the copy of public.bad fails on the server.
+    target
+        .sql(
+            "dst",
+            "ALTER TABLE public.bad ADD CONSTRAINT small CHECK (v < 50)",
+        )
+        .unwrap();
+    let mut opts = data::Options::default();
+    opts.jobs = 1;
+    let (s, t, f) = (
+        spec(&source, "src"),
+        spec(&target, "dst"),
+        Filter::default(),
+    );
+    let run = || data::run(&s, &t, &cat, &f, &opts, &|_| {});
+    let err = run().await.unwrap_err();
+    assert_eq!(err.sqlstate(), Some("23514"), "{err}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("while copying rows into public.bad") && !msg.contains('\n'),
+        "{msg}"
+    );
+    assert!(has_state(&target, "dst"));
+    let count = |t: &str| {
+        target
+            .psql("dst", &["-At", "-c", &format!("SELECT count(*) FROM {t}")])
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    assert_eq!(count("public.bad"), "0", "no half table");
+
+    target
+        .sql("dst", "ALTER TABLE public.bad DROP CONSTRAINT small")
+        .unwrap();
+    run().await.unwrap();
+    assert_eq!(row_hashes(&source, "src"), row_hashes(&target, "dst"));
+    assert!(!has_state(&target, "dst"));
+}

@@ -54,7 +54,7 @@ pub async fn source_info(source: &Client, tables: &[TableCopy]) -> Result<Source
             &[],
         )
         .await
-        .map_err(db("source settings"))?;
+        .map_err(db("reading source settings"))?;
     let mut info = SourceInfo {
         encoding: row.get(0),
         version: row.get(1),
@@ -78,7 +78,7 @@ pub async fn source_info(source: &Client, tables: &[TableCopy]) -> Result<Source
         for r in source
             .query(&sql, &[&oids])
             .await
-            .map_err(db("source tables"))?
+            .map_err(db("reading source tables"))?
         {
             let oid: u32 = r.get("oid");
             if let Some(&i) = index.get(&oid) {
@@ -137,7 +137,7 @@ pub async fn target_check(
             &[],
         )
         .await
-        .map_err(db("target version"))?
+        .map_err(db("reading target version"))?
         .get(0);
     let not_generated = if version >= 120000 {
         "a.attgenerated = ''"
@@ -173,7 +173,7 @@ pub async fn target_check(
         for r in target
             .query(&sql, &[&schemas, &names])
             .await
-            .map_err(db("target tables"))?
+            .map_err(db("reading target tables"))?
         {
             let i = c * 1000 + r.get::<_, i32>("i") as usize - 1;
             let t = &tables[i];
@@ -253,7 +253,7 @@ pub async fn target_check(
         for r in target
             .query(&sql.join(" UNION ALL "), &[])
             .await
-            .map_err(db("target rows"))?
+            .map_err(db("reading target rows"))?
         {
             let i = r.get::<_, i32>(0) as usize;
             problems.push(format!(

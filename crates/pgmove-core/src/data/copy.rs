@@ -127,7 +127,7 @@ pub async fn copy_task(
 ) -> Result<Moved> {
     let name = t.qualified();
     let tgt = |sql: &str| {
-        let object = format!("target table {name}");
+        let object = format!("copying rows into {name}");
         let sql = sql.to_string();
         move |e| Error::db(e, Some(object), Some(&sql))
     };
@@ -168,8 +168,14 @@ async fn stream(
     let name = t.qualified();
     let out_sql = copy_out_sql(t, range, format);
     let in_sql = copy_in_sql(t, format, freeze);
-    let src_err = |e| Error::db(e, Some(format!("source table {name}")), Some(&out_sql));
-    let tgt_err = |e| Error::db(e, Some(format!("target table {name}")), Some(&in_sql));
+    let src_err = |e| {
+        Error::db(
+            e,
+            Some(format!("copying rows of {name} from the source")),
+            Some(&out_sql),
+        )
+    };
+    let tgt_err = |e| Error::db(e, Some(format!("copying rows into {name}")), Some(&in_sql));
     let sink = target.copy_in(&in_sql).await.map_err(tgt_err)?;
     let rows = source.copy_out(&out_sql).await.map_err(src_err)?;
     futures::pin_mut!(sink);

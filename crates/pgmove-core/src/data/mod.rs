@@ -168,12 +168,12 @@ async fn export_on(client: &Client) -> Result<String> {
     client
         .batch_execute(sql)
         .await
-        .map_err(|e| Error::db(e, Some("source snapshot".into()), Some(sql)))?;
+        .map_err(|e| Error::db(e, Some("exporting the source's snapshot".into()), Some(sql)))?;
     let sql = "SELECT pg_catalog.pg_export_snapshot()";
     Ok(client
         .query_one(sql, &[])
         .await
-        .map_err(|e| Error::db(e, Some("source snapshot".into()), Some(sql)))?
+        .map_err(|e| Error::db(e, Some("exporting the source's snapshot".into()), Some(sql)))?
         .get(0))
 }
 
@@ -182,7 +182,10 @@ async fn open_source(spec: &ConnSpec, encoding: &str, id: &str) -> Result<Client
     let c = conn::connect(spec).await?;
     c.batch_execute(&copy::source_setup(encoding))
         .await
-        .map_err(|e| Error::db(e, Some(spec.display_safe()), Some("session setup")))?;
+        .map_err(|e| {
+            let on = format!("setting up a connection to {}", spec.display_safe());
+            Error::db(e, Some(on), Some("session setup"))
+        })?;
     // Its own query string: statements sent with BEGIN in one string would run before it,
     // in the same transaction, and SET TRANSACTION SNAPSHOT must come first.
     let sql = format!(
@@ -192,7 +195,10 @@ async fn open_source(spec: &ConnSpec, encoding: &str, id: &str) -> Result<Client
     c.batch_execute(&sql).await.map_err(|e| {
         Error::db(
             e,
-            Some(format!("snapshot {id} on {}", spec.display_safe())),
+            Some(format!(
+                "importing snapshot {id} on {}",
+                spec.display_safe()
+            )),
             Some("SET TRANSACTION SNAPSHOT"),
         )
     })?;
@@ -203,7 +209,10 @@ async fn open_target(spec: &ConnSpec, encoding: &str) -> Result<Client> {
     let c = conn::connect(spec).await?;
     c.batch_execute(&copy::target_setup(encoding))
         .await
-        .map_err(|e| Error::db(e, Some(spec.display_safe()), Some("session setup")))?;
+        .map_err(|e| {
+            let on = format!("setting up a connection to {}", spec.display_safe());
+            Error::db(e, Some(on), Some("session setup"))
+        })?;
     Ok(c)
 }
 
@@ -523,7 +532,7 @@ async fn plan_tasks(
                 let row = source.query_one(&sql, &[]).await.map_err(|e| {
                     Error::db(
                         e,
-                        Some(format!("source table {}", t.qualified())),
+                        Some(format!("reading the key bounds of {}", t.qualified())),
                         Some(&sql),
                     )
                 })?;

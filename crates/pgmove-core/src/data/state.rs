@@ -38,7 +38,7 @@ pub struct Resume {
 }
 
 fn db(what: &str) -> impl Fn(tokio_postgres::Error) -> Error + '_ {
-    move |e| Error::db(e, Some(format!("pgmove data state ({what})")), None)
+    move |e| Error::db(e, Some(format!("keeping the run's state ({what})")), None)
 }
 
 /// Take the run's advisory lock on `target` (waiting up to 10 s: a killed run's backend may
