@@ -146,6 +146,8 @@ CREATE TABLE public."UPPER case" ("Select" integer, "with space" text, "quote""d
 INSERT INTO public."UPPER case" VALUES (1, 'a b', 'q"'), (NULL, '', NULL);
 
 CREATE TABLE public.empty_one (id integer PRIMARY KEY);
+CREATE TABLE public.no_columns ();
+INSERT INTO public.no_columns SELECT FROM generate_series(1, 3);
 
 CREATE TABLE public.ext_cfg (id integer PRIMARY KEY, standard boolean NOT NULL, v text);
 INSERT INTO public.ext_cfg VALUES (1, true, 'shipped'), (2, false, 'user 1'), (3, false, 'user 2');

@@ -70,7 +70,7 @@ pub fn copy_out_sql(t: &TableCopy, range: &Range, format: Format) -> String {
     let cols = t.column_list();
     let name = t.qualified();
     match (range.condition(), &t.ext_condition) {
-        (None, None) => format!("COPY {name} ({cols}) TO STDOUT{fmt}"),
+        (None, None) => format!("COPY {name}{} TO STDOUT{fmt}", paren(&cols)),
         (Some(cond), _) => {
             format!("COPY (SELECT {cols} FROM ONLY {name} WHERE {cond}) TO STDOUT{fmt}")
         }
@@ -95,10 +95,20 @@ pub fn copy_in_sql(t: &TableCopy, format: Format, freeze: bool) -> String {
         format!(" ({})", opts.join(", "))
     };
     format!(
-        "COPY {} ({}) FROM STDIN{opts}",
+        "COPY {}{} FROM STDIN{opts}",
         t.qualified(),
-        t.column_list()
+        paren(&t.column_list())
     )
+}
+
+/// ` (a, b)`, or nothing for a table without columns (its rows still count: `COPY t` moves
+/// them, where `COPY t ()` is a syntax error).
+fn paren(cols: &str) -> String {
+    if cols.is_empty() {
+        String::new()
+    } else {
+        format!(" ({cols})")
+    }
 }
 
 /// What one task moved.
@@ -245,6 +255,16 @@ mod tests {
         assert_eq!(
             copy_in_sql(&t, Format::Text, false),
             "COPY \"S\".t (id, \"a b\") FROM STDIN"
+        );
+        let mut none = table(None);
+        none.columns.clear();
+        assert_eq!(
+            copy_out_sql(&none, &Range::Whole, Format::Binary),
+            "COPY \"S\".t TO STDOUT (FORMAT binary)"
+        );
+        assert_eq!(
+            copy_in_sql(&none, Format::Binary, false),
+            "COPY \"S\".t FROM STDIN (FORMAT binary)"
         );
     }
 }
