@@ -259,13 +259,10 @@ pub async fn run(
     let control = conn::connect(source).await?;
     let info = checks::source_info(&control, &tables).await?;
     let mut problems = checks::source_problems(&tables, &info);
-    let own_snapshot;
+    // Our own snapshot lives as long as `control`'s transaction: until the run ends.
     let snapshot = match &opts.snapshot {
         Some(id) => id.clone(),
-        None => {
-            own_snapshot = export_on(&control).await?;
-            own_snapshot.clone()
-        }
+        None => export_on(&control).await?,
     };
     let first_source = open_source(source, &info.encoding, &snapshot).await?;
 
@@ -313,9 +310,11 @@ pub async fn run(
                 });
             }
         }
-        None => {
+        // Planning reads key bounds: not from tables the source already refuses.
+        None if problems.is_empty() => {
             plan = plan_tasks(&first_source, &tables, &info, opts).await?;
         }
+        None => {}
     }
     let may_hold_rows =
         |i: usize| tables[i].ext_condition.is_some() || resumed_rows.contains_key(&i);
