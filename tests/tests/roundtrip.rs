@@ -200,9 +200,10 @@ async fn differing_definitions<'a>(
         .collect()
 }
 
-/// Per user table of `db`: `count(*)` and an order-free md5 of its rows' text, by psql.
+/// Per user table of `db`: `count(*)` and an order-free md5 of its rows' text, by psql. Tables
+/// are labelled unquoted: `%I` quotes names that are keywords of the server's major only.
 fn row_hashes(c: &Cluster, db: &str) -> anyhow::Result<String> {
-    let list = "SELECT string_agg(format('SELECT %L, count(*), md5(string_agg(md5(t::text), '','' ORDER BY md5(t::text))) FROM ONLY %I.%I t', format('%I.%I', n.nspname, c.relname), n.nspname, c.relname), ' UNION ALL ' ORDER BY 1) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_toast'";
+    let list = "SELECT string_agg(format('SELECT %L, count(*), md5(string_agg(md5(t::text), '','' ORDER BY md5(t::text))) FROM ONLY %I.%I t', n.nspname || '.' || c.relname, n.nspname, c.relname), ' UNION ALL ' ORDER BY 1) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_toast'";
     let sql = c.psql(db, &["-At", "-c", list])?;
     if sql.trim().is_empty() {
         return Ok(String::new());
