@@ -1,7 +1,9 @@
 //! Shared helpers for the benchmarks (`src/bin/pgmove-bench.rs`, run by `cargo xtask bench`):
 //! a generated schema of N tables, a child-process meter (wall time and peak RSS via `wait4`,
-//! the same for pgmove and pg_dump), medians, and a TCP proxy that adds latency.
+//! the same for pgmove and pg_dump), medians, a TCP proxy that adds latency, and the data-copy
+//! benchmark (`data`).
 
+pub mod data;
 pub mod proxy;
 
 use anyhow::{bail, Context, Result};

@@ -1,4 +1,4 @@
-//! The benchmarks behind `cargo xtask bench extract|post-data`. Each starts throwaway servers,
+//! The benchmarks behind `cargo xtask bench extract|post-data|data`. Each starts throwaway servers,
 //! generates its schema, times pgmove and the PostgreSQL tools in the same run and prints the
 //! ratios. Sizes and run counts are options (also read from `PGMOVE_BENCH_*` variables), so the
 //! big runs happen only when asked for.
@@ -73,6 +73,21 @@ enum Bench {
         #[arg(long)]
         on_disk: bool,
     },
+    /// Row copy: pgmove data --jobs N vs pgcopydb copy table-data --table-jobs N vs
+    /// pg_dump -Fd -j N --data-only + pg_restore -j N --data-only, rows checked equal.
+    Data {
+        /// Approximate source size in MB (e.g. 64 for a quick check).
+        #[arg(long, default_value_t = 1024, env = "PGMOVE_BENCH_SIZE_MB")]
+        size: usize,
+        #[arg(long, default_value_t = 2)]
+        jobs: usize,
+        /// PostgreSQL major of both servers (15: the Debian tools and pgcopydb match it).
+        #[arg(long, default_value_t = 15)]
+        major: u32,
+        /// Keep the servers' data on disk rather than on the tmpfs /dev/shm.
+        #[arg(long)]
+        on_disk: bool,
+    },
 }
 
 fn main() {
@@ -114,6 +129,17 @@ fn run(args: Args) -> Result<()> {
             major,
             on_disk,
         } => post_data(tables, rows, jobs, runs.max(1), major, on_disk),
+        Bench::Data {
+            size,
+            jobs,
+            major,
+            on_disk,
+        } => pgmove_benches::data::run(&pgmove_benches::data::Options {
+            size_mb: size.max(1),
+            jobs: jobs.max(1),
+            major,
+            on_disk,
+        }),
     }
 }
 

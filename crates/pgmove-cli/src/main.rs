@@ -1,5 +1,6 @@
 //! The `pgmove` command. It parses arguments and calls pgmove-core; it holds no migration logic.
 
+mod data;
 #[cfg(feature = "dms")]
 mod dms;
 mod filter_args;
@@ -31,7 +32,7 @@ EXIT STATUS:
 ///
 /// The runbook pgmove replaces, step by step:
 ///   pgmove schema    --source S --target T   # pg_dump --section=pre-data -O | psql
-///   (copy the rows: AWS DMS, COPY, logical replication…)
+///   pgmove data      --source S --target T   # the rows, COPY to COPY (or AWS DMS, …)
 ///   pgmove sequences --source S --target T   # sequences, so keys continue where they left off
 ///   pgmove post-data --source S --target T   # pg_dump --section=post-data -O | psql, in parallel
 ///
@@ -83,6 +84,10 @@ objects already on the target are skipped. A target holding large objects the so
 refused before anything is written."
     )]
     LargeObjects(LargeObjectsArgs),
+    /// Copy the rows of every table (after `schema`, before `post-data`), in one snapshot,
+    /// streamed COPY to COPY on N connections, resumably.
+    #[command(after_help = data::AFTER_HELP)]
+    Data(data::DataArgs),
     /// Compare a target with its source: schema, sequence states and rows (read-only).
     #[command(after_help = validate::AFTER_HELP)]
     Validate(validate::ValidateArgs),
@@ -198,7 +203,9 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("pgmove: error: {e}");
+            for line in e.to_string().lines() {
+                eprintln!("pgmove: error: {line}");
+            }
             ExitCode::FAILURE
         }
     }
@@ -259,6 +266,7 @@ async fn run(cli: Cli) -> pgmove_core::Result<()> {
             }
             Ok(())
         }
+        Command::Data(a) => data::run(a).await,
         #[cfg(feature = "dms")]
         Command::Dms(a) => dms::run(a).await,
     }

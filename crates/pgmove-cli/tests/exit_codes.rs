@@ -65,7 +65,7 @@ fn failures_exit_1_with_one_line_and_no_password() {
 
 #[test]
 fn help_teaches() {
-    for sub in ["schema", "sequences", "post-data"] {
+    for sub in ["schema", "sequences", "post-data", "data"] {
         let o = pgmove(&[sub, "--help"]);
         let out = String::from_utf8_lossy(&o.stdout);
         assert_eq!(o.status.code(), Some(0));

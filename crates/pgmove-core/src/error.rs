@@ -41,6 +41,9 @@ pub enum Error {
          run again when no DDL is running on the source"
     )]
     SchemaChanged { attempts: u32 },
+    /// What must be fixed before any row is copied (`data`): one line each.
+    #[error("{}", .0.join("\n"))]
+    Preflight(Vec<String>),
     /// Writing output failed.
     #[error("writing output: {0}")]
     Io(#[from] std::io::Error),
@@ -59,7 +62,16 @@ impl fmt::Display for DbDisplay<'_> {
         {
             write!(f, "{message} (SQLSTATE {sqlstate})")?;
             if let Some(o) = object {
-                write!(f, " while creating {o}")?;
+                // An object named by what was being done ("copying rows into …") reads as is.
+                let doing = o
+                    .split(' ')
+                    .next()
+                    .is_some_and(|w| w.len() > 4 && w.ends_with("ing"));
+                if doing {
+                    write!(f, " while {o}")?;
+                } else {
+                    write!(f, " while creating {o}")?;
+                }
             }
             if let Some(d) = detail {
                 write!(f, "; {d}")?;
@@ -117,4 +129,31 @@ fn shorten(s: &str) -> String {
         out.push('…');
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn db(object: &str) -> Error {
+        Error::Db {
+            sqlstate: "23514".into(),
+            message: "violates check".into(),
+            detail: None,
+            object: Some(object.into()),
+            statement: None,
+        }
+    }
+
+    #[test]
+    fn the_object_reads_as_what_was_done() {
+        assert_eq!(
+            db("table public.t").to_string(),
+            "violates check (SQLSTATE 23514) while creating table public.t"
+        );
+        assert_eq!(
+            db("copying rows into public.t").to_string(),
+            "violates check (SQLSTATE 23514) while copying rows into public.t"
+        );
+    }
 }

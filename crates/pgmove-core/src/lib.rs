@@ -13,12 +13,14 @@
 //! - [`sort`]: dependency order (pg_depend plus a per-kind priority).
 //! - [`apply`]: streams statements into a target, in one transaction or on N connections.
 //! - [`lobs`]: copies large objects (contents, privileges, comments) under their OIDs.
+//! - [`data`]: copies the rows, streaming COPY on N connections in one snapshot, resumably.
 //! - [`validate`]: compares a target with its source: schema, sequence states, rows.
 //! - [`migrate`]: the whole runbook in one resumable call, on one catalog read.
 //! - [`roles`]: creates on a target the roles the source's owners and GRANTs name (no passwords).
 pub mod apply;
 pub mod catalog;
 pub mod conn;
+pub mod data;
 pub mod error;
 pub mod filter;
 pub mod lobs;

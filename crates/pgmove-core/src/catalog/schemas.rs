@@ -24,7 +24,8 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
              FROM pg_namespace n WHERE {USER_SCHEMAS} ORDER BY n.nspname"
     );
     let extensions =
-        "SELECT e.oid, e.extname::text AS name, n.nspname::text AS schema, e.extversion AS version
+        "SELECT e.oid, e.extname::text AS name, n.nspname::text AS schema, e.extversion AS version,
+                e.extconfig::oid[] AS config, e.extcondition AS conditions
          FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace ORDER BY e.extname"
             .to_string();
     // An extension member's `e` dependency always references its extension: by `refclassid`
@@ -66,11 +67,23 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
     }
 
     for r in extensions {
+        let config: Vec<u32> = r.get::<_, Option<Vec<u32>>>("config").unwrap_or_default();
+        let conditions: Vec<String> = r
+            .get::<_, Option<Vec<String>>>("conditions")
+            .unwrap_or_default();
         cat.extensions.push(Extension {
             oid: r.get("oid"),
             name: r.get("name"),
             schema: r.get("schema"),
             version: r.get("version"),
+            config: config
+                .into_iter()
+                .zip(
+                    conditions
+                        .into_iter()
+                        .chain(std::iter::repeat(String::new())),
+                )
+                .collect(),
         });
     }
 

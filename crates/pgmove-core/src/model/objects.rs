@@ -17,6 +17,10 @@ pub struct Extension {
     pub name: String,
     pub schema: String,
     pub version: String,
+    /// The extension's configuration tables (`extconfig`), whose rows are user data to copy,
+    /// each with its `extcondition` (a `WHERE …` clause or empty), as
+    /// `pg_extension_config_dump` recorded them.
+    pub config: Vec<(u32, String)>,
 }
 
 #[derive(Debug, Clone, Serialize)]
