@@ -63,6 +63,12 @@ pub struct DataArgs {
     /// Print no progress and no text summary.
     #[arg(short, long)]
     quiet: bool,
+    /// Leave the large objects out (they are copied by default, unless a filter is given).
+    #[arg(long)]
+    no_large_objects: bool,
+    /// Leave out the large objects' GRANTs, like pg_dump -x.
+    #[arg(short = 'x', long)]
+    no_privileges: bool,
 }
 
 /// Run the data step and print its summary.
@@ -81,6 +87,8 @@ pub async fn run(a: DataArgs) -> pgmove_core::Result<()> {
     opts.snapshot = a.snapshot.clone();
     opts.split_bytes = a.split_bytes;
     opts.binary = !a.text_only;
+    opts.large_objects = !a.no_large_objects;
+    opts.privileges = !a.no_privileges;
 
     let bar = (!a.quiet && std::io::stderr().is_terminal()).then(|| {
         let pb = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
@@ -161,8 +169,17 @@ fn text(r: &Report, target: &ConnSpec) -> String {
     } else {
         String::new()
     };
+    let lobs = match &r.large_objects {
+        Some(l) => format!(
+            "; {} large objects ({:.1} MB), {} already there",
+            l.objects,
+            mb(l.bytes),
+            l.skipped
+        ),
+        None => String::new(),
+    };
     format!(
-        "pgmove: data on {}: {} tables, {} rows, {:.1} MB in {:.1}s ({:.1} MB/s, {:.0} rows/s) on {} connections{resumed}; snapshot {}",
+        "pgmove: data on {}: {} tables, {} rows, {:.1} MB in {:.1}s ({:.1} MB/s, {:.0} rows/s) on {} connections{resumed}{lobs}; snapshot {}",
         target.display_safe(),
         r.tables.len(),
         r.rows,

@@ -57,6 +57,11 @@ pub struct Options {
     pub split_bytes: i64,
     /// Use binary COPY where it is safe (see [`Format`]); `false`: text for every table.
     pub binary: bool,
+    /// Copy the large objects too ([`crate::lobs`]), in the same snapshot, after the tables.
+    /// As with pg_dump, they are left out when a filter selects part of the database.
+    pub large_objects: bool,
+    /// With the large objects, their GRANTs (like pg_dump without `-x`).
+    pub privileges: bool,
 }
 
 impl Default for Options {
@@ -66,6 +71,8 @@ impl Default for Options {
             snapshot: None,
             split_bytes: 1 << 30,
             binary: true,
+            large_objects: true,
+            privileges: true,
         }
     }
 }
@@ -135,6 +142,8 @@ pub struct Report {
     pub seconds: f64,
     pub rows_per_second: f64,
     pub bytes_per_second: f64,
+    /// The large objects' copy, when [`Options::large_objects`] asked for it.
+    pub large_objects: Option<crate::lobs::Report>,
 }
 
 /// A snapshot exported on a source connection, alive as long as this value: pass
@@ -447,6 +456,16 @@ pub async fn run(
     for o in outcomes {
         o?;
     }
+    // Large objects in the same snapshot, while it is still held; each lands whole, so a
+    // rerun after a failure here skips the tables (their state is still there) and the
+    // objects already copied.
+    let large_objects = if opts.large_objects && filter.is_empty() {
+        let mut lo = crate::lobs::Options::with_jobs(opts.jobs.max(1));
+        lo.privileges = opts.privileges;
+        Some(crate::lobs::copy(source, target, Some(&snapshot), &lo, &|_| {}).await?)
+    } else {
+        None
+    };
     state::drop(&target_control).await?;
     drop(control);
 
@@ -493,6 +512,7 @@ pub async fn run(
         seconds,
         rows_per_second: rows as f64 / seconds.max(1e-9),
         bytes_per_second: bytes as f64 / seconds.max(1e-9),
+        large_objects,
     })
 }
 

@@ -518,12 +518,56 @@ impl Migration {
         Ok(step)
     }
 
+    /// The rows and large objects, by [`crate::data`]: resumable per table and range.
     async fn data_step(
         &self,
-        _cat: &crate::model::Catalog,
-        _progress: &(dyn Fn(Event<'_>) + Send + Sync),
+        cat: &crate::model::Catalog,
+        progress: &(dyn Fn(Event<'_>) + Send + Sync),
     ) -> Result<StepReport> {
-        Err(Error::Invalid("the data step is not built yet".into()))
+        use crate::data::Progress as P;
+        let started = Instant::now();
+        let opts = crate::data::Options {
+            jobs: self.jobs,
+            ..Default::default()
+        };
+        let on_progress = |p: P<'_>| match p {
+            P::Started { tasks, .. } => progress(Event::StepStarted {
+                step: StepName::Data,
+                total: tasks,
+            }),
+            P::TaskDone {
+                table,
+                tasks_done,
+                tasks,
+                ..
+            } => progress(Event::Progress {
+                step: StepName::Data,
+                done: tasks_done,
+                total: tasks,
+                what: table,
+            }),
+            _ => {}
+        };
+        let r = crate::data::run(
+            &self.source,
+            &self.target,
+            cat,
+            &self.filter,
+            &opts,
+            &on_progress,
+        )
+        .await?;
+        let mut step = done(StepName::Data, r.tables.len(), started);
+        step.rows = Some(r.rows);
+        let mut note = format!("{:.1} MB", r.bytes as f64 / (1 << 20) as f64);
+        if let Some(l) = &r.large_objects {
+            note += &format!(", {} large objects", l.objects + l.skipped);
+        }
+        if r.tasks_resumed > 0 {
+            note += &format!(", resumed after {} of {} tasks", r.tasks_resumed, r.tasks);
+        }
+        step.note = Some(note);
+        Ok(step)
     }
 
     async fn post_data_step(
