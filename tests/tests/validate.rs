@@ -4,7 +4,7 @@
 use pgmove_core::plan::{self, Step};
 use pgmove_core::validate::{self, Verdict};
 use pgmove_core::{apply, catalog, conn};
-use pgmove_testkit::Cluster;
+use pgmove_testkit::{Cluster, Major};
 
 /// A source that has one of everything the injections below break; runs on 10 and later.
 const SOURCE_SQL: &str = "
@@ -52,7 +52,7 @@ INSERT INTO app.pair SELECT g % 50, 'k' || g, g FROM generate_series(1, 2000) g;
 ANALYZE;
 ";
 
-fn setup_source(major: u32) -> Cluster {
+fn setup_source(major: impl Into<Major>) -> Cluster {
     let c = Cluster::start(major).expect("source cluster");
     c.sql("postgres", "CREATE ROLE validate_reader NOLOGIN")
         .unwrap();
