@@ -22,6 +22,9 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
         "SELECT p.oid, n.nspname::text AS schema, p.proname::text AS name,
                 pg_get_function_arguments(p.oid) AS args,
                 pg_get_function_identity_arguments(p.oid) AS identity_args,
+                array_to_string(ARRAY(SELECT format_type(u.t, NULL)
+                                      FROM unnest(p.proargtypes::oid[]) WITH ORDINALITY AS u(t, n)
+                                      ORDER BY u.n), ', ') AS type_args,
                 p.proacl::text[] AS acl, pg_get_userbyid(p.proowner)::text AS owner,
                 a.aggtransfn::regproc::text AS sfunc, format_type(a.aggtranstype, NULL) AS stype,
                 a.aggtransspace AS sspace,
@@ -210,6 +213,7 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
             name: r.get("name"),
             arguments: r.get("args"),
             identity_args: r.get("identity_args"),
+            type_args: r.get("type_args"),
             options: o,
             acl: r.get("acl"),
             owner: r.get("owner"),
