@@ -19,6 +19,8 @@ pub struct Major(u32);
 impl Major {
     /// PostgreSQL 9.4, the oldest source pgmove reads.
     pub const V9_4: Major = Major(90400);
+    /// PostgreSQL 9.5 (no build of it is fetched; for version gates such as row-level security).
+    pub const V9_5: Major = Major(90500);
     /// PostgreSQL 9.6.
     pub const V9_6: Major = Major(90600);
 

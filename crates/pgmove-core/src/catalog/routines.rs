@@ -47,7 +47,14 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
         combine = since(v, 90600, "NULLIF(a.aggcombinefn, 0)::regproc::text", "NULL::text"),
         serial = since(v, 90600, "NULLIF(a.aggserialfn, 0)::regproc::text", "NULL::text"),
         deserial = since(v, 90600, "NULLIF(a.aggdeserialfn, 0)::regproc::text", "NULL::text"),
-        finalmodify = since(v, 110000, "a.aggfinalmodify", "'r'::\"char\""),
+        // Before 11 a final function could not choose: it left a plain aggregate's state alone
+        // and could change an ordered-set one's, as 11's defaults for each kind still say.
+        finalmodify = since(
+            v,
+            110000,
+            "a.aggfinalmodify",
+            "CASE a.aggkind WHEN 'n' THEN 'r' ELSE 'w' END::\"char\"",
+        ),
         parallel = since(v, 90600, "p.proparallel", "'u'::\"char\""),
     );
     let functions = format!(
