@@ -210,14 +210,30 @@ async fn differing_definitions<'a>(
         .collect()
 }
 
-/// Corpora loading on sources before 10, with the oldest such source; they must load there
-/// without an error. The others load from 10 on (identity columns, partitions, `PARALLEL`
+/// Corpora loading on sources before 10, with the oldest such source (chinook as
+/// [`files_for`] rewrites it); they must load there without an error. The others load from 10 on (identity columns, partitions, `PARALLEL`
 /// functions, ICU collations, settings such as `row_security` at the top of their dumps).
 const OLD_SOURCES: &[(&str, Major)] = &[
     ("v94_objects", Major::V9_4),
     ("northwind", Major::V9_4),
     ("sakila", Major::V9_4),
+    ("chinook", Major::V9_4),
 ];
+
+/// The files to load `corpus` from on `source`. Chinook declares its keys as identity columns
+/// (from 10); before 10 it gets serial columns instead, staged in `stage`: its rows name no key
+/// values, so they load the same and the sequences end alike.
+fn files_for(corpus: &Corpus, source: Major, stage: &tempfile::TempDir) -> Vec<PathBuf> {
+    if corpus.name != "chinook" || source >= 10 {
+        return corpus.files.clone();
+    }
+    let sql = std::fs::read_to_string(&corpus.files[0]).unwrap();
+    let identity = "INT NOT NULL GENERATED ALWAYS AS IDENTITY";
+    assert!(sql.contains(identity), "chinook changed: no {identity:?}");
+    let staged = stage.path().join("chinook-serial.sql");
+    std::fs::write(&staged, sql.replace(identity, "SERIAL NOT NULL")).unwrap();
+    vec![staged]
+}
 
 /// Whether `corpus` loads on a `source`, and whether it must load without an error there.
 fn loads_on(corpus: &str, source: Major) -> (bool, bool) {
@@ -261,7 +277,9 @@ async fn corpus_round_trip_matches_pg_dump() {
                 continue;
             }
             source.create_db(db).unwrap();
-            let files: Vec<&std::path::Path> = corpus.files.iter().map(|p| p.as_path()).collect();
+            let stage = tempfile::tempdir().unwrap();
+            let files = files_for(&corpus, sm, &stage);
+            let files: Vec<&std::path::Path> = files.iter().map(|p| p.as_path()).collect();
             let errors = source
                 .load_files(db, &files, &[("PGUSER", "postgres"), ("DBNAME", db)])
                 .unwrap();
