@@ -40,7 +40,7 @@ pub fn running_as_root() -> bool {
 }
 
 /// Options for a cluster before it starts.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ClusterBuilder {
     major: Major,
     settings: Vec<(String, String)>,
@@ -247,7 +247,10 @@ impl Cluster {
     pub fn builder(major: impl Into<Major>) -> ClusterBuilder {
         ClusterBuilder {
             major: major.into(),
-            ..Default::default()
+            settings: Vec::new(),
+            ssl: None,
+            password: None,
+            parent: None,
         }
     }
 

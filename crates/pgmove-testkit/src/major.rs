@@ -13,7 +13,7 @@ use std::fmt;
 use std::str::FromStr;
 
 /// A PostgreSQL major version; see the module documentation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Major(u32);
 
 impl Major {

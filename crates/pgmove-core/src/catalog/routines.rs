@@ -44,6 +44,7 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
          WHERE {USER_SCHEMAS}
            AND {p_not_member}
          ORDER BY 2, 3",
+        // Combine, serial and deserial functions and parallel safety: parallel query, 9.6.
         combine = since(v, 90600, "NULLIF(a.aggcombinefn, 0)::regproc::text", "NULL::text"),
         serial = since(v, 90600, "NULLIF(a.aggserialfn, 0)::regproc::text", "NULL::text"),
         deserial = since(v, 90600, "NULLIF(a.aggdeserialfn, 0)::regproc::text", "NULL::text"),
