@@ -1,13 +1,13 @@
 //! Throwaway clusters of every major in `PGMOVE_TEST_PAIRS` (sources and targets) start and serve
 //! queries: from a root test process (the server then runs as `nobody`), and from a normal user's.
 
-use pgmove_testkit::{cache_dir, majors_of, running_as_root, test_pairs, Cluster, NOBODY};
+use pgmove_testkit::{cache_dir, majors_of, running_as_root, test_pairs, Cluster, Major, NOBODY};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 
 /// Start a cluster of `major` and require it to answer a query, reporting its own major.
-fn assert_answers(major: u32) {
+fn assert_answers(major: Major) {
     let c = Cluster::start(major).unwrap_or_else(|e| panic!("start PostgreSQL {major}: {e:#}"));
     let out = c
         .psql(
@@ -15,11 +15,17 @@ fn assert_answers(major: u32) {
             &[
                 "-At",
                 "-c",
-                "SELECT current_setting('server_version_num')::int / 10000, 40 + 2",
+                "SELECT current_setting('server_version_num'), 40 + 2",
             ],
         )
         .unwrap_or_else(|e| panic!("query PostgreSQL {major}: {e:#}\n{}", c.log()));
-    assert_eq!(out.trim(), format!("{major}|42"), "PostgreSQL {major}");
+    let (num, answer) = out.trim().split_once('|').expect("two columns");
+    let num: u32 = num.parse().expect("server_version_num");
+    assert_eq!(
+        (Major::of_version_num(num), answer),
+        (major, "42"),
+        "PostgreSQL {major}"
+    );
 }
 
 #[test]
@@ -30,7 +36,7 @@ fn clusters_of_each_tested_major_start_and_answer() {
 }
 
 /// The line [`nonroot_child`] prints per major; the parent requires one for each.
-fn answered(major: u32) -> String {
+fn answered(major: Major) -> String {
     format!("non-root: PostgreSQL {major} answered")
 }
 

@@ -8,7 +8,7 @@ use pgmove_core::filter::Filter;
 use pgmove_core::model::Catalog;
 use pgmove_core::plan::{self, Step};
 use pgmove_core::{apply, catalog, conn, Error};
-use pgmove_testkit::{test_pairs, Cluster};
+use pgmove_testkit::{test_pairs, Cluster, Major};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -91,7 +91,7 @@ fn spec(c: &Cluster, db: &str) -> conn::ConnSpec {
 
 /// Every kind of table that holds rows, with NULLs, odd names and awkward types. Generated
 /// columns and DEFAULT partitions only where the server has them.
-fn fixture(major: u32) -> String {
+fn fixture(major: Major) -> String {
     let mut s = String::from(
         r#"
 CREATE SCHEMA "My Schema";

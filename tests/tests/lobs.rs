@@ -5,7 +5,7 @@
 
 use pgmove_core::conn::ConnSpec;
 use pgmove_core::{lobs, Error};
-use pgmove_testkit::{test_pairs, Cluster};
+use pgmove_testkit::{test_pairs, Cluster, Major};
 
 /// Objects of every shape: empty, binary, one of several MB (many chunks), a comment, GRANTs
 /// to a role and to PUBLIC, and a couple of hundred small ones (many batches).
@@ -38,7 +38,7 @@ fn spec(c: &Cluster, db: &str) -> ConnSpec {
 }
 
 /// Source and target clusters with the role the GRANTs name, the source loaded.
-fn clusters(sm: u32, tm: u32) -> (Cluster, Cluster) {
+fn clusters(sm: Major, tm: Major) -> (Cluster, Cluster) {
     let source = Cluster::start(sm).unwrap();
     let target = Cluster::start(tm).unwrap();
     for c in [&source, &target] {

@@ -8,14 +8,14 @@ use pgmove_core::model::Catalog;
 use pgmove_core::plan::{self, Step};
 use pgmove_core::render::{Item, LeadRef};
 use pgmove_core::{catalog, conn, Error};
-use pgmove_testkit::{test_pairs, Cluster};
+use pgmove_testkit::{test_pairs, Cluster, Major};
 use std::collections::HashMap;
 use tokio_postgres::Client;
 
 /// Keys of every flavour the USING INDEX form must reproduce (or leave to the plain form), on
 /// plain, inheriting, partitioned and oddly named tables, with comments, `CLUSTER ON`, replica
 /// identity and foreign keys onto them.
-fn source_sql(major: u32) -> String {
+fn source_sql(major: Major) -> String {
     let mut sql = String::from(
         r#"
 CREATE SCHEMA app;
@@ -181,8 +181,8 @@ async fn post_data(
 
 /// The majors to run on: each target major of `PGMOVE_TEST_PAIRS` (one cluster holds source
 /// and target databases).
-fn majors() -> Vec<u32> {
-    let mut m: Vec<u32> = test_pairs().into_iter().map(|(_, t)| t).collect();
+fn majors() -> Vec<Major> {
+    let mut m: Vec<Major> = test_pairs().into_iter().map(|(_, t)| t).collect();
     m.sort();
     m.dedup();
     m
@@ -193,7 +193,7 @@ const ALL_SPLIT: ParallelOptions = ParallelOptions {
 };
 
 /// A source database `app` on a fresh cluster that logs every statement, and its catalog.
-async fn source(major: u32) -> (Cluster, Catalog) {
+async fn source(major: Major) -> (Cluster, Catalog) {
     let c = Cluster::builder(major)
         .setting("log_statement", "all")
         .start()

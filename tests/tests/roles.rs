@@ -6,7 +6,7 @@
 //! pg_roles, pg_auth_members, pg_db_role_setting and shobj_description, on both sides.
 
 use pgmove_core::{conn, roles};
-use pgmove_testkit::{test_pairs, Cluster};
+use pgmove_testkit::{test_pairs, Cluster, Major};
 
 /// Roles of every attribute, memberships with ADMIN OPTION, settings (role-wide, in the migrated
 /// database, in another database), comments, a column grant, a provider-like role, and the
@@ -129,7 +129,7 @@ fn memberships(c: &Cluster, names: &[&str], skip_member: &str, options: bool) ->
     )
 }
 
-fn source(major: u32) -> Cluster {
+fn source(major: Major) -> Cluster {
     let src = Cluster::start(major).unwrap();
     src.create_db("app").unwrap();
     src.sql("postgres", SOURCE_ROLES).unwrap();
@@ -161,7 +161,7 @@ enum TargetUser {
     CreateRole,
 }
 
-fn target(major: u32, who: TargetUser) -> (Cluster, &'static str) {
+fn target(major: Major, who: TargetUser) -> (Cluster, &'static str) {
     let tgt = Cluster::start(major).unwrap();
     tgt.create_db("newapp").unwrap();
     match who {

@@ -50,7 +50,8 @@ enum Task {
 
 #[derive(Subcommand)]
 enum PgAction {
-    /// Fill the binary cache: server majors (10–18), `tools` (pg_dump/psql/pg_restore 18) or `all`.
+    /// Fill the binary cache: server majors (9.4, 9.6, 10–18), `tools` (pg_dump/psql/pg_restore 18)
+    /// or `all`.
     Fetch {
         #[arg(required = true, value_name = "MAJOR|tools|all")]
         what: Vec<String>,

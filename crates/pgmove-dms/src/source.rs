@@ -75,13 +75,17 @@ pub async fn measure_lobs(
 }
 
 /// The database name and the server settings that decide whether CDC can work at all.
+///
+/// `rds.logical_replication` exists on RDS only; it is read from `pg_settings` because
+/// `current_setting`'s `missing_ok` argument arrives in 9.6, and sources go back to 9.4.
 pub async fn read_settings(client: &tokio_postgres::Client) -> Result<(String, SourceSettings)> {
     let r = client
         .query_one(
             "select current_setting('server_version'),
                     current_setting('server_version_num')::int4,
                     current_setting('wal_level'),
-                    current_setting('rds.logical_replication', true),
+                    (select s.setting from pg_catalog.pg_settings s
+                      where s.name = 'rds.logical_replication'),
                     current_setting('max_replication_slots')::int4,
                     current_setting('max_wal_senders')::int4,
                     (select count(*) from pg_replication_slots),

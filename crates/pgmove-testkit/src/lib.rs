@@ -6,7 +6,8 @@
 //! own port and directory). It never talks to anything but 127.0.0.1.
 //!
 //! Binaries: PostgreSQL 15 from Debian (`/usr/lib/postgresql/15/bin`) is always there; other majors
-//! come from the cache filled by `cargo xtask pg fetch` (see [`bin_dir`]).
+//! (9.4, 9.6, 10–18, see [`Major`]) come from the cache filled by `cargo xtask pg fetch` (see
+//! [`bin_dir`]) and run with `LD_LIBRARY_PATH` at their own libraries ([`server_lib_dir`]).
 
 use anyhow::{bail, Context, Result};
 use std::net::TcpListener;
@@ -15,10 +16,12 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 pub mod binaries;
+pub mod major;
 pub use binaries::{
-    bin_dir, cache_dir, client_bin_dir, corpus_dir, majors_of, parse_pairs, test_pairs,
-    DEFAULT_TEST_PAIRS,
+    bin_dir, cache_dir, client_bin_dir, corpus_dir, majors_of, parse_pairs, pg9x_dir,
+    server_lib_dir, test_pairs, DEFAULT_TEST_PAIRS,
 };
+pub use major::Major;
 
 /// The uid/gid a server runs as when we are root (Debian's `nobody`/`nogroup`).
 pub const NOBODY: u32 = 65534;
@@ -37,9 +40,9 @@ pub fn running_as_root() -> bool {
 }
 
 /// Options for a cluster before it starts.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ClusterBuilder {
-    major: u32,
+    major: Major,
     settings: Vec<(String, String)>,
     /// `(certificate PEM, key PEM)`; when set the server starts with `ssl=on`.
     ssl: Option<(String, String)>,
@@ -77,6 +80,7 @@ impl ClusterBuilder {
     /// initdb, then start the server and wait until it accepts connections.
     pub fn start(self) -> Result<Cluster> {
         let bin = bin_dir(self.major)?;
+        let libs = server_lib_dir(&bin);
         let root = running_as_root();
         let dir = tempfile::Builder::new()
             .prefix(&format!("pgmove-pg{}-", self.major))
@@ -87,14 +91,19 @@ impl ClusterBuilder {
             std::os::unix::fs::chown(dir.path(), Some(NOBODY), Some(NOBODY))
                 .context("handing the cluster directory to nobody")?;
         }
-        let mut initdb = Command::new(bin.join("initdb"));
+        let mut initdb = server_command(&bin, "initdb", libs.as_deref());
         initdb.arg("-D").arg(&data).args([
             "-U",
             "postgres",
             "-E",
             "UTF8",
             "--locale=C",
-            "--no-sync",
+            // initdb spells "do not fsync" `--nosync` before 10.
+            if self.major >= 10 {
+                "--no-sync"
+            } else {
+                "--nosync"
+            },
         ]);
         if let Some(pw) = &self.password {
             let pwfile = dir.path().join("pwfile");
@@ -102,10 +111,16 @@ impl ClusterBuilder {
             if root {
                 std::os::unix::fs::chown(&pwfile, Some(NOBODY), Some(NOBODY))?;
             }
+            // scram-sha-256 exists from 10; older servers get md5.
+            let host_auth = if self.major >= 10 {
+                "--auth-host=scram-sha-256"
+            } else {
+                "--auth-host=md5"
+            };
             initdb
                 .arg("--pwfile")
                 .arg(&pwfile)
-                .args(["--auth-local=trust", "--auth-host=scram-sha-256"]);
+                .args(["--auth-local=trust", host_auth]);
         } else {
             initdb.arg("--auth=trust");
         }
@@ -144,7 +159,7 @@ impl ClusterBuilder {
         let mut last_err = None;
         for _ in 0..5 {
             let port = free_port()?;
-            let mut ctl = Command::new(bin.join("pg_ctl"));
+            let mut ctl = server_command(&bin, "pg_ctl", libs.as_deref());
             ctl.arg("-D")
                 .arg(&data)
                 .arg("-l")
@@ -158,6 +173,7 @@ impl ClusterBuilder {
                         major: self.major,
                         port,
                         bin,
+                        libs,
                         data,
                         root,
                         dir,
@@ -172,6 +188,16 @@ impl ClusterBuilder {
         let log = std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default();
         Err(last_err.unwrap()).context(format!("pg_ctl start failed; server log:\n{log}"))
     }
+}
+
+/// `bin/program`, with `LD_LIBRARY_PATH` at `libs` when the build needs it (pg_ctl passes it on
+/// to the postgres it starts).
+fn server_command(bin: &Path, program: &str, libs: Option<&Path>) -> Command {
+    let mut cmd = Command::new(bin.join(program));
+    if let Some(libs) = libs {
+        cmd.env("LD_LIBRARY_PATH", libs);
+    }
+    cmd
 }
 
 fn as_server_user(cmd: &mut Command, root: bool) -> &mut Command {
@@ -206,9 +232,10 @@ fn free_port() -> Result<u16> {
 /// A running throwaway PostgreSQL server; stopped and deleted on drop.
 #[derive(Debug)]
 pub struct Cluster {
-    major: u32,
+    major: Major,
     port: u16,
     bin: PathBuf,
+    libs: Option<PathBuf>,
     data: PathBuf,
     root: bool,
     password: Option<String>,
@@ -216,20 +243,23 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    /// Configure a cluster of PostgreSQL `major` (e.g. 15).
-    pub fn builder(major: u32) -> ClusterBuilder {
+    /// Configure a cluster of PostgreSQL `major` (e.g. `15`, or [`Major::V9_4`]).
+    pub fn builder(major: impl Into<Major>) -> ClusterBuilder {
         ClusterBuilder {
-            major,
-            ..Default::default()
+            major: major.into(),
+            settings: Vec::new(),
+            ssl: None,
+            password: None,
+            parent: None,
         }
     }
 
     /// Start a default cluster of PostgreSQL `major`.
-    pub fn start(major: u32) -> Result<Cluster> {
+    pub fn start(major: impl Into<Major>) -> Result<Cluster> {
         Self::builder(major).start()
     }
 
-    pub fn major(&self) -> u32 {
+    pub fn major(&self) -> Major {
         self.major
     }
     pub fn port(&self) -> u16 {
@@ -382,7 +412,7 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        let mut ctl = Command::new(self.bin.join("pg_ctl"));
+        let mut ctl = server_command(&self.bin, "pg_ctl", self.libs.as_deref());
         ctl.arg("-D")
             .arg(&self.data)
             .args(["-m", "immediate", "-w", "stop"]);

@@ -66,6 +66,7 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
              FROM pg_event_trigger x WHERE {} ORDER BY 2",
         not_member("pg_event_trigger", "x", false)
     );
+    // Publications (logical replication) arrived in 10.
     let publications = match v >= 100000 {
         true => format!(
             "SELECT x.oid, x.pubname::text AS name, x.puballtables, x.pubinsert, x.pubupdate,

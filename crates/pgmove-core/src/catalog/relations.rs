@@ -84,6 +84,7 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<(Columns,
 /// Inheritance parents that are not partition parents, in order, by child.
 async fn read_inherits(client: &Client, v: i32) -> Result<HashMap<u32, Vec<String>>> {
     let mut inherits: HashMap<u32, Vec<String>> = HashMap::new();
+    // Declarative partitioning arrived in 10: before, every pg_inherits row is inheritance.
     let not_partition = since(v, 100000, "NOT c.relispartition", "true");
     for r in query(
         client,
@@ -131,6 +132,7 @@ async fn read_tables(
         // Row-level security arrived in 9.5.
         rls = since(v, 90500, "c.relrowsecurity", "false"),
         force_rls = since(v, 90500, "c.relforcerowsecurity", "false"),
+        // Declarative partitioning arrived in 10.
         part_parent = since(v, 100000,
             "CASE WHEN c.relispartition THEN (SELECT i.inhparent FROM pg_inherits i WHERE i.inhrelid = c.oid) END",
             "NULL::oid"
@@ -882,6 +884,7 @@ async fn read_triggers_rules(client: &Client, cat: &mut Catalog) -> Result<()> {
         });
     }
 
+    // Policies arrived with row-level security in 9.5, restrictive ones in 10.
     if v >= 90500 {
         let permissive = since(v, 100000, "p.polpermissive", "true");
         for r in query(

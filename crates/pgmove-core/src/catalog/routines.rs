@@ -22,6 +22,9 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
         "SELECT p.oid, n.nspname::text AS schema, p.proname::text AS name,
                 pg_get_function_arguments(p.oid) AS args,
                 pg_get_function_identity_arguments(p.oid) AS identity_args,
+                array_to_string(ARRAY(SELECT format_type(u.t, NULL)
+                                      FROM unnest(p.proargtypes::oid[]) WITH ORDINALITY AS u(t, n)
+                                      ORDER BY u.n), ', ') AS type_args,
                 p.proacl::text[] AS acl, pg_get_userbyid(p.proowner)::text AS owner,
                 a.aggtransfn::regproc::text AS sfunc, format_type(a.aggtranstype, NULL) AS stype,
                 a.aggtransspace AS sspace,
@@ -41,10 +44,18 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
          WHERE {USER_SCHEMAS}
            AND {p_not_member}
          ORDER BY 2, 3",
+        // Combine, serial and deserial functions and parallel safety: parallel query, 9.6.
         combine = since(v, 90600, "NULLIF(a.aggcombinefn, 0)::regproc::text", "NULL::text"),
         serial = since(v, 90600, "NULLIF(a.aggserialfn, 0)::regproc::text", "NULL::text"),
         deserial = since(v, 90600, "NULLIF(a.aggdeserialfn, 0)::regproc::text", "NULL::text"),
-        finalmodify = since(v, 110000, "a.aggfinalmodify", "'r'::\"char\""),
+        // Before 11 a final function could not choose: it left a plain aggregate's state alone
+        // and could change an ordered-set one's, as 11's defaults for each kind still say.
+        finalmodify = since(
+            v,
+            110000,
+            "a.aggfinalmodify",
+            "CASE a.aggkind WHEN 'n' THEN 'r' ELSE 'w' END::\"char\"",
+        ),
         parallel = since(v, 90600, "p.proparallel", "'u'::\"char\""),
     );
     let functions = format!(
@@ -210,6 +221,7 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
             name: r.get("name"),
             arguments: r.get("args"),
             identity_args: r.get("identity_args"),
+            type_args: r.get("type_args"),
             options: o,
             acl: r.get("acl"),
             owner: r.get("owner"),

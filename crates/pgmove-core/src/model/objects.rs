@@ -127,6 +127,9 @@ pub struct Aggregate {
     /// `pg_get_function_arguments` (with ORDER BY for ordered-set aggregates).
     pub arguments: String,
     pub identity_args: String,
+    /// The argument types alone (`integer, text`), as `GRANT … ON FUNCTION` names an
+    /// aggregate: an ordered-set aggregate's `ORDER BY` is not allowed there.
+    pub type_args: String,
     /// `(key, value)` options in `CREATE AGGREGATE` order, values rendered.
     pub options: Vec<(String, String)>,
     pub acl: Option<Vec<String>>,

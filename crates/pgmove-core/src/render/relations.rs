@@ -41,12 +41,11 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
                 continue;
             }
             let seq = identity_seqs.get(&(t.oid, c.name.as_str())).copied();
-            lines.push(column_def(
-                c,
-                t,
-                seq,
-                detached.contains(&c.attrdef_oid.unwrap_or(0)),
-            ));
+            let line = column_def(c, t, seq, detached.contains(&c.attrdef_oid.unwrap_or(0)));
+            // A typed table's columns come from its type: only those with options are listed.
+            if !line.ends_with(" WITH OPTIONS") {
+                lines.push(line);
+            }
         }
         for c in checks.get(&t.oid).into_iter().flatten() {
             lines.push(format!(
@@ -55,15 +54,20 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
                 c.definition
             ));
         }
+        let of_type = t.extra().of_type.as_ref();
+        let body = match (of_type, lines.is_empty()) {
+            (Some(ty), true) => format!(" OF {ty}"),
+            (Some(ty), false) => format!(" OF {ty} (\n{}\n)", lines.join(",\n")),
+            (None, _) => format!(" (\n{}\n)", lines.join(",\n")),
+        };
         let mut sql = format!(
-            "CREATE {}{}TABLE {name} (\n{}\n)",
+            "CREATE {}{}TABLE {name}{body}",
             if t.persistence == 'u' {
                 "UNLOGGED "
             } else {
                 ""
             },
             if t.relkind == 'f' { "FOREIGN " } else { "" },
-            lines.join(",\n")
         );
         if !t.extra().inherits.is_empty() {
             sql += &format!("\nINHERITS ({})", t.extra().inherits.join(", "));
@@ -107,6 +111,12 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
         };
         sql += &owner(opts, || format!("{word} {name}"), &t.owner);
         sql += &comment(cat, class::PG_CLASS, t.oid, 0, || format!("{word} {name}"));
+        // Checks written into CREATE TABLE have their comments here; the others, theirs.
+        for c in checks.get(&t.oid).into_iter().flatten() {
+            sql += &comment(cat, class::PG_CONSTRAINT, c.oid, 0, || {
+                format!("CONSTRAINT {} ON {name}", ident(&c.name))
+            });
+        }
         for c in &t.columns {
             sql += &comment(cat, class::PG_CLASS, t.oid, c.num as i32, || {
                 format!("COLUMN {name}.{}", ident(&c.name))
@@ -349,8 +359,13 @@ fn column_def(
     identity_seq: Option<&crate::model::Sequence>,
     detached: bool,
 ) -> String {
-    let mut s = format!("    {} {}", ident(&c.name), c.type_name);
-    if let Some(coll) = &c.extra().collation {
+    // A typed table's column takes its type and collation from the table's type.
+    let mut s = if t.extra().of_type.is_some() {
+        format!("    {} WITH OPTIONS", ident(&c.name))
+    } else {
+        format!("    {} {}", ident(&c.name), c.type_name)
+    };
+    if let (None, Some(coll)) = (&t.extra().of_type, &c.extra().collation) {
         s += &format!(" COLLATE {coll}");
     }
     match (c.generated, &c.default) {

@@ -56,7 +56,7 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
         if opts.privileges {
             sql += &render_acl(
                 "FUNCTION",
-                &format!("FUNCTION {name}({})", a.identity_args),
+                &format!("FUNCTION {name}({})", a.type_args),
                 a.acl.as_deref(),
                 &a.owner,
                 None,

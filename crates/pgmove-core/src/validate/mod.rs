@@ -116,10 +116,12 @@ SET IntervalStyle = 'postgres';
 SET TimeZone = 'UTC';
 SET bytea_output = 'hex';
 SET extra_float_digits = 1;
-SET row_security = off;
 SELECT pg_catalog.set_config('search_path', '', false);
 ",
     );
+    // row_security exists from 9.5; a 9.4 source has no row-level security to turn off.
+    s += "SELECT pg_catalog.set_config(name, 'off', false) FROM pg_catalog.pg_settings \
+          WHERE name = 'row_security';\n";
     if let Some(t) = timeout {
         s += &format!("SET statement_timeout = {};\n", crate::quote::literal(t));
     }
