@@ -41,6 +41,13 @@ pub enum Error {
          run again when no DDL is running on the source"
     )]
     SchemaChanged { attempts: u32 },
+    /// Several things stand in the way, each one line (a preflight's findings, the schema
+    /// changes found at cutover); nothing was changed.
+    #[error("{context}:\n  - {}", problems.join("\n  - "))]
+    Problems {
+        context: String,
+        problems: Vec<String>,
+    },
     /// Writing output failed.
     #[error("writing output: {0}")]
     Io(#[from] std::io::Error),

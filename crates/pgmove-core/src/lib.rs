@@ -12,9 +12,11 @@
 //! - [`quote`]: the one place identifiers and literals are quoted.
 //! - [`sort`]: dependency order (pg_depend plus a per-kind priority).
 //! - [`apply`]: streams statements into a target, in one transaction or on N connections.
+//! - [`cdc`]: online migration: native logical replication from the source, then cutover.
 //! - [`validate`]: compares a target with its source: schema, sequence states, rows.
 pub mod apply;
 pub mod catalog;
+pub mod cdc;
 pub mod conn;
 pub mod error;
 pub mod filter;
