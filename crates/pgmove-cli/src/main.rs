@@ -1,5 +1,6 @@
 //! The `pgmove` command. It parses arguments and calls pgmove-core; it holds no migration logic.
 
+mod cdc;
 #[cfg(feature = "dms")]
 mod dms;
 mod filter_args;
@@ -73,6 +74,14 @@ Interrupted? Run the same command again: what exists is skipped, invalid indexes
     /// Compare a target with its source: schema, sequence states and rows (read-only).
     #[command(after_help = validate::AFTER_HELP)]
     Validate(validate::ValidateArgs),
+    /// Start an online migration: the target subscribes to the source (logical replication).
+    #[command(after_help = cdc::REPLICATE_HELP)]
+    Replicate(cdc::ReplicateArgs),
+    /// Where an online migration stands: tables, lag, what cutover would do.
+    Status(cdc::StatusArgs),
+    /// End an online migration: catch up, set sequences, drop the replication objects.
+    #[command(after_help = cdc::CUTOVER_HELP)]
+    Cutover(cdc::CutoverArgs),
     #[cfg(feature = "dms")]
     Dms(dms::DmsArgs),
 }
@@ -196,6 +205,9 @@ async fn run(cli: Cli) -> pgmove_core::Result<()> {
             )
             .await
         }
+        Command::Replicate(a) => cdc::replicate(a).await,
+        Command::Status(a) => cdc::status(a).await,
+        Command::Cutover(a) => cdc::cutover(a).await,
         Command::Validate(_) => unreachable!("validate runs from main with its own exit status"),
         #[cfg(feature = "dms")]
         Command::Dms(a) => dms::run(a).await,
