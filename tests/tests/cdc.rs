@@ -290,6 +290,9 @@ async fn online_migration_under_writes() {
             .await
             .unwrap();
         assert!(st.all_streaming() && st.subscription_exists);
+        // Every keyed table (leaf partitions included) got its key before the copy.
+        let keyed = if s >= 11 { 5 } else { 3 };
+        assert_eq!(started.keys_created, keyed);
 
         // Post-data while changes flow; the keys start created are skipped.
         let clients = vec![
@@ -312,6 +315,11 @@ async fn online_migration_under_writes() {
         tokio::time::sleep(Duration::from_secs(2)).await;
         let writes = writer.stop().await;
         assert!(writes > 20, "the writer ran {writes} transactions");
+        // No change failed to apply on the target (targets 15+ count them).
+        let st = cdc::status(&so, &to).await.unwrap();
+        if t >= 15 {
+            assert_eq!(st.errors, Some((0, 0)), "{st:?}");
+        }
 
         let out = run_clean(pgmove(&[
             "cutover",
@@ -530,4 +538,54 @@ async fn preflight_lists_every_problem_and_creates_nothing() {
         ),
         "d"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ddl_on_the_source_stops_cutover_until_allowed() {
+    let (s, t) = test_pairs()[0];
+    let (src, dst, ss, ts) = servers(s, t).await;
+    let cat = catalog::read(&conn::connect(&ss).await.unwrap())
+        .await
+        .unwrap();
+    let mut opts = StartOptions::new(Default::default());
+    opts.replica_identity_full = true;
+    cdc::start(&ss, &ts, &cat, &opts).await.unwrap();
+    let (so, to) = (
+        conn::connect(&ss).await.unwrap(),
+        conn::connect(&ts).await.unwrap(),
+    );
+    cdc::wait_streaming(&so, &to, Duration::from_secs(300), |_| {})
+        .await
+        .unwrap();
+    src.sql(
+        "app",
+        "CREATE INDEX accounts_name ON app.accounts (name);
+         COMMENT ON TABLE app.docs IS 'changed';
+         CREATE TABLE app.late (id int PRIMARY KEY);",
+    )
+    .unwrap();
+
+    let err = cdc::cutover(&so, &to, &CutoverOptions::default(), |_| {})
+        .await
+        .unwrap_err();
+    let Error::Problems { problems, .. } = &err else {
+        panic!("not a list of problems: {err}");
+    };
+    for want in [
+        "index app.accounts_name: created on the source",
+        "table app.docs: changed on the source",
+        "table app.late: created on the source",
+    ] {
+        assert!(problems.iter().any(|p| p == want), "{want} missing: {err}");
+    }
+    // Nothing dropped: replication goes on until the user decides.
+    assert_eq!(value(&dst, "SELECT count(*) FROM pg_subscription"), "1");
+    assert_eq!(value(&src, "SELECT count(*) FROM pg_publication"), "1");
+
+    let mut co = CutoverOptions::default();
+    co.allow_schema_changes = true;
+    let report = cdc::cutover(&so, &to, &co, |_| {}).await.unwrap();
+    assert!(report.schema_changes.len() >= 3, "{report:?}");
+    assert_rows_equal(&src, &dst, s, "after allowed schema changes");
+    assert_nothing_left(&src, &dst);
 }
