@@ -281,6 +281,15 @@ async fn online_migration_under_writes() {
         assert!(out.status.success(), "{out:?}");
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(text.contains("cutover would:"), "{text}");
+        eprintln!("{s}->{t} status during the copy:\n{text}");
+        let out = run_clean(pgmove(&[
+            "status", "--source", &sc, "--target", &tc, "--format", "json",
+        ]));
+        assert!(out.status.success(), "{out:?}");
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["names"]["subscription"], "pgmove_cdc_app");
+        assert_eq!(v["tables"].as_array().unwrap().len(), started.tables.len());
+        assert!(v["counts"]["streaming"].is_u64(), "{v}");
 
         let (so, to) = (
             conn::connect(&ss).await.unwrap(),
@@ -405,6 +414,15 @@ async fn replicate_killed_while_subscribing_then_resumed() {
         }
         first.kill().unwrap();
         first.wait().unwrap();
+        // Its session on the target still waits in CREATE SUBSCRIPTION: the re-run must end it.
+        std::thread::sleep(Duration::from_millis(500));
+        assert_eq!(
+            value(
+                &dst,
+                "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'CREATE SUBSCRIPTION%'"
+            ),
+            "1"
+        );
 
         // Run again; the held transaction commits while it waits.
         let second = pgmove(&[

@@ -206,12 +206,12 @@ fn status_text(st: &Status) -> String {
     ));
     out.push_str(&format!(
         "tables: {} streaming, {} syncing, {} copying, {} waiting{}\n",
-        st.counts[3],
-        st.counts[2],
-        st.counts[1],
-        st.counts[0],
-        if st.counts[4] > 0 {
-            format!(", {} other", st.counts[4])
+        st.counts.streaming,
+        st.counts.syncing,
+        st.counts.copying,
+        st.counts.init,
+        if st.counts.other > 0 {
+            format!(", {} other", st.counts.other)
         } else {
             String::new()
         }
@@ -266,7 +266,7 @@ pub async fn cutover(a: CutoverArgs) -> Result<()> {
             last = Instant::now();
             eprintln!(
                 "pgmove: waiting: {}/{} tables streaming, {} behind",
-                st.counts[3],
+                st.counts.streaming,
                 st.tables.len(),
                 st.lag_bytes
                     .map_or("unknown".into(), |b| format!("{b} bytes"))

@@ -44,7 +44,7 @@ pub use cutover::{cutover, CutoverOptions, CutoverReport};
 pub use names::Names;
 pub use preflight::{preflight, Preflight};
 pub use start::{start, StartOptions, Started};
-pub use status::{status, wait_streaming, Status, TableState, TableStatus};
+pub use status::{status, wait_streaming, Counts, Status, TableState, TableStatus};
 
 use crate::model::{Catalog, Table};
 use crate::quote::qualified;

@@ -56,6 +56,28 @@ pub struct TableStatus {
     pub code: char,
 }
 
+/// How many tables are in each [`TableState`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub init: usize,
+    pub copying: usize,
+    pub syncing: usize,
+    pub streaming: usize,
+    pub other: usize,
+}
+
+impl Counts {
+    fn add(&mut self, s: TableState) {
+        *match s {
+            TableState::Init => &mut self.init,
+            TableState::Copying => &mut self.copying,
+            TableState::Syncing => &mut self.syncing,
+            TableState::Streaming => &mut self.streaming,
+            TableState::Other => &mut self.other,
+        } += 1;
+    }
+}
+
 /// Where one migration's replication stands.
 #[derive(Debug, Clone, Serialize)]
 #[non_exhaustive]
@@ -69,8 +91,8 @@ pub struct Status {
     /// The subscription's apply worker runs on the target (when not, see the target's log).
     pub apply_worker_running: bool,
     pub tables: Vec<TableStatus>,
-    /// Tables per state, in [`TableState`] order: init, copying, syncing, streaming, other.
-    pub counts: [usize; 5],
+    /// Tables per state.
+    pub counts: Counts,
     /// Bytes of the source's WAL the target has not confirmed yet.
     pub lag_bytes: Option<i64>,
     /// Seconds since the apply worker last heard of the source's WAL end (`latest_end_time`).
@@ -84,7 +106,7 @@ pub struct Status {
 impl Status {
     /// Every table streams (and there is at least one).
     pub fn all_streaming(&self) -> bool {
-        !self.tables.is_empty() && self.counts[3] == self.tables.len()
+        !self.tables.is_empty() && self.counts.streaming == self.tables.len()
     }
 }
 
@@ -152,9 +174,9 @@ pub async fn status(source: &Client, target: &Client) -> Result<Status> {
             .and_then(|r| r.get(0)),
         None => None,
     };
-    let mut counts = [0usize; 5];
+    let mut counts = Counts::default();
     for t in &tables {
-        counts[t.state as usize] += 1;
+        counts.add(t.state);
     }
     let mut st = Status {
         publication_exists: ex.publication.is_some(),
@@ -183,7 +205,7 @@ fn cutover_plan(st: &Status) -> Vec<String> {
         return v;
     }
     if st.subscription_exists {
-        let waiting = st.tables.len() - st.counts[3];
+        let waiting = st.tables.len() - st.counts.streaming;
         if waiting > 0 {
             v.push(format!(
                 "wait until the {waiting} table(s) still copying or syncing stream"
@@ -238,10 +260,10 @@ pub async fn wait_streaming(
             return Err(Error::Invalid(format!(
                 "timed out after {}s waiting for every table to stream: {} init, {} copying, {} syncing, {} streaming",
                 timeout.as_secs(),
-                st.counts[0],
-                st.counts[1],
-                st.counts[2],
-                st.counts[3]
+                st.counts.init,
+                st.counts.copying,
+                st.counts.syncing,
+                st.counts.streaming
             )));
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
