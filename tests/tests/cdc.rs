@@ -607,3 +607,51 @@ async fn ddl_on_the_source_stops_cutover_until_allowed() {
     assert_rows_equal(&src, &dst, s, "after allowed schema changes");
     assert_nothing_left(&src, &dst);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cutover_killed_after_dropping_the_subscription_finishes_on_rerun() {
+    let (s, t) = test_pairs()[0];
+    let (src, dst, ss, ts) = servers(s, t).await;
+    let cat = catalog::read(&conn::connect(&ss).await.unwrap())
+        .await
+        .unwrap();
+    let mut opts = StartOptions::new(Default::default());
+    opts.replica_identity_full = true;
+    cdc::start(&ss, &ts, &cat, &opts).await.unwrap();
+    let (so, to) = (
+        conn::connect(&ss).await.unwrap(),
+        conn::connect(&ts).await.unwrap(),
+    );
+    cdc::wait_streaming(&so, &to, Duration::from_secs(300), |_| {})
+        .await
+        .unwrap();
+    // Where an interrupted cutover stops after its DROP SUBSCRIPTION: sequences are set, the
+    // publication and the replica identity remain.
+    dst.sql("app", "SELECT setval('app.accounts_id_seq', 1000000)")
+        .unwrap();
+    dst.sql("app", "DROP SUBSCRIPTION pgmove_cdc_app").unwrap();
+    let report = cdc::cutover(&so, &to, &CutoverOptions::default(), |_| {})
+        .await
+        .unwrap();
+    assert!(!report.already_done);
+    assert!(report.sequences_set.is_empty(), "{report:?}");
+    assert_eq!(
+        report.dropped,
+        ["publication pgmove_cdc_app on the source"],
+        "{report:?}"
+    );
+    assert_eq!(report.identity_restored, ["app.nokey"]);
+    assert_eq!(
+        value(&dst, "SELECT last_value FROM app.accounts_id_seq"),
+        "1000000",
+        "a sequence must not move back once the subscription is gone"
+    );
+    assert_nothing_left(&src, &dst);
+    assert_eq!(
+        value(
+            &src,
+            "SELECT relreplident FROM pg_class WHERE oid = 'app.nokey'::regclass"
+        ),
+        "d"
+    );
+}

@@ -49,7 +49,8 @@ impl Names {
             publication: name.clone(),
             subscription: name.clone(),
             slot: name.clone(),
-            session: format!("pgmove cdc {name}"),
+            // application_name keeps at most 63 bytes; the name is ASCII.
+            session: format!("pgmove cdc {name}").chars().take(63).collect(),
         }
     }
 }
@@ -80,6 +81,7 @@ mod tests {
         assert_ne!(a.slot, b.slot);
         let long = Names::for_target(&"x".repeat(100));
         assert!(long.slot.len() <= 63, "{}", long.slot);
+        assert!(long.session.len() <= 63, "{}", long.session);
         for s in [&a.slot, &b.slot, &long.slot] {
             assert!(s
                 .bytes()

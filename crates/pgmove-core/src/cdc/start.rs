@@ -11,7 +11,9 @@
 //! keys must exist before; a later `post-data` skips them as already there.
 //!
 //! Never prints or returns the connection string's password; the failing `CREATE
-//! SUBSCRIPTION` is reported without its statement.
+//! SUBSCRIPTION` is reported without its statement, and the session asks the target not to log
+//! it. While that statement runs (creating the slot waits for the source's open transactions),
+//! its text is visible in the target's `pg_stat_activity` to superusers and the same role.
 
 use super::fingerprint::{self, Meta};
 use super::names::Names;
@@ -92,22 +94,19 @@ pub async fn start(
     if ex.publication.is_some() {
         check_published(&s, &names, &pre.tables).await?;
     } else {
-        // REPLICA IDENTITY FULL, then the publication and its record in one transaction.
-        let mut set = Vec::new();
-        for (name, was) in &pre.without_key {
-            let sql = format!("ALTER TABLE ONLY {name} REPLICA IDENTITY FULL");
-            s.batch_execute(&sql)
-                .await
-                .map_err(|e| Error::db(e, Some(format!("table {name}")), Some(&sql)))?;
-            set.push((name.clone(), *was));
+        // REPLICA IDENTITY FULL, the publication and its record in one transaction: a kill
+        // leaves all of it or none, so the record always names every table set to FULL.
+        let mut sql = String::new();
+        for (name, _) in &pre.without_key {
+            sql.push_str(&format!("ALTER TABLE ONLY {name} REPLICA IDENTITY FULL;\n"));
             identity_full.push(name.clone());
         }
         let meta = Meta {
             pgmove_cdc: 1,
-            schema: digest_with_full(cat, &opts.filter, &set),
-            identity_full: set,
+            schema: digest_with_full(cat, &opts.filter, &pre.without_key),
+            identity_full: pre.without_key.clone(),
         };
-        let sql = format!(
+        sql += &format!(
             "CREATE PUBLICATION {p} FOR TABLE {};\nCOMMENT ON PUBLICATION {p} IS {};",
             pre.tables
                 .iter()
