@@ -8,7 +8,7 @@
 //! per problem and creates nothing.
 
 use pgmove_core::cdc::{self, CutoverOptions, StartOptions};
-use pgmove_core::conn::{self, ConnSpec};
+use pgmove_core::conn::{self, ConnSpec, Secret};
 use pgmove_core::plan::{self, Step};
 use pgmove_core::{apply, catalog, Error};
 use pgmove_testkit::{test_pairs, Cluster};
@@ -567,7 +567,20 @@ async fn ddl_on_the_source_stops_cutover_until_allowed() {
         .unwrap();
     let mut opts = StartOptions::new(Default::default());
     opts.replica_identity_full = true;
-    cdc::start(&ss, &ts, &cat, &opts).await.unwrap();
+    // A connection string for the target that does not reach the source: the error must not
+    // carry its password, no subscription exists, and a run with a right one continues.
+    let wrong = "host=127.0.0.1 port=1 user=postgres dbname=app password=wrong-secret-pw";
+    opts.source_from_target = Some(Secret::new(wrong));
+    let err = cdc::start(&ss, &ts, &cat, &opts).await.unwrap_err();
+    let msg = err.to_string();
+    eprintln!("start with a wrong source_from_target: {msg}");
+    assert!(msg.contains("subscription pgmove_cdc_app"), "{msg}");
+    assert_eq!(msg.lines().count(), 1, "{msg}");
+    assert!(!msg.contains("wrong-secret-pw") && !format!("{err:?}").contains("wrong-secret-pw"));
+    assert_eq!(value(&dst, "SELECT count(*) FROM pg_subscription"), "0");
+    opts.source_from_target = Some(Secret::new(src.url("app")));
+    let started = cdc::start(&ss, &ts, &cat, &opts).await.unwrap();
+    assert!(!started.resumed && started.keys_created == 0, "{started:?}");
     let (so, to) = (
         conn::connect(&ss).await.unwrap(),
         conn::connect(&ts).await.unwrap(),

@@ -51,6 +51,7 @@ impl Default for CutoverOptions {
 #[derive(Debug, Clone, Serialize)]
 #[non_exhaustive]
 pub struct CutoverReport {
+    /// The publication's, slot's and subscription's names.
     pub names: Names,
     /// Sessions on the source with an open write transaction when cutover began (the
     /// application should have stopped; those writes land only if they commit before the

@@ -6,12 +6,12 @@
 //!
 //! The flow, one function each:
 //! 1. `pgmove schema` (pre-data) on the target, as for an offline migration.
-//! 2. [`preflight`] then [`start`]: a publication on the source for exactly the tables in scope
+//! 2. [`preflight()`] then [`start()`]: a publication on the source for exactly the tables in scope
 //!    and a subscription on the target with `copy_data = true`. Returns once the subscription
 //!    exists; the server copies and streams on its own.
-//! 3. [`status`] / [`wait_streaming`]: per table state, lag in bytes and time.
+//! 3. [`status()`] / [`wait_streaming`]: per table state, lag in bytes and time.
 //! 4. Post-data on the target while changes flow (`plan::Step::PostData`, as offline).
-//! 5. [`cutover`], once the application stopped writing to the source.
+//! 5. [`cutover()`], once the application stopped writing to the source.
 //!
 //! Why PostgreSQL's table sync and not pgmove's own parallel copy from the slot's snapshot:
 //! the server hands each table over from its copy to the stream itself (each table sync

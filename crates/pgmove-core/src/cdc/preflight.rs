@@ -19,7 +19,7 @@ pub struct Preflight {
     /// Everything that stops replication from starting, one line each.
     pub problems: Vec<String>,
     /// Tables in scope without a primary key or replica identity (quoted `schema.table`), each
-    /// with its current `relreplident` (`d` or `n`). Given `replica_identity_full`, [`super::start`]
+    /// with its current `relreplident` (`d` or `n`). Given `replica_identity_full`, [`super::start()`]
     /// sets `REPLICA IDENTITY FULL` on them; otherwise each is a problem too.
     pub without_key: Vec<(String, char)>,
     /// Tables in scope (quoted `schema.table`).

@@ -61,6 +61,7 @@ impl StartOptions {
 #[derive(Debug, Clone, Serialize)]
 #[non_exhaustive]
 pub struct Started {
+    /// The publication's, slot's and subscription's names.
     pub names: Names,
     /// Tables published (quoted `schema.table`).
     pub tables: Vec<String>,
@@ -74,7 +75,7 @@ pub struct Started {
 
 /// Check, then start replicating what `opts.filter` selects of `cat` (read from `source`)
 /// into `target`, whose pre-data schema must exist with empty tables. Returns once the
-/// subscription exists; the copy and the stream run on the servers (see [`super::status`]).
+/// subscription exists; the copy and the stream run on the servers (see [`super::status()`]).
 pub async fn start(
     source: &ConnSpec,
     target: &ConnSpec,
@@ -332,11 +333,13 @@ async fn create_subscription(target: &Client, names: &Names, conninfo: &Secret) 
             message, detail, ..
         } = &mut err
         {
-            // The server may quote the connection string back; never pass it on.
+            // The server may quote the connection string back; never pass it on. libpq's
+            // message spans lines (a hint on a tab-indented second line): make it one.
             let hide = |s: &mut String| {
                 if s.contains(conninfo.expose()) {
                     *s = s.replace(conninfo.expose(), "<connection string>");
                 }
+                *s = s.lines().map(str::trim).collect::<Vec<_>>().join(" ");
             };
             hide(message);
             if let Some(d) = detail {

@@ -35,6 +35,7 @@ impl TableState {
             _ => TableState::Other,
         }
     }
+    /// The state's name, as in `pgmove status`.
     pub fn as_str(self) -> &'static str {
         match self {
             TableState::Init => "init",
@@ -51,6 +52,7 @@ impl TableState {
 pub struct TableStatus {
     /// Quoted `schema.table`.
     pub table: String,
+    /// Its state.
     pub state: TableState,
     /// `srsubstate` itself.
     pub code: char,
@@ -58,6 +60,7 @@ pub struct TableStatus {
 
 /// How many tables are in each [`TableState`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[allow(missing_docs)] // one per state, named after it
 pub struct Counts {
     pub init: usize,
     pub copying: usize,
@@ -82,14 +85,19 @@ impl Counts {
 #[derive(Debug, Clone, Serialize)]
 #[non_exhaustive]
 pub struct Status {
+    /// The migration's object names.
     pub names: Names,
+    /// pgmove's publication exists on the source.
     pub publication_exists: bool,
+    /// pgmove's subscription exists on the target.
     pub subscription_exists: bool,
+    /// The subscription's slot exists on the source.
     pub slot_exists: bool,
     /// The subscription is enabled.
     pub enabled: bool,
     /// The subscription's apply worker runs on the target (when not, see the target's log).
     pub apply_worker_running: bool,
+    /// Every table of the subscription, by name.
     pub tables: Vec<TableStatus>,
     /// Tables per state.
     pub counts: Counts,
