@@ -147,9 +147,12 @@ pub async fn status(source: &Client, target: &Client) -> Result<Status> {
         }
         if let Some(r) = target
             .query_opt(
+                // The leader apply worker: table sync workers have a relid, parallel apply
+                // workers (16+) a leader_pid, a column older servers lack.
                 "SELECT pid IS NOT NULL,
                         extract(epoch FROM now() - latest_end_time)::float8
-                   FROM pg_stat_subscription WHERE subid = $1 AND relid IS NULL",
+                   FROM pg_stat_subscription s
+                  WHERE subid = $1 AND relid IS NULL AND to_jsonb(s) ->> 'leader_pid' IS NULL",
                 &[&oid],
             )
             .await
