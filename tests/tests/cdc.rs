@@ -581,6 +581,34 @@ async fn ddl_on_the_source_stops_cutover_until_allowed() {
     opts.source_from_target = Some(Secret::new(src.url("app")));
     let started = cdc::start(&ss, &ts, &cat, &opts).await.unwrap();
     assert!(!started.resumed && started.keys_created == 0, "{started:?}");
+
+    // Another target whose database has the same name derives the same names: it must neither
+    // take this migration's publication and slot over nor cut it over.
+    let other = Cluster::start(t).unwrap();
+    other.create_db("app").unwrap();
+    let os: ConnSpec = other.conninfo("app").parse().unwrap();
+    let err = cdc::start(&ss, &os, &cat, &opts).await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("belongs to a migration into another target"),
+        "{err}"
+    );
+    let oc = conn::connect(&os).await.unwrap();
+    let so = conn::connect(&ss).await.unwrap();
+    let err = cdc::cutover(&so, &oc, &CutoverOptions::default(), |_| {})
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("belongs to a migration into another target"),
+        "{err}"
+    );
+    assert_eq!(value(&src, "SELECT count(*) FROM pg_publication"), "1");
+    assert_eq!(
+        value(&src, "SELECT count(*) FROM pg_replication_slots"),
+        "1"
+    );
+    drop(other);
     let (so, to) = (
         conn::connect(&ss).await.unwrap(),
         conn::connect(&ts).await.unwrap(),

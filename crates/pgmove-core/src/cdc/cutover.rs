@@ -11,7 +11,7 @@
 
 use super::fingerprint::{self, Meta};
 use super::status::{status, wait_streaming, Status};
-use super::{existing, names_of, Names};
+use super::{check_owner, existing, names_of, target_identity, Names};
 use crate::catalog::{self, ReadOptions};
 use crate::filter::Filter;
 use crate::plan::{self, Step};
@@ -88,6 +88,7 @@ pub async fn cutover(
         .as_ref()
         .and_then(|c| c.as_deref())
         .and_then(Meta::from_comment);
+    check_owner(&names, meta.as_ref(), &target_identity(target).await?)?;
     let mut report = CutoverReport {
         names: names.clone(),
         open_writes: open_writes(source).await?,

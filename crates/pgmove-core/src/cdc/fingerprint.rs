@@ -28,6 +28,11 @@ pub struct Meta {
     /// Tables `start` set to `REPLICA IDENTITY FULL` (with the user's consent), with the
     /// replica identity each had before (`d` or `n`); cutover sets it back on the source.
     pub identity_full: Vec<(String, char)>,
+    /// The target this migration replicates into ([`super::target_identity`]): another target
+    /// whose database has the same name derives the same object names, and must not take
+    /// these over.
+    #[serde(default)]
+    pub target: String,
 }
 
 impl Meta {
@@ -104,6 +109,7 @@ mod tests {
             pgmove_cdc: 1,
             schema: a,
             identity_full: vec![("public.t".into(), 'd')],
+            target: "7000000000000000001/app".into(),
         };
         assert_eq!(Meta::from_comment(&m.to_comment()), Some(m));
         assert_eq!(Meta::from_comment("someone else's comment"), None);

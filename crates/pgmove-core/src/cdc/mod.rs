@@ -42,6 +42,7 @@ pub mod status;
 
 pub use cutover::{cutover, CutoverOptions, CutoverReport};
 pub use names::Names;
+
 pub use preflight::{preflight, Preflight};
 pub use start::{start, StartOptions, Started};
 pub use status::{status, wait_streaming, Counts, Status, TableState, TableStatus};
@@ -128,6 +129,43 @@ pub(crate) async fn existing(source: &Client, target: &Client, names: &Names) ->
         subscription,
         slot,
     })
+}
+
+/// Which target a migration belongs to: the target cluster's system identifier and the
+/// database's name (the name alone when the server does not let this user read the
+/// identifier).
+pub async fn target_identity(target: &Client) -> Result<String> {
+    let id = target
+        .query_one(
+            "SELECT system_identifier::text || '/' || current_database() FROM pg_control_system()",
+            &[],
+        )
+        .await;
+    match id {
+        Ok(r) => Ok(r.get(0)),
+        Err(_) => {
+            let r = target
+                .query_one("SELECT current_database()::text", &[])
+                .await
+                .map_err(|e| Error::db(e, Some("target identity".into()), None))?;
+            Ok(r.get(0))
+        }
+    }
+}
+
+/// Fail when pgmove's publication on the source records another target than `target`.
+pub(crate) fn check_owner(
+    names: &Names,
+    meta: Option<&fingerprint::Meta>,
+    target: &str,
+) -> Result<()> {
+    match meta {
+        Some(m) if !m.target.is_empty() && m.target != target => Err(Error::Invalid(format!(
+            "publication {} on the source belongs to a migration into another target ({}),              whose database has this one's name; nothing was changed: finish or cut over that              migration first",
+            names.publication, m.target
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// `server_version_num` of a connection.

@@ -17,7 +17,9 @@
 
 use super::fingerprint::{self, Meta};
 use super::names::Names;
-use super::{existing, names_of, preflight, table_name, tables_in_scope};
+use super::{
+    check_owner, existing, names_of, preflight, table_name, tables_in_scope, target_identity,
+};
 use crate::conn::{self, ConnSpec, Secret};
 use crate::filter::Filter;
 use crate::model::{class, Catalog, ObjRef};
@@ -84,6 +86,14 @@ pub async fn start(
 ) -> Result<Started> {
     let (s, t) = tokio::try_join!(conn::connect(source), conn::connect(target))?;
     let names = names_of(&t).await?;
+    let me = target_identity(&t).await?;
+    let ex = existing(&s, &t, &names).await?;
+    let meta = ex
+        .publication
+        .as_ref()
+        .and_then(|c| c.as_deref())
+        .and_then(Meta::from_comment);
+    check_owner(&names, meta.as_ref(), &me)?;
     // A session of an earlier, killed run may still wait in CREATE SUBSCRIPTION; end it first,
     // so what exists below is settled.
     end_earlier_sessions(&t, &names).await?;
@@ -106,6 +116,7 @@ pub async fn start(
             pgmove_cdc: 1,
             schema: digest_with_full(cat, &opts.filter, &pre.without_key),
             identity_full: pre.without_key.clone(),
+            target: me,
         };
         sql += &format!(
             "CREATE PUBLICATION {p} FOR TABLE {};\nCOMMENT ON PUBLICATION {p} IS {};",
