@@ -482,9 +482,12 @@ async fn replicate_killed_while_subscribing_then_resumed() {
 #[tokio::test]
 async fn preflight_lists_every_problem_and_creates_nothing() {
     let (s, t) = test_pairs()[0];
-    // wal_level left at replica.
+    // wal_level left at replica; the target allows one replication worker.
     let src = Cluster::builder(s).start().unwrap();
-    let dst = Cluster::start(t).unwrap();
+    let dst = Cluster::builder(t)
+        .setting("max_logical_replication_workers", "1")
+        .start()
+        .unwrap();
     src.create_db("app").unwrap();
     src.sql("app", &source_sql(s)).unwrap();
     dst.create_db("app").unwrap();
@@ -517,7 +520,12 @@ async fn preflight_lists_every_problem_and_creates_nothing() {
     );
     assert_eq!(has("table app.nokey has no primary key"), 1, "{err}");
     assert_eq!(has("already hold rows on the target; replication copies every row, so they must be empty: app.docs"), 1, "{err}");
-    assert_eq!(problems.len(), 3, "{err}");
+    assert_eq!(
+        has("the target has 1 free logical replication worker(s) of max_logical_replication_workers = 1"),
+        1,
+        "{err}"
+    );
+    assert_eq!(problems.len(), 4, "{err}");
     assert!(problems.iter().all(|p| !p.contains('\n')), "{err}");
 
     // The command line says the same, one line each, exit 1.
@@ -531,12 +539,12 @@ async fn preflight_lists_every_problem_and_creates_nothing() {
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("replication cannot start (3 problem(s)"),
+        stderr.contains("replication cannot start (4 problem(s)"),
         "{stderr}"
     );
     assert_eq!(
         stderr.lines().filter(|l| l.starts_with("  - ")).count(),
-        3,
+        4,
         "{stderr}"
     );
 

@@ -236,6 +236,26 @@ pub async fn preflight(
         .map_err(|e| Error::db(e, Some("target role".into()), None))?;
     let (tsuper, trds, tcreate, tuser): (bool, bool, bool, String) =
         (r.get(0), r.get(1), r.get(2), r.get(3));
+    if ex.subscription.is_none() {
+        let r = target
+            .query_one(
+                "SELECT current_setting('max_logical_replication_workers')::int,
+                        (SELECT count(*) FROM pg_stat_subscription WHERE pid IS NOT NULL)::int",
+                &[],
+            )
+            .await
+            .map_err(|e| Error::db(e, Some("target settings".into()), None))?;
+        let (max, used): (i32, i32) = (r.get(0), r.get(1));
+        if max - used < 2 {
+            out.problems.push(format!(
+                "the target has {} free logical replication worker(s) of \
+                 max_logical_replication_workers = {max}; replication needs 2 (the apply \
+                 worker and a table sync worker)",
+                max - used
+            ));
+        }
+    }
+    let p = &mut out.problems;
     if ex.subscription.is_none() && !(tsuper || trds || tcreate) {
         p.push(format!(
             "the target user {tuser} may not create a subscription: it needs superuser, \
