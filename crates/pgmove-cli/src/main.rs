@@ -34,6 +34,9 @@ EXIT STATUS:
 ///   pgmove sequences --source S --target T   # sequences, so keys continue where they left off
 ///   pgmove post-data --source S --target T   # pg_dump --section=post-data -O | psql, in parallel
 ///
+/// Online, while the application writes (sources 10+, logical replication):
+///   pgmove schema, pgmove replicate, pgmove post-data, then pgmove cutover
+///
 /// Each step reads the source's catalog once and writes SQL to the target (in one transaction
 /// for `schema` and `sequences`), or to a file or stdout for psql with -o.
 #[derive(Parser, Debug)]
