@@ -1,5 +1,6 @@
 //! The `pgmove` command. It parses arguments and calls pgmove-core; it holds no migration logic.
 
+mod cdc;
 mod data;
 #[cfg(feature = "dms")]
 mod dms;
@@ -35,6 +36,9 @@ EXIT STATUS:
 ///   pgmove data      --source S --target T   # the rows, COPY to COPY (or AWS DMS, …)
 ///   pgmove sequences --source S --target T   # sequences, so keys continue where they left off
 ///   pgmove post-data --source S --target T   # pg_dump --section=post-data -O | psql, in parallel
+///
+/// Online, while the application writes (sources 10+, logical replication):
+///   pgmove schema, pgmove replicate, pgmove post-data, then pgmove cutover
 ///
 /// Each step reads the source's catalog once and writes SQL to the target (in one transaction
 /// for `schema` and `sequences`), or to a file or stdout for psql with -o.
@@ -97,6 +101,14 @@ refused before anything is written."
     /// Create the source's roles on the target (no passwords), with memberships and settings.
     #[command(after_help = roles::AFTER_HELP)]
     Roles(roles::RolesArgs),
+    /// Start an online migration: the target subscribes to the source (logical replication).
+    #[command(after_help = cdc::REPLICATE_HELP)]
+    Replicate(cdc::ReplicateArgs),
+    /// Where an online migration stands: tables, lag, what cutover would do.
+    Status(cdc::StatusArgs),
+    /// End an online migration: catch up, set sequences, drop the replication objects.
+    #[command(after_help = cdc::CUTOVER_HELP)]
+    Cutover(cdc::CutoverArgs),
     #[cfg(feature = "dms")]
     Dms(dms::DmsArgs),
 }
@@ -267,6 +279,9 @@ async fn run(cli: Cli) -> pgmove_core::Result<()> {
             Ok(())
         }
         Command::Data(a) => data::run(a).await,
+        Command::Replicate(a) => cdc::replicate(a).await,
+        Command::Status(a) => cdc::status(a).await,
+        Command::Cutover(a) => cdc::cutover(a).await,
         #[cfg(feature = "dms")]
         Command::Dms(a) => dms::run(a).await,
     }

@@ -44,6 +44,13 @@ pub enum Error {
     /// What must be fixed before any row is copied (`data`): one line each.
     #[error("{}", .0.join("\n"))]
     Preflight(Vec<String>),
+    /// Several things stand in the way, each one line (a preflight's findings, the schema
+    /// changes found at cutover); nothing was changed.
+    #[error("{context}:\n  - {}", problems.join("\n  - "))]
+    Problems {
+        context: String,
+        problems: Vec<String>,
+    },
     /// Writing output failed.
     #[error("writing output: {0}")]
     Io(#[from] std::io::Error),

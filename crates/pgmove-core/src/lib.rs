@@ -14,11 +14,13 @@
 //! - [`apply`]: streams statements into a target, in one transaction or on N connections.
 //! - [`lobs`]: copies large objects (contents, privileges, comments) under their OIDs.
 //! - [`data`]: copies the rows, streaming COPY on N connections in one snapshot, resumably.
+//! - [`cdc`]: online migration: native logical replication from the source, then cutover.
 //! - [`validate`]: compares a target with its source: schema, sequence states, rows.
 //! - [`migrate`]: the whole runbook in one resumable call, on one catalog read.
 //! - [`roles`]: creates on a target the roles the source's owners and GRANTs name (no passwords).
 pub mod apply;
 pub mod catalog;
+pub mod cdc;
 pub mod conn;
 pub mod data;
 pub mod error;

@@ -73,7 +73,9 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
                         x.pubdelete, {truncate} AS pubtruncate,
                         ARRAY(SELECT pr.prrelid::regclass::text FROM pg_publication_rel pr
                               WHERE pr.prpubid = x.oid ORDER BY 1) AS tables
-                 FROM pg_publication x ORDER BY 2"
+                 FROM pg_publication x WHERE x.pubname !~ '^{}' ORDER BY 2",
+            // pgmove's own replication machinery is not part of the schema it moves.
+            crate::cdc::names::PREFIX
         ),
         false => String::new(),
     };

@@ -192,6 +192,35 @@ impl ConnSpec {
         spec
     }
 
+    /// This server as a libpq `key=value` string for *another server* to connect with (a
+    /// logical replication subscription's `CONNECTION`): host, hostaddr, port, user, dbname,
+    /// password and sslmode. Paths (`sslrootcert`, client certificates) are left out: they name
+    /// files on this machine, not on the server that will connect. The result holds the
+    /// password, so it comes wrapped in a [`Secret`].
+    pub fn to_conninfo(&self) -> Secret {
+        let mut s = String::new();
+        let mut kv = |k: &str, v: &str| {
+            if !s.is_empty() {
+                s.push(' ');
+            }
+            s.push_str(k);
+            s.push('=');
+            s.push_str(&conninfo_value(v));
+        };
+        kv("host", &self.host);
+        if let Some(a) = self.hostaddr {
+            kv("hostaddr", &a.to_string());
+        }
+        kv("port", &self.port.to_string());
+        kv("user", &self.user);
+        kv("dbname", &self.dbname);
+        if let Some(p) = &self.password {
+            kv("password", p);
+        }
+        kv("sslmode", self.tls.mode.as_str());
+        Secret(s)
+    }
+
     fn is_unix_socket(&self) -> bool {
         self.hostaddr.is_none() && self.host.starts_with('/')
     }
@@ -476,6 +505,49 @@ where
         }
     });
     Ok(client)
+}
+
+/// A value in a libpq `key=value` string: single-quoted, backslashes and quotes escaped.
+fn conninfo_value(v: &str) -> String {
+    let mut out = String::with_capacity(v.len() + 2);
+    out.push('\'');
+    for c in v.chars() {
+        if c == '\\' || c == '\'' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('\'');
+    out
+}
+
+/// Text that holds a password (a connection string another server uses). `Debug` and
+/// `Display` print `<redacted>`; only [`Secret::expose`] gives the text, for the one statement
+/// that needs it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wrap text that may hold a password.
+    pub fn new(text: impl Into<String>) -> Secret {
+        Secret(text.into())
+    }
+    /// The text itself. Never log or print it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
 }
 
 /// tokio-postgres has no public error kind; its TLS failures all display this way.

@@ -495,3 +495,19 @@ fn servers_older_than_9_4_are_unsupported() {
         }
     }
 }
+
+#[test]
+fn to_conninfo_round_trips_and_hides_the_password() {
+    let s = spec(
+        "host=db.example port=5433 user=app dbname=sales password='it\\'s\\\\x' sslmode=require",
+        &[],
+    )
+    .unwrap();
+    let secret = s.to_conninfo();
+    assert_eq!(format!("{secret}"), "<redacted>");
+    assert!(!format!("{secret:?}").contains("it's"));
+    let back = spec(secret.expose(), &[]).unwrap();
+    assert_eq!(back.display_safe(), "app@db.example:5433/sales");
+    assert_eq!(back.sslmode(), SslMode::Require);
+    assert_eq!(back.password.as_deref(), Some("it's\\x"));
+}
