@@ -73,8 +73,6 @@ fn source_cluster(major: u32) -> Cluster {
         .unwrap()
 }
 
-/// Source (with `app`) and target (empty `app`), the schema (pre-data) on the target.
-
 /// The test pairs whose source has native logical replication (10 on), as plain majors.
 fn pairs() -> Vec<(u32, u32)> {
     let v: Vec<(u32, u32)> = test_pairs()
@@ -89,6 +87,7 @@ fn pairs() -> Vec<(u32, u32)> {
     v
 }
 
+/// Source (with `app`) and target (empty `app`), the schema (pre-data) on the target.
 async fn servers(s: u32, t: u32) -> (Cluster, Cluster, ConnSpec, ConnSpec) {
     let src = source_cluster(s);
     let dst = Cluster::start(t).unwrap();

@@ -461,8 +461,11 @@ fn extras(batch: &[Object], privileges: bool) -> String {
 async fn open_source(spec: &ConnSpec) -> Result<Client> {
     let c = conn::connect(spec).await?;
     c.batch_execute(
+        // idle_in_transaction_session_timeout exists from 9.6: set through pg_settings, so a
+        // 9.4 source skips it.
         "SET statement_timeout = 0;
-SET idle_in_transaction_session_timeout = 0;
+SELECT pg_catalog.set_config(name, '0', false) FROM pg_catalog.pg_settings
+ WHERE name = 'idle_in_transaction_session_timeout';
 SET application_name = 'pgmove large objects';",
     )
     .await
