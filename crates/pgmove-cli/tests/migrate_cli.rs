@@ -209,3 +209,128 @@ fn preflight_lists_every_problem_and_writes_nothing() {
     );
     assert_eq!(target.pg_dump("app", &["--schema-only"]).unwrap(), before);
 }
+
+const LARGE_OBJECTS: &str = "SELECT count(*) || ' ' || coalesce(md5(string_agg(oid::text || ':' || md5(lo_get(oid)), ',' ORDER BY oid)), '-') FROM pg_largeobject_metadata";
+const STATE_SCHEMAS: &str =
+    "SELECT count(*) FROM pg_namespace WHERE nspname IN ('pgmove_migrate', 'pgmove_data_state')";
+
+/// Start `pgmove args` and kill it as soon as it reports `step` done on stderr, so it dies in
+/// the step after. Returns whether it was killed (it may have finished first).
+fn kill_after_step(args: &[&str], step: &str) -> bool {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pgmove"))
+        .args(args)
+        .env_remove("PGMOVE_SOURCE")
+        .env_remove("PGMOVE_TARGET")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let prefix = format!("pgmove: {step} ");
+    let mut killed = false;
+    for line in std::io::BufReader::new(stderr).lines() {
+        let line = line.unwrap();
+        if line.starts_with(&prefix) && line.contains(" done") {
+            killed = child.kill().is_ok();
+            break;
+        }
+    }
+    let status = child.wait().unwrap();
+    killed && !status.success()
+}
+
+/// The whole runbook with rows, large objects, a populated matview and roles, killed in each
+/// step in turn (right after the one before reported done) and run again: every rerun ends
+/// with the target a `pg_dump | psql` copy would be, rows, large objects and sequences equal,
+/// and nothing of pgmove's left on it.
+#[test]
+fn migrate_killed_in_each_step_then_run_again_gives_the_same_target() {
+    let (sm, tm) = test_pairs()[0];
+    let source = Cluster::start(sm).unwrap();
+    let target = Cluster::start(tm).unwrap();
+    load_pagila(&source, "pagila");
+    source
+        .sql(
+            "pagila",
+            "SELECT lo_from_bytea(0, convert_to(description, 'UTF8')) FROM public.film LIMIT 200;
+             SELECT lo_from_bytea(0, decode(repeat('00ff', 1500000), 'hex'));",
+        )
+        .unwrap();
+    source
+        .sql("postgres", "CREATE ROLE pgmove_kill_reader NOLOGIN")
+        .unwrap();
+    source
+        .sql(
+            "pagila",
+            "GRANT SELECT ON public.film TO pgmove_kill_reader",
+        )
+        .unwrap();
+    // The reference is loaded once the first run's roles step made the role its GRANT names.
+    let reference = source.pg_dump("pagila", &["-O"]).unwrap();
+    let mut want_schema = None;
+    let want_rows = row_digest(&source, "pagila");
+    let want_lobs = source
+        .psql("pagila", &["-At", "-c", LARGE_OBJECTS])
+        .unwrap();
+    let want_sequences = source.psql("pagila", &["-At", "-c", SEQUENCES]).unwrap();
+
+    let mut killed_in = Vec::new();
+    for (i, step) in ["preflight", "schema", "data", "sequences", "post-data"]
+        .iter()
+        .enumerate()
+    {
+        let db = format!("kill{i}");
+        target.create_db(&db).unwrap();
+        let (s, t) = (source.url("pagila"), target.url(&db));
+        let args = [
+            "migrate", "--source", &s, "--target", &t, "--roles", "-j", "2",
+        ];
+        if kill_after_step(&args, step) {
+            killed_in.push(*step);
+        }
+        let o = pgmove(&args);
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "after a kill past {step}: {}",
+            text(&o)
+        );
+        let ctx = format!("{sm}->{tm}, killed after {step}");
+        let want_schema = want_schema.get_or_insert_with(|| {
+            target.create_db("reference").unwrap();
+            let file = tempfile::NamedTempFile::new().unwrap();
+            std::fs::write(file.path(), &reference).unwrap();
+            target.load_files("reference", &[file.path()], &[]).unwrap();
+            target
+                .pg_dump("reference", &["--schema-only", "-O"])
+                .unwrap()
+        });
+        assert_eq!(
+            &target.pg_dump(&db, &["--schema-only", "-O"]).unwrap(),
+            want_schema,
+            "{ctx}: schema differs from pg_dump | psql"
+        );
+        assert_eq!(row_digest(&target, &db), want_rows, "{ctx}: rows");
+        assert_eq!(
+            target.psql(&db, &["-At", "-c", LARGE_OBJECTS]).unwrap(),
+            want_lobs,
+            "{ctx}: large objects"
+        );
+        assert_eq!(
+            target.psql(&db, &["-At", "-c", SEQUENCES]).unwrap(),
+            want_sequences,
+            "{ctx}: sequences"
+        );
+        assert_eq!(
+            target
+                .psql(&db, &["-At", "-c", STATE_SCHEMAS])
+                .unwrap()
+                .trim(),
+            "0",
+            "{ctx}: pgmove's bookkeeping is left"
+        );
+    }
+    // The kills must have landed mid-run, not after the end, in most steps.
+    assert!(killed_in.len() >= 3, "killed only after {killed_in:?}");
+}
