@@ -86,11 +86,30 @@ pub(crate) fn dependencies(cat: &Catalog, items: &[Item]) -> Deps {
 fn dependency_edges(cat: &Catalog, items: &[Item]) -> Vec<(u32, u32)> {
     let mut provider: OidMap<ObjRef, u32> =
         OidMap::with_capacity_and_hasher(items.len(), Default::default());
+    // A base type is provided twice, by its shell and then by its full definition: the full
+    // type of each shell item, by the shell's index.
+    let mut completed: OidMap<u32, u32> = OidMap::default();
     for (i, it) in items.iter().enumerate() {
         for p in &it.provides {
-            provider.entry(*p).or_insert(i as u32);
+            let first = *provider.entry(*p).or_insert(i as u32);
+            if first as usize != i && items[first as usize].kind == Kind::ShellType {
+                completed.insert(first, i as u32);
+            }
         }
     }
+    // What needs a base type follows its full definition, except what the full definition
+    // itself follows (its I/O functions), which only needs the shell: so a SQL function or
+    // a composite type over the type comes after `CREATE TYPE … (INPUT = …)`, as in pg_dump.
+    let through_shell = |a: u32, b: u32, obj: Option<ObjRef>| -> u32 {
+        match completed.get(&b) {
+            Some(&full)
+                if full != a && !obj.is_some_and(|o| items[full as usize].after.contains(&o)) =>
+            {
+                full
+            }
+            _ => b,
+        }
+    };
     let resolve = |mut r: ObjRef| -> Option<u32> {
         for _ in 0..8 {
             if let Some(&i) = provider.get(&r) {
@@ -106,6 +125,7 @@ fn dependency_edges(cat: &Catalog, items: &[Item]) -> Vec<(u32, u32)> {
     for (i, it) in items.iter().enumerate() {
         for a in &it.after {
             if let Some(j) = resolve(*a) {
+                let j = through_shell(i as u32, j, it.provides.first().copied());
                 if j as usize != i {
                     edges.push((i as u32, j));
                 }
@@ -118,6 +138,10 @@ fn dependency_edges(cat: &Catalog, items: &[Item]) -> Vec<(u32, u32)> {
         };
         let kind = items[a as usize].kind;
         if a == b || kind == Kind::ShellType {
+            continue;
+        }
+        let b = through_shell(a, b, Some(d.obj));
+        if a == b {
             continue;
         }
         // A sequence OWNED BY a column depends on its table, and the table's default on the

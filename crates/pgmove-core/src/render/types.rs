@@ -119,12 +119,16 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
                 );
                 // The full definition follows the shell and everything the type depends on
                 // (its I/O functions); the sort gives the shell no dependencies of its own.
+                // It provides the type too: the sort sends what needs the type to it, except
+                // the functions the type itself depends on (its I/O functions), which take the
+                // shell (see `sort::dependency_edges`).
                 let mut full = Item::new(
                     Kind::Type,
                     format!("type {name}"),
                     &t.schema,
                     format!("CREATE TYPE {name} {};\n", option_list(options)),
                 )
+                .provides(me)
                 .after(me);
                 full.after
                     .extend(cat.depends.iter().filter(|d| d.obj == me).map(|d| d.refobj));
