@@ -68,6 +68,9 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
                AND {p_not_member}
              ORDER BY 2, 3, 5"
     );
+    // A shell operator (no function: made by another operator's COMMUTATOR or NEGATOR that
+    // names it before it exists) is left out, as pg_dump does: the operator naming it makes it
+    // again on the target.
     let operators = format!(
         "SELECT o.oid, n.nspname::text AS schema, o.oprname::text AS name,
                     CASE WHEN o.oprleft <> 0 THEN format_type(o.oprleft, NULL) END AS left,
@@ -81,6 +84,7 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
              FROM pg_operator o JOIN pg_namespace n ON n.oid = o.oprnamespace
              WHERE {USER_SCHEMAS}
                AND {o_not_member}
+               AND o.oprcode <> 0
              ORDER BY 2, 3"
     );
     let casts = format!(
