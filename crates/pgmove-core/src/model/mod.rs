@@ -46,6 +46,9 @@ pub mod class {
     pub const PG_EVENT_TRIGGER: u32 = 3466;
     pub const PG_PUBLICATION: u32 = 6104;
     pub const PG_LANGUAGE: u32 = 2612;
+    pub const PG_AM: u32 = 2601;
+    pub const PG_AMOP: u32 = 2602;
+    pub const PG_AMPROC: u32 = 2603;
 }
 
 /// One catalog object: the system table it lives in and its OID there.
@@ -84,6 +87,9 @@ pub struct Catalog {
     pub functions: Vec<Function>,
     pub aggregates: Vec<Aggregate>,
     pub operators: Vec<Operator>,
+    pub access_methods: Vec<AccessMethod>,
+    pub operator_families: Vec<OpFamily>,
+    pub operator_classes: Vec<OpClass>,
     pub casts: Vec<Cast>,
     pub text_search_configs: Vec<TextSearchConfig>,
     pub text_search_dicts: Vec<TextSearchDict>,
@@ -138,6 +144,9 @@ impl Catalog {
             functions,
             aggregates,
             operators,
+            access_methods,
+            operator_families,
+            operator_classes,
             casts,
             text_search_configs,
             text_search_dicts,
@@ -168,6 +177,9 @@ impl Catalog {
         self.functions.extend(functions);
         self.aggregates.extend(aggregates);
         self.operators.extend(operators);
+        self.access_methods.extend(access_methods);
+        self.operator_families.extend(operator_families);
+        self.operator_classes.extend(operator_classes);
         self.casts.extend(casts);
         self.text_search_configs.extend(text_search_configs);
         self.text_search_dicts.extend(text_search_dicts);

@@ -140,6 +140,69 @@ pub struct Operator {
     pub options: Vec<(String, String)>,
 }
 
+/// `CREATE ACCESS METHOD` (user-defined only: the built-in ones exist everywhere).
+#[derive(Debug, Clone, Serialize)]
+pub struct AccessMethod {
+    pub oid: u32,
+    pub name: String,
+    /// `t` table, `i` index.
+    pub kind: char,
+    /// The handler function, qualified (`regproc`).
+    pub handler: String,
+}
+
+/// An operator of an operator class or family (a `pg_amop` row).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OpMember {
+    pub strategy: i16,
+    /// `name(left,right)` as `regoperator` prints it (qualified outside `pg_catalog`).
+    pub operator: String,
+    /// For an ordering operator (`FOR ORDER BY`): its sort family, qualified.
+    pub order_by: Option<String>,
+}
+
+/// A support function of an operator class or family (a `pg_amproc` row).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FuncMember {
+    pub number: i16,
+    /// The operand types it supports (`format_type`).
+    pub left: String,
+    pub right: String,
+    /// `name(args)` as `regprocedure` prints it.
+    pub function: String,
+}
+
+/// `CREATE OPERATOR FAMILY`, with the members that belong to the family alone (added with
+/// `ALTER OPERATOR FAMILY … ADD`); members of its classes go with the classes.
+#[derive(Debug, Clone, Serialize)]
+pub struct OpFamily {
+    pub oid: u32,
+    pub schema: String,
+    pub name: String,
+    /// The access method's name.
+    pub method: String,
+    pub operators: Vec<OpMember>,
+    pub functions: Vec<FuncMember>,
+}
+
+/// `CREATE OPERATOR CLASS`.
+#[derive(Debug, Clone, Serialize)]
+pub struct OpClass {
+    pub oid: u32,
+    pub schema: String,
+    pub name: String,
+    pub method: String,
+    /// The indexed type (`format_type`).
+    pub input_type: String,
+    pub default: bool,
+    /// The family's schema and name.
+    pub family: (String, String),
+    /// `STORAGE`: the type stored in the index, when it differs from the input type.
+    pub storage: Option<String>,
+    pub operators: Vec<OpMember>,
+    pub functions: Vec<FuncMember>,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Cast {
     pub oid: u32,

@@ -57,7 +57,10 @@ pub enum Kind {
     Type,
     Function,
     Aggregate,
+    AccessMethod,
     Operator,
+    OperatorFamily,
+    OperatorClass,
     Cast,
     TextSearch,
     ForeignDataWrapper,
@@ -369,6 +372,9 @@ fn object_count(cat: &Catalog) -> usize {
         + cat.functions.len()
         + cat.aggregates.len()
         + cat.operators.len()
+        + cat.access_methods.len()
+        + cat.operator_families.len()
+        + cat.operator_classes.len()
         + cat.casts.len()
         + cat.text_search_configs.len()
         + cat.text_search_dicts.len()

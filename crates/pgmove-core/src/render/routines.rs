@@ -1,7 +1,7 @@
 //! Functions, procedures, aggregates, operators and casts.
 
 use super::{comment, option_list, owner, push, render_acl, Item, Kind, Options};
-use crate::model::{class, Argument, Catalog, Function, ObjRef};
+use crate::model::{class, Argument, Catalog, FuncMember, Function, ObjRef, OpMember};
 use crate::quote::{ident, qualified};
 
 pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
@@ -90,6 +90,84 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
         );
     }
 
+    for m in &cat.access_methods {
+        let name = ident(&m.name);
+        let what = if m.kind == 't' { "TABLE" } else { "INDEX" };
+        let mut sql = format!(
+            "CREATE ACCESS METHOD {name} TYPE {what} HANDLER {};\n",
+            m.handler
+        );
+        sql += &comment(cat, class::PG_AM, m.oid, 0, || {
+            format!("ACCESS METHOD {name}")
+        });
+        push(
+            items,
+            Item::new(Kind::AccessMethod, format!("access method {name}"), "", sql)
+                .provides(ObjRef::new(class::PG_AM, m.oid)),
+        );
+    }
+
+    for f in &cat.operator_families {
+        let name = qualified(&f.schema, &f.name);
+        let using = format!("{name} USING {}", ident(&f.method));
+        let mut sql = format!("CREATE OPERATOR FAMILY {using};\n");
+        let members = member_list(&f.operators, &f.functions);
+        if !members.is_empty() {
+            sql += &format!("ALTER OPERATOR FAMILY {using} ADD\n    {members};\n");
+        }
+        sql += &comment(cat, class::PG_OPFAMILY, f.oid, 0, || {
+            format!("OPERATOR FAMILY {using}")
+        });
+        push(
+            items,
+            Item::new(
+                Kind::OperatorFamily,
+                format!("operator family {using}"),
+                &f.schema,
+                sql,
+            )
+            .provides(ObjRef::new(class::PG_OPFAMILY, f.oid)),
+        );
+    }
+
+    for c in &cat.operator_classes {
+        let name = qualified(&c.schema, &c.name);
+        let using = format!("{name} USING {}", ident(&c.method));
+        let mut sql = format!("CREATE OPERATOR CLASS {name}\n    ");
+        if c.default {
+            sql += "DEFAULT ";
+        }
+        sql += &format!("FOR TYPE {} USING {}", c.input_type, ident(&c.method));
+        // Without FAMILY the class goes into the family of its own name (made if missing).
+        if c.family != (c.schema.clone(), c.name.clone()) {
+            sql += &format!(" FAMILY {}", qualified(&c.family.0, &c.family.1));
+        }
+        let mut members = member_list(&c.operators, &c.functions);
+        if let Some(s) = &c.storage {
+            members = match members.is_empty() {
+                true => format!("STORAGE {s}"),
+                false => format!("{members},\n    STORAGE {s}"),
+            };
+        } else if members.is_empty() {
+            // The list cannot be empty: naming the input type as storage changes nothing.
+            members = format!("STORAGE {}", c.input_type);
+        }
+        sql += &format!(" AS\n    {members};\n");
+        sql += &comment(cat, class::PG_OPCLASS, c.oid, 0, || {
+            format!("OPERATOR CLASS {using}")
+        });
+        push(
+            items,
+            Item::new(
+                Kind::OperatorClass,
+                format!("operator class {using}"),
+                &c.schema,
+                sql,
+            )
+            .provides(ObjRef::new(class::PG_OPCLASS, c.oid)),
+        );
+    }
+
     for c in &cat.casts {
         let how = match (c.method, &c.function) {
             ('f', Some(f)) => format!("WITH FUNCTION {f}"),
@@ -115,6 +193,23 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
             .provides(ObjRef::new(class::PG_CAST, c.oid)),
         );
     }
+}
+
+/// The `OPERATOR …` and `FUNCTION …` entries of an operator class or family, one a line.
+/// Operand types of support functions are always named: `ALTER OPERATOR FAMILY` requires them,
+/// and in a class they are the ones the server would infer.
+fn member_list(operators: &[OpMember], functions: &[FuncMember]) -> String {
+    let ops = operators.iter().map(|o| {
+        let mut s = format!("OPERATOR {} {}", o.strategy, o.operator);
+        if let Some(f) = &o.order_by {
+            s += &format!(" FOR ORDER BY {f}");
+        }
+        s
+    });
+    let funcs = functions
+        .iter()
+        .map(|f| format!("FUNCTION {} ({}, {}) {}", f.number, f.left, f.right, f.function));
+    ops.chain(funcs).collect::<Vec<_>>().join(",\n    ")
 }
 
 /// `[mode ]name type[ DEFAULT expr]` for each argument but `RETURNS TABLE` columns, as
