@@ -10,7 +10,7 @@
 //! over is broken by emitting its lowest-priority member first, with a warning.
 
 use crate::model::{class, Catalog, ObjRef};
-use crate::oidhash::OidMap;
+use crate::oidhash::{OidMap, OidSet};
 use crate::render::{Item, Kind};
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
@@ -77,13 +77,15 @@ fn row_starts(n: usize, rows: impl Iterator<Item = u32>) -> Vec<u32> {
 /// [`Catalog::owners`], to the item that creates what owns it). Shared by the sort and the
 /// filters (which leave out what depends on an excluded item).
 pub(crate) fn dependencies(cat: &Catalog, items: &[Item]) -> Deps {
-    let edges = dependency_edges(cat, items);
+    let edges = dependency_edges(cat, items, &OidSet::default());
     Deps::from_edges(items.len(), edges)
 }
 
 /// The `(item, item it follows)` pairs behind [`dependencies`], repeats included (the map of
-/// providers is gone before the pairs are sorted).
-fn dependency_edges(cat: &Catalog, items: &[Item]) -> Vec<(u32, u32)> {
+/// providers is gone before the pairs are sorted). What `elsewhere` holds is created by items
+/// of another step: a dependency on it (or of it) is no edge here, rather than one on the
+/// object that owns it (a check added in post-data is not its table).
+fn dependency_edges(cat: &Catalog, items: &[Item], elsewhere: &OidSet<ObjRef>) -> Vec<(u32, u32)> {
     let mut provider: OidMap<ObjRef, u32> =
         OidMap::with_capacity_and_hasher(items.len(), Default::default());
     // A base type is provided twice, by its shell and then by its full definition: the full
@@ -114,6 +116,9 @@ fn dependency_edges(cat: &Catalog, items: &[Item]) -> Vec<(u32, u32)> {
         for _ in 0..8 {
             if let Some(&i) = provider.get(&r) {
                 return Some(i);
+            }
+            if elsewhere.contains(&r) {
+                return None;
             }
             r = *cat.owners.get(&r)?;
         }
@@ -159,9 +164,18 @@ fn dependency_edges(cat: &Catalog, items: &[Item]) -> Vec<(u32, u32)> {
 }
 
 /// Items in dependency order, and a warning for each cycle that had to be broken.
-pub fn order(cat: &Catalog, mut items: Vec<Item>) -> (Vec<Item>, Vec<String>) {
+pub fn order(cat: &Catalog, items: Vec<Item>) -> (Vec<Item>, Vec<String>) {
+    order_step(cat, items, &OidSet::default())
+}
+
+/// [`order`] for the items of one step, `elsewhere` holding what the other steps' items create.
+pub(crate) fn order_step(
+    cat: &Catalog,
+    mut items: Vec<Item>,
+    elsewhere: &OidSet<ObjRef>,
+) -> (Vec<Item>, Vec<String>) {
     let n = items.len();
-    let deps = dependencies(cat, &items);
+    let deps = Deps::from_edges(n, dependency_edges(cat, &items, elsewhere));
     let mut waiting_on: Vec<u32> = (0..n).map(|i| deps.of(i).len() as u32).collect();
     let dependents = deps.reversed();
     drop(deps);

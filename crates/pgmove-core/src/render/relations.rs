@@ -20,10 +20,16 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
     // attached afterwards, and ATTACH PARTITION wants the parent's checks already there (it
     // then marks them inherited), so a partition lists its inherited checks too, as pg_dump.
     let mut checks: OidMap<u32, Vec<&crate::model::Constraint>> = OidMap::default();
+    // A check calling a function over its own table's row type is added after the function.
+    let mut checks_after: OidMap<u32, Vec<&crate::model::Constraint>> = OidMap::default();
+    let separate = separate_checks(cat);
     for c in &cat.constraints {
         let partition = || tables.get(&c.table_oid).is_some_and(|t| t.is_partition());
         if c.contype == 'c' && c.validated && (c.is_local || partition()) {
-            checks.entry(c.table_oid).or_default().push(c);
+            match separate.contains(&c.oid) && c.is_local {
+                true => checks_after.entry(c.table_oid).or_default().push(c),
+                false => checks.entry(c.table_oid).or_default().push(c),
+            }
         }
     }
 
@@ -156,6 +162,28 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
                     .on_table(t.oid),
                 );
             }
+        }
+
+        for c in checks_after.get(&t.oid).into_iter().flatten() {
+            let sql = format!(
+                "ALTER TABLE {name}\n    ADD CONSTRAINT {} {};\n",
+                ident(&c.name),
+                c.definition
+            ) + &comment(cat, class::PG_CONSTRAINT, c.oid, 0, || {
+                format!("CONSTRAINT {} ON {name}", ident(&c.name))
+            });
+            push(
+                items,
+                Item::new(
+                    Kind::TableCheck,
+                    format!("constraint {} on {name}", ident(&c.name)),
+                    &t.schema,
+                    sql,
+                )
+                .provides(ObjRef::new(class::PG_CONSTRAINT, c.oid))
+                .after(me)
+                .on_table(t.oid),
+            );
         }
 
         if let Some((parent, bound)) = &t.extra().partition_of {
@@ -316,6 +344,68 @@ fn views_on_constraints(cat: &Catalog) -> OidMap<u32, Vec<u32>> {
         {
             if let Some(view) = cat.owners.get(&d.obj) {
                 out.entry(view.oid).or_default().push(d.refobj.oid);
+            }
+        }
+    }
+    out
+}
+
+/// Checks that call a user function which itself depends on the check's table (its rowtype,
+/// directly or through other types or functions): the table cannot be created with them, so
+/// they are added after the function (still pre-data), as pg_dump does. Their OIDs.
+fn separate_checks(cat: &Catalog) -> OidSet<u32> {
+    let user_functions: OidSet<u32> = cat.functions.iter().map(|f| f.oid).collect();
+    let table_checks: OidMap<u32, u32> = cat
+        .constraints
+        .iter()
+        .filter(|c| c.contype == 'c' && c.table_oid != 0)
+        .map(|c| (c.oid, c.table_oid))
+        .collect();
+    let calls: Vec<(u32, u32, ObjRef)> = cat
+        .depends
+        .iter()
+        .filter(|d| {
+            d.obj.class == class::PG_CONSTRAINT
+                && d.refobj.class == class::PG_PROC
+                && user_functions.contains(&d.refobj.oid)
+        })
+        .filter_map(|d| {
+            let table = table_checks.get(&d.obj.oid)?;
+            Some((d.obj.oid, *table, d.refobj))
+        })
+        .collect();
+    if calls.is_empty() {
+        return OidSet::default();
+    }
+    // What each object depends on, with sub-objects (a rowtype, an array type, a composite's
+    // relation) taken as what defines them.
+    let owner_of = |mut r: ObjRef| {
+        for _ in 0..8 {
+            match cat.owners.get(&r) {
+                Some(o) => r = *o,
+                None => break,
+            }
+        }
+        r
+    };
+    let mut refs: OidMap<ObjRef, Vec<ObjRef>> = OidMap::default();
+    for d in &cat.depends {
+        refs.entry(owner_of(d.obj))
+            .or_default()
+            .push(owner_of(d.refobj));
+    }
+    let mut out = OidSet::default();
+    for (check, table, function) in calls {
+        let goal = ObjRef::new(class::PG_CLASS, table);
+        let mut seen: OidSet<ObjRef> = OidSet::default();
+        let mut stack = vec![function];
+        while let Some(r) = stack.pop() {
+            if r == goal {
+                out.insert(check);
+                break;
+            }
+            if seen.insert(r) {
+                stack.extend(refs.get(&r).into_iter().flatten().copied());
             }
         }
     }
