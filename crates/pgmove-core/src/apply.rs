@@ -197,7 +197,11 @@ pub async fn apply_parallel_with(
         match k {
             Kind::Constraint | Kind::Index => 0,
             Kind::IndexAttach => 1,
-            Kind::Statistics | Kind::ViewDefinition | Kind::Rule | Kind::Trigger => 2,
+            Kind::Statistics
+            | Kind::ViewDefinition
+            | Kind::PostponedDefinition
+            | Kind::Rule
+            | Kind::Trigger => 2,
             Kind::ForeignKey => 3,
             _ => 4,
         }

@@ -84,6 +84,10 @@ pub enum Kind {
     /// A view's real definition, when it needs a post-data constraint (a `GROUP BY` that relies
     /// on a primary key): pre-data creates a dummy with the same columns, as pg_dump does.
     ViewDefinition,
+    /// A function whose body (`BEGIN ATOMIC`) or a materialized view whose query relies on a
+    /// primary key, unique or exclusion constraint, as a `GROUP BY` may: created once the key
+    /// is there, as pg_dump does (with the materialized view's indexes).
+    PostponedDefinition,
     Rule,
     Trigger,
     ForeignKey,

@@ -117,6 +117,12 @@ pub(super) fn render(cat: &Catalog, _opts: &Options, items: &mut Vec<Item>) {
         push(items, item);
     }
 
+    // Materialized views created in post-data (their query needs a key): their indexes go
+    // with them.
+    let postponed: OidSet<u32> = super::relations::views_on_constraints(cat)
+        .into_keys()
+        .filter(|v| rel.get(v).is_some_and(|(_, k, _)| *k == 'm'))
+        .collect();
     for ix in &cat.indexes {
         let Some((table, _, schema)) = rel.get(&ix.table_oid) else {
             continue;
@@ -129,7 +135,11 @@ pub(super) fn render(cat: &Catalog, _opts: &Options, items: &mut Vec<Item>) {
             let lead = Lead::CreateIndex {
                 create: ix.definition.clone(),
             };
-            let mut item = Item::new(Kind::Index, format!("index {name}"), schema, String::new())
+            let kind = match postponed.contains(&ix.table_oid) {
+                true => Kind::PostponedDefinition,
+                false => Kind::Index,
+            };
+            let mut item = Item::new(kind, format!("index {name}"), schema, String::new())
                 .provides(ObjRef::new(class::PG_CLASS, ix.oid))
                 .after(ObjRef::new(class::PG_CLASS, ix.table_oid))
                 .on_table(ix.table_oid);

@@ -314,22 +314,24 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
                 );
             }
         }
-        push(
-            items,
-            Item::new(
-                Kind::View,
-                format!("{} {name}", word.to_lowercase()),
-                &v.schema,
-                sql,
-            )
-            .provides(me),
-        );
+        let mut item = Item::new(
+            Kind::View,
+            format!("{} {name}", word.to_lowercase()),
+            &v.schema,
+            sql,
+        )
+        .provides(me);
+        if matview && on_keys.is_some() {
+            item.kind = Kind::PostponedDefinition;
+            item.table = Some(v.oid);
+        }
+        push(items, item);
     }
 }
 
 /// Views whose query needs a primary key, unique or exclusion constraint (post-data), with
 /// those constraints' OIDs.
-fn views_on_constraints(cat: &Catalog) -> OidMap<u32, Vec<u32>> {
+pub(super) fn views_on_constraints(cat: &Catalog) -> OidMap<u32, Vec<u32>> {
     let keys: OidSet<u32> = cat
         .constraints
         .iter()

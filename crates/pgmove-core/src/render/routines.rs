@@ -5,6 +5,7 @@ use crate::model::{class, Argument, Catalog, FuncMember, Function, ObjRef, OpMem
 use crate::quote::{ident, qualified};
 
 pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
+    let on_keys = functions_on_keys(cat);
     for f in &cat.functions {
         let name = qualified(&f.schema, &f.name);
         let word = if f.kind == 'p' {
@@ -25,7 +26,10 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
         push(
             items,
             Item::new(
-                Kind::Function,
+                match on_keys.contains(&f.oid) {
+                    true => Kind::PostponedDefinition,
+                    false => Kind::Function,
+                },
                 format!("function {name}({identity})"),
                 &f.schema,
                 sql,
@@ -201,6 +205,26 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
         }
         push(items, item);
     }
+}
+
+/// Functions whose body (`BEGIN ATOMIC`: the server records what it uses) relies on a primary
+/// key, unique or exclusion constraint, all post-data.
+fn functions_on_keys(cat: &Catalog) -> crate::oidhash::OidSet<u32> {
+    let keys: crate::oidhash::OidSet<u32> = cat
+        .constraints
+        .iter()
+        .filter(|c| matches!(c.contype, 'p' | 'u' | 'x'))
+        .map(|c| c.oid)
+        .collect();
+    cat.depends
+        .iter()
+        .filter(|d| {
+            d.obj.class == class::PG_PROC
+                && d.refobj.class == class::PG_CONSTRAINT
+                && keys.contains(&d.refobj.oid)
+        })
+        .map(|d| d.obj.oid)
+        .collect()
 }
 
 /// The `OPERATOR …` and `FUNCTION …` entries of an operator class or family, one a line.
