@@ -5,9 +5,9 @@ use crate::model::{
     class, AccessMethod, Aggregate, Argument, Cast, Catalog, FuncMember, Function, ObjRef, OpClass,
     OpFamily, OpMember, Operator,
 };
-use std::collections::HashMap;
 use crate::quote;
 use crate::Result;
+use std::collections::HashMap;
 use tokio_postgres::Client;
 
 pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
@@ -199,7 +199,8 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
             });
             class::PG_AMPROC
         };
-        cat.owners.insert(ObjRef::new(class_id, r.get("oid")), owner);
+        cat.owners
+            .insert(ObjRef::new(class_id, r.get("oid")), owner);
     }
     for r in families {
         let oid: u32 = r.get("oid");

@@ -40,7 +40,17 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
         }
         let name = qualified(&t.schema, &t.name);
         let mut lines: Vec<String> = Vec::new();
+        let of_type = t.extra().of_type.as_deref();
         for c in &t.columns {
+            // A typed table's columns come from its type: only their own options are listed.
+            if of_type.is_some() && !t.is_partition() {
+                if let Some(line) =
+                    typed_column_options(c, detached.contains(&c.attrdef_oid.unwrap_or(0)))
+                {
+                    lines.push(line);
+                }
+                continue;
+            }
             // Inherited-only columns come from the parent; a partition is created on its own
             // and attached afterwards, so it lists every column.
             if !c.is_local && !t.is_partition() {
@@ -62,15 +72,19 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
             ));
         }
         let mut sql = format!(
-            "CREATE {}{}TABLE {name} (\n{}\n)",
+            "CREATE {}{}TABLE {name}",
             if t.persistence == 'u' {
                 "UNLOGGED "
             } else {
                 ""
             },
             if t.relkind == 'f' { "FOREIGN " } else { "" },
-            lines.join(",\n")
         );
+        match of_type.filter(|_| !t.is_partition()) {
+            Some(ty) if lines.is_empty() => sql += &format!(" OF {ty}"),
+            Some(ty) => sql += &format!(" OF {ty} (\n{}\n)", lines.join(",\n")),
+            None => sql += &format!(" (\n{}\n)", lines.join(",\n")),
+        }
         if !t.extra().inherits.is_empty() {
             sql += &format!("\nINHERITS ({})", t.extra().inherits.join(", "));
         }
@@ -433,6 +447,22 @@ fn detached_defaults(cat: &Catalog) -> OidSet<u32> {
         })
         .map(|d| d.obj.oid)
         .collect()
+}
+
+/// A typed table's column as `CREATE TABLE … OF type (…)` lists it: its name and what it
+/// adds to the type's attribute (default, NOT NULL), or nothing when it adds nothing.
+fn typed_column_options(c: &Column, detached: bool) -> Option<String> {
+    let mut s = String::new();
+    if let (None, Some(expr), false) = (c.generated, &c.default, detached) {
+        s += &format!(" DEFAULT {expr}");
+    }
+    if c.not_null {
+        if let Some(n) = &c.extra().not_null_name {
+            s += &format!(" CONSTRAINT {}", ident(n));
+        }
+        s += " NOT NULL";
+    }
+    (!s.is_empty()).then(|| format!("    {}{s}", ident(&c.name)))
 }
 
 fn column_def(

@@ -238,9 +238,12 @@ fn member_list(operators: &[OpMember], functions: &[FuncMember]) -> String {
         }
         s
     });
-    let funcs = functions
-        .iter()
-        .map(|f| format!("FUNCTION {} ({}, {}) {}", f.number, f.left, f.right, f.function));
+    let funcs = functions.iter().map(|f| {
+        format!(
+            "FUNCTION {} ({}, {}) {}",
+            f.number, f.left, f.right, f.function
+        )
+    });
     ops.chain(funcs).collect::<Vec<_>>().join(",\n    ")
 }
 
