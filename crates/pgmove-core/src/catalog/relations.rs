@@ -115,7 +115,9 @@ async fn read_tables(
     let v = cat.server_version;
     let sql = format!(
         "SELECT c.oid, n.nspname::text AS schema, c.relname::text AS name, c.relkind,
-                c.relpersistence, c.reloptions::text[] AS reloptions, c.relacl::text[] AS acl,
+                c.relpersistence, c.relacl::text[] AS acl,
+                array_cat(c.reloptions, (SELECT array_agg('toast.' || o) FROM unnest(tc.reloptions) o))::text[]
+                  AS reloptions,
                 pg_get_userbyid(c.relowner)::text AS owner, c.reltuples::float8 AS est_rows,
                 c.relpages::int8 * current_setting('block_size')::int8 AS size_bytes,
                 c.relreplident, {rls} AS relrowsecurity, {force_rls} AS relforcerowsecurity,
@@ -125,6 +127,7 @@ async fn read_tables(
          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
          LEFT JOIN pg_foreign_table ft ON ft.ftrelid = c.oid
          LEFT JOIN pg_foreign_server fs ON fs.oid = ft.ftserver
+         LEFT JOIN pg_class tc ON tc.oid = c.reltoastrelid AND tc.reloptions IS NOT NULL
          {am_join}
          WHERE c.relkind IN ('r', 'p', 'f') AND {USER_SCHEMAS}
          ORDER BY 2, 3",

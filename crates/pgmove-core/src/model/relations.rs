@@ -41,6 +41,7 @@ pub struct TableExtra {
     pub partition_key: Option<String>,
     /// Typed table: `OF type`.
     pub of_type: Option<String>,
+    /// Storage parameters (`key=value`), the TOAST table's among them as `toast.key=value`.
     pub reloptions: Vec<String>,
     /// Table access method when not `heap` (PostgreSQL 12+).
     pub access_method: Option<String>,
