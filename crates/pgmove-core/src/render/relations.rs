@@ -106,6 +106,16 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
         }
         sql += ";\n";
         sql += &column_settings(t, &name);
+        // An identity sequence takes its table's persistence; one set apart keeps its own.
+        for c in t.columns.iter().filter(|c| c.identity.is_some()) {
+            if let Some(seq) = identity_seqs.get(&(t.oid, c.name.as_str())) {
+                if seq.unlogged != (t.persistence == 'u') {
+                    let how = if seq.unlogged { "UNLOGGED" } else { "LOGGED" };
+                    let seq_name = qualified(&seq.schema, &seq.name);
+                    sql += &format!("ALTER SEQUENCE {seq_name} SET {how};\n");
+                }
+            }
+        }
         // FORCE is part of the table in pg_dump's pre-data; ENABLE comes with the policies.
         if t.rls_forced {
             sql += &format!("ALTER TABLE ONLY {name} FORCE ROW LEVEL SECURITY;\n");
