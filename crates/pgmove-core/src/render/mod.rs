@@ -72,8 +72,6 @@ pub enum Kind {
     /// The real definition of a view that selects from itself (created first as a dummy).
     ViewRedefinition,
     Default,
-    /// A check added after its table: it calls a function that needs the table's row type.
-    TableCheck,
     SequenceOwnedBy,
     Acl,
     // ---- post-data ----

@@ -49,6 +49,7 @@ pub(super) fn render(cat: &Catalog, _opts: &Options, items: &mut Vec<Item>) {
     let indexes: OidMap<u32, &crate::model::Index> =
         cat.indexes.iter().map(|i| (i.oid, i)).collect();
 
+    let separate_checks = super::relations::separate_checks(cat);
     for c in &cat.constraints {
         let Some((table, relkind, schema)) = rel.get(&c.table_oid) else {
             continue;
@@ -69,7 +70,9 @@ pub(super) fn render(cat: &Catalog, _opts: &Options, items: &mut Vec<Item>) {
                 Kind::ForeignKey,
                 Some(ObjRef::new(class::PG_CLASS, c.ref_table_oid)),
             ),
-            'c' if !c.validated && c.is_local => (Kind::Constraint, None),
+            'c' if c.is_local && (!c.validated || separate_checks.contains(&c.oid)) => {
+                (Kind::Constraint, None)
+            }
             _ => continue,
         };
         let key_index = matches!(c.contype, 'p' | 'u')

@@ -20,16 +20,16 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
     // attached afterwards, and ATTACH PARTITION wants the parent's checks already there (it
     // then marks them inherited), so a partition lists its inherited checks too, as pg_dump.
     let mut checks: OidMap<u32, Vec<&crate::model::Constraint>> = OidMap::default();
-    // A check calling a function over its own table's row type is added after the function.
-    let mut checks_after: OidMap<u32, Vec<&crate::model::Constraint>> = OidMap::default();
+    // A check calling a function over its own table's row type is added in post-data.
     let separate = separate_checks(cat);
     for c in &cat.constraints {
         let partition = || tables.get(&c.table_oid).is_some_and(|t| t.is_partition());
-        if c.contype == 'c' && c.validated && (c.is_local || partition()) {
-            match separate.contains(&c.oid) && c.is_local {
-                true => checks_after.entry(c.table_oid).or_default().push(c),
-                false => checks.entry(c.table_oid).or_default().push(c),
-            }
+        if c.contype == 'c'
+            && c.validated
+            && (c.is_local || partition())
+            && !(c.is_local && separate.contains(&c.oid))
+        {
+            checks.entry(c.table_oid).or_default().push(c);
         }
     }
 
@@ -186,28 +186,6 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
                     .on_table(t.oid),
                 );
             }
-        }
-
-        for c in checks_after.get(&t.oid).into_iter().flatten() {
-            let sql = format!(
-                "ALTER TABLE {name}\n    ADD CONSTRAINT {} {};\n",
-                ident(&c.name),
-                c.definition
-            ) + &comment(cat, class::PG_CONSTRAINT, c.oid, 0, || {
-                format!("CONSTRAINT {} ON {name}", ident(&c.name))
-            });
-            push(
-                items,
-                Item::new(
-                    Kind::TableCheck,
-                    format!("constraint {} on {name}", ident(&c.name)),
-                    &t.schema,
-                    sql,
-                )
-                .provides(ObjRef::new(class::PG_CONSTRAINT, c.oid))
-                .after(me)
-                .on_table(t.oid),
-            );
         }
 
         if let Some((parent, bound)) = &t.extra().partition_of {
@@ -378,8 +356,8 @@ pub(super) fn views_on_constraints(cat: &Catalog) -> OidMap<u32, Vec<u32>> {
 
 /// Checks that call a user function which itself depends on the check's table (its rowtype,
 /// directly or through other types or functions): the table cannot be created with them, so
-/// they are added after the function (still pre-data), as pg_dump does. Their OIDs.
-fn separate_checks(cat: &Catalog) -> OidSet<u32> {
+/// they are added after the function, in post-data, as pg_dump does. Their OIDs.
+pub(super) fn separate_checks(cat: &Catalog) -> OidSet<u32> {
     let user_functions: OidSet<u32> = cat.functions.iter().map(|f| f.oid).collect();
     let table_checks: OidMap<u32, u32> = cat
         .constraints
