@@ -70,7 +70,8 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
              LEFT JOIN pg_collation co ON co.oid = t.typcollation
              LEFT JOIN pg_namespace cn ON cn.oid = co.collnamespace
              WHERE {USER_SCHEMAS}
-               AND (t.typtype IN ('e', 'r', 'd', 'b') OR (t.typtype = 'c' AND c.relkind = 'c'))
+               AND (t.typtype IN ('e', 'r', 'd', 'b') OR (t.typtype = 'c' AND c.relkind = 'c')
+                    OR (t.typtype = 'p' AND NOT t.typisdefined))
                AND NOT EXISTS (SELECT 1 FROM pg_type e WHERE e.typarray = t.oid)
              ORDER BY 2, 3"
         );
@@ -191,6 +192,7 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
                 not_null: r.get("typnotnull"),
                 constraints: domain_checks.remove(&oid).unwrap_or_default(),
             },
+            'p' => TypeKind::Shell,
             _ => TypeKind::Base {
                 options: base_type_options(&r),
             },

@@ -73,6 +73,8 @@ pub enum TypeKind {
         /// (name, definition, validated)
         constraints: Vec<(String, String, bool)>,
     },
+    /// A shell type never completed (`CREATE TYPE name;` alone).
+    Shell,
     /// A base type with I/O functions: emitted as a shell type, then completed after them.
     Base {
         /// `CREATE TYPE … (` options `)` as `key = value` pairs, values already rendered.

@@ -105,6 +105,21 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
                 }
                 s
             }
+            TypeKind::Shell => {
+                let mut sql = format!("CREATE TYPE {name};\n");
+                finish(cat, opts, t, &name, word, &mut sql);
+                push(
+                    items,
+                    Item::new(
+                        Kind::ShellType,
+                        format!("shell type {name}"),
+                        &t.schema,
+                        sql,
+                    )
+                    .provides(me),
+                );
+                continue;
+            }
             TypeKind::Base { options } => {
                 // A shell first, so the I/O functions can name the type; completed after them.
                 push(
