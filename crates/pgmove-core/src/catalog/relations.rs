@@ -837,13 +837,21 @@ async fn read_statistics(client: &Client, cat: &mut Catalog) -> Result<()> {
 
 async fn read_triggers_rules(client: &Client, cat: &mut Catalog) -> Result<()> {
     let v = cat.server_version;
-    let not_clone = since(v, 130000, "t.tgparentid = 0", "true");
+    // Clones of a parent's trigger come with the partition; one whose enabled state differs
+    // from its parent's is read for that state.
+    let not_clone = since(
+        v,
+        130000,
+        "(t.tgparentid = 0 OR t.tgenabled <> (SELECT p.tgenabled FROM pg_trigger p WHERE p.oid = t.tgparentid))",
+        "true",
+    );
+    let clone = since(v, 130000, "t.tgparentid <> 0", "false");
     for r in query(
         client,
         "triggers",
         &format!(
             "SELECT t.oid, t.tgrelid, t.tgname::text AS name, pg_get_triggerdef(t.oid) AS def,
-                    t.tgenabled
+                    t.tgenabled, {clone} AS clone
              FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
              JOIN pg_namespace n ON n.oid = c.relnamespace
              WHERE NOT t.tgisinternal AND {not_clone} AND {USER_SCHEMAS}
@@ -858,6 +866,7 @@ async fn read_triggers_rules(client: &Client, cat: &mut Catalog) -> Result<()> {
             name: r.get("name"),
             definition: r.get("def"),
             enabled: ch(&r, "tgenabled"),
+            clone: r.get("clone"),
         });
     }
 

@@ -293,6 +293,9 @@ pub struct Trigger {
     pub definition: String,
     /// `O` origin (default), `D` disabled, `R` replica, `A` always.
     pub enabled: char,
+    /// A partition's clone of its parent's trigger (13+), read only when its enabled state is
+    /// not the parent's: the clone comes with the partition, only the state is set.
+    pub clone: bool,
 }
 
 /// A rewrite rule other than a view's `_RETURN`.

@@ -88,6 +88,9 @@ pub enum Kind {
     PostponedDefinition,
     Rule,
     Trigger,
+    /// The enabled state of a partition's clone of its parent's trigger, where it differs:
+    /// once every trigger exists (the clone comes with the parent's).
+    TriggerState,
     ForeignKey,
     Policy,
     /// `VALIDATE CONSTRAINT` of a foreign key added `NOT VALID` (`--fk-not-valid`).

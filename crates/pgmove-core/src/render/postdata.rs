@@ -220,9 +220,13 @@ pub(super) fn render(cat: &Catalog, _opts: &Options, items: &mut Vec<Item>) {
         let Some((table, _, schema)) = rel.get(&t.table_oid) else {
             continue;
         };
-        let mut sql = format!("{};\n", t.definition);
+        let mut sql = match t.clone {
+            false => format!("{};\n", t.definition),
+            true => String::new(),
+        };
         let name = ident(&t.name);
         match t.enabled {
+            'O' if t.clone => sql += &format!("ALTER TABLE {table} ENABLE TRIGGER {name};\n"),
             'D' => sql += &format!("ALTER TABLE {table} DISABLE TRIGGER {name};\n"),
             'R' => sql += &format!("ALTER TABLE {table} ENABLE REPLICA TRIGGER {name};\n"),
             'A' => sql += &format!("ALTER TABLE {table} ENABLE ALWAYS TRIGGER {name};\n"),
@@ -234,7 +238,10 @@ pub(super) fn render(cat: &Catalog, _opts: &Options, items: &mut Vec<Item>) {
         push(
             items,
             Item::new(
-                Kind::Trigger,
+                match t.clone {
+                    true => Kind::TriggerState,
+                    false => Kind::Trigger,
+                },
                 format!("trigger {name} on {table}"),
                 schema,
                 sql,
