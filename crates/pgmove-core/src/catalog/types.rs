@@ -2,7 +2,7 @@
 //! rowtypes and array types to what defines them.
 
 use super::{ch, query_each, query_many, since, USER_SCHEMAS};
-use crate::model::{class, Catalog, ObjRef, TypeDef, TypeKind};
+use crate::model::{class, Catalog, DomainCheck, ObjRef, TypeDef, TypeKind};
 use crate::quote;
 use crate::Result;
 use std::collections::HashMap;
@@ -157,18 +157,19 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
     }
 
     // Domain constraints come from pg_constraint; NOT NULL ones (17+) are typnotnull.
-    let mut domain_checks: HashMap<u32, Vec<(String, String, bool)>> = HashMap::new();
+    let mut domain_checks: HashMap<u32, Vec<DomainCheck>> = HashMap::new();
     for r in domain_check_rows {
         let typ: u32 = r.get("contypid");
         cat.owners.insert(
             ObjRef::new(class::PG_CONSTRAINT, r.get("oid")),
             ObjRef::new(class::PG_TYPE, typ),
         );
-        domain_checks.entry(typ).or_default().push((
-            r.get("name"),
-            r.get("def"),
-            r.get("convalidated"),
-        ));
+        domain_checks.entry(typ).or_default().push(DomainCheck {
+            oid: r.get("oid"),
+            name: r.get("name"),
+            definition: r.get("def"),
+            validated: r.get("convalidated"),
+        });
     }
 
     for r in type_rows {

@@ -70,8 +70,7 @@ pub enum TypeKind {
         collation: Option<String>,
         default: Option<String>,
         not_null: bool,
-        /// (name, definition, validated)
-        constraints: Vec<(String, String, bool)>,
+        constraints: Vec<DomainCheck>,
     },
     /// A shell type never completed (`CREATE TYPE name;` alone).
     Shell,
@@ -80,6 +79,16 @@ pub enum TypeKind {
         /// `CREATE TYPE … (` options `)` as `key = value` pairs, values already rendered.
         options: Vec<(String, String)>,
     },
+}
+
+/// A domain's CHECK constraint.
+#[derive(Debug, Clone, Serialize)]
+pub struct DomainCheck {
+    pub oid: u32,
+    pub name: String,
+    /// `pg_get_constraintdef`.
+    pub definition: String,
+    pub validated: bool,
 }
 
 /// A function or procedure; `definition` is `pg_get_functiondef`.

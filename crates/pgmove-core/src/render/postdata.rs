@@ -406,9 +406,8 @@ fn index_extras(cat: &Catalog, ix: &crate::model::Index, table: &str) -> String 
     for (col, n) in &ix.extra().stat_targets {
         sql += &format!("ALTER INDEX {name} ALTER COLUMN {col} SET STATISTICS {n};\n");
     }
-    if ix.constraint_oid.is_none() {
-        sql += &comment(cat, class::PG_CLASS, ix.oid, 0, || format!("INDEX {name}"));
-    }
+    // A key's index has a comment of its own, apart from the key's.
+    sql += &comment(cat, class::PG_CLASS, ix.oid, 0, || format!("INDEX {name}"));
     sql
 }
 

@@ -142,6 +142,11 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
                 format!("COLUMN {name}.{}", ident(&c.name))
             });
         }
+        for c in checks.get(&t.oid).into_iter().flatten() {
+            sql += &comment(cat, class::PG_CONSTRAINT, c.oid, 0, || {
+                format!("CONSTRAINT {} ON {name}", ident(&c.name))
+            });
+        }
         // Privileges only where there is an ACL: the target's text is not built for the rest.
         if opts.privileges {
             let acls = std::iter::once((t.extra().acl.as_deref(), None)).chain(

@@ -79,29 +79,34 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
                 if *not_null {
                     s += " NOT NULL";
                 }
-                for (cname, def, validated) in constraints {
-                    if *validated {
-                        s += &format!("\n\tCONSTRAINT {} {def}", ident(cname));
-                    }
+                for c in constraints.iter().filter(|c| c.validated) {
+                    s += &format!("\n\tCONSTRAINT {} {}", ident(&c.name), c.definition);
                 }
                 s += ";\n";
+                for c in constraints.iter().filter(|c| c.validated) {
+                    s += &comment(cat, class::PG_CONSTRAINT, c.oid, 0, || {
+                        format!("CONSTRAINT {} ON DOMAIN {name}", ident(&c.name))
+                    });
+                }
                 // NOT VALID ones are post-data, as in pg_dump: added once the rows are in.
-                for (cname, def, validated) in constraints {
-                    if !validated {
-                        push(
-                            items,
-                            Item::new(
-                                Kind::Constraint,
-                                format!("constraint {} on domain {name}", ident(cname)),
-                                &t.schema,
-                                format!(
-                                    "ALTER DOMAIN {name}\n    ADD CONSTRAINT {} {def};\n",
-                                    ident(cname)
-                                ),
-                            )
-                            .after(me),
-                        );
-                    }
+                for c in constraints.iter().filter(|c| !c.validated) {
+                    let cname = ident(&c.name);
+                    let sql = format!(
+                        "ALTER DOMAIN {name}\n    ADD CONSTRAINT {cname} {};\n",
+                        c.definition
+                    ) + &comment(cat, class::PG_CONSTRAINT, c.oid, 0, || {
+                        format!("CONSTRAINT {cname} ON DOMAIN {name}")
+                    });
+                    push(
+                        items,
+                        Item::new(
+                            Kind::Constraint,
+                            format!("constraint {cname} on domain {name}"),
+                            &t.schema,
+                            sql,
+                        )
+                        .after(me),
+                    );
                 }
                 s
             }
