@@ -50,6 +50,13 @@ pub(super) fn render(cat: &Catalog, _opts: &Options, items: &mut Vec<Item>) {
         cat.indexes.iter().map(|i| (i.oid, i)).collect();
 
     let separate_checks = super::relations::separate_checks(cat);
+    // Tables with inheritance children: a check added to one in post-data (NOT VALID) must
+    // reach the children too (they have it, as inherited or merged), so it takes no ONLY.
+    let inheritance_parents: std::collections::HashSet<&str> = cat
+        .tables
+        .iter()
+        .flat_map(|t| t.extra().inherits.iter().map(String::as_str))
+        .collect();
     for c in &cat.constraints {
         let Some((table, relkind, schema)) = rel.get(&c.table_oid) else {
             continue;
@@ -59,7 +66,9 @@ pub(super) fn render(cat: &Catalog, _opts: &Options, items: &mut Vec<Item>) {
         }
         // Keys use ONLY everywhere (a partitioned table's key does not build its partitions'; their
         // own keys are attached). Foreign keys and checks on a partitioned table cannot be ONLY.
-        let only = if *relkind == 'p' && c.contype != 'p' && c.contype != 'u' && c.contype != 'x' {
+        let only = if *relkind == 'p' && c.contype != 'p' && c.contype != 'u' && c.contype != 'x'
+            || c.contype == 'c' && inheritance_parents.contains(table.as_str())
+        {
             ""
         } else {
             "ONLY "
