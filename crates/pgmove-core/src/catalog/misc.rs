@@ -4,7 +4,7 @@
 use super::{ch, not_member, query_many, since, USER_SCHEMAS};
 use crate::model::{
     Catalog, DefaultPrivilege, EventTrigger, ForeignDataWrapper, ForeignServer, Publication,
-    SecurityLabel, TextSearchConfig, TextSearchDict,
+    PublicationTable, SecurityLabel, TextSearchConfig, TextSearchDict,
 };
 use crate::Result;
 use std::collections::HashMap;
@@ -66,10 +66,35 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
     let publications = match v >= 100000 {
         true => format!(
             "SELECT x.oid, x.pubname::text AS name, x.puballtables, x.pubinsert, x.pubupdate,
-                        x.pubdelete, {truncate} AS pubtruncate,
-                        ARRAY(SELECT pr.prrelid::regclass::text FROM pg_publication_rel pr
-                              WHERE pr.prpubid = x.oid ORDER BY 1) AS tables
-                 FROM pg_publication x ORDER BY 2"
+                        x.pubdelete, {truncate} AS pubtruncate, {via_root} AS pubviaroot,
+                        {gencols} AS pubgencols, {schemas} AS schemas
+                 FROM pg_publication x ORDER BY 2",
+            via_root = since(v, 130000, "x.pubviaroot", "false"),
+            gencols = since(v, 180000, "x.pubgencols::text", "NULL::text"),
+            schemas = since(
+                v,
+                150000,
+                "ARRAY(SELECT quote_ident(n.nspname) FROM pg_publication_namespace pn
+                       JOIN pg_namespace n ON n.oid = pn.pnnspid WHERE pn.pnpubid = x.oid ORDER BY 1)",
+                "'{}'::text[]"
+            ),
+        ),
+        false => String::new(),
+    };
+    let publication_tables = match v >= 100000 {
+        true => format!(
+            "SELECT pr.prpubid, pr.prrelid::regclass::text AS tab, {filter} AS filter,
+                    {columns} AS columns
+             FROM pg_publication_rel pr ORDER BY 1, 2",
+            filter = since(v, 150000, "pg_get_expr(pr.prqual, pr.prrelid)", "NULL::text"),
+            columns = since(
+                v,
+                150000,
+                "CASE WHEN pr.prattrs IS NOT NULL THEN ARRAY(
+                     SELECT quote_ident(a.attname) FROM unnest(pr.prattrs) WITH ORDINALITY u(n, k)
+                     JOIN pg_attribute a ON a.attrelid = pr.prrelid AND a.attnum = u.n ORDER BY u.k) END",
+                "NULL::text[]"
+            ),
         ),
         false => String::new(),
     };
@@ -85,7 +110,7 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
          ORDER BY 4, 5"
         .to_string();
     // Every query of this reader at once (pipelined: one round trip), then the rows in order.
-    let [wrappers, user_mappings, servers, ts_mappings, ts_configs, ts_dicts, event_triggers, publications, default_privileges, labels] =
+    let [wrappers, user_mappings, servers, ts_mappings, ts_configs, ts_dicts, event_triggers, publications, publication_tables, default_privileges, labels] =
         query_many(
             client,
             [
@@ -97,6 +122,7 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
                 ("text search dictionaries", ts_dicts),
                 ("event triggers", event_triggers),
                 ("publications", publications),
+                ("publication tables", publication_tables),
                 ("default privileges", default_privileges),
                 ("security labels", labels),
             ],
@@ -180,7 +206,19 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
     }
 
     if v >= 100000 {
+        let mut pub_tables: HashMap<u32, Vec<PublicationTable>> = HashMap::new();
+        for r in publication_tables {
+            pub_tables
+                .entry(r.get("prpubid"))
+                .or_default()
+                .push(PublicationTable {
+                    table: r.get("tab"),
+                    columns: r.get("columns"),
+                    row_filter: r.get("filter"),
+                });
+        }
         for r in publications {
+            let oid: u32 = r.get("oid");
             let publish = [
                 ("insert", "pubinsert"),
                 ("update", "pubupdate"),
@@ -192,11 +230,16 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
             .map(|(n, _)| n.to_string())
             .collect();
             cat.publications.push(Publication {
-                oid: r.get("oid"),
+                oid,
                 name: r.get("name"),
                 all_tables: r.get("puballtables"),
-                tables: r.get("tables"),
+                tables: pub_tables.remove(&oid).unwrap_or_default(),
+                schemas: r.get("schemas"),
                 publish,
+                via_root: r.get("pubviaroot"),
+                generated_columns: r
+                    .get::<_, Option<String>>("pubgencols")
+                    .and_then(|s| s.chars().next()),
             });
         }
     }

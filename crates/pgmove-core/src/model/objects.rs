@@ -280,8 +280,25 @@ pub struct Publication {
     pub oid: u32,
     pub name: String,
     pub all_tables: bool,
-    pub tables: Vec<String>,
+    pub tables: Vec<PublicationTable>,
+    /// `TABLES IN SCHEMA` (15+), quoted.
+    pub schemas: Vec<String>,
     pub publish: Vec<String>,
+    /// `publish_via_partition_root` (13+).
+    pub via_root: bool,
+    /// `publish_generated_columns` (18+): `s` stored, `n` none (the default).
+    pub generated_columns: Option<char>,
+}
+
+/// A table a publication names, with its column list and row filter (15+).
+#[derive(Debug, Clone, Serialize)]
+pub struct PublicationTable {
+    /// Qualified and quoted.
+    pub table: String,
+    /// Quoted column names, when the publication lists them.
+    pub columns: Option<Vec<String>>,
+    /// `pg_get_expr` of the row filter.
+    pub row_filter: Option<String>,
 }
 
 /// `ALTER DEFAULT PRIVILEGES` entry.

@@ -330,9 +330,29 @@ pub(super) fn render(cat: &Catalog, _opts: &Options, items: &mut Vec<Item>) {
         if p.all_tables {
             sql += " FOR ALL TABLES";
         }
-        sql += &format!(" WITH (publish = {});\n", literal(&p.publish.join(", ")));
+        sql += &format!(" WITH (publish = {}", literal(&p.publish.join(", ")));
+        if p.via_root {
+            sql += ", publish_via_partition_root = true";
+        }
+        if p.generated_columns == Some('s') {
+            sql += ", publish_generated_columns = stored";
+        }
+        sql += ");\n";
+        sql += &comment(cat, class::PG_PUBLICATION, p.oid, 0, || {
+            format!("PUBLICATION {name}")
+        });
         for t in &p.tables {
-            sql += &format!("ALTER PUBLICATION {name} ADD TABLE ONLY {t};\n");
+            sql += &format!("ALTER PUBLICATION {name} ADD TABLE ONLY {}", t.table);
+            if let Some(cols) = &t.columns {
+                sql += &format!(" ({})", cols.join(", "));
+            }
+            if let Some(f) = &t.row_filter {
+                sql += &format!(" WHERE ({f})");
+            }
+            sql += ";\n";
+        }
+        for s in &p.schemas {
+            sql += &format!("ALTER PUBLICATION {name} ADD TABLES IN SCHEMA {s};\n");
         }
         push(
             items,
