@@ -130,7 +130,8 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
         not_member("pg_opclass", "c", false)
     );
     // Members made by users (OIDs past the built-in ones), each with the class or family it
-    // belongs to (its `pg_depend` row: internal on a class, auto on a family).
+    // belongs to (its `pg_depend` row: internal on a class, auto on a family), in the order
+    // they were made, which the target then keeps.
     let members = "SELECT 'o' AS what, m.oid, d.refclassid, d.refobjid, m.amopstrategy AS number,
                 m.amopopr::regoperator::text AS member, NULL::text AS left, NULL::text AS right,
                 CASE WHEN m.amoppurpose = 'o'
@@ -149,7 +150,7 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
          JOIN pg_depend d ON d.classid = 'pg_amproc'::regclass AND d.objid = m.oid
               AND d.refclassid IN ('pg_opclass'::regclass, 'pg_opfamily'::regclass)
          WHERE m.oid >= 16384
-         ORDER BY 1, 5, 6"
+         ORDER BY 1, 2"
         .to_string();
     // Every query of this reader at once (pipelined: one round trip), then the rows in order.
     let [functions, aggregates, operators, casts, methods, families, classes, members] =
