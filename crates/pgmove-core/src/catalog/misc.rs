@@ -3,8 +3,9 @@
 
 use super::{ch, not_member, query_many, since, USER_SCHEMAS};
 use crate::model::{
-    Catalog, DefaultPrivilege, EventTrigger, ForeignDataWrapper, ForeignServer, Publication,
-    PublicationTable, SecurityLabel, TextSearchConfig, TextSearchDict,
+    Catalog, Conversion, DefaultPrivilege, EventTrigger, ForeignDataWrapper, ForeignServer,
+    Language, Publication, PublicationTable, SecurityLabel, TextSearchConfig, TextSearchDict,
+    TextSearchPart, Transform,
 };
 use crate::Result;
 use std::collections::HashMap;
@@ -98,6 +99,51 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
         ),
         false => String::new(),
     };
+    let languages = format!(
+        "SELECT l.oid, l.lanname::text AS name, l.lanpltrusted,
+                NULLIF(l.lanplcallfoid, 0)::regproc::text AS handler,
+                NULLIF(l.laninline, 0)::regproc::text AS inline,
+                NULLIF(l.lanvalidator, 0)::regproc::text AS validator,
+                l.lanacl::text[] AS acl, pg_get_userbyid(l.lanowner)::text AS owner
+         FROM pg_language l WHERE l.oid >= 16384 AND {} ORDER BY 2",
+        not_member("pg_language", "l", false)
+    );
+    let transforms = match v >= 90500 {
+        true => format!(
+            "SELECT t.oid, format_type(t.trftype, NULL) AS type, l.lanname::text AS language,
+                    NULLIF(t.trffromsql, 0)::regprocedure::text AS from_sql,
+                    NULLIF(t.trftosql, 0)::regprocedure::text AS to_sql
+             FROM pg_transform t JOIN pg_language l ON l.oid = t.trflang
+             WHERE t.oid >= 16384 AND {} ORDER BY 2, 3",
+            not_member("pg_transform", "t", false)
+        ),
+        false => String::new(),
+    };
+    let conversions = format!(
+        "SELECT c.oid, n.nspname::text AS schema, c.conname::text AS name,
+                pg_encoding_to_char(c.conforencoding)::text AS from_enc,
+                pg_encoding_to_char(c.contoencoding)::text AS to_enc,
+                c.conproc::regproc::text AS func, c.condefault
+         FROM pg_conversion c JOIN pg_namespace n ON n.oid = c.connamespace
+         WHERE {USER_SCHEMAS} AND {} ORDER BY 2, 3",
+        not_member("pg_conversion", "c", false)
+    );
+    let ts_parts = format!(
+        "SELECT p.oid, n.nspname::text AS schema, p.prsname::text AS name, 'P' AS kind,
+                ARRAY[p.prsstart::regproc::text, p.prstoken::regproc::text,
+                      p.prsend::regproc::text, p.prslextype::regproc::text,
+                      NULLIF(p.prsheadline, 0)::regproc::text] AS funcs
+         FROM pg_ts_parser p JOIN pg_namespace n ON n.oid = p.prsnamespace
+         WHERE {USER_SCHEMAS} AND {}
+         UNION ALL
+         SELECT t.oid, n.nspname::text, t.tmplname::text, 'T',
+                ARRAY[NULLIF(t.tmplinit, 0)::regproc::text, t.tmpllexize::regproc::text]
+         FROM pg_ts_template t JOIN pg_namespace n ON n.oid = t.tmplnamespace
+         WHERE {USER_SCHEMAS} AND {}
+         ORDER BY 2, 3",
+        not_member("pg_ts_parser", "p", false),
+        not_member("pg_ts_template", "t", false)
+    );
     let default_privileges = format!(
         "SELECT pg_get_userbyid(d.defaclrole)::text AS role, n.nspname::text AS schema,
                     d.defaclobjtype, d.defaclacl::text[] AS acl
@@ -110,7 +156,7 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
          ORDER BY 4, 5"
         .to_string();
     // Every query of this reader at once (pipelined: one round trip), then the rows in order.
-    let [wrappers, user_mappings, servers, ts_mappings, ts_configs, ts_dicts, event_triggers, publications, publication_tables, default_privileges, labels] =
+    let [wrappers, user_mappings, servers, ts_mappings, ts_configs, ts_dicts, event_triggers, publications, publication_tables, default_privileges, labels, languages, transforms, conversions, ts_parts] =
         query_many(
             client,
             [
@@ -125,9 +171,68 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
                 ("publication tables", publication_tables),
                 ("default privileges", default_privileges),
                 ("security labels", labels),
+                ("procedural languages", languages),
+                ("transforms", transforms),
+                ("conversions", conversions),
+                ("text search parsers and templates", ts_parts),
             ],
         )
         .await?;
+    for r in languages {
+        cat.languages.push(Language {
+            oid: r.get("oid"),
+            name: r.get("name"),
+            trusted: r.get("lanpltrusted"),
+            handler: r.get("handler"),
+            inline: r.get("inline"),
+            validator: r.get("validator"),
+            acl: r.get("acl"),
+            owner: r.get("owner"),
+        });
+    }
+    for r in transforms {
+        cat.transforms.push(Transform {
+            oid: r.get("oid"),
+            type_name: r.get("type"),
+            language: r.get("language"),
+            from_sql: r.get("from_sql"),
+            to_sql: r.get("to_sql"),
+        });
+    }
+    for r in conversions {
+        cat.conversions.push(Conversion {
+            oid: r.get("oid"),
+            schema: r.get("schema"),
+            name: r.get("name"),
+            from_encoding: r.get("from_enc"),
+            to_encoding: r.get("to_enc"),
+            function: r.get("func"),
+            default: r.get("condefault"),
+        });
+    }
+    for r in ts_parts {
+        let kind = if r.get::<_, &str>("kind") == "P" {
+            'P'
+        } else {
+            'T'
+        };
+        let keys: &[&str] = match kind {
+            'P' => &["START", "GETTOKEN", "END", "LEXTYPES", "HEADLINE"],
+            _ => &["INIT", "LEXIZE"],
+        };
+        let funcs: Vec<Option<String>> = r.get("funcs");
+        cat.text_search_parts.push(TextSearchPart {
+            oid: r.get("oid"),
+            schema: r.get("schema"),
+            name: r.get("name"),
+            kind,
+            functions: keys
+                .iter()
+                .zip(funcs)
+                .filter_map(|(k, f)| Some((k.to_string(), f?)))
+                .collect(),
+        });
+    }
     for r in wrappers {
         cat.foreign_data_wrappers.push(ForeignDataWrapper {
             oid: r.get("oid"),

@@ -47,6 +47,10 @@ pub mod class {
     pub const PG_PUBLICATION: u32 = 6104;
     pub const PG_LANGUAGE: u32 = 2612;
     pub const PG_AM: u32 = 2601;
+    pub const PG_TRANSFORM: u32 = 3576;
+    pub const PG_CONVERSION: u32 = 2607;
+    pub const PG_TS_PARSER: u32 = 3601;
+    pub const PG_TS_TEMPLATE: u32 = 3764;
     pub const PG_AMOP: u32 = 2602;
     pub const PG_AMPROC: u32 = 2603;
 }
@@ -93,6 +97,11 @@ pub struct Catalog {
     pub casts: Vec<Cast>,
     pub text_search_configs: Vec<TextSearchConfig>,
     pub text_search_dicts: Vec<TextSearchDict>,
+    /// Text search parsers and templates.
+    pub text_search_parts: Vec<TextSearchPart>,
+    pub languages: Vec<Language>,
+    pub transforms: Vec<Transform>,
+    pub conversions: Vec<Conversion>,
     pub foreign_data_wrappers: Vec<ForeignDataWrapper>,
     pub foreign_servers: Vec<ForeignServer>,
     pub sequences: Vec<Sequence>,
@@ -150,6 +159,10 @@ impl Catalog {
             casts,
             text_search_configs,
             text_search_dicts,
+            text_search_parts,
+            languages,
+            transforms,
+            conversions,
             foreign_data_wrappers,
             foreign_servers,
             sequences,
@@ -183,6 +196,10 @@ impl Catalog {
         self.casts.extend(casts);
         self.text_search_configs.extend(text_search_configs);
         self.text_search_dicts.extend(text_search_dicts);
+        self.text_search_parts.extend(text_search_parts);
+        self.languages.extend(languages);
+        self.transforms.extend(transforms);
+        self.conversions.extend(conversions);
         self.foreign_data_wrappers.extend(foreign_data_wrappers);
         self.foreign_servers.extend(foreign_servers);
         self.sequences.extend(sequences);

@@ -226,6 +226,56 @@ pub struct Cast {
     pub context: char,
 }
 
+/// `CREATE PROCEDURAL LANGUAGE` (made by users, not by an extension).
+#[derive(Debug, Clone, Serialize)]
+pub struct Language {
+    pub oid: u32,
+    pub name: String,
+    pub trusted: bool,
+    /// Handler, inline handler and validator functions, qualified (`regproc`).
+    pub handler: Option<String>,
+    pub inline: Option<String>,
+    pub validator: Option<String>,
+    pub acl: Option<Vec<String>>,
+    pub owner: String,
+}
+
+/// `CREATE TRANSFORM FOR type LANGUAGE lang (…)`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Transform {
+    pub oid: u32,
+    /// `format_type`.
+    pub type_name: String,
+    pub language: String,
+    /// `regprocedure` of each function, when set.
+    pub from_sql: Option<String>,
+    pub to_sql: Option<String>,
+}
+
+/// `CREATE [DEFAULT] CONVERSION`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Conversion {
+    pub oid: u32,
+    pub schema: String,
+    pub name: String,
+    pub from_encoding: String,
+    pub to_encoding: String,
+    /// `regproc`.
+    pub function: String,
+    pub default: bool,
+}
+
+/// A text search parser (`kind` `P`: its functions are start, gettoken, end, lextypes,
+/// headline) or template (`kind` `T`: init, lexize), with its functions as `(option, regproc)`.
+#[derive(Debug, Clone, Serialize)]
+pub struct TextSearchPart {
+    pub oid: u32,
+    pub schema: String,
+    pub name: String,
+    pub kind: char,
+    pub functions: Vec<(String, String)>,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct TextSearchConfig {
     pub oid: u32,

@@ -51,6 +51,7 @@ fn shared_schema(schema: &str) -> Arc<str> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub enum Kind {
     Schema,
+    Language,
     Extension,
     Collation,
     ShellType,
@@ -62,6 +63,8 @@ pub enum Kind {
     OperatorFamily,
     OperatorClass,
     Cast,
+    Transform,
+    Conversion,
     TextSearch,
     ForeignDataWrapper,
     ForeignServer,
@@ -385,6 +388,10 @@ fn object_count(cat: &Catalog) -> usize {
         + cat.casts.len()
         + cat.text_search_configs.len()
         + cat.text_search_dicts.len()
+        + cat.text_search_parts.len()
+        + cat.languages.len()
+        + cat.transforms.len()
+        + cat.conversions.len()
         + cat.foreign_data_wrappers.len()
         + cat.foreign_servers.len()
         + cat.sequences.len()
