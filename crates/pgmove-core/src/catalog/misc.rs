@@ -4,8 +4,8 @@
 use super::{ch, not_member, query_many, since, USER_SCHEMAS};
 use crate::model::{
     Catalog, Conversion, DefaultPrivilege, EventTrigger, ForeignDataWrapper, ForeignServer,
-    Language, Publication, PublicationTable, SecurityLabel, TextSearchConfig, TextSearchDict,
-    TextSearchPart, Transform,
+    Language, Publication, PublicationTable, SecurityLabel, SystemAcl, TextSearchConfig,
+    TextSearchDict, TextSearchPart, Transform,
 };
 use crate::Result;
 use std::collections::HashMap;
@@ -18,7 +18,8 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
         "SELECT x.oid, x.fdwname::text AS name,
                     NULLIF(x.fdwhandler, 0)::regproc::text AS handler,
                     NULLIF(x.fdwvalidator, 0)::regproc::text AS validator,
-                    x.fdwoptions::text[] AS options
+                    x.fdwoptions::text[] AS options, x.fdwacl::text[] AS acl,
+                    pg_get_userbyid(x.fdwowner)::text AS owner
              FROM pg_foreign_data_wrapper x WHERE {} ORDER BY 2",
         not_member("pg_foreign_data_wrapper", "x", false)
     );
@@ -29,7 +30,8 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
         .to_string();
     let servers = format!(
         "SELECT x.oid, x.srvname::text AS name, w.fdwname::text AS wrapper,
-                    x.srvtype AS type, x.srvversion AS version, x.srvoptions::text[] AS options
+                    x.srvtype AS type, x.srvversion AS version, x.srvoptions::text[] AS options,
+                    x.srvacl::text[] AS acl, pg_get_userbyid(x.srvowner)::text AS owner
              FROM pg_foreign_server x JOIN pg_foreign_data_wrapper w ON w.oid = x.srvfdw
              WHERE {} ORDER BY 2",
         not_member("pg_foreign_server", "x", false)
@@ -144,6 +146,44 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
         not_member("pg_ts_parser", "p", false),
         not_member("pg_ts_template", "t", false)
     );
+    // Privileges changed on pg_catalog's tables, columns and functions and on built-in languages
+    // or ones an extension made (plpgsql): each against pg_init_privs (9.6+). A table's own
+    // come before its columns' (REVOKE ALL on a table also revokes its column grants).
+    let system_acls = match v >= 90600 {
+        true => "SELECT 'TABLE' AS kind, c.oid::regclass::text AS target, NULL::text AS col,
+                c.relacl::text[] AS acl, ip.initprivs::text[] AS init,
+                pg_get_userbyid(c.relowner)::text AS owner
+         FROM pg_class c LEFT JOIN pg_init_privs ip
+              ON ip.classoid = 'pg_class'::regclass AND ip.objoid = c.oid AND ip.objsubid = 0
+         WHERE c.relnamespace = 'pg_catalog'::regnamespace AND c.relacl IS NOT NULL
+           AND c.relacl IS DISTINCT FROM ip.initprivs
+         UNION ALL
+         SELECT 'TABLE', c.oid::regclass::text, quote_ident(a.attname), a.attacl::text[],
+                ip.initprivs::text[], pg_get_userbyid(c.relowner)::text
+         FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+         LEFT JOIN pg_init_privs ip
+              ON ip.classoid = 'pg_class'::regclass AND ip.objoid = c.oid AND ip.objsubid = a.attnum
+         WHERE c.relnamespace = 'pg_catalog'::regnamespace AND a.attacl IS NOT NULL
+           AND a.attacl IS DISTINCT FROM ip.initprivs
+         UNION ALL
+         SELECT 'FUNCTION', p.oid::regprocedure::text, NULL, p.proacl::text[], ip.initprivs::text[],
+                pg_get_userbyid(p.proowner)::text
+         FROM pg_proc p LEFT JOIN pg_init_privs ip
+              ON ip.classoid = 'pg_proc'::regclass AND ip.objoid = p.oid AND ip.objsubid = 0
+         WHERE p.pronamespace = 'pg_catalog'::regnamespace AND p.proacl IS NOT NULL
+           AND p.proacl IS DISTINCT FROM ip.initprivs
+         UNION ALL
+         SELECT 'LANGUAGE', quote_ident(l.lanname), NULL, l.lanacl::text[], ip.initprivs::text[],
+                pg_get_userbyid(l.lanowner)::text
+         FROM pg_language l LEFT JOIN pg_init_privs ip
+              ON ip.classoid = 'pg_language'::regclass AND ip.objoid = l.oid AND ip.objsubid = 0
+         WHERE l.lanacl IS NOT NULL AND l.lanacl IS DISTINCT FROM ip.initprivs
+           AND (l.oid < 16384 OR EXISTS (SELECT 1 FROM pg_depend d
+                WHERE d.classid = 'pg_language'::regclass AND d.objid = l.oid AND d.deptype = 'e'))
+         ORDER BY 1, 2, 3 NULLS FIRST"
+            .to_string(),
+        false => String::new(),
+    };
     let default_privileges = format!(
         "SELECT pg_get_userbyid(d.defaclrole)::text AS role, n.nspname::text AS schema,
                     d.defaclobjtype, d.defaclacl::text[] AS acl
@@ -156,7 +196,7 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
          ORDER BY 4, 5"
         .to_string();
     // Every query of this reader at once (pipelined: one round trip), then the rows in order.
-    let [wrappers, user_mappings, servers, ts_mappings, ts_configs, ts_dicts, event_triggers, publications, publication_tables, default_privileges, labels, languages, transforms, conversions, ts_parts] =
+    let [wrappers, user_mappings, servers, ts_mappings, ts_configs, ts_dicts, event_triggers, publications, publication_tables, default_privileges, labels, languages, transforms, conversions, ts_parts, system_acls] =
         query_many(
             client,
             [
@@ -175,9 +215,20 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
                 ("transforms", transforms),
                 ("conversions", conversions),
                 ("text search parsers and templates", ts_parts),
+                ("privileges of system objects", system_acls),
             ],
         )
         .await?;
+    for r in system_acls {
+        cat.system_acls.push(SystemAcl {
+            kind: r.get("kind"),
+            target: r.get("target"),
+            column: r.get("col"),
+            acl: r.get::<_, Option<Vec<String>>>("acl").unwrap_or_default(),
+            initial: r.get("init"),
+            owner: r.get("owner"),
+        });
+    }
     for r in languages {
         cat.languages.push(Language {
             oid: r.get("oid"),
@@ -242,6 +293,8 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
             options: r
                 .get::<_, Option<Vec<String>>>("options")
                 .unwrap_or_default(),
+            acl: r.get("acl"),
+            owner: r.get("owner"),
         });
     }
 
@@ -265,6 +318,8 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
                 .get::<_, Option<Vec<String>>>("options")
                 .unwrap_or_default(),
             user_mappings: mappings.remove(&oid).unwrap_or_default(),
+            acl: r.get("acl"),
+            owner: r.get("owner"),
         });
     }
 

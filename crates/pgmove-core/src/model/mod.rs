@@ -116,6 +116,8 @@ pub struct Catalog {
     pub event_triggers: Vec<EventTrigger>,
     pub publications: Vec<Publication>,
     pub default_privileges: Vec<DefaultPrivilege>,
+    /// Privileges changed on system objects (9.6+).
+    pub system_acls: Vec<SystemAcl>,
     pub security_labels: Vec<SecurityLabel>,
     /// `COMMENT ON` text keyed by (class, oid, sub-id) as in `pg_description`.
     pub comments: HashMap<(u32, u32, i32), String>,
@@ -177,6 +179,7 @@ impl Catalog {
             event_triggers,
             publications,
             default_privileges,
+            system_acls,
             security_labels,
             comments,
             depends,
@@ -214,6 +217,7 @@ impl Catalog {
         self.event_triggers.extend(event_triggers);
         self.publications.extend(publications);
         self.default_privileges.extend(default_privileges);
+        self.system_acls.extend(system_acls);
         self.security_labels.extend(security_labels);
         self.comments.extend(comments);
         self.depends.extend(depends);

@@ -302,6 +302,8 @@ pub struct ForeignDataWrapper {
     pub handler: Option<String>,
     pub validator: Option<String>,
     pub options: Vec<String>,
+    pub acl: Option<Vec<String>>,
+    pub owner: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -313,6 +315,24 @@ pub struct ForeignServer {
     pub version: Option<String>,
     pub options: Vec<String>,
     pub user_mappings: Vec<(String, Vec<String>)>,
+    pub acl: Option<Vec<String>>,
+    pub owner: String,
+}
+
+/// Privileges changed on an object pgmove does not create (a `pg_catalog` table, column or
+/// function, an extension's language): what it has, against what it had when it was made
+/// (`pg_init_privs`), or its owner's defaults when nothing was recorded.
+#[derive(Debug, Clone, Serialize)]
+pub struct SystemAcl {
+    /// `TABLE`, `FUNCTION` or `LANGUAGE`.
+    pub kind: String,
+    /// Qualified name (with the argument types of a function).
+    pub target: String,
+    pub column: Option<String>,
+    pub acl: Vec<String>,
+    /// `pg_init_privs.initprivs`, when recorded.
+    pub initial: Option<Vec<String>>,
+    pub owner: String,
 }
 
 #[derive(Debug, Clone, Serialize)]

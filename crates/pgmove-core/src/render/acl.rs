@@ -173,6 +173,25 @@ pub fn render_acl(
     acl_commands(kind, target, &items, &base, column, false)
 }
 
+/// GRANT/REVOKE that give an object pgmove does not create (see [`crate::model::SystemAcl`])
+/// the ACL `acl`, against `initial` (its `pg_init_privs`) or, without it, its owner's defaults.
+pub fn render_system_acl(
+    kind: &str,
+    target: &str,
+    acl: &[String],
+    initial: Option<&[String]>,
+    owner: &str,
+    column: Option<&str>,
+) -> String {
+    let items = parse_all(acl);
+    let base = match (initial, column) {
+        (Some(init), _) => parse_all(init),
+        (None, Some(_)) => Vec::new(),
+        (None, None) => owner_default(kind, owner, &items),
+    };
+    acl_commands(kind, target, &items, &base, column, false)
+}
+
 /// `ALTER DEFAULT PRIVILEGES` bodies: `objects` is `TABLES`, `SEQUENCES`…; a global entry holds
 /// the whole wanted ACL (compared with the role's defaults), an `IN SCHEMA` one only additions.
 pub fn render_default_privileges(

@@ -13,7 +13,10 @@ mod schemas;
 mod sequences;
 mod types;
 
-pub use acl::{acl_grantees, render_acl, render_default_privileges, render_public_schema_acl};
+pub use acl::{
+    acl_grantees, render_acl, render_default_privileges, render_public_schema_acl,
+    render_system_acl,
+};
 pub use sequences::setval_items;
 
 use crate::model::{Catalog, CompactString, ObjRef};

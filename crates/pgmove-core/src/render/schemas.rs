@@ -131,6 +131,16 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
         }
         sql += &fdw_options(&w.options);
         sql += ";\n";
+        if opts.privileges {
+            let target = format!("FOREIGN DATA WRAPPER {name}");
+            sql += &render_acl(
+                "FOREIGN DATA WRAPPER",
+                &target,
+                w.acl.as_deref(),
+                &w.owner,
+                None,
+            );
+        }
         push(
             items,
             Item::new(
@@ -160,11 +170,53 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
                 fdw_options(options)
             );
         }
+        if opts.privileges {
+            let target = format!("FOREIGN SERVER {name}");
+            sql += &render_acl("FOREIGN SERVER", &target, s.acl.as_deref(), &s.owner, None);
+        }
         push(
             items,
             Item::new(Kind::ForeignServer, format!("server {name}"), "", sql)
                 .provides(ObjRef::new(class::PG_FOREIGN_SERVER, s.oid)),
         );
+    }
+
+    // One item per object, its own privileges before its columns' (REVOKE ALL on a table
+    // also takes its column grants back), as the reader lists them.
+    if opts.privileges {
+        let mut acls = cat.system_acls.iter().peekable();
+        while let Some(first) = acls.next() {
+            let target = format!("{} {}", first.kind, first.target);
+            let mut sql = String::new();
+            let mut add = |a: &crate::model::SystemAcl| {
+                sql += &super::render_system_acl(
+                    &a.kind,
+                    &target,
+                    &a.acl,
+                    a.initial.as_deref(),
+                    &a.owner,
+                    a.column.as_deref(),
+                );
+            };
+            add(first);
+            while let Some(a) = acls.next_if(|a| a.kind == first.kind && a.target == first.target) {
+                add(a);
+            }
+            if sql.is_empty() {
+                continue;
+            }
+            let what = format!(
+                "privileges on {} {}",
+                first.kind.to_lowercase(),
+                first.target
+            );
+            let schema = if first.kind == "LANGUAGE" {
+                ""
+            } else {
+                "pg_catalog"
+            };
+            push(items, Item::new(Kind::Acl, what, schema, sql));
+        }
     }
 
     for l in &cat.languages {
