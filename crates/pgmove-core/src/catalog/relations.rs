@@ -312,6 +312,7 @@ async fn read_columns(client: &Client, cat: &mut Catalog) -> Result<Columns> {
                 {stattarget} AS stattarget, {compression} AS compression,
                 a.attoptions::text[] AS options, a.attfdwoptions::text[] AS fdwoptions,
                 a.attacl::text[] AS acl, {nn_name} AS nn_name, c.relname::text AS relname,
+                {nn_oid} AS nn_oid, {nn_valid} AS nn_valid, {nn_local} AS nn_local,
                 a.atttypid, a.attcollation,
                 t.typtype = 'b' AND NOT (t.typelem <> 0 AND t.typlen = -1) AS plain_type,
                 t.typcategory
@@ -333,9 +334,18 @@ async fn read_columns(client: &Client, cat: &mut Catalog) -> Result<Columns> {
         // 18 names NOT NULL constraints; a join, not a subquery per column (seconds at 10,000
         // tables).
         nn_name = since(v, 180000, "nc.conname::text", "NULL::text"),
+        // Kept only where needed (NOT VALID, or commented): every NOT NULL column has one.
+        nn_oid = since(v, 180000,
+            "CASE WHEN NOT nc.convalidated OR nd.objoid IS NOT NULL THEN nc.oid END",
+            "NULL::oid"
+        ),
+        nn_valid = since(v, 180000, "nc.convalidated", "true"),
+        nn_local = since(v, 180000, "nc.conislocal", "true"),
         nn_join = since(v, 180000,
             "LEFT JOIN pg_constraint nc ON nc.conrelid = a.attrelid AND nc.contype = 'n'
-               AND nc.conkey[1] = a.attnum",
+               AND nc.conkey[1] = a.attnum
+             LEFT JOIN pg_description nd ON nd.objoid = nc.oid
+               AND nd.classoid = 'pg_constraint'::regclass AND nd.objsubid = 0",
             ""
         ),
     );
@@ -382,8 +392,14 @@ async fn read_columns(client: &Client, cat: &mut Catalog) -> Result<Columns> {
             inh_count: r.get("attinhcount"),
             extra: None,
         };
+        let nn_oid: Option<u32> = r.get("nn_oid");
         column.set_extra(ColumnExtra {
             not_null_name,
+            not_null_constraint: nn_oid.map(|oid| crate::model::NotNullConstraint {
+                oid,
+                validated: r.get("nn_valid"),
+                is_local: r.get("nn_local"),
+            }),
             collation: r.get("collation"),
             storage: (storage != ch(&r, "typstorage")).then_some(storage),
             stat_target: r.get("stattarget"),

@@ -108,6 +108,9 @@ pub struct Column {
 pub struct ColumnExtra {
     /// Name of the NOT NULL constraint (PostgreSQL 18 names them), when not the default one.
     pub not_null_name: Option<String>,
+    /// The NOT NULL constraint (18+), only when it is NOT VALID (then added in post-data, as
+    /// pg_dump does, where defined on this table) or has a comment (found by its OID).
+    pub not_null_constraint: Option<NotNullConstraint>,
     /// Collation when it differs from the type's default, qualified+quoted.
     pub collation: Option<String>,
     /// `attstorage` when it differs from the type's default.
@@ -121,9 +124,18 @@ pub struct ColumnExtra {
     pub acl: Option<Vec<String>>,
 }
 
+/// A column's NOT NULL constraint as 18 records it (see [`ColumnExtra::not_null_constraint`]).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct NotNullConstraint {
+    pub oid: u32,
+    pub validated: bool,
+    pub is_local: bool,
+}
+
 /// What [`Column::extra`] points to when the column has none.
 static NO_EXTRA: ColumnExtra = ColumnExtra {
     not_null_name: None,
+    not_null_constraint: None,
     collation: None,
     storage: None,
     stat_target: None,

@@ -135,6 +135,42 @@ pub(super) fn render(cat: &Catalog, _opts: &Options, items: &mut Vec<Item>) {
         .into_keys()
         .filter(|v| rel.get(v).is_some_and(|(_, k, _)| *k == 'm'))
         .collect();
+    // NOT VALID NOT NULL constraints (18+) defined on their table: added once the rows are in,
+    // as pg_dump does (without ONLY: children have them too).
+    for t in &cat.tables {
+        if member(class::PG_CLASS, t.oid) {
+            continue;
+        }
+        let table = qualified(&t.schema, &t.name);
+        for c in &t.columns {
+            let Some(nn) = c.extra().not_null_constraint else {
+                continue;
+            };
+            if nn.validated || !nn.is_local {
+                continue;
+            }
+            let cname = ident(&super::relations::not_null_name(t, c));
+            let sql = format!(
+                "ALTER TABLE {table}\n    ADD CONSTRAINT {cname} NOT NULL {} NOT VALID;\n",
+                ident(&c.name)
+            ) + &comment(cat, class::PG_CONSTRAINT, nn.oid, 0, || {
+                format!("CONSTRAINT {cname} ON {table}")
+            });
+            push(
+                items,
+                Item::new(
+                    Kind::Constraint,
+                    format!("constraint {cname} on {table}"),
+                    &t.schema,
+                    sql,
+                )
+                .provides(ObjRef::new(class::PG_CONSTRAINT, nn.oid))
+                .after(ObjRef::new(class::PG_CLASS, t.oid))
+                .on_table(t.oid),
+            );
+        }
+    }
+
     for ix in &cat.indexes {
         let Some((table, _, schema)) = rel.get(&ix.table_oid) else {
             continue;

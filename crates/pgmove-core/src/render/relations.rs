@@ -147,6 +147,15 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
                 format!("CONSTRAINT {} ON {name}", ident(&c.name))
             });
         }
+        // Comments on NOT NULL constraints this CREATE TABLE writes (a column it lists).
+        let listed = |c: &Column| (c.is_local || t.is_partition()) && of_type.is_none();
+        for c in t.columns.iter().filter(|c| c.not_null && listed(c)) {
+            if let Some(nn) = c.extra().not_null_constraint.filter(|n| n.validated) {
+                sql += &comment(cat, class::PG_CONSTRAINT, nn.oid, 0, || {
+                    format!("CONSTRAINT {} ON {name}", ident(&not_null_name(t, c)))
+                });
+            }
+        }
         // Privileges only where there is an ACL: the target's text is not built for the rest.
         if opts.privileges {
             let acls = std::iter::once((t.extra().acl.as_deref(), None)).chain(
@@ -449,13 +458,26 @@ fn typed_column_options(c: &Column, detached: bool) -> Option<String> {
     if let (None, Some(expr), false) = (c.generated, &c.default, detached) {
         s += &format!(" DEFAULT {expr}");
     }
-    if c.not_null {
+    if c.not_null && !not_null_invalid(c) {
         if let Some(n) = &c.extra().not_null_name {
             s += &format!(" CONSTRAINT {}", ident(n));
         }
         s += " NOT NULL";
     }
     (!s.is_empty()).then(|| format!("    {}{s}", ident(&c.name)))
+}
+
+/// Whether the column's NOT NULL constraint is NOT VALID (18+): added in post-data.
+pub(super) fn not_null_invalid(c: &Column) -> bool {
+    c.extra().not_null_constraint.is_some_and(|n| !n.validated)
+}
+
+/// The name of a column's NOT NULL constraint (18+ names them; the default when not kept).
+pub(super) fn not_null_name(t: &Table, c: &Column) -> String {
+    match &c.extra().not_null_name {
+        Some(n) => n.to_string(),
+        None => format!("{}_{}_not_null", t.name, c.name),
+    }
 }
 
 fn column_def(
@@ -474,7 +496,7 @@ fn column_def(
         (_, Some(expr)) if !detached => s += &format!(" DEFAULT {expr}"),
         _ => {}
     }
-    if c.not_null {
+    if c.not_null && !not_null_invalid(c) {
         if let Some(n) = &c.extra().not_null_name {
             s += &format!(" CONSTRAINT {}", ident(n));
         }
