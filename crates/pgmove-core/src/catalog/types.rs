@@ -40,9 +40,9 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
     // few domain constraints, where `<>` scanned all of pg_constraint (~25 -> 0.3 ms at
     // 10,000 tables).
     let domain_check_rows = "SELECT co.oid, co.contypid, co.conname::text AS name,
-                pg_get_constraintdef(co.oid) AS def, co.convalidated
+                pg_get_constraintdef(co.oid) AS def, co.convalidated, co.contype = 'n' AS not_null
          FROM pg_constraint co
-         WHERE co.contypid > 0 AND co.contype = 'c'
+         WHERE co.contypid > 0 AND co.contype IN ('c', 'n')
          ORDER BY co.contypid, co.conname"
         .to_string();
     // The join to pg_class only keeps standalone composites (what the WHERE asks of it): a
@@ -169,6 +169,7 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
             name: r.get("name"),
             definition: r.get("def"),
             validated: r.get("convalidated"),
+            not_null: r.get("not_null"),
         });
     }
 

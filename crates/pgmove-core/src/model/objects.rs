@@ -81,7 +81,7 @@ pub enum TypeKind {
     },
 }
 
-/// A domain's CHECK constraint.
+/// A domain's CHECK constraint, or its NOT NULL one (17+ records those too).
 #[derive(Debug, Clone, Serialize)]
 pub struct DomainCheck {
     pub oid: u32,
@@ -89,6 +89,8 @@ pub struct DomainCheck {
     /// `pg_get_constraintdef`.
     pub definition: String,
     pub validated: bool,
+    /// The domain's NOT NULL constraint (`contype` `n`), whose name and comment it carries.
+    pub not_null: bool,
 }
 
 /// A function or procedure; `definition` is `pg_get_functiondef`.

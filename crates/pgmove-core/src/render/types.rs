@@ -77,9 +77,16 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
                     s += &format!(" DEFAULT {d}");
                 }
                 if *not_null {
-                    s += " NOT NULL";
+                    // 17+ names the constraint: kept where it is not the default name.
+                    let default_name = format!("{}_not_null", t.name);
+                    match constraints.iter().find(|c| c.not_null) {
+                        Some(c) if c.name != default_name => {
+                            s += &format!(" CONSTRAINT {} NOT NULL", ident(&c.name))
+                        }
+                        _ => s += " NOT NULL",
+                    }
                 }
-                for c in constraints.iter().filter(|c| c.validated) {
+                for c in constraints.iter().filter(|c| c.validated && !c.not_null) {
                     s += &format!("\n\tCONSTRAINT {} {}", ident(&c.name), c.definition);
                 }
                 s += ";\n";
@@ -89,7 +96,7 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
                     });
                 }
                 // NOT VALID ones are post-data, as in pg_dump: added once the rows are in.
-                for c in constraints.iter().filter(|c| !c.validated) {
+                for c in constraints.iter().filter(|c| !c.validated && !c.not_null) {
                     let cname = ident(&c.name);
                     let sql = format!(
                         "ALTER DOMAIN {name}\n    ADD CONSTRAINT {cname} {};\n",
