@@ -338,9 +338,11 @@ async fn read_columns(client: &Client, cat: &mut Catalog) -> Result<Columns> {
         // 18 names NOT NULL constraints; a join, not a subquery per column (seconds at 10,000
         // tables).
         nn_name = since(v, 180000, "nc.conname::text", "NULL::text"),
-        // Kept only where needed (NOT VALID, or commented): every NOT NULL column has one.
+        // Kept only where needed (NOT VALID, commented, or local where the column is not, or
+        // the reverse): every NOT NULL column has one.
         nn_oid = since(v, 180000,
-            "CASE WHEN NOT nc.convalidated OR nd.objoid IS NOT NULL THEN nc.oid END",
+            "CASE WHEN NOT nc.convalidated OR nd.objoid IS NOT NULL
+                       OR nc.conislocal <> a.attislocal THEN nc.oid END",
             "NULL::oid"
         ),
         nn_valid = since(v, 180000, "nc.convalidated", "true"),

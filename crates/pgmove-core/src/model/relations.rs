@@ -109,7 +109,8 @@ pub struct ColumnExtra {
     /// Name of the NOT NULL constraint (PostgreSQL 18 names them), when not the default one.
     pub not_null_name: Option<String>,
     /// The NOT NULL constraint (18+), only when it is NOT VALID (then added in post-data, as
-    /// pg_dump does, where defined on this table) or has a comment (found by its OID).
+    /// pg_dump does, where defined on this table), has a comment (found by its OID), or is
+    /// local where the column is only inherited, or the reverse.
     pub not_null_constraint: Option<NotNullConstraint>,
     /// Collation when it differs from the type's default, qualified+quoted.
     pub collation: Option<String>,

@@ -71,6 +71,19 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
                 c.definition
             ));
         }
+        // A NOT NULL constraint of its own on a column it only inherits (18+).
+        if of_type.is_none() && !t.is_partition() {
+            for c in t.columns.iter().filter(|c| !c.is_local && c.not_null) {
+                let own = c.extra().not_null_constraint;
+                if own.is_some_and(|n| n.is_local && n.validated) {
+                    lines.push(format!(
+                        "    CONSTRAINT {} NOT NULL {}",
+                        ident(&not_null_name(t, c)),
+                        ident(&c.name)
+                    ));
+                }
+            }
+        }
         let mut sql = format!(
             "CREATE {}{}TABLE {name}",
             if t.persistence == 'u' {
