@@ -224,8 +224,15 @@ pub async fn apply_parallel_with(
     for phase in 0..=4u8 {
         let mut by_table: HashMap<u32, Unit> = HashMap::new();
         let mut units: Vec<Unit> = Vec::new();
+        // Trigger states go in one unit, in the items' order: a partitioned table's ENABLE or
+        // DISABLE TRIGGER reaches its partitions, whose own state must be set after it.
+        let mut trigger_states = Vec::new();
         for (i, it) in items.iter().enumerate() {
             if phase_of(it.kind) != phase {
+                continue;
+            }
+            if it.kind == Kind::TriggerState {
+                trigger_states.push(Op::whole(i, it));
                 continue;
             }
             let Some(t) = it.table else {
@@ -260,6 +267,9 @@ pub async fn apply_parallel_with(
             }
         }
         units.extend(by_table.into_values().filter(|u| !u.ops.is_empty()));
+        if !trigger_states.is_empty() {
+            units.push(Unit::new(0, trigger_states));
+        }
         if units.is_empty() {
             continue;
         }
