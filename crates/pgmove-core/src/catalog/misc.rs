@@ -1,11 +1,12 @@
-//! Foreign data wrappers and servers, text search, event triggers, publications and default
-//! privileges: the kinds most databases have few of, each still read in one query.
+//! Foreign data wrappers and servers, text search, event triggers, publications, subscriptions,
+//! languages, transforms, conversions, default privileges and privileges of system objects: the
+//! kinds most databases have few of, each still read in one query.
 
 use super::{ch, not_member, query_many, since, USER_SCHEMAS};
 use crate::model::{
     Catalog, Conversion, DefaultPrivilege, EventTrigger, ForeignDataWrapper, ForeignServer,
-    Language, Publication, PublicationTable, SecurityLabel, SystemAcl, TextSearchConfig,
-    TextSearchDict, TextSearchPart, Transform,
+    Language, Publication, PublicationTable, SecurityLabel, Subscription, SystemAcl,
+    TextSearchConfig, TextSearchDict, TextSearchPart, Transform,
 };
 use crate::Result;
 use std::collections::HashMap;
@@ -184,6 +185,17 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
             .to_string(),
         false => String::new(),
     };
+    // Whether this role may read subscriptions' connection strings (superusers: as pg_dump),
+    // and how many this database has; read below only then (count(*) needs no hidden column).
+    let subscriptions_here = match v >= 100000 {
+        true => "SELECT has_column_privilege('pg_catalog.pg_subscription', 'subconninfo', 'SELECT')
+                        AS can,
+                    (SELECT count(*) FROM pg_catalog.pg_subscription s
+                     WHERE s.subdbid = (SELECT oid FROM pg_database
+                                        WHERE datname = current_database())) AS n"
+            .to_string(),
+        false => String::new(),
+    };
     let default_privileges = format!(
         "SELECT pg_get_userbyid(d.defaclrole)::text AS role, n.nspname::text AS schema,
                     d.defaclobjtype, d.defaclacl::text[] AS acl
@@ -196,7 +208,7 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
          ORDER BY 4, 5"
         .to_string();
     // Every query of this reader at once (pipelined: one round trip), then the rows in order.
-    let [wrappers, user_mappings, servers, ts_mappings, ts_configs, ts_dicts, event_triggers, publications, publication_tables, default_privileges, labels, languages, transforms, conversions, ts_parts, system_acls] =
+    let [wrappers, user_mappings, servers, ts_mappings, ts_configs, ts_dicts, event_triggers, publications, publication_tables, default_privileges, labels, languages, transforms, conversions, ts_parts, system_acls, subscriptions_here] =
         query_many(
             client,
             [
@@ -216,9 +228,16 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
                 ("conversions", conversions),
                 ("text search parsers and templates", ts_parts),
                 ("privileges of system objects", system_acls),
+                ("subscriptions here", subscriptions_here),
             ],
         )
         .await?;
+    let read_subscriptions = subscriptions_here
+        .first()
+        .is_some_and(|r| r.get::<_, bool>("can") && r.get::<_, i64>("n") > 0);
+    if read_subscriptions {
+        read_subscriptions_of(client, cat).await?;
+    }
     for r in system_acls {
         cat.system_acls.push(SystemAcl {
             kind: r.get("kind"),
@@ -421,6 +440,79 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
             objname: r.get("objname"),
             provider: r.get("provider"),
             label: r.get("label"),
+        });
+    }
+    Ok(())
+}
+
+/// The subscriptions of the database `client` reads, with their options other than the
+/// defaults (`WITH` values as `CREATE SUBSCRIPTION` takes them). Only where the role may read
+/// their connection strings.
+async fn read_subscriptions_of(client: &Client, cat: &mut Catalog) -> Result<()> {
+    let v = cat.server_version;
+    let sql = format!(
+        "SELECT s.oid, s.subname::text AS name, s.subconninfo AS conninfo,
+                s.subslotname::text AS slot, s.subpublications::text[] AS pubs,
+                {binary} AS binary, {stream} AS stream, {two_phase} AS two_phase,
+                {disable} AS disable_on_error, {origin} AS origin,
+                {password} AS password_required, {run_as_owner} AS run_as_owner,
+                {failover} AS failover, s.subsynccommit AS synccommit
+         FROM pg_catalog.pg_subscription s
+         WHERE s.subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+         ORDER BY 2",
+        binary = since(v, 140000, "s.subbinary", "false"),
+        // A bool before 16 (on/off), then off/on/parallel.
+        stream = match v {
+            v if v >= 160000 => {
+                "CASE s.substream WHEN 'f' THEN 'off' WHEN 't' THEN 'on' ELSE 'parallel' END"
+            }
+            v if v >= 140000 => "CASE WHEN s.substream THEN 'on' ELSE 'off' END",
+            _ => "NULL::text",
+        },
+        two_phase = since(v, 150000, "s.subtwophasestate <> 'd'", "false"),
+        disable = since(v, 150000, "s.subdisableonerr", "false"),
+        origin = since(v, 160000, "s.suborigin", "'any'"),
+        password = since(v, 160000, "s.subpasswordrequired", "true"),
+        // Before 16 a subscription's changes applied as its owner: run_as_owner, as pg_dump.
+        run_as_owner = since(v, 160000, "s.subrunasowner", "true"),
+        failover = since(v, 170000, "s.subfailover", "false"),
+    );
+    for r in super::query(client, "subscriptions", &sql).await? {
+        let mut options: Vec<(String, String)> = Vec::new();
+        if r.get::<_, bool>("binary") {
+            options.push(("binary".into(), "true".into()));
+        }
+        if let Some(s) = r.get::<_, Option<String>>("stream") {
+            options.push(("streaming".into(), s));
+        }
+        for (col, name, value) in [
+            ("two_phase", "two_phase", "on"),
+            ("disable_on_error", "disable_on_error", "true"),
+            ("run_as_owner", "run_as_owner", "true"),
+            ("failover", "failover", "true"),
+        ] {
+            if r.get::<_, bool>(col) {
+                options.push((name.into(), value.into()));
+            }
+        }
+        if !r.get::<_, bool>("password_required") {
+            options.push(("password_required".into(), "false".into()));
+        }
+        let origin: String = r.get("origin");
+        if origin != "any" {
+            options.push(("origin".into(), crate::quote::literal(&origin)));
+        }
+        let sync: String = r.get("synccommit");
+        if sync != "off" {
+            options.push(("synchronous_commit".into(), crate::quote::literal(&sync)));
+        }
+        cat.subscriptions.push(Subscription {
+            oid: r.get("oid"),
+            name: r.get("name"),
+            conninfo: r.get("conninfo"),
+            slot_name: r.get("slot"),
+            publications: r.get("pubs"),
+            options,
         });
     }
     Ok(())

@@ -45,6 +45,7 @@ pub mod class {
     pub const PG_STATISTIC_EXT: u32 = 3381;
     pub const PG_EVENT_TRIGGER: u32 = 3466;
     pub const PG_PUBLICATION: u32 = 6104;
+    pub const PG_SUBSCRIPTION: u32 = 6100;
     pub const PG_LANGUAGE: u32 = 2612;
     pub const PG_AM: u32 = 2601;
     pub const PG_TRANSFORM: u32 = 3576;
@@ -115,6 +116,9 @@ pub struct Catalog {
     pub statistics: Vec<Statistic>,
     pub event_triggers: Vec<EventTrigger>,
     pub publications: Vec<Publication>,
+    /// Subscriptions of this database (only when the reading role may see their connection
+    /// strings, as pg_dump).
+    pub subscriptions: Vec<Subscription>,
     pub default_privileges: Vec<DefaultPrivilege>,
     /// Privileges changed on system objects (9.6+).
     pub system_acls: Vec<SystemAcl>,
@@ -178,6 +182,7 @@ impl Catalog {
             statistics,
             event_triggers,
             publications,
+            subscriptions,
             default_privileges,
             system_acls,
             security_labels,
@@ -216,6 +221,7 @@ impl Catalog {
         self.statistics.extend(statistics);
         self.event_triggers.extend(event_triggers);
         self.publications.extend(publications);
+        self.subscriptions.extend(subscriptions);
         self.default_privileges.extend(default_privileges);
         self.system_acls.extend(system_acls);
         self.security_labels.extend(security_labels);

@@ -362,6 +362,18 @@ pub struct Publication {
     pub generated_columns: Option<char>,
 }
 
+/// `CREATE SUBSCRIPTION`, made on the target without connecting (as pg_dump does).
+#[derive(Debug, Clone, Serialize)]
+pub struct Subscription {
+    pub oid: u32,
+    pub name: String,
+    pub conninfo: String,
+    pub slot_name: Option<String>,
+    pub publications: Vec<String>,
+    /// `WITH` options other than the defaults, as `(name, value)`, values rendered.
+    pub options: Vec<(String, String)>,
+}
+
 /// A table a publication names, with its column list and row filter (15+).
 #[derive(Debug, Clone, Serialize)]
 pub struct PublicationTable {

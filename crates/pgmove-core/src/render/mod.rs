@@ -102,6 +102,7 @@ pub enum Kind {
     /// `VALIDATE CONSTRAINT` of a foreign key added `NOT VALID` (`--fk-not-valid`).
     ValidateConstraint,
     Publication,
+    Subscription,
     /// `ALTER DEFAULT PRIVILEGES`: last, as in pg_dump, so that objects the migration creates
     /// do not pick up default grants they did not have on the source.
     DefaultPrivileges,
@@ -408,6 +409,7 @@ fn object_count(cat: &Catalog) -> usize {
         + cat.statistics.len()
         + cat.event_triggers.len()
         + cat.publications.len()
+        + cat.subscriptions.len()
         + cat.default_privileges.len()
 }
 

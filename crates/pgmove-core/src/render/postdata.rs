@@ -397,6 +397,32 @@ pub(super) fn render(cat: &Catalog, _opts: &Options, items: &mut Vec<Item>) {
         );
     }
 
+    // Made without connecting, as pg_dump does: the slot stays the source's to hand over.
+    for s in &cat.subscriptions {
+        let name = ident(&s.name);
+        let pubs: Vec<String> = s.publications.iter().map(|p| ident(p)).collect();
+        let mut options = vec!["connect = false".to_string()];
+        options.push(match &s.slot_name {
+            Some(slot) => format!("slot_name = {}", literal(slot)),
+            None => "slot_name = NONE".into(),
+        });
+        options.extend(s.options.iter().map(|(k, v)| format!("{k} = {v}")));
+        let mut sql = format!(
+            "CREATE SUBSCRIPTION {name} CONNECTION {} PUBLICATION {} WITH ({});\n",
+            literal(&s.conninfo),
+            pubs.join(", "),
+            options.join(", ")
+        );
+        sql += &comment(cat, class::PG_SUBSCRIPTION, s.oid, 0, || {
+            format!("SUBSCRIPTION {name}")
+        });
+        push(
+            items,
+            Item::new(Kind::Subscription, format!("subscription {name}"), "", sql)
+                .provides(ObjRef::new(class::PG_SUBSCRIPTION, s.oid)),
+        );
+    }
+
     for e in &cat.event_triggers {
         let name = ident(&e.name);
         let mut sql = format!("CREATE EVENT TRIGGER {name} ON {}", ident(&e.event));
