@@ -30,13 +30,22 @@ SET row_security = off;
 
 /// Write `items` as a psql script (header, then each item with a comment naming it).
 pub fn write_script(out: &mut dyn Write, title: &str, items: &[Item]) -> Result<()> {
-    writeln!(out, "--\n-- pgmove: {title}\n--\n")?;
+    writeln!(out, "--\n-- pgmove: {}\n--\n", one_line(title))?;
     out.write_all(SESSION_SETUP.as_bytes())?;
     for it in items {
-        write!(out, "\n-- {}\n{}", it.name, it.sql)?;
+        write!(out, "\n-- {}\n{}", one_line(&it.name), it.sql)?;
     }
     out.flush()?;
     Ok(())
+}
+
+/// Text for a `--` comment line: line breaks (a name may hold them) become spaces, or the rest
+/// of the name would be read as SQL.
+fn one_line(s: &str) -> std::borrow::Cow<'_, str> {
+    match s.contains(['\n', '\r']) {
+        true => s.replace(['\n', '\r'], " ").into(),
+        false => s.into(),
+    }
 }
 
 /// Apply `items` on `client` in one transaction. `progress` is called after each item with
@@ -216,7 +225,11 @@ pub async fn apply_parallel_with(
         match k {
             Kind::Constraint | Kind::Index => 0,
             Kind::IndexAttach => 1,
-            Kind::Statistics | Kind::ViewDefinition | Kind::Rule | Kind::Trigger => 2,
+            Kind::Statistics
+            | Kind::ViewDefinition
+            | Kind::PostponedDefinition
+            | Kind::Rule
+            | Kind::Trigger => 2,
             Kind::ForeignKey => 3,
             Kind::MatviewRefresh => 5 + levels[i],
             _ => 4,
@@ -235,8 +248,15 @@ pub async fn apply_parallel_with(
     for phase in 0..=last_phase {
         let mut by_table: HashMap<u32, Unit> = HashMap::new();
         let mut units: Vec<Unit> = Vec::new();
+        // Trigger states go in one unit, in the items' order: a partitioned table's ENABLE or
+        // DISABLE TRIGGER reaches its partitions, whose own state must be set after it.
+        let mut trigger_states = Vec::new();
         for (i, it) in items.iter().enumerate() {
             if phase_of(i, it.kind) != phase {
+                continue;
+            }
+            if it.kind == Kind::TriggerState {
+                trigger_states.push(Op::whole(i, it));
                 continue;
             }
             let Some(t) = it.table else {
@@ -271,6 +291,9 @@ pub async fn apply_parallel_with(
             }
         }
         units.extend(by_table.into_values().filter(|u| !u.ops.is_empty()));
+        if !trigger_states.is_empty() {
+            units.push(Unit::new(0, trigger_states));
+        }
         if units.is_empty() {
             continue;
         }
@@ -731,6 +754,27 @@ async fn rebuild_invalid_indexes(client: &Client, items: &[Item]) -> Result<()> 
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn script_comments_stay_on_one_line() {
+        use crate::render::Kind;
+        let it = crate::render::Item {
+            kind: Kind::Table,
+            name: "table public.\"new\nline\"".into(),
+            schema: "public".into(),
+            sql: "CREATE TABLE public.\"new\nline\" ();\n".into(),
+            provides: Default::default(),
+            after: Default::default(),
+            table: None,
+            lead: None,
+        };
+        let mut out = Vec::new();
+        super::write_script(&mut out, "a\ntitle", std::slice::from_ref(&it)).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("-- pgmove: a title\n"));
+        assert!(text
+            .contains("\n-- table public.\"new line\"\nCREATE TABLE public.\"new\nline\" ();\n"));
+    }
+
     use super::*;
     use crate::render::{Kind, UsingIndex};
 

@@ -68,8 +68,15 @@ pub fn plan_with(cat: &Catalog, step: Step, opts: &render::Options, filter: &Fil
         .filter(|(k, _)| in_step(*k))
         .map(|(_, w)| w)
         .collect();
-    let items = items.into_iter().filter(|i| in_step(i.kind)).collect();
-    let (items, sort_warnings) = crate::sort::order(cat, items);
+    // What the other steps create, so that ordering never takes it for its owner (a check
+    // added in post-data for the table it is on).
+    let (items, others): (Vec<Item>, Vec<Item>) = items.into_iter().partition(|i| in_step(i.kind));
+    let elsewhere = others
+        .iter()
+        .flat_map(|i| i.provides.iter().copied())
+        .collect();
+    drop(others);
+    let (items, sort_warnings) = crate::sort::order_step(cat, items, &elsewhere);
     warnings.extend(sort_warnings);
     Plan {
         step,

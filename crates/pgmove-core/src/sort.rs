@@ -10,7 +10,7 @@
 //! over is broken by emitting its lowest-priority member first, with a warning.
 
 use crate::model::{class, Catalog, ObjRef};
-use crate::oidhash::OidMap;
+use crate::oidhash::{OidMap, OidSet};
 use crate::render::{Item, Kind};
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
@@ -77,24 +77,48 @@ fn row_starts(n: usize, rows: impl Iterator<Item = u32>) -> Vec<u32> {
 /// [`Catalog::owners`], to the item that creates what owns it). Shared by the sort and the
 /// filters (which leave out what depends on an excluded item).
 pub(crate) fn dependencies(cat: &Catalog, items: &[Item]) -> Deps {
-    let edges = dependency_edges(cat, items);
+    let edges = dependency_edges(cat, items, &OidSet::default());
     Deps::from_edges(items.len(), edges)
 }
 
 /// The `(item, item it follows)` pairs behind [`dependencies`], repeats included (the map of
-/// providers is gone before the pairs are sorted).
-fn dependency_edges(cat: &Catalog, items: &[Item]) -> Vec<(u32, u32)> {
+/// providers is gone before the pairs are sorted). What `elsewhere` holds is created by items
+/// of another step: a dependency on it (or of it) is no edge here, rather than one on the
+/// object that owns it (a check added in post-data is not its table).
+fn dependency_edges(cat: &Catalog, items: &[Item], elsewhere: &OidSet<ObjRef>) -> Vec<(u32, u32)> {
     let mut provider: OidMap<ObjRef, u32> =
         OidMap::with_capacity_and_hasher(items.len(), Default::default());
+    // A base type is provided twice, by its shell and then by its full definition: the full
+    // type of each shell item, by the shell's index.
+    let mut completed: OidMap<u32, u32> = OidMap::default();
     for (i, it) in items.iter().enumerate() {
         for p in &it.provides {
-            provider.entry(*p).or_insert(i as u32);
+            let first = *provider.entry(*p).or_insert(i as u32);
+            if first as usize != i && items[first as usize].kind == Kind::ShellType {
+                completed.insert(first, i as u32);
+            }
         }
     }
+    // What needs a base type follows its full definition, except what the full definition
+    // itself follows (its I/O functions), which only needs the shell: so a SQL function or
+    // a composite type over the type comes after `CREATE TYPE … (INPUT = …)`, as in pg_dump.
+    let through_shell = |a: u32, b: u32, obj: Option<ObjRef>| -> u32 {
+        match completed.get(&b) {
+            Some(&full)
+                if full != a && !obj.is_some_and(|o| items[full as usize].after.contains(&o)) =>
+            {
+                full
+            }
+            _ => b,
+        }
+    };
     let resolve = |mut r: ObjRef| -> Option<u32> {
         for _ in 0..8 {
             if let Some(&i) = provider.get(&r) {
                 return Some(i);
+            }
+            if elsewhere.contains(&r) {
+                return None;
             }
             r = *cat.owners.get(&r)?;
         }
@@ -106,6 +130,7 @@ fn dependency_edges(cat: &Catalog, items: &[Item]) -> Vec<(u32, u32)> {
     for (i, it) in items.iter().enumerate() {
         for a in &it.after {
             if let Some(j) = resolve(*a) {
+                let j = through_shell(i as u32, j, it.provides.first().copied());
                 if j as usize != i {
                     edges.push((i as u32, j));
                 }
@@ -118,6 +143,10 @@ fn dependency_edges(cat: &Catalog, items: &[Item]) -> Vec<(u32, u32)> {
         };
         let kind = items[a as usize].kind;
         if a == b || kind == Kind::ShellType {
+            continue;
+        }
+        let b = through_shell(a, b, Some(d.obj));
+        if a == b {
             continue;
         }
         // A sequence OWNED BY a column depends on its table, and the table's default on the
@@ -135,9 +164,18 @@ fn dependency_edges(cat: &Catalog, items: &[Item]) -> Vec<(u32, u32)> {
 }
 
 /// Items in dependency order, and a warning for each cycle that had to be broken.
-pub fn order(cat: &Catalog, mut items: Vec<Item>) -> (Vec<Item>, Vec<String>) {
+pub fn order(cat: &Catalog, items: Vec<Item>) -> (Vec<Item>, Vec<String>) {
+    order_step(cat, items, &OidSet::default())
+}
+
+/// [`order`] for the items of one step, `elsewhere` holding what the other steps' items create.
+pub(crate) fn order_step(
+    cat: &Catalog,
+    mut items: Vec<Item>,
+    elsewhere: &OidSet<ObjRef>,
+) -> (Vec<Item>, Vec<String>) {
     let n = items.len();
-    let deps = dependencies(cat, &items);
+    let deps = Deps::from_edges(n, dependency_edges(cat, &items, elsewhere));
     let mut waiting_on: Vec<u32> = (0..n).map(|i| deps.of(i).len() as u32).collect();
     let dependents = deps.reversed();
     drop(deps);

@@ -23,6 +23,50 @@ pub use binaries::{
 };
 pub use major::Major;
 
+/// A statement error a fixture meets by design on some servers: psql's `ERROR:` line that
+/// contains `message`, on a server whose major is in `majors`. See
+/// [`Cluster::load_files_expecting`].
+#[derive(Debug, Clone)]
+pub struct ExpectedError {
+    pub majors: std::ops::RangeInclusive<u32>,
+    pub message: String,
+}
+
+impl ExpectedError {
+    /// `message` expected on majors `majors` (e.g. `10..=17` for syntax 18 brought).
+    pub fn new(majors: std::ops::RangeInclusive<u32>, message: impl Into<String>) -> Self {
+        ExpectedError {
+            majors,
+            message: message.into(),
+        }
+    }
+
+    /// Expected errors from a list of lines `name<TAB>FIRST-LAST<TAB>message` (majors, e.g.
+    /// `10-17`), keeping those of `name`; `#` lines and blank ones are skipped. A malformed
+    /// line is an error.
+    pub fn parse_list(text: &str, name: &str) -> Result<Vec<ExpectedError>> {
+        let mut out = Vec::new();
+        for line in text.lines() {
+            if line.trim().is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let mut parts = line.splitn(3, '\t');
+            let (Some(n), Some(majors), Some(message)) = (parts.next(), parts.next(), parts.next())
+            else {
+                bail!("expected-error line is not name<TAB>majors<TAB>message: {line:?}");
+            };
+            let range = majors
+                .split_once('-')
+                .and_then(|(a, b)| Some(a.parse().ok()?..=b.parse().ok()?))
+                .with_context(|| format!("majors {majors:?} are not FIRST-LAST"))?;
+            if n == name {
+                out.push(ExpectedError::new(range, message));
+            }
+        }
+        Ok(out)
+    }
+}
+
 /// The uid/gid a server runs as when we are root (Debian's `nobody`/`nogroup`).
 pub const NOBODY: u32 = 65534;
 
@@ -348,9 +392,66 @@ impl Cluster {
         Ok(())
     }
 
-    /// Load `files` into `db` the way the corpus README says: psql -f each, errors tolerated
-    /// (`ON_ERROR_STOP=0`). Returns psql's stderr so a test can show what did not load.
+    /// Load fixture `files` into `db` with psql (`ON_ERROR_STOP=0`, so one failed statement does
+    /// not hide the next one's failure), failing when any statement fails: a fixture that does
+    /// not load would test less than it says. Returns psql's stderr (notices, warnings).
     pub fn load_files(&self, db: &str, files: &[&Path], vars: &[(&str, &str)]) -> Result<String> {
+        self.load_files_expecting(db, files, vars, &[])
+    }
+
+    /// [`Cluster::load_files`] for files some of whose statements are known to fail on some
+    /// servers (newer syntax on an older server, a name that is taken): an `ERROR:` line is
+    /// allowed when an entry of `expected` for this server's major matches it; any other fails.
+    pub fn load_files_expecting(
+        &self,
+        db: &str,
+        files: &[&Path],
+        vars: &[(&str, &str)],
+        expected: &[ExpectedError],
+    ) -> Result<String> {
+        let err = self.run_psql_files(db, files, vars)?;
+        let unexpected: Vec<&str> = err
+            .lines()
+            .filter(|l| l.contains("ERROR:"))
+            .filter(|l| {
+                !expected
+                    .iter()
+                    // Listed by one-number majors (10 on); a 9.x server expects none.
+                    .any(|e| {
+                        self.major >= 10
+                            && e.majors.contains(&(self.major.version_num() / 10000))
+                            && l.contains(&e.message)
+                    })
+            })
+            .collect();
+        if !unexpected.is_empty() {
+            bail!(
+                "{} statement(s) failed loading {:?} into {db} on PostgreSQL {} (list them as \
+                 expected for this version if they must):\n{}",
+                unexpected.len(),
+                files,
+                self.major,
+                unexpected.join("\n")
+            );
+        }
+        Ok(err)
+    }
+
+    /// Load SQL that may fail in part by design, such as pg_dump's script of a source as the
+    /// reference target (that it cannot always be restored is what a comparison shows) or
+    /// `pg_dumpall --roles-only` (roles the cluster already has). Returns psql's stderr.
+    pub fn load_tolerating_errors(
+        &self,
+        db: &str,
+        files: &[&Path],
+        vars: &[(&str, &str)],
+    ) -> Result<String> {
+        self.run_psql_files(db, files, vars)
+    }
+
+    /// psql -f each file (from the file's directory, for relative `\i`), errors tolerated;
+    /// psql's stderr.
+    fn run_psql_files(&self, db: &str, files: &[&Path], vars: &[(&str, &str)]) -> Result<String> {
         let mut err = String::new();
         for f in files {
             let mut cmd = Command::new(client_bin_dir()?.join("psql"));

@@ -1,10 +1,12 @@
-//! Foreign data wrappers and servers, text search, event triggers, publications and default
-//! privileges: the kinds most databases have few of, each still read in one query.
+//! Foreign data wrappers and servers, text search, event triggers, publications, subscriptions,
+//! languages, transforms, conversions, default privileges and privileges of system objects: the
+//! kinds most databases have few of, each still read in one query.
 
 use super::{ch, not_member, query_many, since, USER_SCHEMAS};
 use crate::model::{
-    Catalog, DefaultPrivilege, EventTrigger, ForeignDataWrapper, ForeignServer, Publication,
-    SecurityLabel, TextSearchConfig, TextSearchDict,
+    Catalog, Conversion, DefaultPrivilege, EventTrigger, ForeignDataWrapper, ForeignServer,
+    Language, Publication, PublicationTable, SecurityLabel, Subscription, SystemAcl,
+    TextSearchConfig, TextSearchDict, TextSearchPart, Transform,
 };
 use crate::Result;
 use std::collections::HashMap;
@@ -17,7 +19,8 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
         "SELECT x.oid, x.fdwname::text AS name,
                     NULLIF(x.fdwhandler, 0)::regproc::text AS handler,
                     NULLIF(x.fdwvalidator, 0)::regproc::text AS validator,
-                    x.fdwoptions::text[] AS options
+                    x.fdwoptions::text[] AS options, x.fdwacl::text[] AS acl,
+                    pg_get_userbyid(x.fdwowner)::text AS owner
              FROM pg_foreign_data_wrapper x WHERE {} ORDER BY 2",
         not_member("pg_foreign_data_wrapper", "x", false)
     );
@@ -31,7 +34,8 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
         .to_string();
     let servers = format!(
         "SELECT x.oid, x.srvname::text AS name, w.fdwname::text AS wrapper,
-                    x.srvtype AS type, x.srvversion AS version, x.srvoptions::text[] AS options
+                    x.srvtype AS type, x.srvversion AS version, x.srvoptions::text[] AS options,
+                    x.srvacl::text[] AS acl, pg_get_userbyid(x.srvowner)::text AS owner
              FROM pg_foreign_server x JOIN pg_foreign_data_wrapper w ON w.oid = x.srvfdw
              WHERE {} ORDER BY 2",
         not_member("pg_foreign_server", "x", false)
@@ -70,13 +74,132 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
     let publications = match v >= 100000 {
         true => format!(
             "SELECT x.oid, x.pubname::text AS name, x.puballtables, x.pubinsert, x.pubupdate,
-                        x.pubdelete, {truncate} AS pubtruncate,
-                        ARRAY(SELECT pr.prrelid::regclass::text FROM pg_publication_rel pr
-                              WHERE pr.prpubid = x.oid ORDER BY 1) AS tables
-                 FROM pg_publication x WHERE x.pubname !~ '^{}' ORDER BY 2",
+                        x.pubdelete, {truncate} AS pubtruncate, {via_root} AS pubviaroot,
+                        {gencols} AS pubgencols, {schemas} AS schemas
+                 FROM pg_publication x WHERE x.pubname !~ '^{prefix}' ORDER BY 2",
             // pgmove's own replication machinery is not part of the schema it moves.
-            crate::cdc::names::PREFIX
+            prefix = crate::cdc::names::PREFIX,
+            via_root = since(v, 130000, "x.pubviaroot", "false"),
+            gencols = since(v, 180000, "x.pubgencols::text", "NULL::text"),
+            schemas = since(
+                v,
+                150000,
+                "ARRAY(SELECT quote_ident(n.nspname) FROM pg_publication_namespace pn
+                       JOIN pg_namespace n ON n.oid = pn.pnnspid WHERE pn.pnpubid = x.oid ORDER BY 1)",
+                "'{}'::text[]"
+            ),
         ),
+        false => String::new(),
+    };
+    let publication_tables = match v >= 100000 {
+        true => format!(
+            "SELECT pr.prpubid, pr.prrelid::regclass::text AS tab, {filter} AS filter,
+                    {columns} AS columns
+             FROM pg_publication_rel pr ORDER BY 1, 2",
+            filter = since(v, 150000, "pg_get_expr(pr.prqual, pr.prrelid)", "NULL::text"),
+            columns = since(
+                v,
+                150000,
+                "CASE WHEN pr.prattrs IS NOT NULL THEN ARRAY(
+                     SELECT quote_ident(a.attname) FROM unnest(pr.prattrs) WITH ORDINALITY u(n, k)
+                     JOIN pg_attribute a ON a.attrelid = pr.prrelid AND a.attnum = u.n ORDER BY u.k) END",
+                "NULL::text[]"
+            ),
+        ),
+        false => String::new(),
+    };
+    let languages = format!(
+        "SELECT l.oid, l.lanname::text AS name, l.lanpltrusted,
+                NULLIF(l.lanplcallfoid, 0)::regproc::text AS handler,
+                NULLIF(l.laninline, 0)::regproc::text AS inline,
+                NULLIF(l.lanvalidator, 0)::regproc::text AS validator,
+                l.lanacl::text[] AS acl, pg_get_userbyid(l.lanowner)::text AS owner
+         FROM pg_language l WHERE l.oid >= 16384 AND {} ORDER BY 2",
+        not_member("pg_language", "l", false)
+    );
+    let transforms = match v >= 90500 {
+        true => format!(
+            "SELECT t.oid, format_type(t.trftype, NULL) AS type, l.lanname::text AS language,
+                    NULLIF(t.trffromsql, 0)::regprocedure::text AS from_sql,
+                    NULLIF(t.trftosql, 0)::regprocedure::text AS to_sql
+             FROM pg_transform t JOIN pg_language l ON l.oid = t.trflang
+             WHERE t.oid >= 16384 AND {} ORDER BY 2, 3",
+            not_member("pg_transform", "t", false)
+        ),
+        false => String::new(),
+    };
+    let conversions = format!(
+        "SELECT c.oid, n.nspname::text AS schema, c.conname::text AS name,
+                pg_encoding_to_char(c.conforencoding)::text AS from_enc,
+                pg_encoding_to_char(c.contoencoding)::text AS to_enc,
+                c.conproc::regproc::text AS func, c.condefault
+         FROM pg_conversion c JOIN pg_namespace n ON n.oid = c.connamespace
+         WHERE {USER_SCHEMAS} AND {} ORDER BY 2, 3",
+        not_member("pg_conversion", "c", false)
+    );
+    let ts_parts = format!(
+        "SELECT p.oid, n.nspname::text AS schema, p.prsname::text AS name, 'P' AS kind,
+                ARRAY[p.prsstart::regproc::text, p.prstoken::regproc::text,
+                      p.prsend::regproc::text, p.prslextype::regproc::text,
+                      NULLIF(p.prsheadline, 0)::regproc::text] AS funcs
+         FROM pg_ts_parser p JOIN pg_namespace n ON n.oid = p.prsnamespace
+         WHERE {USER_SCHEMAS} AND {}
+         UNION ALL
+         SELECT t.oid, n.nspname::text, t.tmplname::text, 'T',
+                ARRAY[NULLIF(t.tmplinit, 0)::regproc::text, t.tmpllexize::regproc::text]
+         FROM pg_ts_template t JOIN pg_namespace n ON n.oid = t.tmplnamespace
+         WHERE {USER_SCHEMAS} AND {}
+         ORDER BY 2, 3",
+        not_member("pg_ts_parser", "p", false),
+        not_member("pg_ts_template", "t", false)
+    );
+    // Privileges changed on pg_catalog's tables, columns and functions and on built-in languages
+    // or ones an extension made (plpgsql): each against pg_init_privs (9.6+). A table's own
+    // come before its columns' (REVOKE ALL on a table also revokes its column grants).
+    let system_acls = match v >= 90600 {
+        true => "SELECT 'TABLE' AS kind, c.oid::regclass::text AS target, NULL::text AS col,
+                c.relacl::text[] AS acl, ip.initprivs::text[] AS init,
+                pg_get_userbyid(c.relowner)::text AS owner
+         FROM pg_class c LEFT JOIN pg_init_privs ip
+              ON ip.classoid = 'pg_class'::regclass AND ip.objoid = c.oid AND ip.objsubid = 0
+         WHERE c.relnamespace = 'pg_catalog'::regnamespace AND c.relacl IS NOT NULL
+           AND c.relacl IS DISTINCT FROM ip.initprivs
+         UNION ALL
+         SELECT 'TABLE', c.oid::regclass::text, quote_ident(a.attname), a.attacl::text[],
+                ip.initprivs::text[], pg_get_userbyid(c.relowner)::text
+         FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+         LEFT JOIN pg_init_privs ip
+              ON ip.classoid = 'pg_class'::regclass AND ip.objoid = c.oid AND ip.objsubid = a.attnum
+         WHERE c.relnamespace = 'pg_catalog'::regnamespace AND a.attacl IS NOT NULL
+           AND a.attacl IS DISTINCT FROM ip.initprivs
+         UNION ALL
+         SELECT 'FUNCTION', p.oid::regprocedure::text, NULL, p.proacl::text[], ip.initprivs::text[],
+                pg_get_userbyid(p.proowner)::text
+         FROM pg_proc p LEFT JOIN pg_init_privs ip
+              ON ip.classoid = 'pg_proc'::regclass AND ip.objoid = p.oid AND ip.objsubid = 0
+         WHERE p.pronamespace = 'pg_catalog'::regnamespace AND p.proacl IS NOT NULL
+           AND p.proacl IS DISTINCT FROM ip.initprivs
+         UNION ALL
+         SELECT 'LANGUAGE', quote_ident(l.lanname), NULL, l.lanacl::text[], ip.initprivs::text[],
+                pg_get_userbyid(l.lanowner)::text
+         FROM pg_language l LEFT JOIN pg_init_privs ip
+              ON ip.classoid = 'pg_language'::regclass AND ip.objoid = l.oid AND ip.objsubid = 0
+         WHERE l.lanacl IS NOT NULL AND l.lanacl IS DISTINCT FROM ip.initprivs
+           AND (l.oid < 16384 OR EXISTS (SELECT 1 FROM pg_depend d
+                WHERE d.classid = 'pg_language'::regclass AND d.objid = l.oid AND d.deptype = 'e'))
+         ORDER BY 1, 2, 3 NULLS FIRST"
+            .to_string(),
+        false => String::new(),
+    };
+    // Whether this role may read subscriptions' connection strings (superusers: as pg_dump),
+    // and how many this database has; read below only then (count(*) needs no hidden column).
+    let subscriptions_here = match v >= 100000 {
+        true => "SELECT has_column_privilege('pg_catalog.pg_subscription', 'subconninfo', 'SELECT')
+                        AS can,
+                    (SELECT count(*) FROM pg_catalog.pg_subscription s
+                     WHERE s.subdbid = (SELECT oid FROM pg_database
+                                        WHERE datname = current_database())) AS n"
+            .to_string(),
         false => String::new(),
     };
     let default_privileges = format!(
@@ -91,7 +214,7 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
          ORDER BY 4, 5"
         .to_string();
     // Every query of this reader at once (pipelined: one round trip), then the rows in order.
-    let [wrappers, user_mappings, servers, ts_mappings, ts_configs, ts_dicts, event_triggers, publications, default_privileges, labels] =
+    let [wrappers, user_mappings, servers, ts_mappings, ts_configs, ts_dicts, event_triggers, publications, publication_tables, default_privileges, labels, languages, transforms, conversions, ts_parts, system_acls, subscriptions_here] =
         query_many(
             client,
             [
@@ -103,11 +226,89 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
                 ("text search dictionaries", ts_dicts),
                 ("event triggers", event_triggers),
                 ("publications", publications),
+                ("publication tables", publication_tables),
                 ("default privileges", default_privileges),
                 ("security labels", labels),
+                ("procedural languages", languages),
+                ("transforms", transforms),
+                ("conversions", conversions),
+                ("text search parsers and templates", ts_parts),
+                ("privileges of system objects", system_acls),
+                ("subscriptions here", subscriptions_here),
             ],
         )
         .await?;
+    let read_subscriptions = subscriptions_here
+        .first()
+        .is_some_and(|r| r.get::<_, bool>("can") && r.get::<_, i64>("n") > 0);
+    if read_subscriptions {
+        read_subscriptions_of(client, cat).await?;
+    }
+    for r in system_acls {
+        cat.system_acls.push(SystemAcl {
+            kind: r.get("kind"),
+            target: r.get("target"),
+            column: r.get("col"),
+            acl: r.get::<_, Option<Vec<String>>>("acl").unwrap_or_default(),
+            initial: r.get("init"),
+            owner: r.get("owner"),
+        });
+    }
+    for r in languages {
+        cat.languages.push(Language {
+            oid: r.get("oid"),
+            name: r.get("name"),
+            trusted: r.get("lanpltrusted"),
+            handler: r.get("handler"),
+            inline: r.get("inline"),
+            validator: r.get("validator"),
+            acl: r.get("acl"),
+            owner: r.get("owner"),
+        });
+    }
+    for r in transforms {
+        cat.transforms.push(Transform {
+            oid: r.get("oid"),
+            type_name: r.get("type"),
+            language: r.get("language"),
+            from_sql: r.get("from_sql"),
+            to_sql: r.get("to_sql"),
+        });
+    }
+    for r in conversions {
+        cat.conversions.push(Conversion {
+            oid: r.get("oid"),
+            schema: r.get("schema"),
+            name: r.get("name"),
+            from_encoding: r.get("from_enc"),
+            to_encoding: r.get("to_enc"),
+            function: r.get("func"),
+            default: r.get("condefault"),
+        });
+    }
+    for r in ts_parts {
+        let kind = if r.get::<_, &str>("kind") == "P" {
+            'P'
+        } else {
+            'T'
+        };
+        let keys: &[&str] = match kind {
+            'P' => &["START", "GETTOKEN", "END", "LEXTYPES", "HEADLINE"],
+            _ => &["INIT", "LEXIZE"],
+        };
+        let funcs: Vec<Option<String>> = r.get("funcs");
+        cat.text_search_parts.push(TextSearchPart {
+            oid: r.get("oid"),
+            schema: r.get("schema"),
+            name: r.get("name"),
+            kind,
+            functions: keys
+                .iter()
+                .zip(funcs)
+                .filter_map(|(k, f)| Some((k.to_string(), f?)))
+                .collect(),
+        });
+    }
     for r in wrappers {
         cat.foreign_data_wrappers.push(ForeignDataWrapper {
             oid: r.get("oid"),
@@ -117,6 +318,8 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
             options: r
                 .get::<_, Option<Vec<String>>>("options")
                 .unwrap_or_default(),
+            acl: r.get("acl"),
+            owner: r.get("owner"),
         });
     }
 
@@ -140,6 +343,8 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
                 .get::<_, Option<Vec<String>>>("options")
                 .unwrap_or_default(),
             user_mappings: mappings.remove(&oid).unwrap_or_default(),
+            acl: r.get("acl"),
+            owner: r.get("owner"),
         });
     }
 
@@ -186,7 +391,19 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
     }
 
     if v >= 100000 {
+        let mut pub_tables: HashMap<u32, Vec<PublicationTable>> = HashMap::new();
+        for r in publication_tables {
+            pub_tables
+                .entry(r.get("prpubid"))
+                .or_default()
+                .push(PublicationTable {
+                    table: r.get("tab"),
+                    columns: r.get("columns"),
+                    row_filter: r.get("filter"),
+                });
+        }
         for r in publications {
+            let oid: u32 = r.get("oid");
             let publish = [
                 ("insert", "pubinsert"),
                 ("update", "pubupdate"),
@@ -198,11 +415,16 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
             .map(|(n, _)| n.to_string())
             .collect();
             cat.publications.push(Publication {
-                oid: r.get("oid"),
+                oid,
                 name: r.get("name"),
                 all_tables: r.get("puballtables"),
-                tables: r.get("tables"),
+                tables: pub_tables.remove(&oid).unwrap_or_default(),
+                schemas: r.get("schemas"),
                 publish,
+                via_root: r.get("pubviaroot"),
+                generated_columns: r
+                    .get::<_, Option<String>>("pubgencols")
+                    .and_then(|s| s.chars().next()),
             });
         }
     }
@@ -224,6 +446,79 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
             objname: r.get("objname"),
             provider: r.get("provider"),
             label: r.get("label"),
+        });
+    }
+    Ok(())
+}
+
+/// The subscriptions of the database `client` reads, with their options other than the
+/// defaults (`WITH` values as `CREATE SUBSCRIPTION` takes them). Only where the role may read
+/// their connection strings.
+async fn read_subscriptions_of(client: &Client, cat: &mut Catalog) -> Result<()> {
+    let v = cat.server_version;
+    let sql = format!(
+        "SELECT s.oid, s.subname::text AS name, s.subconninfo AS conninfo,
+                s.subslotname::text AS slot, s.subpublications::text[] AS pubs,
+                {binary} AS binary, {stream} AS stream, {two_phase} AS two_phase,
+                {disable} AS disable_on_error, {origin} AS origin,
+                {password} AS password_required, {run_as_owner} AS run_as_owner,
+                {failover} AS failover, s.subsynccommit AS synccommit
+         FROM pg_catalog.pg_subscription s
+         WHERE s.subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+         ORDER BY 2",
+        binary = since(v, 140000, "s.subbinary", "false"),
+        // A bool before 16 (on/off), then off/on/parallel.
+        stream = match v {
+            v if v >= 160000 => {
+                "CASE s.substream WHEN 'f' THEN 'off' WHEN 't' THEN 'on' ELSE 'parallel' END"
+            }
+            v if v >= 140000 => "CASE WHEN s.substream THEN 'on' ELSE 'off' END",
+            _ => "NULL::text",
+        },
+        two_phase = since(v, 150000, "s.subtwophasestate <> 'd'", "false"),
+        disable = since(v, 150000, "s.subdisableonerr", "false"),
+        origin = since(v, 160000, "s.suborigin", "'any'"),
+        password = since(v, 160000, "s.subpasswordrequired", "true"),
+        // Before 16 a subscription's changes applied as its owner: run_as_owner, as pg_dump.
+        run_as_owner = since(v, 160000, "s.subrunasowner", "true"),
+        failover = since(v, 170000, "s.subfailover", "false"),
+    );
+    for r in super::query(client, "subscriptions", &sql).await? {
+        let mut options: Vec<(String, String)> = Vec::new();
+        if r.get::<_, bool>("binary") {
+            options.push(("binary".into(), "true".into()));
+        }
+        if let Some(s) = r.get::<_, Option<String>>("stream") {
+            options.push(("streaming".into(), s));
+        }
+        for (col, name, value) in [
+            ("two_phase", "two_phase", "on"),
+            ("disable_on_error", "disable_on_error", "true"),
+            ("run_as_owner", "run_as_owner", "true"),
+            ("failover", "failover", "true"),
+        ] {
+            if r.get::<_, bool>(col) {
+                options.push((name.into(), value.into()));
+            }
+        }
+        if !r.get::<_, bool>("password_required") {
+            options.push(("password_required".into(), "false".into()));
+        }
+        let origin: String = r.get("origin");
+        if origin != "any" {
+            options.push(("origin".into(), crate::quote::literal(&origin)));
+        }
+        let sync: String = r.get("synccommit");
+        if sync != "off" {
+            options.push(("synchronous_commit".into(), crate::quote::literal(&sync)));
+        }
+        cat.subscriptions.push(Subscription {
+            oid: r.get("oid"),
+            name: r.get("name"),
+            conninfo: r.get("conninfo"),
+            slot_name: r.get("slot"),
+            publications: r.get("pubs"),
+            options,
         });
     }
     Ok(())

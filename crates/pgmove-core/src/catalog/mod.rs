@@ -506,6 +506,15 @@ const FINGERPRINT_CATALOGS: &[(&str, i32, &str)] = &[
     ("pg_operator", 0, "true"),
     ("pg_opclass", 0, "true"),
     ("pg_opfamily", 0, "true"),
+    ("pg_amop", 0, "true"),
+    ("pg_amproc", 0, "true"),
+    ("pg_am", 0, "true"),
+    ("pg_language", 0, "true"),
+    ("pg_transform", 90500, "true"),
+    ("pg_conversion", 0, "true"),
+    ("pg_ts_parser", 0, "true"),
+    ("pg_ts_template", 0, "true"),
+    ("pg_init_privs", 90600, "true"),
     ("pg_cast", 0, "true"),
     ("pg_enum", 0, "true"),
     ("pg_range", 0, "true"),
@@ -541,6 +550,7 @@ const FINGERPRINT_CATALOGS: &[(&str, i32, &str)] = &[
     ),
     ("pg_publication", 100000, "true"),
     ("pg_publication_rel", 100000, "true"),
+    ("pg_publication_namespace", 150000, "true"),
 ];
 
 /// The catalog fingerprint (see the module documentation): one text, equal before and after a

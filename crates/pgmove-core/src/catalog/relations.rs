@@ -116,7 +116,9 @@ async fn read_tables(
     let v = cat.server_version;
     let sql = format!(
         "SELECT c.oid, n.nspname::text AS schema, c.relname::text AS name, c.relkind,
-                c.relpersistence, c.reloptions::text[] AS reloptions, c.relacl::text[] AS acl,
+                c.relpersistence, c.relacl::text[] AS acl,
+                array_cat(c.reloptions, (SELECT array_agg('toast.' || o) FROM unnest(tc.reloptions) o))::text[]
+                  AS reloptions,
                 pg_get_userbyid(c.relowner)::text AS owner, c.reltuples::float8 AS est_rows,
                 c.relpages::int8 * current_setting('block_size')::int8 AS size_bytes,
                 c.relreplident, {rls} AS relrowsecurity, {force_rls} AS relforcerowsecurity,
@@ -126,6 +128,7 @@ async fn read_tables(
          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
          LEFT JOIN pg_foreign_table ft ON ft.ftrelid = c.oid
          LEFT JOIN pg_foreign_server fs ON fs.oid = ft.ftserver
+         LEFT JOIN pg_class tc ON tc.oid = c.reltoastrelid AND tc.reloptions IS NOT NULL
          {am_join}
          WHERE c.relkind IN ('r', 'p', 'f') AND {USER_SCHEMAS}
          ORDER BY 2, 3",
@@ -147,10 +150,14 @@ async fn read_tables(
         ),
         // A join, not a subquery per table (a scan of pg_am each: 10 to 30 ms at 10,000).
         am = since(v, 120000, "am.amname::text", "NULL::text"),
-        am_join = since(v, 120000,
-            "LEFT JOIN pg_am am ON am.oid = c.relam AND am.amname <> 'heap' AND c.relkind <> 'p'",
-            ""
-        ),
+        // A partitioned table has one from 17 (what its partitions take by default).
+        am_join = match v >= 170000 {
+            true => "LEFT JOIN pg_am am ON am.oid = c.relam AND am.amname <> 'heap'",
+            false => since(v, 120000,
+                "LEFT JOIN pg_am am ON am.oid = c.relam AND am.amname <> 'heap' AND c.relkind <> 'p'",
+                ""
+            ),
+        },
     );
     query_each(client, "tables", &sql, |r| {
         let oid: u32 = r.get("oid");
@@ -312,6 +319,7 @@ async fn read_columns(client: &Client, cat: &mut Catalog) -> Result<Columns> {
                 {stattarget} AS stattarget, {compression} AS compression,
                 a.attoptions::text[] AS options, a.attfdwoptions::text[] AS fdwoptions,
                 a.attacl::text[] AS acl, {nn_name} AS nn_name, c.relname::text AS relname,
+                {nn_oid} AS nn_oid, {nn_valid} AS nn_valid, {nn_local} AS nn_local,
                 a.atttypid, a.attcollation,
                 t.typtype = 'b' AND NOT (t.typelem <> 0 AND t.typlen = -1) AS plain_type,
                 t.typcategory
@@ -333,9 +341,20 @@ async fn read_columns(client: &Client, cat: &mut Catalog) -> Result<Columns> {
         // 18 names NOT NULL constraints; a join, not a subquery per column (seconds at 10,000
         // tables).
         nn_name = since(v, 180000, "nc.conname::text", "NULL::text"),
+        // Kept only where needed (NOT VALID, commented, or local where the column is not, or
+        // the reverse): every NOT NULL column has one.
+        nn_oid = since(v, 180000,
+            "CASE WHEN NOT nc.convalidated OR nd.objoid IS NOT NULL
+                       OR nc.conislocal <> a.attislocal THEN nc.oid END",
+            "NULL::oid"
+        ),
+        nn_valid = since(v, 180000, "nc.convalidated", "true"),
+        nn_local = since(v, 180000, "nc.conislocal", "true"),
         nn_join = since(v, 180000,
             "LEFT JOIN pg_constraint nc ON nc.conrelid = a.attrelid AND nc.contype = 'n'
-               AND nc.conkey[1] = a.attnum",
+               AND nc.conkey[1] = a.attnum
+             LEFT JOIN pg_description nd ON nd.objoid = nc.oid
+               AND nd.classoid = 'pg_constraint'::regclass AND nd.objsubid = 0",
             ""
         ),
     );
@@ -382,8 +401,14 @@ async fn read_columns(client: &Client, cat: &mut Catalog) -> Result<Columns> {
             inh_count: r.get("attinhcount"),
             extra: None,
         };
+        let nn_oid: Option<u32> = r.get("nn_oid");
         column.set_extra(ColumnExtra {
             not_null_name,
+            not_null_constraint: nn_oid.map(|oid| crate::model::NotNullConstraint {
+                oid,
+                validated: r.get("nn_valid"),
+                is_local: r.get("nn_local"),
+            }),
             collation: r.get("collation"),
             storage: (storage != ch(&r, "typstorage")).then_some(storage),
             stat_target: r.get("stattarget"),
@@ -837,13 +862,21 @@ async fn read_statistics(client: &Client, cat: &mut Catalog) -> Result<()> {
 
 async fn read_triggers_rules(client: &Client, cat: &mut Catalog) -> Result<()> {
     let v = cat.server_version;
-    let not_clone = since(v, 130000, "t.tgparentid = 0", "true");
+    // Clones of a parent's trigger come with the partition; one whose enabled state differs
+    // from its parent's is read for that state.
+    let not_clone = since(
+        v,
+        130000,
+        "(t.tgparentid = 0 OR t.tgenabled <> (SELECT p.tgenabled FROM pg_trigger p WHERE p.oid = t.tgparentid))",
+        "true",
+    );
+    let clone = since(v, 130000, "t.tgparentid <> 0", "false");
     for r in query(
         client,
         "triggers",
         &format!(
             "SELECT t.oid, t.tgrelid, t.tgname::text AS name, pg_get_triggerdef(t.oid) AS def,
-                    t.tgenabled
+                    t.tgenabled, {clone} AS clone
              FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
              JOIN pg_namespace n ON n.oid = c.relnamespace
              WHERE NOT t.tgisinternal AND {not_clone} AND {USER_SCHEMAS}
@@ -858,6 +891,7 @@ async fn read_triggers_rules(client: &Client, cat: &mut Catalog) -> Result<()> {
             name: r.get("name"),
             definition: r.get("def"),
             enabled: ch(&r, "tgenabled"),
+            clone: r.get("clone"),
         });
     }
 

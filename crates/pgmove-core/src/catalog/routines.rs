@@ -1,9 +1,13 @@
 //! Functions, procedures, aggregates, operators and casts.
 
 use super::{ch, not_member, query_many, since, USER_SCHEMAS};
-use crate::model::{Aggregate, Argument, Cast, Catalog, Function, Operator};
+use crate::model::{
+    class, AccessMethod, Aggregate, Argument, Cast, Catalog, FuncMember, Function, ObjRef, OpClass,
+    OpFamily, OpMember, Operator,
+};
 use crate::quote;
 use crate::Result;
+use std::collections::HashMap;
 use tokio_postgres::Client;
 
 pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
@@ -79,6 +83,9 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
                AND {p_not_member}
              ORDER BY 2, 3, 5"
     );
+    // A shell operator (no function: made by another operator's COMMUTATOR or NEGATOR that
+    // names it before it exists) is left out, as pg_dump does: the operator naming it makes it
+    // again on the target.
     let operators = format!(
         "SELECT o.oid, n.nspname::text AS schema, o.oprname::text AS name,
                     CASE WHEN o.oprleft <> 0 THEN format_type(o.oprleft, NULL) END AS left,
@@ -92,6 +99,7 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
              FROM pg_operator o JOIN pg_namespace n ON n.oid = o.oprnamespace
              WHERE {USER_SCHEMAS}
                AND {o_not_member}
+               AND o.oprcode <> 0
              ORDER BY 2, 3"
     );
     let casts = format!(
@@ -104,17 +112,140 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
            AND {c_not_member}
          ORDER BY 2, 3"
     );
+    // User access methods (9.6+: `amtype`); before, none can be made.
+    let methods = match v >= 90600 {
+        true => format!(
+            "SELECT a.oid, a.amname::text AS name, a.amtype, a.amhandler::regproc::text AS handler
+             FROM pg_am a WHERE a.oid >= 16384 AND {} ORDER BY 2",
+            not_member("pg_am", "a", false)
+        ),
+        false => String::new(),
+    };
+    let families = format!(
+        "SELECT f.oid, n.nspname::text AS schema, f.opfname::text AS name, a.amname::text AS method
+         FROM pg_opfamily f JOIN pg_namespace n ON n.oid = f.opfnamespace
+         JOIN pg_am a ON a.oid = f.opfmethod
+         WHERE {USER_SCHEMAS} AND {} ORDER BY 2, 3",
+        not_member("pg_opfamily", "f", false)
+    );
+    let classes = format!(
+        "SELECT c.oid, n.nspname::text AS schema, c.opcname::text AS name, a.amname::text AS method,
+                format_type(c.opcintype, NULL) AS input_type, c.opcdefault,
+                fn.nspname::text AS family_schema, f.opfname::text AS family,
+                CASE WHEN c.opckeytype <> 0 AND c.opckeytype <> c.opcintype
+                     THEN format_type(c.opckeytype, NULL) END AS storage
+         FROM pg_opclass c JOIN pg_namespace n ON n.oid = c.opcnamespace
+         JOIN pg_am a ON a.oid = c.opcmethod
+         JOIN pg_opfamily f ON f.oid = c.opcfamily JOIN pg_namespace fn ON fn.oid = f.opfnamespace
+         WHERE {USER_SCHEMAS} AND {} ORDER BY 2, 3",
+        not_member("pg_opclass", "c", false)
+    );
+    // Members made by users (OIDs past the built-in ones), each with the class or family it
+    // belongs to (its `pg_depend` row: internal on a class, auto on a family), in the order
+    // they were made, which the target then keeps.
+    let members = "SELECT 'o' AS what, m.oid, d.refclassid, d.refobjid, m.amopstrategy AS number,
+                m.amopopr::regoperator::text AS member, NULL::text AS left, NULL::text AS right,
+                CASE WHEN m.amoppurpose = 'o'
+                     THEN quote_ident(sn.nspname) || '.' || quote_ident(sf.opfname) END AS order_by
+         FROM pg_amop m
+         JOIN pg_depend d ON d.classid = 'pg_amop'::regclass AND d.objid = m.oid
+              AND d.refclassid IN ('pg_opclass'::regclass, 'pg_opfamily'::regclass)
+         LEFT JOIN pg_opfamily sf ON sf.oid = m.amopsortfamily
+         LEFT JOIN pg_namespace sn ON sn.oid = sf.opfnamespace
+         WHERE m.oid >= 16384
+         UNION ALL
+         SELECT 'f', m.oid, d.refclassid, d.refobjid, m.amprocnum,
+                m.amproc::regprocedure::text, format_type(m.amproclefttype, NULL),
+                format_type(m.amprocrighttype, NULL), NULL
+         FROM pg_amproc m
+         JOIN pg_depend d ON d.classid = 'pg_amproc'::regclass AND d.objid = m.oid
+              AND d.refclassid IN ('pg_opclass'::regclass, 'pg_opfamily'::regclass)
+         WHERE m.oid >= 16384
+         ORDER BY 1, 2"
+        .to_string();
     // Every query of this reader at once (pipelined: one round trip), then the rows in order.
-    let [functions, aggregates, operators, casts] = query_many(
-        client,
-        [
-            ("functions", functions),
-            ("aggregates", aggregates),
-            ("operators", operators),
-            ("casts", casts),
-        ],
-    )
-    .await?;
+    let [functions, aggregates, operators, casts, methods, families, classes, members] =
+        query_many(
+            client,
+            [
+                ("functions", functions),
+                ("aggregates", aggregates),
+                ("operators", operators),
+                ("casts", casts),
+                ("access methods", methods),
+                ("operator families", families),
+                ("operator classes", classes),
+                ("operator class members", members),
+            ],
+        )
+        .await?;
+    for r in methods {
+        cat.access_methods.push(AccessMethod {
+            oid: r.get("oid"),
+            name: r.get("name"),
+            kind: ch(&r, "amtype"),
+            handler: r.get("handler"),
+        });
+    }
+    // Members by the class or family they belong to; each member's objects are its owner's.
+    type Members = (Vec<OpMember>, Vec<FuncMember>);
+    let mut by_owner: HashMap<ObjRef, Members> = HashMap::new();
+    for r in members {
+        let owner = ObjRef::new(r.get("refclassid"), r.get("refobjid"));
+        let entry = by_owner.entry(owner).or_default();
+        let number: i16 = r.get("number");
+        let member: String = r.get("member");
+        let class_id = if r.get::<_, &str>("what") == "o" {
+            entry.0.push(OpMember {
+                strategy: number,
+                operator: member,
+                order_by: r.get("order_by"),
+            });
+            class::PG_AMOP
+        } else {
+            entry.1.push(FuncMember {
+                number,
+                left: r.get("left"),
+                right: r.get("right"),
+                function: member,
+            });
+            class::PG_AMPROC
+        };
+        cat.owners
+            .insert(ObjRef::new(class_id, r.get("oid")), owner);
+    }
+    for r in families {
+        let oid: u32 = r.get("oid");
+        let (operators, functions) = by_owner
+            .remove(&ObjRef::new(class::PG_OPFAMILY, oid))
+            .unwrap_or_default();
+        cat.operator_families.push(OpFamily {
+            oid,
+            schema: r.get("schema"),
+            name: r.get("name"),
+            method: r.get("method"),
+            operators,
+            functions,
+        });
+    }
+    for r in classes {
+        let oid: u32 = r.get("oid");
+        let (operators, functions) = by_owner
+            .remove(&ObjRef::new(class::PG_OPCLASS, oid))
+            .unwrap_or_default();
+        cat.operator_classes.push(OpClass {
+            oid,
+            schema: r.get("schema"),
+            name: r.get("name"),
+            method: r.get("method"),
+            input_type: r.get("input_type"),
+            default: r.get("opcdefault"),
+            family: (r.get("family_schema"), r.get("family")),
+            storage: r.get("storage"),
+            operators,
+            functions,
+        });
+    }
     for r in functions {
         let kind = ch(&r, "kind");
         if kind == 'a' {

@@ -2,7 +2,7 @@
 //! rowtypes and array types to what defines them.
 
 use super::{ch, query_each, query_many, since, USER_SCHEMAS};
-use crate::model::{class, Catalog, ObjRef, TypeDef, TypeKind};
+use crate::model::{class, Catalog, DomainCheck, ObjRef, TypeDef, TypeKind};
 use crate::quote;
 use crate::Result;
 use std::collections::HashMap;
@@ -40,9 +40,9 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
     // few domain constraints, where `<>` scanned all of pg_constraint (~25 -> 0.3 ms at
     // 10,000 tables).
     let domain_check_rows = "SELECT co.oid, co.contypid, co.conname::text AS name,
-                pg_get_constraintdef(co.oid) AS def, co.convalidated
+                pg_get_constraintdef(co.oid) AS def, co.convalidated, co.contype = 'n' AS not_null
          FROM pg_constraint co
-         WHERE co.contypid > 0 AND co.contype = 'c'
+         WHERE co.contypid > 0 AND co.contype IN ('c', 'n')
          ORDER BY co.contypid, co.conname"
         .to_string();
     // The join to pg_class only keeps standalone composites (what the WHERE asks of it): a
@@ -70,7 +70,8 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
              LEFT JOIN pg_collation co ON co.oid = t.typcollation
              LEFT JOIN pg_namespace cn ON cn.oid = co.collnamespace
              WHERE {USER_SCHEMAS}
-               AND (t.typtype IN ('e', 'r', 'd', 'b') OR (t.typtype = 'c' AND c.relkind = 'c'))
+               AND (t.typtype IN ('e', 'r', 'd', 'b') OR (t.typtype = 'c' AND c.relkind = 'c')
+                    OR (t.typtype = 'p' AND NOT t.typisdefined))
                AND NOT EXISTS (SELECT 1 FROM pg_type e WHERE e.typarray = t.oid)
              ORDER BY 2, 3"
         );
@@ -156,18 +157,20 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
     }
 
     // Domain constraints come from pg_constraint; NOT NULL ones (17+) are typnotnull.
-    let mut domain_checks: HashMap<u32, Vec<(String, String, bool)>> = HashMap::new();
+    let mut domain_checks: HashMap<u32, Vec<DomainCheck>> = HashMap::new();
     for r in domain_check_rows {
         let typ: u32 = r.get("contypid");
         cat.owners.insert(
             ObjRef::new(class::PG_CONSTRAINT, r.get("oid")),
             ObjRef::new(class::PG_TYPE, typ),
         );
-        domain_checks.entry(typ).or_default().push((
-            r.get("name"),
-            r.get("def"),
-            r.get("convalidated"),
-        ));
+        domain_checks.entry(typ).or_default().push(DomainCheck {
+            oid: r.get("oid"),
+            name: r.get("name"),
+            definition: r.get("def"),
+            validated: r.get("convalidated"),
+            not_null: r.get("not_null"),
+        });
     }
 
     for r in type_rows {
@@ -191,6 +194,7 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
                 not_null: r.get("typnotnull"),
                 constraints: domain_checks.remove(&oid).unwrap_or_default(),
             },
+            'p' => TypeKind::Shell,
             _ => TypeKind::Base {
                 options: base_type_options(&r),
             },

@@ -45,10 +45,18 @@ pub mod class {
     pub const PG_STATISTIC_EXT: u32 = 3381;
     pub const PG_EVENT_TRIGGER: u32 = 3466;
     pub const PG_PUBLICATION: u32 = 6104;
+    pub const PG_SUBSCRIPTION: u32 = 6100;
     pub const PG_LANGUAGE: u32 = 2612;
     /// Not a catalog: the rows of a materialized view, `(MATVIEW_DATA, its OID)`, which its
     /// `REFRESH` item provides, so that a refresh can follow the refreshes of what it reads.
     pub const MATVIEW_DATA: u32 = 0;
+    pub const PG_AM: u32 = 2601;
+    pub const PG_TRANSFORM: u32 = 3576;
+    pub const PG_CONVERSION: u32 = 2607;
+    pub const PG_TS_PARSER: u32 = 3601;
+    pub const PG_TS_TEMPLATE: u32 = 3764;
+    pub const PG_AMOP: u32 = 2602;
+    pub const PG_AMPROC: u32 = 2603;
 }
 
 /// One catalog object: the system table it lives in and its OID there.
@@ -87,9 +95,17 @@ pub struct Catalog {
     pub functions: Vec<Function>,
     pub aggregates: Vec<Aggregate>,
     pub operators: Vec<Operator>,
+    pub access_methods: Vec<AccessMethod>,
+    pub operator_families: Vec<OpFamily>,
+    pub operator_classes: Vec<OpClass>,
     pub casts: Vec<Cast>,
     pub text_search_configs: Vec<TextSearchConfig>,
     pub text_search_dicts: Vec<TextSearchDict>,
+    /// Text search parsers and templates.
+    pub text_search_parts: Vec<TextSearchPart>,
+    pub languages: Vec<Language>,
+    pub transforms: Vec<Transform>,
+    pub conversions: Vec<Conversion>,
     pub foreign_data_wrappers: Vec<ForeignDataWrapper>,
     pub foreign_servers: Vec<ForeignServer>,
     pub sequences: Vec<Sequence>,
@@ -103,7 +119,12 @@ pub struct Catalog {
     pub statistics: Vec<Statistic>,
     pub event_triggers: Vec<EventTrigger>,
     pub publications: Vec<Publication>,
+    /// Subscriptions of this database (only when the reading role may see their connection
+    /// strings, as pg_dump).
+    pub subscriptions: Vec<Subscription>,
     pub default_privileges: Vec<DefaultPrivilege>,
+    /// Privileges changed on system objects (9.6+).
+    pub system_acls: Vec<SystemAcl>,
     pub security_labels: Vec<SecurityLabel>,
     /// `COMMENT ON` text keyed by (class, oid, sub-id) as in `pg_description`.
     pub comments: HashMap<(u32, u32, i32), String>,
@@ -141,9 +162,16 @@ impl Catalog {
             functions,
             aggregates,
             operators,
+            access_methods,
+            operator_families,
+            operator_classes,
             casts,
             text_search_configs,
             text_search_dicts,
+            text_search_parts,
+            languages,
+            transforms,
+            conversions,
             foreign_data_wrappers,
             foreign_servers,
             sequences,
@@ -157,7 +185,9 @@ impl Catalog {
             statistics,
             event_triggers,
             publications,
+            subscriptions,
             default_privileges,
+            system_acls,
             security_labels,
             comments,
             depends,
@@ -171,9 +201,16 @@ impl Catalog {
         self.functions.extend(functions);
         self.aggregates.extend(aggregates);
         self.operators.extend(operators);
+        self.access_methods.extend(access_methods);
+        self.operator_families.extend(operator_families);
+        self.operator_classes.extend(operator_classes);
         self.casts.extend(casts);
         self.text_search_configs.extend(text_search_configs);
         self.text_search_dicts.extend(text_search_dicts);
+        self.text_search_parts.extend(text_search_parts);
+        self.languages.extend(languages);
+        self.transforms.extend(transforms);
+        self.conversions.extend(conversions);
         self.foreign_data_wrappers.extend(foreign_data_wrappers);
         self.foreign_servers.extend(foreign_servers);
         self.sequences.extend(sequences);
@@ -187,7 +224,9 @@ impl Catalog {
         self.statistics.extend(statistics);
         self.event_triggers.extend(event_triggers);
         self.publications.extend(publications);
+        self.subscriptions.extend(subscriptions);
         self.default_privileges.extend(default_privileges);
+        self.system_acls.extend(system_acls);
         self.security_labels.extend(security_labels);
         self.comments.extend(comments);
         self.depends.extend(depends);

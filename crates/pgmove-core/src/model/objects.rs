@@ -74,14 +74,27 @@ pub enum TypeKind {
         collation: Option<String>,
         default: Option<String>,
         not_null: bool,
-        /// (name, definition, validated)
-        constraints: Vec<(String, String, bool)>,
+        constraints: Vec<DomainCheck>,
     },
+    /// A shell type never completed (`CREATE TYPE name;` alone).
+    Shell,
     /// A base type with I/O functions: emitted as a shell type, then completed after them.
     Base {
         /// `CREATE TYPE … (` options `)` as `key = value` pairs, values already rendered.
         options: Vec<(String, String)>,
     },
+}
+
+/// A domain's CHECK constraint, or its NOT NULL one (17+ records those too).
+#[derive(Debug, Clone, Serialize)]
+pub struct DomainCheck {
+    pub oid: u32,
+    pub name: String,
+    /// `pg_get_constraintdef`.
+    pub definition: String,
+    pub validated: bool,
+    /// The domain's NOT NULL constraint (`contype` `n`), whose name and comment it carries.
+    pub not_null: bool,
 }
 
 /// A function or procedure; `definition` is `pg_get_functiondef`.
@@ -147,6 +160,69 @@ pub struct Operator {
     pub options: Vec<(String, String)>,
 }
 
+/// `CREATE ACCESS METHOD` (user-defined only: the built-in ones exist everywhere).
+#[derive(Debug, Clone, Serialize)]
+pub struct AccessMethod {
+    pub oid: u32,
+    pub name: String,
+    /// `t` table, `i` index.
+    pub kind: char,
+    /// The handler function, qualified (`regproc`).
+    pub handler: String,
+}
+
+/// An operator of an operator class or family (a `pg_amop` row).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OpMember {
+    pub strategy: i16,
+    /// `name(left,right)` as `regoperator` prints it (qualified outside `pg_catalog`).
+    pub operator: String,
+    /// For an ordering operator (`FOR ORDER BY`): its sort family, qualified.
+    pub order_by: Option<String>,
+}
+
+/// A support function of an operator class or family (a `pg_amproc` row).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FuncMember {
+    pub number: i16,
+    /// The operand types it supports (`format_type`).
+    pub left: String,
+    pub right: String,
+    /// `name(args)` as `regprocedure` prints it.
+    pub function: String,
+}
+
+/// `CREATE OPERATOR FAMILY`, with the members that belong to the family alone (added with
+/// `ALTER OPERATOR FAMILY … ADD`); members of its classes go with the classes.
+#[derive(Debug, Clone, Serialize)]
+pub struct OpFamily {
+    pub oid: u32,
+    pub schema: String,
+    pub name: String,
+    /// The access method's name.
+    pub method: String,
+    pub operators: Vec<OpMember>,
+    pub functions: Vec<FuncMember>,
+}
+
+/// `CREATE OPERATOR CLASS`.
+#[derive(Debug, Clone, Serialize)]
+pub struct OpClass {
+    pub oid: u32,
+    pub schema: String,
+    pub name: String,
+    pub method: String,
+    /// The indexed type (`format_type`).
+    pub input_type: String,
+    pub default: bool,
+    /// The family's schema and name.
+    pub family: (String, String),
+    /// `STORAGE`: the type stored in the index, when it differs from the input type.
+    pub storage: Option<String>,
+    pub operators: Vec<OpMember>,
+    pub functions: Vec<FuncMember>,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Cast {
     pub oid: u32,
@@ -157,6 +233,56 @@ pub struct Cast {
     pub function: Option<String>,
     /// `e` explicit, `a` assignment, `i` implicit.
     pub context: char,
+}
+
+/// `CREATE PROCEDURAL LANGUAGE` (made by users, not by an extension).
+#[derive(Debug, Clone, Serialize)]
+pub struct Language {
+    pub oid: u32,
+    pub name: String,
+    pub trusted: bool,
+    /// Handler, inline handler and validator functions, qualified (`regproc`).
+    pub handler: Option<String>,
+    pub inline: Option<String>,
+    pub validator: Option<String>,
+    pub acl: Option<Vec<String>>,
+    pub owner: String,
+}
+
+/// `CREATE TRANSFORM FOR type LANGUAGE lang (…)`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Transform {
+    pub oid: u32,
+    /// `format_type`.
+    pub type_name: String,
+    pub language: String,
+    /// `regprocedure` of each function, when set.
+    pub from_sql: Option<String>,
+    pub to_sql: Option<String>,
+}
+
+/// `CREATE [DEFAULT] CONVERSION`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Conversion {
+    pub oid: u32,
+    pub schema: String,
+    pub name: String,
+    pub from_encoding: String,
+    pub to_encoding: String,
+    /// `regproc`.
+    pub function: String,
+    pub default: bool,
+}
+
+/// A text search parser (`kind` `P`: its functions are start, gettoken, end, lextypes,
+/// headline) or template (`kind` `T`: init, lexize), with its functions as `(option, regproc)`.
+#[derive(Debug, Clone, Serialize)]
+pub struct TextSearchPart {
+    pub oid: u32,
+    pub schema: String,
+    pub name: String,
+    pub kind: char,
+    pub functions: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -185,6 +311,8 @@ pub struct ForeignDataWrapper {
     pub handler: Option<String>,
     pub validator: Option<String>,
     pub options: Vec<String>,
+    pub acl: Option<Vec<String>>,
+    pub owner: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -196,6 +324,24 @@ pub struct ForeignServer {
     pub version: Option<String>,
     pub options: Vec<String>,
     pub user_mappings: Vec<(String, Vec<String>)>,
+    pub acl: Option<Vec<String>>,
+    pub owner: String,
+}
+
+/// Privileges changed on an object pgmove does not create (a `pg_catalog` table, column or
+/// function, an extension's language): what it has, against what it had when it was made
+/// (`pg_init_privs`), or its owner's defaults when nothing was recorded.
+#[derive(Debug, Clone, Serialize)]
+pub struct SystemAcl {
+    /// `TABLE`, `FUNCTION` or `LANGUAGE`.
+    pub kind: String,
+    /// Qualified name (with the argument types of a function).
+    pub target: String,
+    pub column: Option<String>,
+    pub acl: Vec<String>,
+    /// `pg_init_privs.initprivs`, when recorded.
+    pub initial: Option<Vec<String>>,
+    pub owner: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -213,8 +359,37 @@ pub struct Publication {
     pub oid: u32,
     pub name: String,
     pub all_tables: bool,
-    pub tables: Vec<String>,
+    pub tables: Vec<PublicationTable>,
+    /// `TABLES IN SCHEMA` (15+), quoted.
+    pub schemas: Vec<String>,
     pub publish: Vec<String>,
+    /// `publish_via_partition_root` (13+).
+    pub via_root: bool,
+    /// `publish_generated_columns` (18+): `s` stored, `n` none (the default).
+    pub generated_columns: Option<char>,
+}
+
+/// `CREATE SUBSCRIPTION`, made on the target without connecting (as pg_dump does).
+#[derive(Debug, Clone, Serialize)]
+pub struct Subscription {
+    pub oid: u32,
+    pub name: String,
+    pub conninfo: String,
+    pub slot_name: Option<String>,
+    pub publications: Vec<String>,
+    /// `WITH` options other than the defaults, as `(name, value)`, values rendered.
+    pub options: Vec<(String, String)>,
+}
+
+/// A table a publication names, with its column list and row filter (15+).
+#[derive(Debug, Clone, Serialize)]
+pub struct PublicationTable {
+    /// Qualified and quoted.
+    pub table: String,
+    /// Quoted column names, when the publication lists them.
+    pub columns: Option<Vec<String>>,
+    /// `pg_get_expr` of the row filter.
+    pub row_filter: Option<String>,
 }
 
 /// `ALTER DEFAULT PRIVILEGES` entry.

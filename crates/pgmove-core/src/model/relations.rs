@@ -41,6 +41,7 @@ pub struct TableExtra {
     pub partition_key: Option<String>,
     /// Typed table: `OF type`.
     pub of_type: Option<String>,
+    /// Storage parameters (`key=value`), the TOAST table's among them as `toast.key=value`.
     pub reloptions: Vec<String>,
     /// Table access method when not `heap` (PostgreSQL 12+).
     pub access_method: Option<String>,
@@ -107,6 +108,10 @@ pub struct Column {
 pub struct ColumnExtra {
     /// Name of the NOT NULL constraint (PostgreSQL 18 names them), when not the default one.
     pub not_null_name: Option<String>,
+    /// The NOT NULL constraint (18+), only when it is NOT VALID (then added in post-data, as
+    /// pg_dump does, where defined on this table), has a comment (found by its OID), or is
+    /// local where the column is only inherited, or the reverse.
+    pub not_null_constraint: Option<NotNullConstraint>,
     /// Collation when it differs from the type's default, qualified+quoted.
     pub collation: Option<String>,
     /// `attstorage` when it differs from the type's default.
@@ -120,9 +125,18 @@ pub struct ColumnExtra {
     pub acl: Option<Vec<String>>,
 }
 
+/// A column's NOT NULL constraint as 18 records it (see [`ColumnExtra::not_null_constraint`]).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct NotNullConstraint {
+    pub oid: u32,
+    pub validated: bool,
+    pub is_local: bool,
+}
+
 /// What [`Column::extra`] points to when the column has none.
 static NO_EXTRA: ColumnExtra = ColumnExtra {
     not_null_name: None,
+    not_null_constraint: None,
     collation: None,
     storage: None,
     stat_target: None,
@@ -294,6 +308,9 @@ pub struct Trigger {
     pub definition: String,
     /// `O` origin (default), `D` disabled, `R` replica, `A` always.
     pub enabled: char,
+    /// A partition's clone of its parent's trigger (13+), read only when its enabled state is
+    /// not the parent's: the clone comes with the partition, only the state is set.
+    pub clone: bool,
 }
 
 /// A rewrite rule other than a view's `_RETURN`.

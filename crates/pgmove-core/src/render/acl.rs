@@ -171,7 +171,26 @@ pub fn render_acl(
     } else {
         owner_default(kind, owner, &items)
     };
-    acl_commands(kind, target, &items, &base, column)
+    acl_commands(kind, target, &items, &base, column, false)
+}
+
+/// GRANT/REVOKE that give an object pgmove does not create (see [`crate::model::SystemAcl`])
+/// the ACL `acl`, against `initial` (its `pg_init_privs`) or, without it, its owner's defaults.
+pub fn render_system_acl(
+    kind: &str,
+    target: &str,
+    acl: &[String],
+    initial: Option<&[String]>,
+    owner: &str,
+    column: Option<&str>,
+) -> String {
+    let items = parse_all(acl);
+    let base = match (initial, column) {
+        (Some(init), _) => parse_all(init),
+        (None, Some(_)) => Vec::new(),
+        (None, None) => owner_default(kind, owner, &items),
+    };
+    acl_commands(kind, target, &items, &base, column, false)
 }
 
 /// `ALTER DEFAULT PRIVILEGES` bodies: `objects` is `TABLES`, `SEQUENCES`…; a global entry holds
@@ -189,7 +208,7 @@ pub fn render_default_privileges(
     } else {
         owner_default(kind, role, &items)
     };
-    acl_commands(kind, objects, &items, &base, None)
+    acl_commands(kind, objects, &items, &base, None, true)
 }
 
 /// The `public` schema's ACL, against what a new database of 15 or later gives it (owner USAGE
@@ -212,7 +231,7 @@ pub fn render_public_schema_acl(acl: Option<&[String]>, owner: &str) -> String {
             grantor: owner.into(),
         },
     ];
-    acl_commands("SCHEMA", "SCHEMA public", &items, &base, None)
+    acl_commands("SCHEMA", "SCHEMA public", &items, &base, None, false)
 }
 
 fn acl_commands(
@@ -221,21 +240,62 @@ fn acl_commands(
     items: &[AclItem],
     base: &[AclItem],
     column: Option<&str>,
+    narrow: bool,
 ) -> String {
     let on = format!("ON {target}");
     let mut out = String::new();
+    // With `narrow` (default privileges, whose role is named, owners kept or not), the default
+    // item a wanted item narrows: same grantee and grantor, no grant options. Only the
+    // privileges it lacks are revoked (and those it adds granted), as pg_dump does: a privilege
+    // the target has and the source did not know (MAINTAIN on 17+ for a source before 17) then
+    // stays the target's default, as it does for an ACL left at the default. An object's ACL
+    // is not narrowed: without owners the target's owner is another role.
+    let narrowed = |b: &AclItem| {
+        items.iter().find(|i| {
+            narrow
+                && i.grantee == b.grantee
+                && i.grantor == b.grantor
+                && !i.privs.contains('*')
+                && !b.privs.contains('*')
+        })
+    };
     for b in base {
-        if !items.contains(b) {
-            out.push_str(&format!(
+        if items.contains(b) {
+            continue;
+        }
+        match narrowed(b) {
+            Some(i) => {
+                let lost: String = b.privs.chars().filter(|c| !i.privs.contains(*c)).collect();
+                if !lost.is_empty() {
+                    out.push_str(&format!(
+                        "REVOKE {} {on} FROM {};\n",
+                        privilege_list(kind, &lost, column),
+                        grantee_sql(&b.grantee)
+                    ));
+                }
+            }
+            None => out.push_str(&format!(
                 "REVOKE ALL {on} FROM {};\n",
                 grantee_sql(&b.grantee)
-            ));
+            )),
         }
     }
     for i in items {
         if base.contains(i) {
             continue;
         }
+        // Against the default it narrows, only what it adds.
+        let added: AclItem;
+        let i = match base.iter().find(|b| narrowed(b) == Some(i)) {
+            Some(b) => {
+                added = AclItem {
+                    privs: i.privs.chars().filter(|c| !b.privs.contains(*c)).collect(),
+                    ..i.clone()
+                };
+                &added
+            }
+            None => i,
+        };
         let plain: String = i
             .privs
             .chars()
@@ -293,6 +353,22 @@ mod tests {
             ""
         );
         assert_eq!(render_acl("TABLE", "TABLE t", None, "postgres", None), "");
+    }
+
+    #[test]
+    fn a_narrowed_default_privilege_revokes_only_what_it_lacks() {
+        // A source before 17 (no MAINTAIN): the role's tables lose SELECT by default.
+        let a = acl(&["alice=awdDxt/alice", "bob=r/alice"]);
+        assert_eq!(
+            render_default_privileges("TABLE", "TABLES", &a, "alice", false),
+            "REVOKE SELECT ON TABLES FROM alice;\nGRANT SELECT ON TABLES TO bob;\n"
+        );
+        // An object's ACL is not narrowed (the target's owner may be another role).
+        let t = acl(&["alice=awdDxt/alice"]);
+        assert_eq!(
+            render_acl("TABLE", "TABLE t", Some(&t), "alice", None),
+            "REVOKE ALL ON TABLE t FROM alice;\nGRANT INSERT,UPDATE,DELETE,TRUNCATE,REFERENCES,TRIGGER ON TABLE t TO alice;\n"
+        );
     }
 
     #[test]

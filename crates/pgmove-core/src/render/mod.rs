@@ -13,7 +13,10 @@ mod schemas;
 mod sequences;
 mod types;
 
-pub use acl::{acl_grantees, render_acl, render_default_privileges, render_public_schema_acl};
+pub use acl::{
+    acl_grantees, render_acl, render_default_privileges, render_public_schema_acl,
+    render_system_acl,
+};
 pub use sequences::setval_items;
 
 use crate::model::{Catalog, CompactString, ObjRef};
@@ -51,14 +54,20 @@ fn shared_schema(schema: &str) -> Arc<str> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub enum Kind {
     Schema,
+    Language,
     Extension,
     Collation,
     ShellType,
     Type,
     Function,
     Aggregate,
+    AccessMethod,
     Operator,
+    OperatorFamily,
+    OperatorClass,
     Cast,
+    Transform,
+    Conversion,
     TextSearch,
     ForeignDataWrapper,
     ForeignServer,
@@ -79,13 +88,21 @@ pub enum Kind {
     /// A view's real definition, when it needs a post-data constraint (a `GROUP BY` that relies
     /// on a primary key): pre-data creates a dummy with the same columns, as pg_dump does.
     ViewDefinition,
+    /// A function whose body (`BEGIN ATOMIC`) or a materialized view whose query relies on a
+    /// primary key, unique or exclusion constraint, as a `GROUP BY` may: created once the key
+    /// is there, as pg_dump does (with the materialized view's indexes).
+    PostponedDefinition,
     Rule,
     Trigger,
+    /// The enabled state of a partition's clone of its parent's trigger, where it differs:
+    /// once every trigger exists (the clone comes with the parent's).
+    TriggerState,
     ForeignKey,
     Policy,
     /// `VALIDATE CONSTRAINT` of a foreign key added `NOT VALID` (`--fk-not-valid`).
     ValidateConstraint,
     Publication,
+    Subscription,
     /// `ALTER DEFAULT PRIVILEGES`: last, as in pg_dump, so that objects the migration creates
     /// do not pick up default grants they did not have on the source.
     DefaultPrivileges,
@@ -372,9 +389,16 @@ fn object_count(cat: &Catalog) -> usize {
         + cat.functions.len()
         + cat.aggregates.len()
         + cat.operators.len()
+        + cat.access_methods.len()
+        + cat.operator_families.len()
+        + cat.operator_classes.len()
         + cat.casts.len()
         + cat.text_search_configs.len()
         + cat.text_search_dicts.len()
+        + cat.text_search_parts.len()
+        + cat.languages.len()
+        + cat.transforms.len()
+        + cat.conversions.len()
         + cat.foreign_data_wrappers.len()
         + cat.foreign_servers.len()
         + cat.sequences.len()
@@ -388,6 +412,7 @@ fn object_count(cat: &Catalog) -> usize {
         + cat.statistics.len()
         + cat.event_triggers.len()
         + cat.publications.len()
+        + cat.subscriptions.len()
         + cat.default_privileges.len()
 }
 

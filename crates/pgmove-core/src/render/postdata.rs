@@ -50,6 +50,14 @@ pub(super) fn render(cat: &Catalog, _opts: &Options, items: &mut Vec<Item>) {
     let indexes: OidMap<u32, &crate::model::Index> =
         cat.indexes.iter().map(|i| (i.oid, i)).collect();
 
+    let separate_checks = super::relations::separate_checks(cat);
+    // Tables with inheritance children: a check added to one in post-data (NOT VALID) must
+    // reach the children too (they have it, as inherited or merged), so it takes no ONLY.
+    let inheritance_parents: std::collections::HashSet<&str> = cat
+        .tables
+        .iter()
+        .flat_map(|t| t.extra().inherits.iter().map(String::as_str))
+        .collect();
     for c in &cat.constraints {
         let Some((table, relkind, schema)) = rel.get(&c.table_oid) else {
             continue;
@@ -59,7 +67,9 @@ pub(super) fn render(cat: &Catalog, _opts: &Options, items: &mut Vec<Item>) {
         }
         // Keys use ONLY everywhere (a partitioned table's key does not build its partitions'; their
         // own keys are attached). Foreign keys and checks on a partitioned table cannot be ONLY.
-        let only = if *relkind == 'p' && c.contype != 'p' && c.contype != 'u' && c.contype != 'x' {
+        let only = if *relkind == 'p' && c.contype != 'p' && c.contype != 'u' && c.contype != 'x'
+            || c.contype == 'c' && inheritance_parents.contains(table.as_str())
+        {
             ""
         } else {
             "ONLY "
@@ -70,7 +80,9 @@ pub(super) fn render(cat: &Catalog, _opts: &Options, items: &mut Vec<Item>) {
                 Kind::ForeignKey,
                 Some(ObjRef::new(class::PG_CLASS, c.ref_table_oid)),
             ),
-            'c' if !c.validated && c.is_local => (Kind::Constraint, None),
+            'c' if c.is_local && (!c.validated || separate_checks.contains(&c.oid)) => {
+                (Kind::Constraint, None)
+            }
             _ => continue,
         };
         let key_index = matches!(c.contype, 'p' | 'u')
@@ -118,6 +130,48 @@ pub(super) fn render(cat: &Catalog, _opts: &Options, items: &mut Vec<Item>) {
         push(items, item);
     }
 
+    // Materialized views created in post-data (their query needs a key): their indexes go
+    // with them.
+    let postponed: OidSet<u32> = super::relations::views_on_constraints(cat)
+        .into_keys()
+        .filter(|v| rel.get(v).is_some_and(|(_, k, _)| *k == 'm'))
+        .collect();
+    // NOT VALID NOT NULL constraints (18+) defined on their table: added once the rows are in,
+    // as pg_dump does (without ONLY: children have them too).
+    for t in &cat.tables {
+        if member(class::PG_CLASS, t.oid) {
+            continue;
+        }
+        let table = qualified(&t.schema, &t.name);
+        for c in &t.columns {
+            let Some(nn) = c.extra().not_null_constraint else {
+                continue;
+            };
+            if nn.validated || !nn.is_local {
+                continue;
+            }
+            let cname = ident(&super::relations::not_null_name(t, c));
+            let sql = format!(
+                "ALTER TABLE {table}\n    ADD CONSTRAINT {cname} NOT NULL {} NOT VALID;\n",
+                ident(&c.name)
+            ) + &comment(cat, class::PG_CONSTRAINT, nn.oid, 0, || {
+                format!("CONSTRAINT {cname} ON {table}")
+            });
+            push(
+                items,
+                Item::new(
+                    Kind::Constraint,
+                    format!("constraint {cname} on {table}"),
+                    &t.schema,
+                    sql,
+                )
+                .provides(ObjRef::new(class::PG_CONSTRAINT, nn.oid))
+                .after(ObjRef::new(class::PG_CLASS, t.oid))
+                .on_table(t.oid),
+            );
+        }
+    }
+
     for ix in &cat.indexes {
         let Some((table, _, schema)) = rel.get(&ix.table_oid) else {
             continue;
@@ -130,7 +184,11 @@ pub(super) fn render(cat: &Catalog, _opts: &Options, items: &mut Vec<Item>) {
             let lead = Lead::CreateIndex {
                 create: ix.definition.clone(),
             };
-            let mut item = Item::new(Kind::Index, format!("index {name}"), schema, String::new())
+            let kind = match postponed.contains(&ix.table_oid) {
+                true => Kind::PostponedDefinition,
+                false => Kind::Index,
+            };
+            let mut item = Item::new(kind, format!("index {name}"), schema, String::new())
                 .provides(ObjRef::new(class::PG_CLASS, ix.oid))
                 .after(ObjRef::new(class::PG_CLASS, ix.table_oid))
                 .on_table(ix.table_oid);
@@ -208,9 +266,13 @@ pub(super) fn render(cat: &Catalog, _opts: &Options, items: &mut Vec<Item>) {
         let Some((table, _, schema)) = rel.get(&t.table_oid) else {
             continue;
         };
-        let mut sql = format!("{};\n", t.definition);
+        let mut sql = match t.clone {
+            false => format!("{};\n", t.definition),
+            true => String::new(),
+        };
         let name = ident(&t.name);
         match t.enabled {
+            'O' if t.clone => sql += &format!("ALTER TABLE {table} ENABLE TRIGGER {name};\n"),
             'D' => sql += &format!("ALTER TABLE {table} DISABLE TRIGGER {name};\n"),
             'R' => sql += &format!("ALTER TABLE {table} ENABLE REPLICA TRIGGER {name};\n"),
             'A' => sql += &format!("ALTER TABLE {table} ENABLE ALWAYS TRIGGER {name};\n"),
@@ -222,7 +284,10 @@ pub(super) fn render(cat: &Catalog, _opts: &Options, items: &mut Vec<Item>) {
         push(
             items,
             Item::new(
-                Kind::Trigger,
+                match t.clone {
+                    true => Kind::TriggerState,
+                    false => Kind::Trigger,
+                },
                 format!("trigger {name} on {table}"),
                 schema,
                 sql,
@@ -302,9 +367,29 @@ pub(super) fn render(cat: &Catalog, _opts: &Options, items: &mut Vec<Item>) {
         if p.all_tables {
             sql += " FOR ALL TABLES";
         }
-        sql += &format!(" WITH (publish = {});\n", literal(&p.publish.join(", ")));
+        sql += &format!(" WITH (publish = {}", literal(&p.publish.join(", ")));
+        if p.via_root {
+            sql += ", publish_via_partition_root = true";
+        }
+        if p.generated_columns == Some('s') {
+            sql += ", publish_generated_columns = stored";
+        }
+        sql += ");\n";
+        sql += &comment(cat, class::PG_PUBLICATION, p.oid, 0, || {
+            format!("PUBLICATION {name}")
+        });
         for t in &p.tables {
-            sql += &format!("ALTER PUBLICATION {name} ADD TABLE ONLY {t};\n");
+            sql += &format!("ALTER PUBLICATION {name} ADD TABLE ONLY {}", t.table);
+            if let Some(cols) = &t.columns {
+                sql += &format!(" ({})", cols.join(", "));
+            }
+            if let Some(f) = &t.row_filter {
+                sql += &format!(" WHERE ({f})");
+            }
+            sql += ";\n";
+        }
+        for s in &p.schemas {
+            sql += &format!("ALTER PUBLICATION {name} ADD TABLES IN SCHEMA {s};\n");
         }
         push(
             items,
@@ -314,6 +399,31 @@ pub(super) fn render(cat: &Catalog, _opts: &Options, items: &mut Vec<Item>) {
     }
 
     matview_refreshes(cat, items);
+    // Made without connecting, as pg_dump does: the slot stays the source's to hand over.
+    for s in &cat.subscriptions {
+        let name = ident(&s.name);
+        let pubs: Vec<String> = s.publications.iter().map(|p| ident(p)).collect();
+        let mut options = vec!["connect = false".to_string()];
+        options.push(match &s.slot_name {
+            Some(slot) => format!("slot_name = {}", literal(slot)),
+            None => "slot_name = NONE".into(),
+        });
+        options.extend(s.options.iter().map(|(k, v)| format!("{k} = {v}")));
+        let mut sql = format!(
+            "CREATE SUBSCRIPTION {name} CONNECTION {} PUBLICATION {} WITH ({});\n",
+            literal(&s.conninfo),
+            pubs.join(", "),
+            options.join(", ")
+        );
+        sql += &comment(cat, class::PG_SUBSCRIPTION, s.oid, 0, || {
+            format!("SUBSCRIPTION {name}")
+        });
+        push(
+            items,
+            Item::new(Kind::Subscription, format!("subscription {name}"), "", sql)
+                .provides(ObjRef::new(class::PG_SUBSCRIPTION, s.oid)),
+        );
+    }
 
     for e in &cat.event_triggers {
         let name = ident(&e.name);
@@ -456,9 +566,8 @@ fn index_extras(cat: &Catalog, ix: &crate::model::Index, table: &str) -> String 
     for (col, n) in &ix.extra().stat_targets {
         sql += &format!("ALTER INDEX {name} ALTER COLUMN {col} SET STATISTICS {n};\n");
     }
-    if ix.constraint_oid.is_none() {
-        sql += &comment(cat, class::PG_CLASS, ix.oid, 0, || format!("INDEX {name}"));
-    }
+    // A key's index has a comment of its own, apart from the key's.
+    sql += &comment(cat, class::PG_CLASS, ix.oid, 0, || format!("INDEX {name}"));
     sql
 }
 

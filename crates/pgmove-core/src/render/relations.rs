@@ -20,9 +20,15 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
     // attached afterwards, and ATTACH PARTITION wants the parent's checks already there (it
     // then marks them inherited), so a partition lists its inherited checks too, as pg_dump.
     let mut checks: OidMap<u32, Vec<&crate::model::Constraint>> = OidMap::default();
+    // A check calling a function over its own table's row type is added in post-data.
+    let separate = separate_checks(cat);
     for c in &cat.constraints {
         let partition = || tables.get(&c.table_oid).is_some_and(|t| t.is_partition());
-        if c.contype == 'c' && c.validated && (c.is_local || partition()) {
+        if c.contype == 'c'
+            && c.validated
+            && (c.is_local || partition())
+            && !(c.is_local && separate.contains(&c.oid))
+        {
             checks.entry(c.table_oid).or_default().push(c);
         }
     }
@@ -34,18 +40,29 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
         }
         let name = qualified(&t.schema, &t.name);
         let mut lines: Vec<String> = Vec::new();
+        let of_type = t.extra().of_type.as_deref();
         for c in &t.columns {
+            // A typed table's columns come from its type: only their own options are listed.
+            if of_type.is_some() && !t.is_partition() {
+                if let Some(line) =
+                    typed_column_options(c, detached.contains(&c.attrdef_oid.unwrap_or(0)))
+                {
+                    lines.push(line);
+                }
+                continue;
+            }
             // Inherited-only columns come from the parent; a partition is created on its own
             // and attached afterwards, so it lists every column.
             if !c.is_local && !t.is_partition() {
                 continue;
             }
             let seq = identity_seqs.get(&(t.oid, c.name.as_str())).copied();
-            let line = column_def(c, t, seq, detached.contains(&c.attrdef_oid.unwrap_or(0)));
-            // A typed table's columns come from its type: only those with options are listed.
-            if !line.ends_with(" WITH OPTIONS") {
-                lines.push(line);
-            }
+            lines.push(column_def(
+                c,
+                t,
+                seq,
+                detached.contains(&c.attrdef_oid.unwrap_or(0)),
+            ));
         }
         for c in checks.get(&t.oid).into_iter().flatten() {
             lines.push(format!(
@@ -54,14 +71,21 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
                 c.definition
             ));
         }
-        let of_type = t.extra().of_type.as_ref();
-        let body = match (of_type, lines.is_empty()) {
-            (Some(ty), true) => format!(" OF {ty}"),
-            (Some(ty), false) => format!(" OF {ty} (\n{}\n)", lines.join(",\n")),
-            (None, _) => format!(" (\n{}\n)", lines.join(",\n")),
-        };
+        // A NOT NULL constraint of its own on a column it only inherits (18+).
+        if of_type.is_none() && !t.is_partition() {
+            for c in t.columns.iter().filter(|c| !c.is_local && c.not_null) {
+                let own = c.extra().not_null_constraint;
+                if own.is_some_and(|n| n.is_local && n.validated) {
+                    lines.push(format!(
+                        "    CONSTRAINT {} NOT NULL {}",
+                        ident(&not_null_name(t, c)),
+                        ident(&c.name)
+                    ));
+                }
+            }
+        }
         let mut sql = format!(
-            "CREATE {}{}TABLE {name}{body}",
+            "CREATE {}{}TABLE {name}",
             if t.persistence == 'u' {
                 "UNLOGGED "
             } else {
@@ -69,6 +93,11 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
             },
             if t.relkind == 'f' { "FOREIGN " } else { "" },
         );
+        match of_type.filter(|_| !t.is_partition()) {
+            Some(ty) if lines.is_empty() => sql += &format!(" OF {ty}"),
+            Some(ty) => sql += &format!(" OF {ty} (\n{}\n)", lines.join(",\n")),
+            None => sql += &format!(" (\n{}\n)", lines.join(",\n")),
+        }
         if !t.extra().inherits.is_empty() {
             sql += &format!("\nINHERITS ({})", t.extra().inherits.join(", "));
         }
@@ -90,6 +119,16 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
         }
         sql += ";\n";
         sql += &column_settings(t, &name);
+        // An identity sequence takes its table's persistence; one set apart keeps its own.
+        for c in t.columns.iter().filter(|c| c.identity.is_some()) {
+            if let Some(seq) = identity_seqs.get(&(t.oid, c.name.as_str())) {
+                if seq.unlogged != (t.persistence == 'u') {
+                    let how = if seq.unlogged { "UNLOGGED" } else { "LOGGED" };
+                    let seq_name = qualified(&seq.schema, &seq.name);
+                    sql += &format!("ALTER SEQUENCE {seq_name} SET {how};\n");
+                }
+            }
+        }
         // FORCE is part of the table in pg_dump's pre-data; ENABLE comes with the policies.
         if t.rls_forced {
             sql += &format!("ALTER TABLE ONLY {name} FORCE ROW LEVEL SECURITY;\n");
@@ -111,16 +150,25 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
         };
         sql += &owner(opts, || format!("{word} {name}"), &t.owner);
         sql += &comment(cat, class::PG_CLASS, t.oid, 0, || format!("{word} {name}"));
+        for c in &t.columns {
+            sql += &comment(cat, class::PG_CLASS, t.oid, c.num as i32, || {
+                format!("COLUMN {name}.{}", ident(&c.name))
+            });
+        }
         // Checks written into CREATE TABLE have their comments here; the others, theirs.
         for c in checks.get(&t.oid).into_iter().flatten() {
             sql += &comment(cat, class::PG_CONSTRAINT, c.oid, 0, || {
                 format!("CONSTRAINT {} ON {name}", ident(&c.name))
             });
         }
-        for c in &t.columns {
-            sql += &comment(cat, class::PG_CLASS, t.oid, c.num as i32, || {
-                format!("COLUMN {name}.{}", ident(&c.name))
-            });
+        // Comments on NOT NULL constraints this CREATE TABLE writes (a column it lists).
+        let listed = |c: &Column| (c.is_local || t.is_partition()) && of_type.is_none();
+        for c in t.columns.iter().filter(|c| c.not_null && listed(c)) {
+            if let Some(nn) = c.extra().not_null_constraint.filter(|n| n.validated) {
+                sql += &comment(cat, class::PG_CONSTRAINT, nn.oid, 0, || {
+                    format!("CONSTRAINT {} ON {name}", ident(&not_null_name(t, c)))
+                });
+            }
         }
         // Privileges only where there is an ACL: the target's text is not built for the rest.
         if opts.privileges {
@@ -296,22 +344,24 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
                 );
             }
         }
-        push(
-            items,
-            Item::new(
-                Kind::View,
-                format!("{} {name}", word.to_lowercase()),
-                &v.schema,
-                sql,
-            )
-            .provides(me),
-        );
+        let mut item = Item::new(
+            Kind::View,
+            format!("{} {name}", word.to_lowercase()),
+            &v.schema,
+            sql,
+        )
+        .provides(me);
+        if matview && on_keys.is_some() {
+            item.kind = Kind::PostponedDefinition;
+            item.table = Some(v.oid);
+        }
+        push(items, item);
     }
 }
 
 /// Views whose query needs a primary key, unique or exclusion constraint (post-data), with
 /// those constraints' OIDs.
-fn views_on_constraints(cat: &Catalog) -> OidMap<u32, Vec<u32>> {
+pub(super) fn views_on_constraints(cat: &Catalog) -> OidMap<u32, Vec<u32>> {
     let keys: OidSet<u32> = cat
         .constraints
         .iter()
@@ -326,6 +376,68 @@ fn views_on_constraints(cat: &Catalog) -> OidMap<u32, Vec<u32>> {
         {
             if let Some(view) = cat.owners.get(&d.obj) {
                 out.entry(view.oid).or_default().push(d.refobj.oid);
+            }
+        }
+    }
+    out
+}
+
+/// Checks that call a user function which itself depends on the check's table (its rowtype,
+/// directly or through other types or functions): the table cannot be created with them, so
+/// they are added after the function, in post-data, as pg_dump does. Their OIDs.
+pub(super) fn separate_checks(cat: &Catalog) -> OidSet<u32> {
+    let user_functions: OidSet<u32> = cat.functions.iter().map(|f| f.oid).collect();
+    let table_checks: OidMap<u32, u32> = cat
+        .constraints
+        .iter()
+        .filter(|c| c.contype == 'c' && c.table_oid != 0)
+        .map(|c| (c.oid, c.table_oid))
+        .collect();
+    let calls: Vec<(u32, u32, ObjRef)> = cat
+        .depends
+        .iter()
+        .filter(|d| {
+            d.obj.class == class::PG_CONSTRAINT
+                && d.refobj.class == class::PG_PROC
+                && user_functions.contains(&d.refobj.oid)
+        })
+        .filter_map(|d| {
+            let table = table_checks.get(&d.obj.oid)?;
+            Some((d.obj.oid, *table, d.refobj))
+        })
+        .collect();
+    if calls.is_empty() {
+        return OidSet::default();
+    }
+    // What each object depends on, with sub-objects (a rowtype, an array type, a composite's
+    // relation) taken as what defines them.
+    let owner_of = |mut r: ObjRef| {
+        for _ in 0..8 {
+            match cat.owners.get(&r) {
+                Some(o) => r = *o,
+                None => break,
+            }
+        }
+        r
+    };
+    let mut refs: OidMap<ObjRef, Vec<ObjRef>> = OidMap::default();
+    for d in &cat.depends {
+        refs.entry(owner_of(d.obj))
+            .or_default()
+            .push(owner_of(d.refobj));
+    }
+    let mut out = OidSet::default();
+    for (check, table, function) in calls {
+        let goal = ObjRef::new(class::PG_CLASS, table);
+        let mut seen: OidSet<ObjRef> = OidSet::default();
+        let mut stack = vec![function];
+        while let Some(r) = stack.pop() {
+            if r == goal {
+                out.insert(check);
+                break;
+            }
+            if seen.insert(r) {
+                stack.extend(refs.get(&r).into_iter().flatten().copied());
             }
         }
     }
@@ -353,19 +465,43 @@ fn detached_defaults(cat: &Catalog) -> OidSet<u32> {
         .collect()
 }
 
+/// A typed table's column as `CREATE TABLE … OF type (…)` lists it: its name and what it
+/// adds to the type's attribute (default, NOT NULL), or nothing when it adds nothing.
+fn typed_column_options(c: &Column, detached: bool) -> Option<String> {
+    let mut s = String::new();
+    if let (None, Some(expr), false) = (c.generated, &c.default, detached) {
+        s += &format!(" DEFAULT {expr}");
+    }
+    if c.not_null && !not_null_invalid(c) {
+        if let Some(n) = &c.extra().not_null_name {
+            s += &format!(" CONSTRAINT {}", ident(n));
+        }
+        s += " NOT NULL";
+    }
+    (!s.is_empty()).then(|| format!("    {}{s}", ident(&c.name)))
+}
+
+/// Whether the column's NOT NULL constraint is NOT VALID (18+): added in post-data.
+pub(super) fn not_null_invalid(c: &Column) -> bool {
+    c.extra().not_null_constraint.is_some_and(|n| !n.validated)
+}
+
+/// The name of a column's NOT NULL constraint (18+ names them; the default when not kept).
+pub(super) fn not_null_name(t: &Table, c: &Column) -> String {
+    match &c.extra().not_null_name {
+        Some(n) => n.to_string(),
+        None => format!("{}_{}_not_null", t.name, c.name),
+    }
+}
+
 fn column_def(
     c: &Column,
     t: &Table,
     identity_seq: Option<&crate::model::Sequence>,
     detached: bool,
 ) -> String {
-    // A typed table's column takes its type and collation from the table's type.
-    let mut s = if t.extra().of_type.is_some() {
-        format!("    {} WITH OPTIONS", ident(&c.name))
-    } else {
-        format!("    {} {}", ident(&c.name), c.type_name)
-    };
-    if let (None, Some(coll)) = (&t.extra().of_type, &c.extra().collation) {
+    let mut s = format!("    {} {}", ident(&c.name), c.type_name);
+    if let Some(coll) = &c.extra().collation {
         s += &format!(" COLLATE {coll}");
     }
     match (c.generated, &c.default) {
@@ -374,7 +510,7 @@ fn column_def(
         (_, Some(expr)) if !detached => s += &format!(" DEFAULT {expr}"),
         _ => {}
     }
-    if c.not_null {
+    if c.not_null && !not_null_invalid(c) {
         if let Some(n) = &c.extra().not_null_name {
             s += &format!(" CONSTRAINT {}", ident(n));
         }

@@ -1,10 +1,11 @@
 //! Functions, procedures, aggregates, operators and casts.
 
 use super::{comment, option_list, owner, push, render_acl, Item, Kind, Options};
-use crate::model::{class, Argument, Catalog, Function, ObjRef};
+use crate::model::{class, Argument, Catalog, FuncMember, Function, ObjRef, OpMember};
 use crate::quote::{ident, qualified};
 
 pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
+    let on_keys = functions_on_keys(cat);
     for f in &cat.functions {
         let name = qualified(&f.schema, &f.name);
         let word = if f.kind == 'p' {
@@ -25,7 +26,10 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
         push(
             items,
             Item::new(
-                Kind::Function,
+                match on_keys.contains(&f.oid) {
+                    true => Kind::PostponedDefinition,
+                    false => Kind::Function,
+                },
                 format!("function {name}({identity})"),
                 &f.schema,
                 sql,
@@ -90,6 +94,84 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
         );
     }
 
+    for m in &cat.access_methods {
+        let name = ident(&m.name);
+        let what = if m.kind == 't' { "TABLE" } else { "INDEX" };
+        let mut sql = format!(
+            "CREATE ACCESS METHOD {name} TYPE {what} HANDLER {};\n",
+            m.handler
+        );
+        sql += &comment(cat, class::PG_AM, m.oid, 0, || {
+            format!("ACCESS METHOD {name}")
+        });
+        push(
+            items,
+            Item::new(Kind::AccessMethod, format!("access method {name}"), "", sql)
+                .provides(ObjRef::new(class::PG_AM, m.oid)),
+        );
+    }
+
+    for f in &cat.operator_families {
+        let name = qualified(&f.schema, &f.name);
+        let using = format!("{name} USING {}", ident(&f.method));
+        let mut sql = format!("CREATE OPERATOR FAMILY {using};\n");
+        let members = member_list(&f.operators, &f.functions);
+        if !members.is_empty() {
+            sql += &format!("ALTER OPERATOR FAMILY {using} ADD\n    {members};\n");
+        }
+        sql += &comment(cat, class::PG_OPFAMILY, f.oid, 0, || {
+            format!("OPERATOR FAMILY {using}")
+        });
+        push(
+            items,
+            Item::new(
+                Kind::OperatorFamily,
+                format!("operator family {using}"),
+                &f.schema,
+                sql,
+            )
+            .provides(ObjRef::new(class::PG_OPFAMILY, f.oid)),
+        );
+    }
+
+    for c in &cat.operator_classes {
+        let name = qualified(&c.schema, &c.name);
+        let using = format!("{name} USING {}", ident(&c.method));
+        let mut sql = format!("CREATE OPERATOR CLASS {name}\n    ");
+        if c.default {
+            sql += "DEFAULT ";
+        }
+        sql += &format!("FOR TYPE {} USING {}", c.input_type, ident(&c.method));
+        // Without FAMILY the class goes into the family of its own name (made if missing).
+        if c.family != (c.schema.clone(), c.name.clone()) {
+            sql += &format!(" FAMILY {}", qualified(&c.family.0, &c.family.1));
+        }
+        let mut members = member_list(&c.operators, &c.functions);
+        if let Some(s) = &c.storage {
+            members = match members.is_empty() {
+                true => format!("STORAGE {s}"),
+                false => format!("{members},\n    STORAGE {s}"),
+            };
+        } else if members.is_empty() {
+            // The list cannot be empty: naming the input type as storage changes nothing.
+            members = format!("STORAGE {}", c.input_type);
+        }
+        sql += &format!(" AS\n    {members};\n");
+        sql += &comment(cat, class::PG_OPCLASS, c.oid, 0, || {
+            format!("OPERATOR CLASS {using}")
+        });
+        push(
+            items,
+            Item::new(
+                Kind::OperatorClass,
+                format!("operator class {using}"),
+                &c.schema,
+                sql,
+            )
+            .provides(ObjRef::new(class::PG_OPCLASS, c.oid)),
+        );
+    }
+
     for c in &cat.casts {
         let how = match (c.method, &c.function) {
             ('f', Some(f)) => format!("WITH FUNCTION {f}"),
@@ -104,17 +186,65 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
         let what = format!("CAST ({} AS {})", c.source, c.target);
         let mut sql = format!("CREATE {what} {how}{ctx};\n");
         sql += &comment(cat, class::PG_CAST, c.oid, 0, || what.to_string());
-        push(
-            items,
-            Item::new(
-                Kind::Cast,
-                format!("cast ({} as {})", c.source, c.target),
-                "",
-                sql,
-            )
-            .provides(ObjRef::new(class::PG_CAST, c.oid)),
-        );
+        let mut item = Item::new(
+            Kind::Cast,
+            format!("cast ({} as {})", c.source, c.target),
+            "",
+            sql,
+        )
+        .provides(ObjRef::new(class::PG_CAST, c.oid));
+        // A cast function's result must be the target type or binary-coercible to it, which a
+        // binary cast into the target may be what allows: such casts come first.
+        if c.method == 'f' {
+            item.after.extend(
+                cat.casts
+                    .iter()
+                    .filter(|b| b.method == 'b' && b.target == c.target && b.oid != c.oid)
+                    .map(|b| ObjRef::new(class::PG_CAST, b.oid)),
+            );
+        }
+        push(items, item);
     }
+}
+
+/// Functions whose body (`BEGIN ATOMIC`: the server records what it uses) relies on a primary
+/// key, unique or exclusion constraint, all post-data.
+fn functions_on_keys(cat: &Catalog) -> crate::oidhash::OidSet<u32> {
+    let keys: crate::oidhash::OidSet<u32> = cat
+        .constraints
+        .iter()
+        .filter(|c| matches!(c.contype, 'p' | 'u' | 'x'))
+        .map(|c| c.oid)
+        .collect();
+    cat.depends
+        .iter()
+        .filter(|d| {
+            d.obj.class == class::PG_PROC
+                && d.refobj.class == class::PG_CONSTRAINT
+                && keys.contains(&d.refobj.oid)
+        })
+        .map(|d| d.obj.oid)
+        .collect()
+}
+
+/// The `OPERATOR …` and `FUNCTION …` entries of an operator class or family, one a line.
+/// Operand types of support functions are always named: `ALTER OPERATOR FAMILY` requires them,
+/// and in a class they are the ones the server would infer.
+fn member_list(operators: &[OpMember], functions: &[FuncMember]) -> String {
+    let ops = operators.iter().map(|o| {
+        let mut s = format!("OPERATOR {} {}", o.strategy, o.operator);
+        if let Some(f) = &o.order_by {
+            s += &format!(" FOR ORDER BY {f}");
+        }
+        s
+    });
+    let funcs = functions.iter().map(|f| {
+        format!(
+            "FUNCTION {} ({}, {}) {}",
+            f.number, f.left, f.right, f.function
+        )
+    });
+    ops.chain(funcs).collect::<Vec<_>>().join(",\n    ")
 }
 
 /// `[mode ]name type[ DEFAULT expr]` for each argument but `RETURNS TABLE` columns, as

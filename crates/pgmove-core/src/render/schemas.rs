@@ -131,6 +131,16 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
         }
         sql += &fdw_options(&w.options);
         sql += ";\n";
+        if opts.privileges {
+            let target = format!("FOREIGN DATA WRAPPER {name}");
+            sql += &render_acl(
+                "FOREIGN DATA WRAPPER",
+                &target,
+                w.acl.as_deref(),
+                &w.owner,
+                None,
+            );
+        }
         push(
             items,
             Item::new(
@@ -160,10 +170,166 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
                 fdw_options(options)
             );
         }
+        if opts.privileges {
+            let target = format!("FOREIGN SERVER {name}");
+            sql += &render_acl("FOREIGN SERVER", &target, s.acl.as_deref(), &s.owner, None);
+        }
         push(
             items,
             Item::new(Kind::ForeignServer, format!("server {name}"), "", sql)
                 .provides(ObjRef::new(class::PG_FOREIGN_SERVER, s.oid)),
+        );
+    }
+
+    // One item per object, its own privileges before its columns' (REVOKE ALL on a table
+    // also takes its column grants back), as the reader lists them.
+    if opts.privileges {
+        let mut acls = cat.system_acls.iter().peekable();
+        while let Some(first) = acls.next() {
+            let target = format!("{} {}", first.kind, first.target);
+            let mut sql = String::new();
+            let mut add = |a: &crate::model::SystemAcl| {
+                sql += &super::render_system_acl(
+                    &a.kind,
+                    &target,
+                    &a.acl,
+                    a.initial.as_deref(),
+                    &a.owner,
+                    a.column.as_deref(),
+                );
+            };
+            add(first);
+            while let Some(a) = acls.next_if(|a| a.kind == first.kind && a.target == first.target) {
+                add(a);
+            }
+            if sql.is_empty() {
+                continue;
+            }
+            let what = format!(
+                "privileges on {} {}",
+                first.kind.to_lowercase(),
+                first.target
+            );
+            let schema = if first.kind == "LANGUAGE" {
+                ""
+            } else {
+                "pg_catalog"
+            };
+            push(items, Item::new(Kind::Acl, what, schema, sql));
+        }
+    }
+
+    for l in &cat.languages {
+        let name = ident(&l.name);
+        let mut sql = format!(
+            "CREATE {}PROCEDURAL LANGUAGE {name}",
+            if l.trusted { "TRUSTED " } else { "" }
+        );
+        if let Some(h) = &l.handler {
+            sql += &format!(" HANDLER {h}");
+            if let Some(i) = &l.inline {
+                sql += &format!(" INLINE {i}");
+            }
+            if let Some(v) = &l.validator {
+                sql += &format!(" VALIDATOR {v}");
+            }
+        }
+        sql += ";\n";
+        sql += &owner(opts, || format!("LANGUAGE {name}"), &l.owner);
+        sql += &comment(cat, class::PG_LANGUAGE, l.oid, 0, || {
+            format!("LANGUAGE {name}")
+        });
+        if opts.privileges {
+            let target = format!("LANGUAGE {name}");
+            sql += &render_acl("LANGUAGE", &target, l.acl.as_deref(), &l.owner, None);
+        }
+        push(
+            items,
+            Item::new(Kind::Language, format!("language {name}"), "", sql)
+                .provides(ObjRef::new(class::PG_LANGUAGE, l.oid)),
+        );
+    }
+
+    for t in &cat.transforms {
+        let what = format!(
+            "TRANSFORM FOR {} LANGUAGE {}",
+            t.type_name,
+            ident(&t.language)
+        );
+        let mut parts = Vec::new();
+        if let Some(f) = &t.from_sql {
+            parts.push(format!("FROM SQL WITH FUNCTION {f}"));
+        }
+        if let Some(f) = &t.to_sql {
+            parts.push(format!("TO SQL WITH FUNCTION {f}"));
+        }
+        let mut sql = format!("CREATE {what} ({});\n", parts.join(", "));
+        sql += &comment(cat, class::PG_TRANSFORM, t.oid, 0, || what.clone());
+        push(
+            items,
+            Item::new(
+                Kind::Transform,
+                format!("transform for {} language {}", t.type_name, t.language),
+                "",
+                sql,
+            )
+            .provides(ObjRef::new(class::PG_TRANSFORM, t.oid)),
+        );
+    }
+
+    for c in &cat.conversions {
+        let name = qualified(&c.schema, &c.name);
+        let mut sql = format!(
+            "CREATE {}CONVERSION {name} FOR {} TO {} FROM {};\n",
+            if c.default { "DEFAULT " } else { "" },
+            literal(&c.from_encoding),
+            literal(&c.to_encoding),
+            c.function
+        );
+        sql += &comment(cat, class::PG_CONVERSION, c.oid, 0, || {
+            format!("CONVERSION {name}")
+        });
+        push(
+            items,
+            Item::new(
+                Kind::Conversion,
+                format!("conversion {name}"),
+                &c.schema,
+                sql,
+            )
+            .provides(ObjRef::new(class::PG_CONVERSION, c.oid)),
+        );
+    }
+
+    for p in &cat.text_search_parts {
+        let name = qualified(&p.schema, &p.name);
+        let word = if p.kind == 'P' { "PARSER" } else { "TEMPLATE" };
+        let options: Vec<String> = p
+            .functions
+            .iter()
+            .map(|(k, f)| format!("    {k} = {f}"))
+            .collect();
+        let mut sql = format!(
+            "CREATE TEXT SEARCH {word} {name} (\n{} );\n",
+            options.join(",\n")
+        );
+        let class_id = if p.kind == 'P' {
+            class::PG_TS_PARSER
+        } else {
+            class::PG_TS_TEMPLATE
+        };
+        sql += &comment(cat, class_id, p.oid, 0, || {
+            format!("TEXT SEARCH {word} {name}")
+        });
+        push(
+            items,
+            Item::new(
+                Kind::TextSearch,
+                format!("text search {} {name}", word.to_lowercase()),
+                &p.schema,
+                sql,
+            )
+            .provides(ObjRef::new(class_id, p.oid)),
         );
     }
 

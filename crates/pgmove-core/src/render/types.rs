@@ -77,33 +77,60 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
                     s += &format!(" DEFAULT {d}");
                 }
                 if *not_null {
-                    s += " NOT NULL";
-                }
-                for (cname, def, validated) in constraints {
-                    if *validated {
-                        s += &format!("\n\tCONSTRAINT {} {def}", ident(cname));
+                    // 17+ names the constraint: kept where it is not the default name.
+                    let default_name = format!("{}_not_null", t.name);
+                    match constraints.iter().find(|c| c.not_null) {
+                        Some(c) if c.name != default_name => {
+                            s += &format!(" CONSTRAINT {} NOT NULL", ident(&c.name))
+                        }
+                        _ => s += " NOT NULL",
                     }
+                }
+                for c in constraints.iter().filter(|c| c.validated && !c.not_null) {
+                    s += &format!("\n\tCONSTRAINT {} {}", ident(&c.name), c.definition);
                 }
                 s += ";\n";
+                for c in constraints.iter().filter(|c| c.validated) {
+                    s += &comment(cat, class::PG_CONSTRAINT, c.oid, 0, || {
+                        format!("CONSTRAINT {} ON DOMAIN {name}", ident(&c.name))
+                    });
+                }
                 // NOT VALID ones are post-data, as in pg_dump: added once the rows are in.
-                for (cname, def, validated) in constraints {
-                    if !validated {
-                        push(
-                            items,
-                            Item::new(
-                                Kind::Constraint,
-                                format!("constraint {} on domain {name}", ident(cname)),
-                                &t.schema,
-                                format!(
-                                    "ALTER DOMAIN {name}\n    ADD CONSTRAINT {} {def};\n",
-                                    ident(cname)
-                                ),
-                            )
-                            .after(me),
-                        );
-                    }
+                for c in constraints.iter().filter(|c| !c.validated && !c.not_null) {
+                    let cname = ident(&c.name);
+                    let sql = format!(
+                        "ALTER DOMAIN {name}\n    ADD CONSTRAINT {cname} {};\n",
+                        c.definition
+                    ) + &comment(cat, class::PG_CONSTRAINT, c.oid, 0, || {
+                        format!("CONSTRAINT {cname} ON DOMAIN {name}")
+                    });
+                    push(
+                        items,
+                        Item::new(
+                            Kind::Constraint,
+                            format!("constraint {cname} on domain {name}"),
+                            &t.schema,
+                            sql,
+                        )
+                        .after(me),
+                    );
                 }
                 s
+            }
+            TypeKind::Shell => {
+                let mut sql = format!("CREATE TYPE {name};\n");
+                finish(cat, opts, t, &name, word, &mut sql);
+                push(
+                    items,
+                    Item::new(
+                        Kind::ShellType,
+                        format!("shell type {name}"),
+                        &t.schema,
+                        sql,
+                    )
+                    .provides(me),
+                );
+                continue;
             }
             TypeKind::Base { options } => {
                 // A shell first, so the I/O functions can name the type; completed after them.
@@ -119,12 +146,16 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
                 );
                 // The full definition follows the shell and everything the type depends on
                 // (its I/O functions); the sort gives the shell no dependencies of its own.
+                // It provides the type too: the sort sends what needs the type to it, except
+                // the functions the type itself depends on (its I/O functions), which take the
+                // shell (see `sort::dependency_edges`).
                 let mut full = Item::new(
                     Kind::Type,
                     format!("type {name}"),
                     &t.schema,
                     format!("CREATE TYPE {name} {};\n", option_list(options)),
                 )
+                .provides(me)
                 .after(me);
                 full.after
                     .extend(cat.depends.iter().filter(|d| d.obj == me).map(|d| d.refobj));
