@@ -6,11 +6,12 @@
 //! below with their reason.
 //!
 //! Apart from `roundtrip.rs` because it is long (the regression suite alone takes a minute or
-//! two to load): `cargo test -p pgmove-e2e --test regress`, with `PGMOVE_TEST_PAIRS` as usual.
+//! two to load), with pairs of its own: `PGMOVE_REGRESS_PAIRS` (default `18:18`, the pair CI
+//! runs once; e.g. `18:18,15:18`), `cargo test -p pgmove-e2e --test regress`.
 
 use pgmove_core::plan::{self, Step};
 use pgmove_core::{apply, catalog, conn};
-use pgmove_testkit::{client_bin_dir, corpus_dir, test_pairs, Cluster, ExpectedError};
+use pgmove_testkit::{client_bin_dir, corpus_dir, parse_pairs, Cluster, ExpectedError, Major};
 use std::collections::BTreeMap;
 use std::process::Command;
 use std::time::Instant;
@@ -244,10 +245,18 @@ async fn pgmove_steps(
     Ok(())
 }
 
+/// The pairs of this test: `PGMOVE_REGRESS_PAIRS`, default `18:18`.
+fn regress_pairs() -> Vec<(Major, Major)> {
+    let spec = std::env::var("PGMOVE_REGRESS_PAIRS").unwrap_or_else(|_| "18:18".into());
+    let pairs = parse_pairs(&spec).expect("PGMOVE_REGRESS_PAIRS");
+    assert!(!pairs.is_empty(), "PGMOVE_REGRESS_PAIRS names no pair");
+    pairs
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pg_own_test_objects_round_trip_as_pg_dump() {
     let mut failures = Vec::new();
-    for (sm, tm) in test_pairs() {
+    for (sm, tm) in regress_pairs() {
         let started = Instant::now();
         let source = Cluster::start(sm).expect("source cluster");
         let target = Cluster::start(tm).expect("target cluster");

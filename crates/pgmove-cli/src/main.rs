@@ -215,8 +215,14 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            // Several problems: each its own line, as scripts grep them; the indented items
+            // of a list stay under their heading.
             for line in e.to_string().lines() {
-                eprintln!("pgmove: error: {line}");
+                if line.starts_with(' ') {
+                    eprintln!("{line}");
+                } else {
+                    eprintln!("pgmove: error: {line}");
+                }
             }
             ExitCode::FAILURE
         }

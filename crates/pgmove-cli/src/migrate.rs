@@ -86,7 +86,13 @@ pub async fn run(a: MigrateArgs) -> u8 {
     let report = match migrate(&a).await {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("pgmove: error: {e}");
+            for line in e.to_string().lines() {
+                if line.starts_with(' ') {
+                    eprintln!("{line}");
+                } else {
+                    eprintln!("pgmove: error: {line}");
+                }
+            }
             return 1;
         }
     };

@@ -302,11 +302,13 @@ impl Migration {
         )
         .await?;
         if !problems.is_empty() {
-            return Err(Error::Invalid(format!(
-                "nothing was written; {} problem(s) found before starting:\n  {}",
-                problems.len(),
-                problems.join("\n  ")
-            )));
+            return Err(Error::Problems {
+                context: format!(
+                    "migration cannot start ({} problem(s); nothing was written)",
+                    problems.len()
+                ),
+                problems,
+            });
         }
         finish(
             &mut report,
