@@ -15,6 +15,7 @@ pub const AFTER_HELP: &str = "EXAMPLES:
   pgmove migrate --source postgres://app@old/app --target postgres://app@new/app
   pgmove migrate --source \"$SRC\" --target \"$DST\" --roles --jobs 8 --format json > report.json
   pgmove migrate --source \"$SRC\" --target \"$DST\" --data none    # rows by AWS DMS; run again after
+  pgmove migrate --source \"$SRC\" --target \"$DST\" --online && pgmove cutover --source … --target …
 
 The whole runbook on one catalog read: preflight (every problem listed at once, nothing written),
 roles (with --roles), schema (one transaction), data (parallel COPY in one snapshot), sequences
@@ -65,6 +66,22 @@ pub struct MigrateArgs {
     /// Who copies the rows.
     #[arg(long, value_enum, default_value_t = DataArg::Copy)]
     data: DataArg,
+    /// Online (sources 10+): the target subscribes to the source, which keeps taking writes;
+    /// returns once every table streams and post-data is built. Then stop the application's
+    /// writes and run `pgmove cutover`.
+    #[arg(long, conflicts_with = "data")]
+    online: bool,
+    /// With --online: set REPLICA IDENTITY FULL on source tables without a key (consent).
+    #[arg(long, requires = "online")]
+    replica_identity_full: bool,
+    /// With --online: how the target reaches the source, when not by --source's address.
+    #[arg(
+        long,
+        value_name = "CONN",
+        requires = "online",
+        env = "PGMOVE_SOURCE_FROM_TARGET"
+    )]
+    source_from_target: Option<String>,
     /// The end check.
     #[arg(long, value_enum, default_value_t = ValidateArg::Rows)]
     validate: ValidateArg,
@@ -116,9 +133,10 @@ async fn migrate(a: &MigrateArgs) -> pgmove_core::Result<Report> {
     let m = Migration::new(source, target)
         .jobs(a.jobs)
         .roles(a.roles)
-        .data(match a.data {
-            DataArg::Copy => DataMode::Copy,
-            DataArg::None => DataMode::None,
+        .data(match (a.online, a.data) {
+            (true, _) => DataMode::Online,
+            (false, DataArg::Copy) => DataMode::Copy,
+            (false, DataArg::None) => DataMode::None,
         })
         .validate(match a.validate {
             ValidateArg::Rows => ValidateMode::Rows,
@@ -127,6 +145,17 @@ async fn migrate(a: &MigrateArgs) -> pgmove_core::Result<Report> {
         })
         .filter(a.filter.filter()?)
         .sequence_margin(a.margin);
+    let m = if a.online {
+        let mut o = pgmove_core::cdc::StartOptions::default();
+        o.replica_identity_full = a.replica_identity_full;
+        o.source_from_target = a
+            .source_from_target
+            .clone()
+            .map(pgmove_core::conn::Secret::new);
+        m.online_options(o)
+    } else {
+        m
+    };
     let display = Display::new(a.quiet);
     let r = m.run(&|e| display.event(e)).await;
     display.clear();
@@ -239,10 +268,16 @@ fn text(r: &Report) -> String {
     }
     if let Some(v) = &r.validation {
         out += "\n";
-        out += &crate::validate::text(v);
+        // Its table(s), without its own verdict line: the migration's follows.
+        let v = crate::validate::text(v);
+        let body: Vec<&str> = v.lines().filter(|l| !l.starts_with("Result: ")).collect();
+        out += &body.join("\n");
         out += "\n";
     }
-    out += if r.waiting_for_data {
+    out += if r.replicating && r.passed() {
+        "Result: replicating, post-data built, schema validated. Stop the application's writes \
+         to the source, then run `pgmove cutover` with the same --source and --target."
+    } else if r.waiting_for_data {
         "Result: schema created; copy the rows, then run the same command again."
     } else if r.passed() {
         "Result: migrated."

@@ -338,3 +338,105 @@ fn migrate_killed_in_each_step_then_run_again_gives_the_same_target() {
     // The kills must have landed mid-run, not after the end, in most steps.
     assert!(killed_in.len() >= 3, "killed only after {killed_in:?}");
 }
+
+/// `migrate --online`: schema, replication (PostgreSQL's table sync, then streaming), post-data
+/// while the source keeps taking writes, the schema validated; then `cutover` once writes
+/// stop. Every row written before the cutover is on the target (psql counts and hashes), the
+/// sequences are past the source's, and neither server keeps pgmove's replication objects
+/// or bookkeeping.
+#[test]
+fn online_migration_then_cutover() {
+    let (sm, tm) = test_pairs()[0];
+    if sm < 10 {
+        panic!(
+            "online migration needs a source of 10 or later; PGMOVE_TEST_PAIRS starts with {sm}"
+        );
+    }
+    let source = Cluster::builder(sm)
+        .setting("wal_level", "logical")
+        .setting("max_replication_slots", "10")
+        .setting("max_wal_senders", "10")
+        .start()
+        .unwrap();
+    let target = Cluster::start(tm).unwrap();
+    source.create_db("app").unwrap();
+    target.create_db("app").unwrap();
+    source
+        .sql(
+            "app",
+            "CREATE TABLE orders (id bigserial PRIMARY KEY, customer int NOT NULL, note text);
+             CREATE TABLE lines (order_id bigint REFERENCES orders, n int, qty int,
+                                 PRIMARY KEY (order_id, n));
+             CREATE INDEX ON orders (customer);
+             INSERT INTO orders (customer, note)
+                  SELECT g % 97, repeat('x', g % 300) FROM generate_series(1, 20000) g;
+             INSERT INTO lines SELECT id, 1, 1 FROM orders;",
+        )
+        .unwrap();
+    let (s, t) = (source.url("app"), target.url("app"));
+
+    // A writer on the source for the whole online run.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let stop = stop.clone();
+        let url = source.conninfo("app");
+        let psql = pgmove_testkit::client_bin_dir().unwrap().join("psql");
+        std::thread::spawn(move || {
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) && n < 400 {
+                let sql = "WITH o AS (INSERT INTO orders (customer, note) VALUES (1, 'live') RETURNING id)
+                           INSERT INTO lines SELECT id, 1, 2 FROM o;
+                           UPDATE orders SET note = 'changed' WHERE id = (SELECT min(id) + 7 FROM orders WHERE note <> 'changed');
+                           DELETE FROM lines WHERE order_id = (SELECT max(order_id) - 3 FROM lines);";
+                let ok = Command::new(&psql)
+                    .args(["-X", "-q", "-d", &url, "-c", sql])
+                    .status()
+                    .map(|s| s.success())
+                    .unwrap_or(false);
+                assert!(ok, "the writer failed");
+                n += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            n
+        })
+    };
+    let o = pgmove(&[
+        "migrate", "--source", &s, "--target", &t, "--online", "-j", "2",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("pgmove cutover"), "{}", text(&o));
+    // Writes go on after post-data; then the application stops.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let writes = writer.join().unwrap();
+    assert!(writes > 0);
+
+    let o = pgmove(&["cutover", "--source", &s, "--target", &t, "--margin", "100"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(row_digest(&source, "app"), row_digest(&target, "app"));
+    let seq = "SELECT last_value FROM orders_id_seq";
+    let src: i64 = source
+        .psql("app", &["-At", "-c", seq])
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let dst: i64 = target
+        .psql("app", &["-At", "-c", seq])
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(dst >= src + 100, "sequence {dst} < source {src} + margin");
+    let left = "SELECT (SELECT count(*) FROM pg_publication) + (SELECT count(*) FROM pg_replication_slots)";
+    assert_eq!(
+        source.psql("app", &["-At", "-c", left]).unwrap().trim(),
+        "0"
+    );
+    let left = "SELECT (SELECT count(*) FROM pg_subscription)
+                     + (SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'pgmove%')";
+    assert_eq!(
+        target.psql("app", &["-At", "-c", left]).unwrap().trim(),
+        "0"
+    );
+}

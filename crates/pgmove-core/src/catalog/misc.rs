@@ -194,12 +194,15 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
     // Whether this role may read subscriptions' connection strings (superusers: as pg_dump),
     // and how many this database has; read below only then (count(*) needs no hidden column).
     let subscriptions_here = match v >= 100000 {
-        true => "SELECT has_column_privilege('pg_catalog.pg_subscription', 'subconninfo', 'SELECT')
+        true => format!(
+            "SELECT has_column_privilege('pg_catalog.pg_subscription', 'subconninfo', 'SELECT')
                         AS can,
                     (SELECT count(*) FROM pg_catalog.pg_subscription s
                      WHERE s.subdbid = (SELECT oid FROM pg_database
-                                        WHERE datname = current_database())) AS n"
-            .to_string(),
+                                        WHERE datname = current_database())
+                       AND s.subname !~ '^{prefix}') AS n",
+            prefix = crate::cdc::names::PREFIX
+        ),
         false => String::new(),
     };
     let default_privileges = format!(
@@ -465,7 +468,11 @@ async fn read_subscriptions_of(client: &Client, cat: &mut Catalog) -> Result<()>
                 {failover} AS failover, s.subsynccommit AS synccommit
          FROM pg_catalog.pg_subscription s
          WHERE s.subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+           AND s.subname !~ '^{prefix}'
          ORDER BY 2",
+        // pgmove's own replication (cdc) is not part of the schema it moves; its connection
+        // string holds the source's password.
+        prefix = crate::cdc::names::PREFIX,
         binary = since(v, 140000, "s.subbinary", "false"),
         // A bool before 16 (on/off), then off/on/parallel.
         stream = match v {

@@ -26,20 +26,31 @@ pub struct Preflight {
     pub tables: Vec<String>,
     /// pgmove's subscription already exists on the target: a re-run continues it.
     pub resuming: bool,
+    /// Tables in scope the target lacks: a problem for [`Preflight::check`] (the schema must
+    /// be there first), not for a caller about to create the schema itself.
+    pub missing_on_target: Vec<String>,
 }
 
 impl Preflight {
     /// `Ok` when nothing stands in the way, else one [`Error::Problems`] naming everything.
     pub fn check(&self) -> Result<()> {
-        if self.problems.is_empty() {
+        let mut problems = self.problems.clone();
+        if !self.missing_on_target.is_empty() {
+            problems.push(format!(
+                "{} table(s) are missing on the target (run `pgmove schema` first): {}",
+                self.missing_on_target.len(),
+                shorten_list(&self.missing_on_target)
+            ));
+        }
+        if problems.is_empty() {
             return Ok(());
         }
         Err(Error::Problems {
             context: format!(
                 "replication cannot start ({} problem(s); nothing was created)",
-                self.problems.len()
+                problems.len()
             ),
-            problems: self.problems.clone(),
+            problems,
         })
     }
 }
@@ -265,13 +276,7 @@ pub async fn preflight(
     if ex.subscription.is_none() && !scope.is_empty() {
         let (missing, filled) = target_tables(target, &out.tables).await?;
         let p = &mut out.problems;
-        if !missing.is_empty() {
-            p.push(format!(
-                "{} table(s) are missing on the target (run `pgmove schema` first): {}",
-                missing.len(),
-                shorten_list(&missing)
-            ));
-        }
+        out.missing_on_target = missing;
         if !filled.is_empty() {
             p.push(format!(
                 "{} table(s) already hold rows on the target; replication copies every row, \

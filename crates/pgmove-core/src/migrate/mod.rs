@@ -50,6 +50,10 @@ pub enum DataMode {
     /// Another tool copies them (e.g. AWS DMS, `pgmove dms`): the first run stops after the
     /// schema; the next run continues with sequences, post-data and validation.
     None,
+    /// Online ([`crate::cdc`], sources 10+): the target subscribes to the source, which keeps
+    /// taking writes; the run returns once every table streams and post-data is built, with
+    /// the schema validated. Sequences and the end of replication are `pgmove cutover`'s.
+    Online,
 }
 
 /// How hard the end check looks.
@@ -139,6 +143,8 @@ pub struct Report {
     pub validation: Option<validate::Report>,
     /// Stopped after the schema for an external copy of the rows (`DataMode::None`).
     pub waiting_for_data: bool,
+    /// Replicating (`DataMode::Online`): the target follows the source until `pgmove cutover`.
+    pub replicating: bool,
 }
 
 impl Report {
@@ -181,7 +187,12 @@ pub struct Migration {
     validate: ValidateMode,
     filter: Filter,
     margin: i64,
+    online: crate::cdc::StartOptions,
 }
+
+/// How long an online run waits for every table's initial copy before it gives up (the copy
+/// runs on the servers and continues; running the migration again waits again).
+const ONLINE_SYNC_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 impl Migration {
     /// A migration of the whole database `source` into `target` (an empty database), rows
@@ -196,7 +207,14 @@ impl Migration {
             validate: ValidateMode::Rows,
             filter: Filter::default(),
             margin: 0,
+            online: crate::cdc::StartOptions::default(),
         }
+    }
+    /// For [`DataMode::Online`]: consent to `REPLICA IDENTITY FULL` on tables without a key,
+    /// and the connection string the target uses to reach the source (default: the source's).
+    pub fn online_options(mut self, opts: crate::cdc::StartOptions) -> Self {
+        self.online = opts;
+        self
     }
     /// Connections per server for the data, post-data and validation steps (at least 1).
     pub fn jobs(mut self, n: usize) -> Self {
@@ -239,6 +257,7 @@ impl Migration {
             roles: None,
             validation: None,
             waiting_for_data: false,
+            replicating: false,
         };
         let finish = |report: &mut Report, r: StepReport| {
             progress(Event::StepFinished(&r));
@@ -301,6 +320,15 @@ impl Migration {
             },
         )
         .await?;
+        let mut problems = problems;
+        if self.data == DataMode::Online && !recorded.done("data") {
+            // What replication needs (wal_level, slots, rights, keys…), before anything is
+            // written; the tables themselves come with the schema step.
+            let mut opts = self.online.clone();
+            opts.filter = self.filter.clone();
+            let pre = crate::cdc::preflight(&source, &target, &cat, &opts).await?;
+            problems.extend(pre.problems);
+        }
         if !problems.is_empty() {
             return Err(Error::Problems {
                 context: format!(
@@ -384,7 +412,15 @@ impl Migration {
                 state::mark(&target, "data", "done").await?;
                 r
             }
+            (None, DataMode::Online) => {
+                let r = self.online_step(&cat, &source, &target, progress).await?;
+                state::mark(&target, "data", "online").await?;
+                r
+            }
         };
+        let online = self.data == DataMode::Online
+            || recorded.steps.get("data").map(String::as_str) == Some("online");
+        report.replicating = online;
         let external_pending = report.waiting_for_data && !recorded.steps.contains_key("data");
         finish(&mut report, r);
         if external_pending {
@@ -394,6 +430,10 @@ impl Migration {
         // Sequences: their state read now, after the rows, so no copied key is past it.
         let r = if recorded.done("sequences") {
             already(StepName::Sequences)
+        } else if online {
+            let mut r = skipped(StepName::Sequences);
+            r.note = Some("set by `pgmove cutover`, once writes stopped".into());
+            r
         } else {
             let started = Instant::now();
             let mut cat = cat.clone();
@@ -450,7 +490,8 @@ impl Migration {
             });
             let vopts = validate::Options {
                 jobs: self.jobs,
-                schema_only: self.validate == ValidateMode::Schema,
+                // Rows and sequences still move while replicating: cutover checks them.
+                schema_only: self.validate == ValidateMode::Schema || online,
                 filter: self.filter.clone(),
                 ..Default::default()
             };
@@ -517,6 +558,40 @@ impl Migration {
         }
         step.note = Some(note);
         report.roles = Some(r);
+        Ok(step)
+    }
+
+    /// Online: publication and subscription ([`crate::cdc::start`], which continues an earlier
+    /// run's), then a wait until every table's initial copy is done and it streams.
+    async fn online_step(
+        &self,
+        cat: &crate::model::Catalog,
+        source: &Client,
+        target: &Client,
+        progress: &(dyn Fn(Event<'_>) + Send + Sync),
+    ) -> Result<StepReport> {
+        let started = Instant::now();
+        let mut opts = self.online.clone();
+        opts.filter = self.filter.clone();
+        let s = crate::cdc::start(&self.source, &self.target, cat, &opts).await?;
+        progress(Event::StepStarted {
+            step: StepName::Data,
+            total: s.tables.len(),
+        });
+        crate::cdc::status::wait_streaming(source, target, ONLINE_SYNC_TIMEOUT, |st| {
+            progress(Event::Progress {
+                step: StepName::Data,
+                done: st.counts.streaming,
+                total: s.tables.len(),
+                what: "tables streaming",
+            })
+        })
+        .await?;
+        let mut step = done(StepName::Data, s.tables.len(), started);
+        step.note = Some(format!(
+            "replicating into subscription {}: stop the application's writes, then run `pgmove cutover`",
+            s.names.subscription
+        ));
         Ok(step)
     }
 
