@@ -133,9 +133,24 @@ async fn migrate_moves_the_whole_database() {
                 .load_tolerating_errors(&reference, &[file.path()], &[])
                 .unwrap();
             let args = ["--schema-only", "-O"];
-            if target.pg_dump(db, &args).unwrap() != target.pg_dump(&reference, &args).unwrap() {
+            let (ours, theirs) = (
+                target.pg_dump(db, &args).unwrap(),
+                target.pg_dump(&reference, &args).unwrap(),
+            );
+            if ours != theirs {
+                let only = |a: &str, b: &str| -> Vec<String> {
+                    let bs: std::collections::HashSet<&str> = b.lines().collect();
+                    a.lines()
+                        .filter(|l| !bs.contains(l))
+                        .take(10)
+                        .map(str::to_string)
+                        .collect()
+                };
                 failures.push(format!(
-                    "{sm}->{tm} {db}: the target dumps differently from pg_dump | psql"
+                    "{sm}->{tm} {db}: the target dumps differently from pg_dump | psql:\n\
+                     only pgmove's: {:#?}\nonly the reference's: {:#?}",
+                    only(&ours, &theirs),
+                    only(&theirs, &ours)
                 ));
             }
             for (what, sql) in [("large objects", LARGE_OBJECTS), ("sequences", SEQUENCES)] {

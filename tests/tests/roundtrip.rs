@@ -235,7 +235,7 @@ END $$";
 /// its row count and an order-free hash of its rows, computed by the server (plain SQL: the 9.x
 /// builds here lack libxml, so no `query_to_xml`).
 fn matview_rows(c: &Cluster, db: &str) -> String {
-    let list = "SELECT format('%I.%I', schemaname, matviewname) || '|' || ispopulated FROM pg_matviews ORDER BY 1";
+    let list = "SELECT format('%I.%I', schemaname, matviewname) || '|' || CASE WHEN ispopulated THEN 't' ELSE 'f' END FROM pg_matviews ORDER BY 1";
     let mut out = String::new();
     for line in c.psql(db, &["-At", "-c", list]).unwrap().lines() {
         let (name, populated) = line.rsplit_once('|').unwrap();
