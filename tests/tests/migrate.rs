@@ -5,6 +5,7 @@
 //! (tables and populated matviews), large objects and sequences equal the source's by psql.
 
 use pgmove_core::migrate::{Event, Migration};
+use pgmove_testkit::checks::{large_objects, relation_rows, sequence_states};
 use pgmove_testkit::{corpus_dir, test_pairs, Cluster, ExpectedError, Major};
 use std::path::PathBuf;
 
@@ -26,37 +27,6 @@ fn corpora(source: Major) -> Vec<(&'static str, Vec<PathBuf>)> {
         ),
     ]
 }
-
-/// Per table and populated materialized view: count and an order-free md5 of its rows.
-fn rows(c: &Cluster, db: &str) -> String {
-    let list = "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c
-                JOIN pg_namespace n ON n.oid = c.relnamespace
-                WHERE (c.relkind = 'r' OR c.relkind = 'm' AND c.relispopulated)
-                  AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-                  AND n.nspname !~ '^pg_toast' ORDER BY 1";
-    let mut out = String::new();
-    for t in c.psql(db, &["-At", "-c", list]).unwrap().lines() {
-        let q = format!(
-            "SELECT count(*) || ' ' || coalesce(md5(string_agg(md5(x::text), '' ORDER BY md5(x::text))), '-') FROM ONLY {t} x"
-        );
-        out += &format!("{t} {}", c.psql(db, &["-At", "-c", &q]).unwrap());
-    }
-    out
-}
-
-const LARGE_OBJECTS: &str = "SELECT count(*) || ' ' || coalesce(md5(string_agg(oid::text || ':' || md5(lo_get(oid)), ',' ORDER BY oid)), '-') FROM pg_largeobject_metadata";
-
-/// Each sequence's state, read from the sequence itself (pg_sequences arrives in 10).
-const SEQUENCES: &str = "
-    CREATE FUNCTION pg_temp.state(regclass) RETURNS text LANGUAGE plpgsql AS $$
-    DECLARE s text;
-    BEGIN
-        EXECUTE format('SELECT CASE WHEN is_called THEN last_value::text END FROM %s', $1) INTO s;
-        RETURN coalesce(s, 'not called');
-    END $$;
-    SELECT n.nspname || '.' || c.relname || '=' || pg_temp.state(c.oid)
-    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-    WHERE c.relkind = 'S' ORDER BY 1";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn migrate_moves_the_whole_database() {
@@ -153,17 +123,17 @@ async fn migrate_moves_the_whole_database() {
                     only(&theirs, &ours)
                 ));
             }
-            for (what, sql) in [("large objects", LARGE_OBJECTS), ("sequences", SEQUENCES)] {
-                let (a, b) = (
-                    source.psql(db, &["-At", "-c", sql]).unwrap(),
-                    target.psql(db, &["-At", "-c", sql]).unwrap(),
-                );
+            type Check = fn(&Cluster, &str) -> anyhow::Result<String>;
+            let checks: [(&str, Check); 3] = [
+                ("rows", relation_rows),
+                ("large objects", large_objects),
+                ("sequences", sequence_states),
+            ];
+            for (what, check) in checks {
+                let (a, b) = (check(&source, db).unwrap(), check(&target, db).unwrap());
                 if a != b {
                     failures.push(format!("{sm}->{tm} {db}: {what} differ:\n{a}\n{b}"));
                 }
-            }
-            if rows(&source, db) != rows(&target, db) {
-                failures.push(format!("{sm}->{tm} {db}: rows differ"));
             }
             let left = "SELECT count(*) FROM pg_namespace
                         WHERE nspname IN ('pgmove_migrate', 'pgmove_data_state')";

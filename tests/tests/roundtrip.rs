@@ -6,6 +6,7 @@
 use pgmove_core::model::Catalog;
 use pgmove_core::plan::{self, Step};
 use pgmove_core::{apply, catalog, conn};
+use pgmove_testkit::checks::sequence_states;
 use pgmove_testkit::{corpus_dir, test_pairs, Cluster, ExpectedError, Major};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -301,19 +302,6 @@ fn loads_on(corpus: &str, source: Major) -> bool {
     }
 }
 
-/// Each sequence's state, `schema.name=last_value` or `=not called`, read from each sequence by
-/// a temporary function (pg_sequences arrives in 10): one script for every major.
-const SEQUENCE_STATES: &str = "
-    CREATE FUNCTION pg_temp.state(regclass) RETURNS text LANGUAGE plpgsql AS $$
-    DECLARE s text;
-    BEGIN
-        EXECUTE format('SELECT CASE WHEN is_called THEN last_value::text END FROM %s', $1) INTO s;
-        RETURN coalesce(s, 'not called');
-    END $$;
-    SELECT n.nspname || '.' || c.relname || '=' || pg_temp.state(c.oid)
-    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-    WHERE c.relkind = 'S' ORDER BY 1";
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn corpus_round_trip_matches_pg_dump() {
     let mut failures = Vec::new();
@@ -444,8 +432,8 @@ async fn corpus_round_trip_matches_pg_dump() {
                     "{sm}->{tm} {db}: rows differ:\nsource {want:?}\ntarget {got:?}"
                 ));
             }
-            let want = source.sql(db, SEQUENCE_STATES).unwrap();
-            let got = target.sql(&a, SEQUENCE_STATES).unwrap();
+            let want = sequence_states(&source, db).unwrap();
+            let got = sequence_states(&target, &a).unwrap();
             if want != got {
                 failures.push(format!(
                     "{sm}->{tm} {db}: sequences differ:\nsource {want}\ntarget {got}"

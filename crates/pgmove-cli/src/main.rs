@@ -215,16 +215,20 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            // Several problems: each its own line, as scripts grep them; the indented items
-            // of a list stay under their heading.
-            for line in e.to_string().lines() {
-                if line.starts_with(' ') {
-                    eprintln!("{line}");
-                } else {
-                    eprintln!("pgmove: error: {line}");
-                }
-            }
+            print_error(&e);
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// An error on stderr: several problems each on its own line, as scripts grep them, the
+/// indented items of a list under their heading.
+pub(crate) fn print_error(e: &pgmove_core::Error) {
+    for line in e.to_string().lines() {
+        if line.starts_with(' ') {
+            eprintln!("{line}");
+        } else {
+            eprintln!("pgmove: error: {line}");
         }
     }
 }

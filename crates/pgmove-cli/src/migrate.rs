@@ -103,13 +103,7 @@ pub async fn run(a: MigrateArgs) -> u8 {
     let report = match migrate(&a).await {
         Ok(r) => r,
         Err(e) => {
-            for line in e.to_string().lines() {
-                if line.starts_with(' ') {
-                    eprintln!("{line}");
-                } else {
-                    eprintln!("pgmove: error: {line}");
-                }
-            }
+            crate::print_error(&e);
             return 1;
         }
     };

@@ -3,6 +3,7 @@
 //! and refused when the source's schema changed between two runs. What it built is checked
 //! with pg_dump and psql, never with pgmove's own reader.
 
+use pgmove_testkit::checks::{large_objects, relation_rows, sequence_states};
 use pgmove_testkit::{corpus_dir, test_pairs, Cluster};
 use std::process::{Command, Output};
 
@@ -37,25 +38,10 @@ fn load_pagila(c: &Cluster, db: &str) {
         .unwrap();
 }
 
-const SEQUENCES: &str = "SELECT schemaname || '.' || sequencename || '=' || coalesce(last_value::text, 'not called') FROM pg_sequences ORDER BY 1";
 const STATE_LEFT: &str = "SELECT count(*) FROM pg_namespace WHERE nspname = 'pgmove_migrate'";
 
-/// Rows of every table and materialized view, computed by the server: count and an
-/// order-free hash per relation.
-const RELATIONS: &str = "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c
-    JOIN pg_namespace n ON n.oid = c.relnamespace
-    WHERE (c.relkind = 'r' OR c.relkind = 'm' AND c.relispopulated)
-      AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-      AND n.nspname NOT LIKE 'pg_toast%' ORDER BY 1";
 fn row_digest(c: &Cluster, db: &str) -> String {
-    let mut out = String::new();
-    for t in c.psql(db, &["-At", "-c", RELATIONS]).unwrap().lines() {
-        let q = format!(
-            "SELECT count(*) || ' ' || coalesce(md5(string_agg(md5(x::text), '' ORDER BY md5(x::text))), '-') FROM ONLY {t} x"
-        );
-        out += &format!("{t} {}", c.psql(db, &["-At", "-c", &q]).unwrap());
-    }
-    out
+    relation_rows(c, db).unwrap()
 }
 
 /// With `--data none` the first run stops after the schema (rows are another tool's job, as
@@ -126,8 +112,8 @@ fn external_rows_then_the_same_command_finishes_the_runbook() {
             "{sm}->{tm}: pgmove's target dumps differently from pg_dump | psql"
         );
         assert_eq!(
-            source.psql("pagila", &["-At", "-c", SEQUENCES]).unwrap(),
-            target.psql("pagila", &["-At", "-c", SEQUENCES]).unwrap()
+            sequence_states(&source, "pagila").unwrap(),
+            sequence_states(&target, "pagila").unwrap()
         );
         assert_eq!(row_digest(&source, "pagila"), row_digest(&target, "pagila"));
         assert_eq!(
@@ -212,7 +198,6 @@ fn preflight_lists_every_problem_and_writes_nothing() {
     assert_eq!(target.pg_dump("app", &["--schema-only"]).unwrap(), before);
 }
 
-const LARGE_OBJECTS: &str = "SELECT count(*) || ' ' || coalesce(md5(string_agg(oid::text || ':' || md5(lo_get(oid)), ',' ORDER BY oid)), '-') FROM pg_largeobject_metadata";
 const STATE_SCHEMAS: &str =
     "SELECT count(*) FROM pg_namespace WHERE nspname IN ('pgmove_migrate', 'pgmove_data_state')";
 
@@ -272,10 +257,8 @@ fn migrate_killed_in_each_step_then_run_again_gives_the_same_target() {
     let reference = source.pg_dump("pagila", &["-O"]).unwrap();
     let mut want_schema = None;
     let want_rows = row_digest(&source, "pagila");
-    let want_lobs = source
-        .psql("pagila", &["-At", "-c", LARGE_OBJECTS])
-        .unwrap();
-    let want_sequences = source.psql("pagila", &["-At", "-c", SEQUENCES]).unwrap();
+    let want_lobs = large_objects(&source, "pagila").unwrap();
+    let want_sequences = sequence_states(&source, "pagila").unwrap();
 
     let mut killed_in = Vec::new();
     for (i, step) in ["preflight", "schema", "data", "sequences", "post-data"]
@@ -317,12 +300,12 @@ fn migrate_killed_in_each_step_then_run_again_gives_the_same_target() {
         );
         assert_eq!(row_digest(&target, &db), want_rows, "{ctx}: rows");
         assert_eq!(
-            target.psql(&db, &["-At", "-c", LARGE_OBJECTS]).unwrap(),
+            large_objects(&target, &db).unwrap(),
             want_lobs,
             "{ctx}: large objects"
         );
         assert_eq!(
-            target.psql(&db, &["-At", "-c", SEQUENCES]).unwrap(),
+            sequence_states(&target, &db).unwrap(),
             want_sequences,
             "{ctx}: sequences"
         );

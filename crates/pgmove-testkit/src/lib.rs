@@ -16,6 +16,7 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 pub mod binaries;
+pub mod checks;
 pub mod major;
 pub use binaries::{
     bin_dir, cache_dir, client_bin_dir, corpus_dir, majors_of, parse_pairs, pg9x_dir,
