@@ -107,18 +107,7 @@ SELECT g, CASE WHEN g % 7 = 0 THEN NULL ELSE 'row ' || g || E' tab\t nl\n quote'
        g * 1.5, timestamptz '2024-01-01 00:00:00+00' + g * interval '1 hour', upper('v' || g % 100)
 FROM generate_series(1, 2000) g;
 
-CREATE TABLE public.events (id bigint, at date, kind text, payload jsonb) PARTITION BY RANGE (at);
-CREATE TABLE public.events_2023 PARTITION OF public.events
-    FOR VALUES FROM ('2023-01-01') TO ('2024-01-01') PARTITION BY LIST (kind);
-CREATE TABLE public.events_2023_a PARTITION OF public.events_2023 FOR VALUES IN ('a');
-CREATE TABLE public.events_2023_b PARTITION OF public.events_2023 FOR VALUES IN ('b');
-CREATE TABLE public.events_2024 PARTITION OF public.events
-    FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
-INSERT INTO public.events
-SELECT g, date '2023-01-01' + (g % 700), CASE WHEN g % 3 = 0 THEN 'a' ELSE 'b' END,
-       CASE WHEN g % 11 = 0 THEN NULL ELSE jsonb_build_object('g', g, 'tags', ARRAY['x', 'y']) END
-FROM generate_series(1, 20000) g;
-
+EVENTS
 CREATE TABLE public.animal (id integer, name text);
 CREATE TABLE public.dog (bark text) INHERITS (public.animal);
 CREATE TABLE public.cat (lives integer) INHERITS (public.animal);
@@ -129,7 +118,7 @@ INSERT INTO public.cat SELECT g, 'cat' || g, 9 FROM generate_series(3, 300) g;
 CREATE UNLOGGED TABLE public.scratch (k text PRIMARY KEY, v integer);
 INSERT INTO public.scratch SELECT 'k' || g, g FROM generate_series(1, 1000) g;
 
-CREATE TABLE public.ident (id integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY, a integer);
+IDENT
 INSERT INTO public.ident (a) SELECT g FROM generate_series(1, 500) g;
 DELETE FROM public.ident WHERE id % 10 = 0;
 
@@ -155,6 +144,20 @@ CREATE VIEW public.v_events AS SELECT id FROM public.events;
 CREATE MATERIALIZED VIEW public.mv_animal AS SELECT * FROM public.animal;
 "#,
     );
+    // Partitions and identity columns arrive in 10; before, a plain table and a serial.
+    let (events, ident) = if major >= 10 {
+        (EVENTS_PARTITIONED, "GENERATED ALWAYS AS IDENTITY")
+    } else {
+        (EVENTS_PLAIN, "DEFAULT nextval('public.ident_seq')")
+    };
+    s = s.replace("EVENTS\n", events);
+    if major < 10 {
+        s = s.replace("IDENT", "CREATE SEQUENCE public.ident_seq;\nIDENT");
+    }
+    s = s.replace(
+        "IDENT",
+        &format!("CREATE TABLE public.ident (id integer {ident} PRIMARY KEY, a integer);"),
+    );
     if major >= 11 {
         s += "CREATE TABLE public.events_2024_late PARTITION OF public.events DEFAULT;
 INSERT INTO public.events VALUES (99999, '2030-01-01', 'a', '{}');\n";
@@ -165,6 +168,30 @@ INSERT INTO public.gen SELECT g, CASE WHEN g % 4 = 0 THEN NULL ELSE g END FROM g
     }
     s
 }
+
+/// Two levels of range and list partitions (10+).
+const EVENTS_PARTITIONED: &str = r#"CREATE TABLE public.events (id bigint, at date, kind text, payload jsonb) PARTITION BY RANGE (at);
+CREATE TABLE public.events_2023 PARTITION OF public.events
+    FOR VALUES FROM ('2023-01-01') TO ('2024-01-01') PARTITION BY LIST (kind);
+CREATE TABLE public.events_2023_a PARTITION OF public.events_2023 FOR VALUES IN ('a');
+CREATE TABLE public.events_2023_b PARTITION OF public.events_2023 FOR VALUES IN ('b');
+CREATE TABLE public.events_2024 PARTITION OF public.events
+    FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+INSERT INTO public.events
+SELECT g, date '2023-01-01' + (g % 700), CASE WHEN g % 3 = 0 THEN 'a' ELSE 'b' END,
+       CASE WHEN g % 11 = 0 THEN NULL ELSE jsonb_build_object('g', g, 'tags', ARRAY['x', 'y']) END
+FROM generate_series(1, 20000) g;
+
+"#;
+
+/// What a 9.x source holds instead: the same rows in one plain table.
+const EVENTS_PLAIN: &str = r#"CREATE TABLE public.events (id bigint, at date, kind text, payload jsonb);
+INSERT INTO public.events
+SELECT g, date '2023-01-01' + (g % 700), CASE WHEN g % 3 = 0 THEN 'a' ELSE 'b' END,
+       CASE WHEN g % 11 = 0 THEN NULL ELSE json_build_object('g', g, 'tags', ARRAY['x', 'y'])::jsonb END
+FROM generate_series(1, 20000) g;
+
+"#;
 
 /// Make `public.ext_cfg` a configuration table of an extension, as `pg_extension_config_dump`
 /// records it (no extension available here ships one): a member of plpgsql, listed in its
@@ -215,11 +242,17 @@ async fn every_kind_of_table_arrives_whole() {
         let want = row_hashes(&source, "src");
         let got = row_hashes(&target, "dst");
         assert_eq!(want, got, "{sm}->{tm}: rows differ");
-        assert!(want.len() >= 14, "{want:?}");
+        assert!(want.len() >= if sm >= 10 { 14 } else { 12 }, "{want:?}");
         assert!(!has_state(&target, "dst"), "{sm}->{tm}: state left");
 
         let names: Vec<&str> = report.tables.iter().map(|t| t.table.as_str()).collect();
-        for absent in ["public.events", "public.v_events", "public.mv_animal"] {
+        // A partitioned parent holds no rows of its own (from 10; before, events is plain).
+        let absent: &[&str] = if sm >= 10 {
+            &["public.events", "public.v_events", "public.mv_animal"]
+        } else {
+            &["public.v_events", "public.mv_animal"]
+        };
+        for &absent in absent {
             assert!(!names.contains(&absent), "{sm}->{tm}: {absent} copied");
         }
         let by_name = |n: &str| {
@@ -229,6 +262,14 @@ async fn every_kind_of_table_arrives_whole() {
                 .find(|t| t.table == n)
                 .unwrap_or_else(|| panic!("{n} not in {names:?}"))
         };
+        assert_eq!(by_name("public.ext_cfg").rows, 2);
+        assert_eq!(by_name("public.cat").rows, 298);
+        assert_eq!(by_name("public.animal").rows, 2);
+        if sm < 10 {
+            // No partitions, and text COPY from a 9.x source: the rest does not apply.
+            assert!(report.tables.iter().all(|t| t.format == data::Format::Text));
+            continue;
+        }
         let a_rows = source
             .psql(
                 "src",
@@ -243,9 +284,6 @@ async fn every_kind_of_table_arrives_whole() {
             by_name("public.events_2023_a").rows.to_string(),
             a_rows.trim()
         );
-        assert_eq!(by_name("public.ext_cfg").rows, 2);
-        assert_eq!(by_name("public.cat").rows, 298);
-        assert_eq!(by_name("public.animal").rows, 2);
         // User types go as text, built-in ones as binary from a 10+ source.
         assert_eq!(
             by_name("\"My Schema\".\"Odd \"\"Name\"\" T\"").format,
