@@ -489,13 +489,14 @@ fn schema(
             rtt.as_secs_f64() * 1e3
         );
         let mut times: [Vec<f64>; 2] = Default::default();
+        let mut applies = Vec::new();
         for run in 1..=runs {
             for (i, name) in names.iter().enumerate() {
                 let db = format!("t{i}_{run}");
                 cluster.create_db(&db)?;
                 let mut cmd = if i == 0 {
                     let mut c = Command::new(&pgmove);
-                    c.args(["schema", "-q", "--source"])
+                    c.args(["schema", "--source"])
                         .arg(cluster.conninfo("bench"))
                         .arg("--target")
                         .arg(conninfo(&db));
@@ -509,7 +510,23 @@ fn schema(
                     c
                 };
                 let m = measure(&mut cmd).with_context(|| name.to_string())?;
-                eprintln!("   run {run} {name}: {:.2}s", m.wall.as_secs_f64());
+                // pgmove's own summary: "… N objects in one transaction, S.Ss" (the apply).
+                let applying = m
+                    .stderr
+                    .lines()
+                    .find_map(|l| l.split("in one transaction, ").nth(1))
+                    .and_then(|t| t.trim().trim_end_matches('s').parse::<f64>().ok());
+                if i == 0 {
+                    let Some(a) = applying else {
+                        bail!("no summary line from pgmove schema:\n{}", m.stderr);
+                    };
+                    applies.push(a);
+                }
+                eprintln!(
+                    "   run {run} {name}: {:.2}s{}",
+                    m.wall.as_secs_f64(),
+                    applying.map_or(String::new(), |a| format!(" (applying {a:.1}s)"))
+                );
                 times[i].push(m.wall.as_secs_f64());
                 let got = object_counts(&cluster, &db)?;
                 if got != want {
@@ -521,6 +538,11 @@ fn schema(
         for (name, t) in names.iter().zip(&times) {
             lines.push(format!("{link:<12} {name:<40} {:>8.2} s", median(t)));
         }
+        lines.push(format!(
+            "{link:<12} {:<40} {:>8.2} s",
+            "  of which pgmove applying",
+            median(&applies)
+        ));
     }
     println!("\n== schema apply of {tables} tables, PostgreSQL {major}, {runs} run(s), medians ==");
     for l in lines {
