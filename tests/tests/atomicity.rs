@@ -152,3 +152,102 @@ async fn post_data_killed_then_rerun_converges() {
         );
     }
 }
+
+/// The schema step sends its items pipelined, many ahead of the replies: a failure in the
+/// middle names the item that failed (not one sent after it, refused as "current transaction
+/// is aborted"), progress stops right before it, and nothing lands.
+#[tokio::test]
+async fn pipelined_schema_failing_in_the_middle_names_the_failing_item() {
+    let src = Cluster::start(15).unwrap();
+    src.create_db("app").unwrap();
+    let tables: String = (0..400)
+        .map(|i| {
+            format!(
+                "CREATE TABLE app.t{i} (id int, v text); COMMENT ON TABLE app.t{i} IS 'c{i}';\n"
+            )
+        })
+        .collect();
+    src.sql("app", &format!("CREATE SCHEMA app;\n{tables}"))
+        .unwrap();
+    src.create_db("target").unwrap();
+    // The target refuses one table in the middle, once it is created (the statement fails).
+    src.sql(
+        "target",
+        "CREATE FUNCTION public.no_t200() RETURNS event_trigger LANGUAGE plpgsql AS
+           $$ BEGIN
+                IF EXISTS (SELECT FROM pg_event_trigger_ddl_commands()
+                            WHERE object_identity = 'app.t200') THEN
+                  RAISE EXCEPTION 'app.t200 is not allowed here';
+                END IF;
+              END $$;
+         CREATE EVENT TRIGGER no_t200 ON ddl_command_end WHEN TAG IN ('CREATE TABLE')
+           EXECUTE FUNCTION public.no_t200();",
+    )
+    .unwrap();
+    let before = user_relations(&src, "target");
+    let s = conn::connect_str(&src.conninfo("app")).await.unwrap();
+    let t = conn::connect_str(&src.conninfo("target")).await.unwrap();
+    let cat = catalog::read(&s).await.unwrap();
+    let p = plan::plan(&cat, Step::Schema, &Default::default());
+    let failing = p
+        .items
+        .iter()
+        .position(|it| &*it.name == "table app.t200")
+        .expect("the plan creates app.t200");
+    assert!(
+        failing >= 100 && p.items.len() - failing >= 100,
+        "the failing item is in the middle of a long step ({failing} of {})",
+        p.items.len()
+    );
+    let mut seen = Vec::new();
+    let err = apply::apply_in_transaction(&t, &p.items, |done, total, name| {
+        seen.push((done, total, name.to_string()))
+    })
+    .await
+    .unwrap_err();
+    assert_eq!(err.sqlstate(), Some("P0001"), "{err}");
+    let msg = err.to_string();
+    assert!(msg.contains("app.t200 is not allowed here"), "{msg}");
+    assert!(msg.contains("while creating table app.t200;"), "{msg}");
+    assert!(msg.contains("statement: CREATE TABLE app.t200 "), "{msg}");
+    assert!(!msg.contains("aborted"), "{msg}");
+    let expected: Vec<_> = p.items[..failing]
+        .iter()
+        .enumerate()
+        .map(|(i, it)| (i + 1, p.items.len(), it.name.to_string()))
+        .collect();
+    assert_eq!(
+        seen, expected,
+        "progress reports each item before the failing one, in order"
+    );
+    assert_eq!(user_relations(&src, "target"), before, "nothing landed");
+    assert!(src
+        .sql(
+            "target",
+            "SELECT count(*) FROM pg_namespace WHERE nspname = 'app'"
+        )
+        .unwrap()
+        .contains(" 0"));
+    // The connection is usable again: the same step applies whole on a target that accepts it.
+    t.batch_execute("DROP EVENT TRIGGER no_t200").await.unwrap();
+    let mut seen = Vec::new();
+    apply::apply_in_transaction(&t, &p.items, |done, _, name| {
+        seen.push((done, name.to_string()))
+    })
+    .await
+    .unwrap();
+    let expected: Vec<_> = p
+        .items
+        .iter()
+        .enumerate()
+        .map(|(i, it)| (i + 1, it.name.to_string()))
+        .collect();
+    assert_eq!(seen, expected, "progress reports every item, in order");
+    assert!(src
+        .sql(
+            "target",
+            "SELECT count(*) FROM pg_tables WHERE schemaname = 'app'"
+        )
+        .unwrap()
+        .contains(" 400"));
+}

@@ -35,7 +35,7 @@ enum Task {
     /// Benchmarks against pg_dump/psql/pg_restore (release build; sizes via options or
     /// PGMOVE_BENCH_* variables, see `cargo xtask bench extract -- --help`).
     Bench {
-        #[arg(value_parser = ["extract", "post-data", "data"])]
+        #[arg(value_parser = ["extract", "schema", "post-data", "data"])]
         which: String,
         /// Passed to the benchmark, e.g. --tables 10000 --runs 3.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]

@@ -1,4 +1,4 @@
-//! The benchmarks behind `cargo xtask bench extract|post-data|data`. Each starts throwaway servers,
+//! The benchmarks behind `cargo xtask bench extract|schema|post-data|data`. Each starts throwaway servers,
 //! generates its schema, times pgmove and the PostgreSQL tools in the same run and prints the
 //! ratios. Sizes and run counts are options (also read from `PGMOVE_BENCH_*` variables), so the
 //! big runs happen only when asked for.
@@ -73,6 +73,25 @@ enum Bench {
         #[arg(long)]
         on_disk: bool,
     },
+    /// Schema apply over latency: `pgmove schema` vs `psql -f` of pg_dump's pre-data, into an
+    /// empty database, direct and through the delay proxy (the source is read direct).
+    Schema {
+        #[arg(long, default_value_t = 2000, env = "PGMOVE_BENCH_TABLES")]
+        tables: usize,
+        /// Runs per tool and link (the median is reported).
+        #[arg(long, default_value_t = 3, env = "PGMOVE_BENCH_RUNS")]
+        runs: usize,
+        /// Added latency each way, in ms, for the runs through the proxy (0: direct only).
+        #[arg(long, default_value_t = 1, env = "PGMOVE_BENCH_DELAY_MS")]
+        delay_ms: u64,
+        /// The pgmove binary to time (default: the one built next to this benchmark), e.g. an
+        /// older build to compare with.
+        #[arg(long)]
+        pgmove: Option<std::path::PathBuf>,
+        /// PostgreSQL major of the server.
+        #[arg(long, default_value_t = 15)]
+        major: u32,
+    },
     /// Row copy: pgmove data --jobs N vs pgcopydb copy table-data --table-jobs N vs
     /// pg_dump -Fd -j N --data-only + pg_restore -j N --data-only, rows checked equal.
     Data {
@@ -129,6 +148,13 @@ fn run(args: Args) -> Result<()> {
             major,
             on_disk,
         } => post_data(tables, rows, jobs, runs.max(1), major, on_disk),
+        Bench::Schema {
+            tables,
+            runs,
+            delay_ms,
+            pgmove,
+            major,
+        } => schema(tables, runs.max(1), delay_ms, pgmove, major),
         Bench::Data {
             size,
             jobs,
@@ -397,5 +423,130 @@ fn post_data(
         med[0] / med[2],
         med[0] / best_tool
     );
+    Ok(())
+}
+
+fn schema(
+    tables: usize,
+    runs: usize,
+    delay_ms: u64,
+    pgmove: Option<std::path::PathBuf>,
+    major: u32,
+) -> Result<()> {
+    let pgmove = match pgmove {
+        Some(p) => p,
+        None => sibling_binary("pgmove")?,
+    };
+    let tools = client_bin_dir()?;
+    let work = tempfile::tempdir()?;
+    let script = work.path().join("pre-data.sql");
+    eprintln!("== {tables} tables: generating on PostgreSQL {major}");
+    let cluster = bench_cluster(major, tables, None)?;
+    cluster.create_db("bench")?;
+    let took = generate(&cluster, "bench", tables, 0)?;
+    let expected = object_counts(&cluster, "bench")?;
+    eprintln!("   {expected} in {:.0}s", took.as_secs_f64());
+    measure(
+        Command::new(tools.join("pg_dump"))
+            .args(["--section=pre-data", "-O", "-f"])
+            .arg(&script)
+            .arg("-d")
+            .arg(cluster.conninfo("bench")),
+    )?;
+    // pg_dump 18 writes `SET transaction_timeout`, which servers before 17 reject.
+    let text = std::fs::read_to_string(&script)?;
+    let text: String = text
+        .lines()
+        .filter(|l| !l.starts_with("SET transaction_timeout"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&script, text)?;
+
+    let mut links = vec![("direct".to_string(), cluster.port(), None)];
+    if delay_ms > 0 {
+        let p = proxy::DelayProxy::start(cluster.port(), Duration::from_millis(delay_ms))?;
+        links.push((format!("+{}ms RTT", 2 * delay_ms), p.port(), Some(p)));
+    }
+    let names = ["pgmove schema", "psql -f (pg_dump --section=pre-data)"];
+    // Pre-data only: what pg_dump's pre-data creates (no indexes or keys).
+    let want = {
+        cluster.create_db("reference")?;
+        measure(
+            Command::new(tools.join("psql"))
+                .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-f"])
+                .arg(&script)
+                .arg("-d")
+                .arg(cluster.conninfo("reference")),
+        )?;
+        object_counts(&cluster, "reference")?
+    };
+    let mut lines = Vec::new();
+    for (link, port, _proxy) in &links {
+        let conninfo = |db: &str| format!("host=127.0.0.1 port={port} user=postgres dbname={db}");
+        let rtt = proxy::round_trip(&conninfo("bench"), 20)?;
+        eprintln!(
+            "-- {link}: SELECT 1 round trip {:.2} ms",
+            rtt.as_secs_f64() * 1e3
+        );
+        let mut times: [Vec<f64>; 2] = Default::default();
+        let mut applies = Vec::new();
+        for run in 1..=runs {
+            for (i, name) in names.iter().enumerate() {
+                let db = format!("t{i}_{run}");
+                cluster.create_db(&db)?;
+                let mut cmd = if i == 0 {
+                    let mut c = Command::new(&pgmove);
+                    c.args(["schema", "--source"])
+                        .arg(cluster.conninfo("bench"))
+                        .arg("--target")
+                        .arg(conninfo(&db));
+                    c
+                } else {
+                    let mut c = Command::new(tools.join("psql"));
+                    c.args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-f"])
+                        .arg(&script)
+                        .arg("-d")
+                        .arg(conninfo(&db));
+                    c
+                };
+                let m = measure(&mut cmd).with_context(|| name.to_string())?;
+                // pgmove's own summary: "… N objects in one transaction, S.Ss" (the apply).
+                let applying = m
+                    .stderr
+                    .lines()
+                    .find_map(|l| l.split("in one transaction, ").nth(1))
+                    .and_then(|t| t.trim().trim_end_matches('s').parse::<f64>().ok());
+                if i == 0 {
+                    let Some(a) = applying else {
+                        bail!("no summary line from pgmove schema:\n{}", m.stderr);
+                    };
+                    applies.push(a);
+                }
+                eprintln!(
+                    "   run {run} {name}: {:.2}s{}",
+                    m.wall.as_secs_f64(),
+                    applying.map_or(String::new(), |a| format!(" (applying {a:.1}s)"))
+                );
+                times[i].push(m.wall.as_secs_f64());
+                let got = object_counts(&cluster, &db)?;
+                if got != want {
+                    bail!("{name} left {got} on the target; pg_dump's pre-data gives {want}");
+                }
+                cluster.sql("postgres", &format!("DROP DATABASE {db}"))?;
+            }
+        }
+        for (name, t) in names.iter().zip(&times) {
+            lines.push(format!("{link:<12} {name:<40} {:>8.2} s", median(t)));
+        }
+        lines.push(format!(
+            "{link:<12} {:<40} {:>8.2} s",
+            "  of which pgmove applying",
+            median(&applies)
+        ));
+    }
+    println!("\n== schema apply of {tables} tables, PostgreSQL {major}, {runs} run(s), medians ==");
+    for l in lines {
+        println!("{l}");
+    }
     Ok(())
 }

@@ -9,6 +9,7 @@
 use crate::render::Lead;
 use crate::render::{Item, LeadRef};
 use crate::{Error, Result};
+use futures::StreamExt;
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use tokio_postgres::Client;
@@ -48,6 +49,11 @@ fn one_line(s: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// How many items of [`apply_in_transaction_with`] are sent before the reply to the first of
+/// them is awaited. Enough to keep a link with a few milliseconds of round trip busy with small
+/// statements; few enough that an error leaves little queued behind it.
+const PIPELINE_DEPTH: usize = 64;
+
 /// Apply `items` on `client` in one transaction. `progress` is called after each item with
 /// (done, total, item name). On error the transaction is rolled back and the error names the
 /// object and the statement.
@@ -62,6 +68,10 @@ pub async fn apply_in_transaction(
 /// [`apply_in_transaction`] with statements of the caller's own run first (`before`) and last
 /// (`after`) inside the same transaction, e.g. bookkeeping that must commit with the items or
 /// not at all. They are the caller's fixed SQL, never rendered objects.
+///
+/// The items are pipelined (sent ahead of the replies to earlier ones) on the one connection,
+/// in order: over a link with latency the run no longer waits a round trip per item. Errors,
+/// rollback and progress are as if they ran one after the other.
 pub async fn apply_in_transaction_with(
     client: &Client,
     before: &str,
@@ -73,12 +83,24 @@ pub async fn apply_in_transaction_with(
         .batch_execute(&format!("BEGIN;\n{SESSION_SETUP}{before}"))
         .await
         .map_err(|e| Error::db(e, None, Some("BEGIN")))?;
-    for (i, it) in items.iter().enumerate() {
-        if let Err(e) = client.batch_execute(&it.sql).await {
+    // Items are pipelined: up to PIPELINE_DEPTH of them are on their way at once, each its own
+    // query message, so the run waits for one round trip per window rather than per item.
+    // `buffered` first polls (and so sends: tokio-postgres queues a request on its first poll)
+    // the futures in the order it takes them, and yields their results in that order, so the
+    // server runs the items in order and the first error seen is the first item that failed;
+    // the ones sent after it fail as "current transaction is aborted" and are never looked at.
+    let mut results = futures::stream::iter(items)
+        .map(|it| async move { (it, client.batch_execute(&it.sql).await) })
+        .buffered(PIPELINE_DEPTH);
+    let mut done = 0;
+    while let Some((it, result)) = results.next().await {
+        if let Err(e) = result {
+            drop(results);
             let _ = client.batch_execute("ROLLBACK").await;
             return Err(Error::db(e, Some(it.name.to_string()), Some(&it.sql)));
         }
-        progress(i + 1, items.len(), &it.name);
+        done += 1;
+        progress(done, items.len(), &it.name);
     }
     client
         .batch_execute(&format!("{after}COMMIT"))
