@@ -24,7 +24,9 @@ refreshed), validate (schema, sequences, rows).
 
 Interrupted? Run the same command again: finished steps are skipped, the data step resumes per
 table, post-data per object. If the source's schema changed since, it stops with an error
-instead of mixing two schemas. A migration that validated clean leaves nothing of pgmove's on
+instead of mixing two schemas; --restart then drops what the earlier run created (and, after an
+--online run, its subscription, slot and publication) and starts over. What the target held
+before the earlier run is kept: the run records it before it creates anything. A migration that validated clean leaves nothing of pgmove's on
 the target.
 
 EXIT STATUS:
@@ -82,6 +84,10 @@ pub struct MigrateArgs {
         env = "PGMOVE_SOURCE_FROM_TARGET"
     )]
     source_from_target: Option<String>,
+    /// Start over: drop what an earlier, unfinished run of a migration created on the target
+    /// (everything not there before it began), then run from the start.
+    #[arg(long)]
+    restart: bool,
     /// The end check.
     #[arg(long, value_enum, default_value_t = ValidateArg::Rows)]
     validate: ValidateArg,
@@ -138,7 +144,8 @@ async fn migrate(a: &MigrateArgs) -> pgmove_core::Result<Report> {
             ValidateArg::None => ValidateMode::None,
         })
         .filter(a.filter.filter()?)
-        .sequence_margin(a.margin);
+        .sequence_margin(a.margin)
+        .restart(a.restart);
     let m = if a.online {
         let mut o = pgmove_core::cdc::StartOptions::default();
         o.replica_identity_full = a.replica_identity_full;
@@ -256,6 +263,13 @@ fn text(r: &Report) -> String {
     let mut out = format!("Migration {} → {}\n", r.source, r.target);
     for s in &r.steps {
         out += &format!("  {}\n", step_line(s));
+    }
+    if let Some(re) = &r.restarted {
+        for l in &re.left {
+            out += &format!(
+                "  warning: --restart left {l} (drop it by hand if the earlier run made it)\n"
+            );
+        }
     }
     for w in &r.warnings {
         out += &format!("  warning: {w}\n");

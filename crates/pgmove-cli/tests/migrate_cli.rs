@@ -161,6 +161,135 @@ fn a_changed_source_schema_stops_the_continuation() {
     assert_eq!(cols.trim(), "2");
 }
 
+/// `--restart` after the source's schema changed under an interrupted run: everything the
+/// earlier run created goes (schemas, types, functions, tables, views, large objects, its
+/// bookkeeping), what the target held before it stays, and the new run completes against the
+/// new schema. A second `--restart` on the finished target has no record to go by and is
+/// refused by the preflight like any non-empty target.
+#[test]
+fn restart_drops_the_earlier_run_and_keeps_what_was_there() {
+    let (sm, tm) = test_pairs()[0];
+    let source = Cluster::start(sm).unwrap();
+    let target = Cluster::start(tm).unwrap();
+    for (c, db) in [(&source, "app"), (&target, "app")] {
+        c.create_db(db).unwrap();
+    }
+    source
+        .sql(
+            "app",
+            "CREATE SCHEMA shop; CREATE TYPE shop.mood AS ENUM ('ok', 'meh');
+             CREATE DOMAIN public.pos AS int CHECK (VALUE > 0);
+             CREATE FUNCTION public.twice(int) RETURNS int LANGUAGE sql AS 'SELECT $1 * 2';
+             CREATE TABLE shop.t (id serial PRIMARY KEY, m shop.mood, p pos);
+             CREATE TABLE public.u (id int PRIMARY KEY, t_id int REFERENCES shop.t);
+             CREATE VIEW public.v AS SELECT id, twice(id) FROM shop.t;
+             INSERT INTO shop.t (m, p) SELECT 'ok', g FROM generate_series(1, 200000) g;
+             INSERT INTO public.u SELECT g, g FROM generate_series(1, 200000) g;
+             SELECT lo_from_bytea(0, 'from the source');",
+        )
+        .unwrap();
+    // The target's own objects, before any run: in public and in a schema of its own.
+    target
+        .sql(
+            "app",
+            "CREATE SCHEMA mine; CREATE TABLE mine.keep (x int); INSERT INTO mine.keep VALUES (7);
+             CREATE TABLE public.keep_too (y text); CREATE FUNCTION public.own() RETURNS int
+             LANGUAGE sql AS 'SELECT 1';",
+        )
+        .unwrap();
+    let (s, t) = (source.url("app"), target.url("app"));
+    // An earlier run killed after its data step (while post-data builds the keys of 200,000
+    // rows): schema, rows and the large object landed.
+    assert!(
+        kill_after_step(
+            &["migrate", "--source", &s, "--target", &t, "--jobs", "2"],
+            "data"
+        ),
+        "the first run finished before it could be killed"
+    );
+    source
+        .sql(
+            "app",
+            "ALTER TABLE shop.t ADD COLUMN note text DEFAULT 'new'",
+        )
+        .unwrap();
+    let o = pgmove(&["migrate", "--source", &s, "--target", &t]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("--restart"),
+        "{}",
+        text(&o)
+    );
+
+    let o = pgmove(&[
+        "migrate",
+        "--source",
+        &s,
+        "--target",
+        &t,
+        "--restart",
+        "--jobs",
+        "2",
+    ]);
+    assert!(text(&o).contains("started over: dropped"), "{}", text(&o));
+    // Validation compares whole databases: the target's own objects are its only differences.
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let out = text(&o);
+    assert!(
+        out.contains("Schema: 12 objects compared, 4 differ"),
+        "{out}"
+    );
+    for extra in [
+        "schema mine",
+        "function public.own()",
+        "table mine.keep",
+        "table public.keep_too",
+    ] {
+        assert!(out.contains(&format!("{extra} ")), "{extra}: {out}");
+    }
+    assert_eq!(row_digest(&source, "app"), {
+        // The target's rows, without its own table and the record validation's verdict kept.
+        let all = row_digest(&target, "app");
+        all.lines()
+            .filter(|l| !l.contains("keep") && !l.starts_with("pgmove_migrate."))
+            .collect::<Vec<_>>()
+            .join("\n")
+            + "\n"
+    });
+    let q = |sql: &str| {
+        target
+            .psql("app", &["-At", "-c", sql])
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    assert_eq!(q("SELECT x FROM mine.keep"), "7");
+    assert_eq!(
+        q("SELECT to_regclass('public.keep_too') IS NOT NULL AND to_regprocedure('public.own()') IS NOT NULL"),
+        "t"
+    );
+    assert_eq!(
+        q("SELECT string_agg(convert_from(lo_get(oid), 'UTF8'), ',') FROM pg_largeobject_metadata"),
+        "from the source"
+    );
+    assert_eq!(
+        q("SELECT count(*) FROM shop.t WHERE note = 'new'"),
+        "200000"
+    );
+
+    // Once the target's own objects are gone, the same command finds every step done,
+    // validates clean and removes its record.
+    target
+        .sql(
+            "app",
+            "DROP SCHEMA mine CASCADE; DROP TABLE keep_too; DROP FUNCTION own()",
+        )
+        .unwrap();
+    let o = pgmove(&["migrate", "--source", &s, "--target", &t]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(q(STATE_SCHEMAS), "0");
+}
+
 /// A wrong target: every problem on its own line, all at once, and nothing written.
 #[test]
 fn preflight_lists_every_problem_and_writes_nothing() {
@@ -175,7 +304,12 @@ fn preflight_lists_every_problem_and_writes_nothing() {
              GRANT SELECT ON t TO pgmove_preflight_reader;",
         )
         .unwrap();
-    target.sql("app", "CREATE TABLE u (id int)").unwrap();
+    target
+        .sql(
+            "app",
+            "CREATE TABLE u (id int); SELECT lo_from_bytea(0, 'not the source''s')",
+        )
+        .unwrap();
     let before = target.pg_dump("app", &["--schema-only"]).unwrap();
     let o = pgmove(&[
         "migrate",
@@ -186,7 +320,11 @@ fn preflight_lists_every_problem_and_writes_nothing() {
     ]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("2 problem(s)"), "{err}");
+    assert!(err.contains("3 problem(s)"), "{err}");
+    assert!(
+        err.contains("holds 1 large object(s) the source does not have"),
+        "{err}"
+    );
     assert!(
         err.contains("already exist on the target: relation public.u"),
         "{err}"

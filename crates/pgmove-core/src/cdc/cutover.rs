@@ -144,7 +144,43 @@ pub async fn cutover(
         );
         apply::apply_in_transaction(target, &p.items, |_, _, _| {}).await?;
         report.sequences_set = p.items.iter().map(|i| i.name.to_string()).collect();
+    }
+    if ex.publication.is_some() {
+        report.identity_restored = meta
+            .iter()
+            .flat_map(|m| m.identity_full.iter().map(|(table, _)| table.clone()))
+            .collect();
+    }
+    report.dropped = teardown(source, target, &names, &ex, meta.as_ref()).await?;
+    Ok(report)
+}
 
+/// Stop replicating without cutting over: drop the subscription, the slot and the
+/// publication (replica identities set back), leaving the target's tables as they are. For a
+/// migration started over (`migrate --restart`); never sets sequences or validates. Returns
+/// what was dropped; nothing when replication was never started or already torn down.
+pub async fn abandon(source: &Client, target: &Client) -> Result<Vec<String>> {
+    let names = names_of(target).await?;
+    let ex = existing(source, target, &names).await?;
+    let meta = ex
+        .publication
+        .as_ref()
+        .and_then(|c| c.as_deref())
+        .and_then(Meta::from_comment);
+    check_owner(&names, meta.as_ref(), &target_identity(target).await?)?;
+    teardown(source, target, &names, &ex, meta.as_ref()).await
+}
+
+/// Drop what `start` created on both servers, each only if it is there; what was dropped.
+async fn teardown(
+    source: &Client,
+    target: &Client,
+    names: &Names,
+    ex: &super::Existing,
+    meta: Option<&Meta>,
+) -> Result<Vec<String>> {
+    let mut dropped = Vec::new();
+    if ex.subscription.is_some() {
         let sql = format!("DROP SUBSCRIPTION IF EXISTS {}", ident(&names.subscription));
         target.batch_execute(&sql).await.map_err(|e| {
             Error::db(
@@ -153,12 +189,8 @@ pub async fn cutover(
                 Some(&sql),
             )
         })?;
-        report
-            .dropped
-            .push(format!("subscription {} on the target", names.subscription));
-        report
-            .dropped
-            .push(format!("slot {} on the source", names.slot));
+        dropped.push(format!("subscription {} on the target", names.subscription));
+        dropped.push(format!("slot {} on the source", names.slot));
     }
 
     // A slot left behind (the subscription was dropped without reaching the source).
@@ -171,9 +203,7 @@ pub async fn cutover(
         .await
         .map_err(|e| Error::db(e, Some(format!("replication slot {}", names.slot)), None))?;
     if slot.is_some() && ex.subscription.is_none() {
-        report
-            .dropped
-            .push(format!("slot {} on the source", names.slot));
+        dropped.push(format!("slot {} on the source", names.slot));
     }
 
     if ex.publication.is_some() {
@@ -185,7 +215,6 @@ pub async fn cutover(
             sql.push_str(&format!(
                 "ALTER TABLE IF EXISTS ONLY {table} REPLICA IDENTITY {identity};\n"
             ));
-            report.identity_restored.push(table.clone());
         }
         sql.push_str(&format!(
             "DROP PUBLICATION IF EXISTS {};",
@@ -198,11 +227,9 @@ pub async fn cutover(
                 Some(&sql),
             )
         })?;
-        report
-            .dropped
-            .push(format!("publication {} on the source", names.publication));
+        dropped.push(format!("publication {} on the source", names.publication));
     }
-    Ok(report)
+    Ok(dropped)
 }
 
 /// Sessions on the source's database holding a transaction that wrote (has an xid).

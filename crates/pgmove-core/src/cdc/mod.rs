@@ -40,7 +40,7 @@ pub mod preflight;
 pub mod start;
 pub mod status;
 
-pub use cutover::{cutover, CutoverOptions, CutoverReport};
+pub use cutover::{abandon, cutover, CutoverOptions, CutoverReport};
 pub use names::Names;
 
 pub use preflight::{preflight, Preflight};

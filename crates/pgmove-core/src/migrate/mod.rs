@@ -26,6 +26,7 @@
 //! renderers do) and never writes to the source.
 
 mod preflight;
+pub mod restart;
 pub mod state;
 
 use crate::conn::{self, ConnSpec};
@@ -145,6 +146,8 @@ pub struct Report {
     pub waiting_for_data: bool,
     /// Replicating (`DataMode::Online`): the target follows the source until `pgmove cutover`.
     pub replicating: bool,
+    /// What `--restart` dropped of an earlier run, when it found one.
+    pub restarted: Option<restart::Restarted>,
 }
 
 impl Report {
@@ -188,6 +191,7 @@ pub struct Migration {
     filter: Filter,
     margin: i64,
     online: crate::cdc::StartOptions,
+    restart: bool,
 }
 
 /// How long an online run waits for every table's initial copy before it gives up (the copy
@@ -208,6 +212,7 @@ impl Migration {
             filter: Filter::default(),
             margin: 0,
             online: crate::cdc::StartOptions::default(),
+            restart: false,
         }
     }
     /// For [`DataMode::Online`]: consent to `REPLICA IDENTITY FULL` on tables without a key,
@@ -241,6 +246,13 @@ impl Migration {
         self.filter = filter;
         self
     }
+    /// Start over: first drop what an earlier run of a migration created on the target (see
+    /// [`restart`]). Without a record of an earlier run there is nothing to drop and the run
+    /// starts as usual.
+    pub fn restart(mut self, yes: bool) -> Self {
+        self.restart = yes;
+        self
+    }
     /// Move every sequence this many more steps (writes still landing on the source).
     pub fn sequence_margin(mut self, margin: i64) -> Self {
         self.margin = margin;
@@ -258,6 +270,7 @@ impl Migration {
             validation: None,
             waiting_for_data: false,
             replicating: false,
+            restarted: None,
         };
         let finish = |report: &mut Report, r: StepReport| {
             progress(Event::StepFinished(&r));
@@ -294,12 +307,20 @@ impl Migration {
                 .chain(&post_plan.items)
                 .map(|i| i.sql.as_str()),
         );
+        let recorded = match recorded {
+            Some(earlier) if self.restart => {
+                report.restarted = Some(self.start_over(&cat, &source, &target, &earlier).await?);
+                None
+            }
+            r => r,
+        };
         let recorded = recorded.unwrap_or_default();
         let resumed = !recorded.fingerprint.is_empty();
         if resumed && recorded.fingerprint != fingerprint {
             return Err(Error::Invalid(format!(
                 "the source's schema changed since the interrupted migration into {} began; \
-                 its target holds the old schema: drop and recreate the target database, then run again",
+                 its target holds the old schema: run again with --restart to drop what the \
+                 earlier run created and start over",
                 self.target.display_safe()
             )));
         }
@@ -317,6 +338,7 @@ impl Migration {
                 },
                 roles_step: self.roles,
                 schema_pending: !recorded.done("schema"),
+                large_objects: self.data == DataMode::Copy && !recorded.done("data"),
             },
         )
         .await?;
@@ -338,6 +360,14 @@ impl Migration {
                 problems,
             });
         }
+        let preflight_note = match (&report.restarted, resumed) {
+            (Some(r), _) => Some(format!(
+                "started over: dropped {} object(s) an earlier run created",
+                r.dropped.len()
+            )),
+            (None, true) => Some("continuing an interrupted migration".to_string()),
+            (None, false) => None,
+        };
         finish(
             &mut report,
             StepReport {
@@ -346,7 +376,7 @@ impl Migration {
                 objects: cat.tables.len(),
                 rows: None,
                 seconds: started.elapsed().as_secs_f64(),
-                note: resumed.then(|| "continuing an interrupted migration".to_string()),
+                note: preflight_note,
             },
         );
 
@@ -371,7 +401,7 @@ impl Migration {
             });
             apply::apply_in_transaction_with(
                 &target,
-                &state::create_sql(&fingerprint),
+                &state::create_sql(&fingerprint, target_version(&target).await?),
                 &schema_plan.items,
                 &state::mark_sql("schema", "done"),
                 |done, total, what| {
@@ -595,6 +625,34 @@ impl Migration {
         Ok(step)
     }
 
+    /// `--restart` on a target an earlier run recorded itself on: replication stopped (an
+    /// online run's subscription, slot and publication), then everything the earlier run
+    /// created dropped, its record last.
+    async fn start_over(
+        &self,
+        cat: &crate::model::Catalog,
+        source: &Client,
+        target: &Client,
+        earlier: &state::State,
+    ) -> Result<restart::Restarted> {
+        let Some(baseline) = earlier.baseline.as_deref() else {
+            return Err(Error::Invalid(format!(
+                "the earlier migration into {} was recorded by an older pgmove that did not note \
+                 what the target held before it, so --restart cannot tell what to drop: drop and \
+                 recreate the target database, then run again",
+                self.target.display_safe()
+            )));
+        };
+        let mut stopped = Vec::new();
+        if cat.server_version >= 100000 && target_version(target).await? >= 100000 {
+            stopped = crate::cdc::abandon(source, target).await?;
+        }
+        let mut r = restart::restart(target, baseline, STATE_SCHEMA).await?;
+        stopped.append(&mut r.dropped);
+        r.dropped = stopped;
+        Ok(r)
+    }
+
     /// The rows and large objects, by [`crate::data`]: resumable per table and range.
     async fn data_step(
         &self,
@@ -711,6 +769,15 @@ fn already(step: StepName) -> StepReport {
         seconds: 0.0,
         note: None,
     }
+}
+
+/// The target's `server_version_num`.
+async fn target_version(target: &Client) -> Result<i32> {
+    Ok(target
+        .query_one("SELECT current_setting('server_version_num')::int4", &[])
+        .await
+        .map_err(|e| Error::db(e, None, Some("server_version_num")))?
+        .get(0))
 }
 
 fn skipped(step: StepName) -> StepReport {

@@ -20,6 +20,8 @@ pub(super) struct Checks<'a> {
     pub roles_step: bool,
     /// Whether the schema step still has to run (a resumed run past it skips its checks).
     pub schema_pending: bool,
+    /// Whether the data step will copy the large objects (and has not begun to).
+    pub large_objects: bool,
 }
 
 /// Every problem that would make the migration fail, one line each; empty when none.
@@ -66,8 +68,58 @@ pub(super) async fn problems(
             );
         }
     }
+    if c.schema_pending && c.large_objects {
+        out.extend(foreign_large_objects(source, target).await?);
+    }
     out.extend(unreadable_tables(source, c.cat, c.copied_tables).await?);
     Ok(out)
+}
+
+/// Large objects on the target that the source does not have: the copy keeps each object's
+/// OID, so it refuses a target holding others (they would be taken for the source's).
+async fn foreign_large_objects(source: &Client, target: &Client) -> Result<Vec<String>> {
+    let on_target: Vec<u32> = target
+        .query("SELECT oid FROM pg_catalog.pg_largeobject_metadata", &[])
+        .await
+        .map_err(|e| Error::db(e, None, Some("target large object check")))?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    if on_target.is_empty() {
+        return Ok(Vec::new());
+    }
+    let list = on_target
+        .iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    let foreign: Vec<String> = source
+        .query(
+            &format!(
+                "SELECT o::text FROM unnest({}::oid[]) o WHERE NOT EXISTS
+                   (SELECT FROM pg_catalog.pg_largeobject_metadata m WHERE m.oid = o) ORDER BY o",
+                literal(&format!("{{{list}}}"))
+            ),
+            &[],
+        )
+        .await
+        .map_err(|e| Error::db(e, None, Some("source large object check")))?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    if foreign.is_empty() {
+        return Ok(Vec::new());
+    }
+    let more = match foreign.len() {
+        n if n > 5 => format!(" and {} more", n - 5),
+        _ => String::new(),
+    };
+    Ok(vec![format!(
+        "target is not empty: it holds {} large object(s) the source does not have (OID {}{more}); \
+         use a database without them",
+        foreign.len(),
+        foreign.iter().take(5).cloned().collect::<Vec<_>>().join(", ")
+    )])
 }
 
 /// "15.4" for 150004, "9.6.22" for 90622.

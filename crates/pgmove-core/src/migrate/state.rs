@@ -25,6 +25,9 @@ pub struct State {
     pub steps: BTreeMap<String, String>,
     /// The source schema fingerprint the steps were done for.
     pub fingerprint: String,
+    /// What the target held before the run (see [`super::restart`]); `None` in a record
+    /// written by a pgmove that did not keep one.
+    pub baseline: Option<String>,
 }
 
 impl State {
@@ -56,6 +59,8 @@ pub async fn read(target: &Client) -> Result<Option<State>> {
         let (step, detail): (String, String) = (r.get(0), r.get(1));
         if step == "fingerprint" {
             state.fingerprint = detail;
+        } else if step == "baseline" {
+            state.baseline = Some(detail);
         } else {
             state.steps.insert(step, detail);
         }
@@ -63,15 +68,17 @@ pub async fn read(target: &Client) -> Result<Option<State>> {
     Ok(Some(state))
 }
 
-/// SQL that creates the state, recording `fingerprint`: run inside the schema step's
-/// transaction, before its items.
-pub fn create_sql(fingerprint: &str) -> String {
+/// SQL that creates the state, recording `fingerprint` and what a target of `version`
+/// (`server_version_num`) holds before the run: run inside the schema step's transaction,
+/// before its items.
+pub fn create_sql(fingerprint: &str, version: i32) -> String {
     format!(
         "CREATE SCHEMA {STATE_SCHEMA};\n\
          CREATE TABLE {TABLE} (step text PRIMARY KEY, detail text NOT NULL, \
          at timestamptz NOT NULL DEFAULT now());\n\
-         INSERT INTO {TABLE} (step, detail) VALUES ('fingerprint', {});\n",
-        literal(fingerprint)
+         INSERT INTO {TABLE} (step, detail) VALUES ('fingerprint', {});\n{}",
+        literal(fingerprint),
+        super::restart::baseline_sql(version, TABLE)
     )
 }
 
@@ -128,6 +135,6 @@ mod tests {
     #[test]
     fn state_sql_quotes_what_it_records() {
         assert!(mark_sql("post-data", "it's done").contains("'it''s done'"));
-        assert!(create_sql("00ff").contains("VALUES ('fingerprint', '00ff')"));
+        assert!(create_sql("00ff", 150000).contains("VALUES ('fingerprint', '00ff')"));
     }
 }
