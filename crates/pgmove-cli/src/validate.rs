@@ -219,6 +219,11 @@ pub(crate) fn text(r: &Report) -> String {
             }
             out += &format!("{t}\n");
         }
+        for s in r.sequences.iter().filter(|s| s.problem.is_none()) {
+            if let Some(n) = &s.note {
+                out += &format!("  note: sequence {}: {n}\n", s.sequence);
+            }
+        }
         let bad: Vec<_> = r.tables.iter().filter(|t| t.differs()).collect();
         out += &format!(
             "Rows: {} tables compared, {} differ\n",

@@ -136,6 +136,8 @@ pub fn normalize(kind: Kind, name: &str, sql: &str) -> String {
         Kind::PostponedDefinition if name.starts_with("materialized view ") => {
             super::viewdef::normalize(sql).unwrap_or_else(|| sql.to_string())
         }
+        // CHECK expressions as a server stores them when it reads their printed form again.
+        Kind::Table | Kind::Constraint => super::viewdef::normalize_checks(sql),
         Kind::Trigger | Kind::EventTrigger => sql
             .replace(" EXECUTE PROCEDURE ", " EXECUTE FUNCTION ")
             .replace("\nEXECUTE PROCEDURE ", "\nEXECUTE FUNCTION "),

@@ -25,6 +25,9 @@ pub struct SequenceCheck {
     pub column_extreme: Option<i64>,
     /// `None` when the target sequence is fine.
     pub problem: Option<String>,
+    /// Worth knowing but not a difference: a sequence behind its column on the source as well
+    /// (the target has the source's state, latent duplicate-key failure included).
+    pub note: Option<String>,
 }
 
 /// The value `nextval` would return next.
@@ -51,6 +54,7 @@ pub fn check(source: &Sequence, target: Option<&Sequence>, extreme: Option<i64>)
         column,
         column_extreme: extreme,
         problem: None,
+        note: None,
     };
     let Some(t) = target else {
         out.problem = Some("missing on the target".into());
@@ -73,13 +77,23 @@ pub fn check(source: &Sequence, target: Option<&Sequence>, extreme: Option<i64>)
         }
     }
     if let Some(x) = extreme {
-        let past = if up { next_t > x } else { next_t < x };
-        if !past {
-            out.problem = Some(format!(
+        let past = |next: i64| if up { next > x } else { next < x };
+        if !past(next_t) {
+            let text = format!(
                 "behind its column: next value {next_t}, {}({}) = {x} on the target",
                 if up { "max" } else { "min" },
                 out.column.as_deref().unwrap_or("?")
-            ));
+            );
+            // The source's next value is no further (checked above): when it is not past the
+            // column either, the source has the same latent failure and the target its state.
+            let source_behind = source
+                .last_value
+                .is_some_and(|sl| !past(next_value(sl, source.is_called, source.increment)));
+            if source_behind {
+                out.note = Some(format!("{text}, as on the source"));
+            } else {
+                out.problem = Some(text);
+            }
         }
     }
     out
@@ -158,12 +172,31 @@ mod tests {
         let p = check(&s, Some(&seq(Some(10), false, 1)), None).problem;
         assert!(p.unwrap().contains("behind the source"));
         let p = check(
-            &seq(Some(1), false, 1),
+            &seq(Some(12), false, 1),
             Some(&seq(Some(5), true, 1)),
             Some(10),
         )
         .problem;
+        assert!(p.unwrap().contains("behind the source"));
+        let p = check(&seq(None, false, 1), Some(&seq(Some(5), true, 1)), Some(10)).problem;
         assert!(p.unwrap().contains("max(public.t.id) = 10"));
+    }
+
+    #[test]
+    fn a_source_behind_its_own_column_is_a_note_not_a_difference() {
+        // Rows inserted with explicit keys on the source, the sequence never used: the target
+        // has the source's state, which is all a migration can promise.
+        let c = check(
+            &seq(Some(1), false, 1),
+            Some(&seq(Some(1), false, 1)),
+            Some(2),
+        );
+        assert_eq!(c.problem, None);
+        assert!(c
+            .note
+            .unwrap()
+            .contains("max(public.t.id) = 2 on the target, as on the source"));
+        let s = seq(Some(10), true, 1);
         assert!(check(&s, None, None).problem.unwrap().contains("missing"));
     }
 

@@ -9,7 +9,8 @@
 //! compared as text, never called equal by guess.
 
 use sqlparser::ast::{
-    visit_expressions_mut, visit_relations, Expr, Query, Select, SetExpr, Statement, TableFactor,
+    visit_expressions_mut, visit_relations, Array, ArrayElemTypeDef, CastKind, DataType, Expr,
+    Query, Select, SelectItem, SetExpr, Statement, TableFactor, VisitMut, VisitorMut,
 };
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
@@ -38,6 +39,8 @@ pub fn normalize(sql: &str) -> Option<String> {
         if let Statement::CreateView(view) = st {
             unqualify_query(&mut view.query);
         }
+        casts_per_element(st);
+        let _ = st.visit(&mut UnaliasBranches);
     }
     let mut out = statements
         .iter()
@@ -70,6 +73,139 @@ fn unqualify_set(s: &mut SetExpr) {
         }
         _ => {}
     }
+}
+
+/// Applies [`unalias`] to every set operation of a statement, subqueries included.
+struct UnaliasBranches;
+
+impl VisitorMut for UnaliasBranches {
+    type Break = ();
+    fn post_visit_query(&mut self, q: &mut Query) -> ControlFlow<()> {
+        // `a UNION b UNION c` nests to the left: every right-hand side down the left spine.
+        let mut body = q.body.as_mut();
+        while let SetExpr::SetOperation { left, right, .. } = body {
+            unalias(right);
+            body = left.as_mut();
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// Output names in a set operation come from its leftmost branch; the others' aliases name
+/// nothing. A server re-reading a view adds some (`NULL::integer` in a second branch comes
+/// back as `NULL::integer AS int4`), so they are left out on both sides.
+fn unalias(s: &mut SetExpr) {
+    match s {
+        SetExpr::Select(select) => {
+            for item in &mut select.projection {
+                if let SelectItem::ExprWithAlias { expr, .. } = item {
+                    *item = SelectItem::UnnamedExpr(expr.clone());
+                }
+            }
+        }
+        SetExpr::SetOperation { left, right, .. } => {
+            unalias(left);
+            unalias(right);
+        }
+        _ => {}
+    }
+}
+
+/// `(ARRAY[a, b])::t[]` and `ARRAY[(a)::t, (b)::t]` are the same array: a server re-reading
+/// the first (how `x IN ('a', 'b')` over varchar prints) stores the second. Both are spelled
+/// as the second, with `(a)::t` as `a::t` (postfix casts bind left to right).
+fn casts_per_element<V: VisitMut>(node: &mut V) {
+    let _ = visit_expressions_mut(node, |e| {
+        if let Expr::Cast {
+            kind: CastKind::DoubleColon,
+            expr,
+            data_type: DataType::Array(ArrayElemTypeDef::SquareBracket(elem_type, None)),
+            format: None,
+        } = e
+        {
+            let mut inner = expr.as_ref();
+            while let Expr::Nested(n) = inner {
+                inner = n;
+            }
+            if let Expr::Array(Array { elem, named: true }) = inner {
+                let elem = elem
+                    .iter()
+                    .map(|x| Expr::Cast {
+                        kind: CastKind::DoubleColon,
+                        expr: Box::new(x.clone()),
+                        data_type: (**elem_type).clone(),
+                        format: None,
+                    })
+                    .collect();
+                *e = Expr::Array(Array { elem, named: true });
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    let _ = visit_expressions_mut(node, |e| {
+        if let Expr::Cast { expr, .. } = e {
+            while let Expr::Nested(n) = expr.as_mut() {
+                if !matches!(n.as_ref(), Expr::Cast { .. }) {
+                    break;
+                }
+                let n = (**n).clone();
+                **expr = n;
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
+}
+
+/// A table's statements with each `CHECK (…)` expression spelled as [`casts_per_element`]
+/// spells it; the rest of the text untouched. An expression sqlparser cannot read stays as
+/// it is.
+pub fn normalize_checks(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut rest = sql;
+    while let Some(at) = rest.find("CHECK (") {
+        let open = at + "CHECK ".len();
+        out.push_str(&rest[..open]);
+        let Some(close) = matching_paren(&rest[open..]) else {
+            rest = &rest[open..];
+            continue;
+        };
+        let text = &rest[open..=open + close];
+        let parsed = sqlparser::parser::Parser::new(&PostgreSqlDialect {})
+            .try_with_sql(text)
+            .and_then(|mut p| p.parse_expr());
+        match parsed {
+            Ok(mut expr) => {
+                casts_per_element(&mut expr);
+                out.push_str(&expr.to_string());
+            }
+            Err(_) => out.push_str(text),
+        }
+        rest = &rest[open + close + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Byte offset of the `)` closing the `(` that `s` starts with, skipping quoted text.
+fn matching_paren(s: &str) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut quote: Option<u8> = None;
+    for (i, b) in s.bytes().enumerate() {
+        match (quote, b) {
+            (Some(q), b) if b == q => quote = None,
+            (Some(_), _) => {}
+            (None, b'\'' | b'"') => quote = Some(b),
+            (None, b'(') => depth += 1,
+            (None, b')') => {
+                depth = depth.checked_sub(1)?;
+                if depth == 0 {
+                    return Some(i);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 /// In a SELECT that reads one table and nothing else (no join, no subquery on another
@@ -142,5 +278,30 @@ mod tests {
         let r15 = "CREATE VIEW s.c AS\n WITH RECURSIVE c(n) AS (SELECT 3 UNION ALL SELECT (c_1.n - 1) FROM c c_1 WHERE (c_1.n > 0))\n SELECT c.n\n   FROM c;\n";
         let r16 = "CREATE VIEW s.c AS\n WITH RECURSIVE c(n) AS (SELECT 3 UNION ALL SELECT (c_1.n - 1) FROM c c_1 WHERE (c_1.n > 0))\n SELECT n\n   FROM c;\n";
         assert_eq!(normalize(r15), normalize(r16));
+    }
+
+    #[test]
+    fn what_a_server_stores_on_rereading_compares_equal() {
+        // pg_get_viewdef of a view, and of the same view re-created from that text (15).
+        let first = "CREATE VIEW s.e AS\n SELECT q.a\n   FROM ( SELECT t.a\n           FROM s.t\n        UNION ALL\n         SELECT NULL::integer\n           FROM s.u) q;\n";
+        let again = "CREATE VIEW s.e AS\n SELECT q.a\n   FROM ( SELECT t.a\n           FROM s.t\n        UNION ALL\n         SELECT NULL::integer AS int4\n           FROM s.u) q;\n";
+        assert_eq!(normalize(first), normalize(again));
+        // The leftmost branch names the columns: its aliases still count.
+        let named = "CREATE VIEW s.e AS SELECT t.a AS b FROM s.t UNION ALL SELECT 1 FROM s.u;";
+        let unnamed = "CREATE VIEW s.e AS SELECT t.a FROM s.t UNION ALL SELECT 1 FROM s.u;";
+        assert_ne!(normalize(named), normalize(unnamed));
+        let three = "CREATE VIEW s.e AS SELECT 1 AS a UNION SELECT 2 AS x UNION SELECT 3 AS y;";
+        let bare = "CREATE VIEW s.e AS SELECT 1 AS a UNION SELECT 2 UNION SELECT 3;";
+        assert_eq!(normalize(three), normalize(bare));
+
+        let c1 = "CREATE TABLE s.t (\n    k character varying(50),\n    CONSTRAINT ok CHECK (((k)::text = ANY ((ARRAY['a'::character varying, 'b'::character varying])::text[])))\n);\n";
+        let c2 = "CREATE TABLE s.t (\n    k character varying(50),\n    CONSTRAINT ok CHECK (((k)::text = ANY (ARRAY[('a'::character varying)::text, ('b'::character varying)::text])))\n);\n";
+        assert_ne!(c1, c2);
+        assert_eq!(normalize_checks(c1), normalize_checks(c2));
+        let c3 = c2.replace("'b'", "'c'");
+        assert_ne!(normalize_checks(c1), normalize_checks(&c3));
+        assert!(normalize_checks(c1).starts_with(
+            "CREATE TABLE s.t (\n    k character varying(50),\n    CONSTRAINT ok CHECK ("
+        ));
     }
 }
