@@ -9,7 +9,8 @@ use pgmove_testkit::checks::{large_objects, relation_rows, sequence_states};
 use pgmove_testkit::{corpus_dir, test_pairs, Cluster, ExpectedError, Major};
 use std::path::PathBuf;
 
-/// What each source major gets: the every-object fixture (10+) or the 9.4 one, and pagila.
+/// What each source major gets: the every-object fixture (10+) or the 9.4 one, pagila and
+/// musicbrainz (hundreds of tables, its own collations, types and extensions).
 fn corpora(source: Major) -> Vec<(&'static str, Vec<PathBuf>)> {
     let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures");
     let pagila = corpus_dir().join("pagila");
@@ -24,6 +25,10 @@ fn corpora(source: Major) -> Vec<(&'static str, Vec<PathBuf>)> {
                 pagila.join("pagila-schema.sql"),
                 pagila.join("pagila-data.sql"),
             ],
+        ),
+        (
+            "musicbrainz",
+            vec![corpus_dir().join("musicbrainz/load_all.sql")],
         ),
     ]
 }
@@ -86,10 +91,15 @@ async fn migrate_moves_the_whole_database() {
             if !report.passed() {
                 failures.push(format!(
                     "{sm}->{tm} {db}: validation did not pass: {:?}",
-                    report
-                        .validation
-                        .as_ref()
-                        .map(|v| (&v.schema, &v.sequences))
+                    report.validation.as_ref().map(|v| (
+                        &v.schema,
+                        v.sequences
+                            .iter()
+                            .filter(|s| s.problem.is_some())
+                            .collect::<Vec<_>>(),
+                        v.tables.iter().filter(|t| t.differs()).collect::<Vec<_>>(),
+                        &v.large_objects
+                    ))
                 ));
             }
 

@@ -315,6 +315,8 @@ impl Migration {
             r => r,
         };
         let recorded = recorded.unwrap_or_default();
+        // What this run writes: the earlier run's record, with this run's steps added.
+        let mut record = recorded.clone();
         let resumed = !recorded.fingerprint.is_empty();
         if resumed && recorded.fingerprint != fingerprint {
             return Err(Error::Invalid(format!(
@@ -399,11 +401,18 @@ impl Migration {
                 step: StepName::Schema,
                 total,
             });
+            record = state::State {
+                fingerprint: fingerprint.clone(),
+                baseline: Some(restart::baseline(&target).await?),
+                ..state::State::default()
+            };
+            let create = state::create_sql(&record);
+            let finish_sql = record.mark_sql("schema", "done");
             apply::apply_in_transaction_with(
                 &target,
-                &state::create_sql(&fingerprint, target_version(&target).await?),
+                &create,
                 &schema_plan.items,
-                &state::mark_sql("schema", "done"),
+                &finish_sql,
                 |done, total, what| {
                     progress(Event::Progress {
                         step: StepName::Schema,
@@ -422,7 +431,7 @@ impl Migration {
         let r = match (recorded.steps.get("data").map(String::as_str), self.data) {
             (Some(_), _) => already(StepName::Data),
             (None, DataMode::None) => {
-                state::mark(&target, "data", "external").await?;
+                state::mark(&target, &mut record, "data", "external").await?;
                 report.waiting_for_data = true;
                 StepReport {
                     step: StepName::Data,
@@ -439,12 +448,12 @@ impl Migration {
             }
             (None, DataMode::Copy) => {
                 let r = self.data_step(&cat, progress).await?;
-                state::mark(&target, "data", "done").await?;
+                state::mark(&target, &mut record, "data", "done").await?;
                 r
             }
             (None, DataMode::Online) => {
                 let r = self.online_step(&cat, &source, &target, progress).await?;
-                state::mark(&target, "data", "online").await?;
+                state::mark(&target, &mut record, "data", "online").await?;
                 r
             }
         };
@@ -484,7 +493,7 @@ impl Migration {
                 &target,
                 "",
                 &p.items,
-                &state::mark_sql("sequences", "done"),
+                &record.mark_sql("sequences", "done"),
                 |done, total, what| {
                     progress(Event::Progress {
                         step: StepName::Sequences,
@@ -504,7 +513,7 @@ impl Migration {
             already(StepName::PostData)
         } else {
             let r = self.post_data_step(&cat, post_plan, progress).await?;
-            state::mark(&target, "post-data", "done").await?;
+            state::mark(&target, &mut record, "post-data", "done").await?;
             r
         };
         finish(&mut report, r);

@@ -1,8 +1,8 @@
 //! `--restart`: take a target back to what it held before an earlier run of the migration,
 //! so the run can start over (after the source's schema changed, or a run went wrong).
 //!
-//! The schema step records a baseline in its own transaction, before it creates anything:
-//! every user object the target database held then (catalog and OID, for each catalog whose
+//! The schema step records a baseline in its own transaction, read right before it creates
+//! anything: every user object the target database held then (catalog and OID, for each catalog whose
 //! objects a migration can create). Restarting drops every user object that is not in that
 //! baseline, top-level objects only (a table's indexes, constraints, triggers, row type and
 //! owned sequences go with it), each in its own statement with `IF EXISTS … CASCADE`, so an
@@ -167,15 +167,23 @@ pub fn objects_sql(version: i32) -> String {
     parts.join("\nUNION ALL ")
 }
 
-/// SQL recording the baseline into the migration's state table: run in the schema step's
-/// transaction before its items, so it sees the target as the run found it.
-pub fn baseline_sql(version: i32, state_table: &str) -> String {
-    format!(
-        "INSERT INTO {state_table} (step, detail) \
-         SELECT 'baseline', coalesce(string_agg(classid::text || ':' || objid::text, ','), '') \
-           FROM ({}) b;\n",
+/// The baseline of `target` as the record keeps it (`classid:objid,…`): read right before the
+/// schema step, which records it in its own transaction.
+pub async fn baseline(target: &Client) -> Result<String> {
+    let version: i32 = target
+        .query_one("SELECT current_setting('server_version_num')::int4", &[])
+        .await
+        .map_err(|e| Error::db(e, None, Some("server_version_num")))?
+        .get(0);
+    let sql = format!(
+        "SELECT coalesce(string_agg(classid::text || ':' || objid::text, ','), '') FROM ({}) b",
         objects_sql(version)
-    )
+    );
+    Ok(target
+        .query_one(&sql, &[])
+        .await
+        .map_err(|e| Error::db(e, None, Some("listing the target's objects")))?
+        .get(0))
 }
 
 /// The keyword `DROP` takes for an object type as `pg_identify_object` names it; `None` for

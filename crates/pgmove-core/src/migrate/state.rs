@@ -1,25 +1,27 @@
-//! A migration's bookkeeping on the target: which steps are done, and a fingerprint of the
-//! source schema they were done for, so an interrupted `migrate` continues where it stopped.
+//! A migration's bookkeeping on the target: which steps are done, a fingerprint of the source
+//! schema they were done for, and what the target held before (for `--restart`), so an
+//! interrupted `migrate` continues where it stopped.
 //!
-//! It lives in one table of its own schema ([`STATE_SCHEMA`]) on the target. The schema step
+//! It is the comment of a schema of its own ([`STATE_SCHEMA`]) on the target, as JSON: no
+//! table, so nothing of it shows in `information_schema.tables`/`columns` (a materialized
+//! view over those, refreshed in post-data, must count what the source has). The schema step
 //! creates it inside the schema step's own transaction, so the target either has the schema
 //! and the record of it, or neither; every later step records itself done in the transaction
 //! (or right after the work) that finishes it. A finished migration drops the schema: it must
-//! never be left behind on a target that validated clean, and nothing but this module writes it.
+//! never be left behind on a target that validated clean, and nothing but this module writes
+//! it.
 
 use crate::quote::literal;
 use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use tokio_postgres::Client;
 
 /// The target schema holding a migration's bookkeeping while it runs. Validation ignores it.
 pub const STATE_SCHEMA: &str = "pgmove_migrate";
 
-/// The state table, qualified.
-const TABLE: &str = "pgmove_migrate.state";
-
 /// What an earlier run of the same migration recorded on the target.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct State {
     /// step name → detail (`done`, or `external` for rows left to another tool).
     pub steps: BTreeMap<String, String>,
@@ -27,6 +29,7 @@ pub struct State {
     pub fingerprint: String,
     /// What the target held before the run (see [`super::restart`]); `None` in a record
     /// written by a pgmove that did not keep one.
+    #[serde(default)]
     pub baseline: Option<String>,
 }
 
@@ -35,67 +38,58 @@ impl State {
     pub fn done(&self, step: &str) -> bool {
         self.steps.contains_key(step)
     }
+
+    /// Record `step` as finished with `detail`, and return the SQL that stores the record so
+    /// (run it in the transaction that finishes the step, or right after the work).
+    pub fn mark_sql(&mut self, step: &str, detail: &str) -> String {
+        self.steps.insert(step.to_string(), detail.to_string());
+        self.store_sql()
+    }
+
+    /// The SQL that stores this record as the state schema's comment.
+    fn store_sql(&self) -> String {
+        let json = serde_json::to_string(self).unwrap_or_default();
+        format!("COMMENT ON SCHEMA {STATE_SCHEMA} IS {};\n", literal(&json))
+    }
 }
 
 /// The state an earlier run left on the target, or `None` for a target no run has touched.
 pub async fn read(target: &Client) -> Result<Option<State>> {
-    let exists: bool = target
-        .query_one(
-            "SELECT EXISTS (SELECT FROM pg_catalog.pg_namespace WHERE nspname = $1)",
+    let row = target
+        .query_opt(
+            "SELECT pg_catalog.obj_description(oid, 'pg_namespace') FROM pg_catalog.pg_namespace
+              WHERE nspname = $1",
             &[&STATE_SCHEMA],
         )
         .await
-        .map_err(|e| Error::db(e, None, Some("reading the migration state")))?
-        .get(0);
-    if !exists {
-        return Ok(None);
-    }
-    let rows = target
-        .query(&format!("SELECT step, detail FROM {TABLE}"), &[])
-        .await
         .map_err(|e| Error::db(e, None, Some("reading the migration state")))?;
-    let mut state = State::default();
-    for r in rows {
-        let (step, detail): (String, String) = (r.get(0), r.get(1));
-        if step == "fingerprint" {
-            state.fingerprint = detail;
-        } else if step == "baseline" {
-            state.baseline = Some(detail);
-        } else {
-            state.steps.insert(step, detail);
-        }
-    }
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let text: Option<String> = row.get(0);
+    let state = text
+        .as_deref()
+        .and_then(|t| serde_json::from_str::<State>(t).ok())
+        .ok_or_else(|| {
+            Error::Invalid(format!(
+                "the target's schema {STATE_SCHEMA} does not hold a migration record pgmove can \
+                 read (its comment was changed, or an older pgmove wrote it): drop and recreate \
+                 the target database, then run again"
+            ))
+        })?;
     Ok(Some(state))
 }
 
-/// SQL that creates the state, recording `fingerprint` and what a target of `version`
-/// (`server_version_num`) holds before the run: run inside the schema step's transaction,
-/// before its items.
-pub fn create_sql(fingerprint: &str, version: i32) -> String {
-    format!(
-        "CREATE SCHEMA {STATE_SCHEMA};\n\
-         CREATE TABLE {TABLE} (step text PRIMARY KEY, detail text NOT NULL, \
-         at timestamptz NOT NULL DEFAULT now());\n\
-         INSERT INTO {TABLE} (step, detail) VALUES ('fingerprint', {});\n{}",
-        literal(fingerprint),
-        super::restart::baseline_sql(version, TABLE)
-    )
+/// SQL that creates the record of a new run, `state` (its fingerprint and baseline set, no
+/// step done): run inside the schema step's transaction, before its items.
+pub fn create_sql(state: &State) -> String {
+    format!("CREATE SCHEMA {STATE_SCHEMA};\n{}", state.store_sql())
 }
 
-/// SQL that records `step` as finished with `detail`; idempotent.
-pub fn mark_sql(step: &str, detail: &str) -> String {
-    format!(
-        "INSERT INTO {TABLE} (step, detail) VALUES ({}, {}) \
-         ON CONFLICT (step) DO UPDATE SET detail = EXCLUDED.detail, at = now();\n",
-        literal(step),
-        literal(detail)
-    )
-}
-
-/// Record `step` as finished.
-pub async fn mark(target: &Client, step: &str, detail: &str) -> Result<()> {
+/// Record `step` as finished in `state` and on the target.
+pub async fn mark(target: &Client, state: &mut State, step: &str, detail: &str) -> Result<()> {
     target
-        .batch_execute(&mark_sql(step, detail))
+        .batch_execute(&state.mark_sql(step, detail))
         .await
         .map_err(|e| Error::db(e, None, Some("recording the migration state")))
 }
@@ -133,8 +127,17 @@ mod tests {
     }
 
     #[test]
-    fn state_sql_quotes_what_it_records() {
-        assert!(mark_sql("post-data", "it's done").contains("'it''s done'"));
-        assert!(create_sql("00ff", 150000).contains("VALUES ('fingerprint', '00ff')"));
+    fn state_sql_quotes_what_it_records_and_reads_back() {
+        let mut s = State {
+            fingerprint: "00ff".into(),
+            baseline: Some("2615:16390".into()),
+            ..State::default()
+        };
+        assert!(create_sql(&s).starts_with("CREATE SCHEMA pgmove_migrate;\nCOMMENT ON SCHEMA"));
+        let sql = s.mark_sql("post-data", "it's done");
+        assert!(sql.contains("it''s done"), "{sql}");
+        assert!(s.done("post-data"));
+        let json = serde_json::to_string(&s).unwrap();
+        assert_eq!(serde_json::from_str::<State>(&json).unwrap(), s);
     }
 }
