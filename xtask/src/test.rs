@@ -25,7 +25,7 @@ use std::time::Instant;
 /// Source→target pairs of the second end-to-end run: the oldest sources (9.4, the oldest pgmove
 /// reads, and 10, the first with pg_sequence, partitioning's start) into Debian's 15, and the
 /// newest source and target.
-const DEFAULT_CROSS_PAIRS: &str = "9.4:15,10:15,15:18,18:18";
+const DEFAULT_CROSS_PAIRS: &str = "9.4:15,9.6:18,10:15,15:18,18:18";
 /// Fetched even when no pair names them, so the oldest and newest majors are always at hand
 /// (validate.rs copies from 9.4, 9.6 and 10 into 15 whatever the pairs).
 const ALWAYS_FETCHED: &[Major] = &[Major::V9_4, Major::V9_6, Major::new(10), Major::new(18)];
