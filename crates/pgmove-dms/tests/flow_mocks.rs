@@ -1,0 +1,358 @@
+//! The DMS flow's state transitions and its resumption against `aws-smithy-mocks`, with real
+//! servers for pgmove's side: a run that finds the task stopped after its full load builds
+//! post-data, then resumes the task (and post-data is on the target when it does); a run that
+//! finds the task streaming does nothing; cutover refuses a task that is not replicating, waits
+//! for the latency bound, stops the task, sets sequences, validates, and is done when run again.
+mod support;
+
+use aws_sdk_databasemigration::operation::describe_replication_tasks::DescribeReplicationTasksOutput;
+use aws_sdk_databasemigration::operation::describe_table_statistics::DescribeTableStatisticsOutput;
+use aws_sdk_databasemigration::operation::start_replication_task::StartReplicationTaskOutput;
+use aws_sdk_databasemigration::operation::stop_replication_task::StopReplicationTaskOutput;
+use aws_sdk_databasemigration::types::{
+    ReplicationTask, ReplicationTaskStats, StartReplicationTaskTypeValue, TableStatistics,
+};
+use aws_sdk_databasemigration::Client;
+use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
+use aws_smithy_types::DateTime;
+use pgmove_core::migrate::{DataMode, Migration};
+use pgmove_dms::config::Config;
+use pgmove_dms::flow::{self, CutoverOptions, FlowStatus, FlowStep, MigrateOptions};
+use pgmove_dms::lifecycle::{LatencyProbe, TaskStatus, WaitOptions};
+use pgmove_dms::plan::PlanOptions;
+use pgmove_dms::{client, Result};
+use pgmove_testkit::{test_pairs, Cluster};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const ARN: &str = "arn:aws:dms:eu-west-2:123456789012:task:TEST";
+
+/// The task as the mocked DMS sees it: `loaded` (stopped before cached changes), `running`,
+/// `stopped` (by a user, or by cutover).
+type Phase = Arc<Mutex<&'static str>>;
+
+fn task(phase: &str) -> ReplicationTask {
+    let (status, reason) = match phase {
+        "loaded" => ("stopped", Some("Stop Reason CACHED_CHANGES_NOT_APPLIED")),
+        "running" => ("running", None),
+        _ => ("stopped", Some("Stop Reason STOPPED_BY_USER")),
+    };
+    ReplicationTask::builder()
+        .replication_task_identifier("test-task")
+        .replication_task_arn(ARN)
+        .status(status)
+        .set_stop_reason(reason.map(str::to_string))
+        .replication_task_start_date(DateTime::from_secs(1_700_000_000))
+        .replication_task_stats(
+            ReplicationTaskStats::builder()
+                .full_load_progress_percent(100)
+                .tables_loaded(2)
+                .build(),
+        )
+        .build()
+}
+
+/// Describe, statistics, start (resume-processing only) and stop, over one shared phase.
+/// Anything else (plan, apply, a fresh start) matches no rule and fails the call.
+struct World {
+    phase: Phase,
+    rules: Vec<Rule>,
+}
+
+impl World {
+    fn new(phase: &'static str, on_resume: impl Fn() + Send + Sync + 'static) -> World {
+        let phase: Phase = Arc::new(Mutex::new(phase));
+        let (p1, p2, p3) = (phase.clone(), phase.clone(), phase.clone());
+        let rules = vec![
+            mock!(Client::describe_replication_tasks).then_compute_output(move |_| {
+                DescribeReplicationTasksOutput::builder()
+                    .replication_tasks(task(&p1.lock().unwrap()))
+                    .build()
+            }),
+            mock!(Client::describe_table_statistics).then_output(|| {
+                DescribeTableStatisticsOutput::builder()
+                    .replication_task_arn(ARN)
+                    .table_statistics(
+                        TableStatistics::builder()
+                            .schema_name("public")
+                            .table_name("account")
+                            .table_state("Table completed")
+                            .full_load_rows(50)
+                            .build(),
+                    )
+                    .build()
+            }),
+            mock!(Client::start_replication_task)
+                .match_requests(|r| {
+                    r.start_replication_task_type()
+                        == Some(&StartReplicationTaskTypeValue::ResumeProcessing)
+                })
+                .then_compute_output(move |_| {
+                    on_resume();
+                    *p2.lock().unwrap() = "running";
+                    StartReplicationTaskOutput::builder()
+                        .replication_task(task("running"))
+                        .build()
+                }),
+            mock!(Client::stop_replication_task).then_compute_output(move |_| {
+                *p3.lock().unwrap() = "stopped";
+                StopReplicationTaskOutput::builder()
+                    .replication_task(task("stopped"))
+                    .build()
+            }),
+        ];
+        World { phase, rules }
+    }
+
+    fn client(&self) -> Client {
+        let refs: Vec<&Rule> = self.rules.iter().collect();
+        mock_client!(aws_sdk_databasemigration, RuleMode::MatchAny, &refs, |b| b
+            .retry_config(client::retry_config(1, Duration::from_millis(1))))
+    }
+
+    fn starts(&self) -> usize {
+        self.rules[2].num_calls()
+    }
+
+    fn stops(&self) -> usize {
+        self.rules[3].num_calls()
+    }
+}
+
+/// Latencies handed out one per reading, the last one repeated.
+struct Scripted(Mutex<Vec<Duration>>);
+impl LatencyProbe for Scripted {
+    async fn latency(&self, _status: &TaskStatus) -> Result<Option<Duration>> {
+        let mut v = self.0.lock().unwrap();
+        Ok(Some(if v.len() > 1 { v.remove(0) } else { v[0] }))
+    }
+}
+
+fn fast() -> WaitOptions {
+    WaitOptions {
+        timeout: Duration::from_secs(20),
+        poll: Duration::from_millis(5),
+    }
+}
+
+fn one(c: &Cluster, sql: &str) -> String {
+    c.psql("app", &["-At", "-c", sql])
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+const INDEXES: &str = "select count(*) from pg_indexes where schemaname = 'public'";
+
+/// A source with rows and a target where an earlier `migrate --data dms` created the schema
+/// and recorded the rows as DMS's, and DMS loaded them.
+struct Setup {
+    source: Cluster,
+    target: Cluster,
+    migration: Migration,
+    dir: tempfile::TempDir,
+}
+
+async fn setup(sm: pgmove_testkit::Major, tm: pgmove_testkit::Major) -> Setup {
+    let source = Cluster::builder(sm)
+        .setting("wal_level", "logical")
+        .start()
+        .unwrap();
+    let target = Cluster::start(tm).unwrap();
+    source.create_db("app").unwrap();
+    target.create_db("app").unwrap();
+    source
+        .sql(
+            "app",
+            "create table account (id serial primary key, name text not null unique);
+             create table note (id serial primary key, account_id int not null references account,
+                                body text);
+             insert into account (name) select 'a' || g from generate_series(1, 50) g;
+             insert into note (account_id, body) select 1 + g % 50, 'n' || g
+               from generate_series(1, 120) g;",
+        )
+        .unwrap();
+    let migration = Migration::new(
+        source.url("app").parse().unwrap(),
+        target.url("app").parse().unwrap(),
+    )
+    .jobs(2)
+    .data(DataMode::ExternalReplication);
+    let r = Box::pin(migration.run(&|_| {})).await.unwrap();
+    assert!(r.waiting_for_data);
+    source.copy_rows("app", &target, "app").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    support::write_config(dir.path());
+    Setup {
+        source,
+        target,
+        migration,
+        dir,
+    }
+}
+
+fn migrate_options(s: &Setup) -> MigrateOptions {
+    MigrateOptions {
+        source: s.source.url("app"),
+        target: s.target.url("app").parse().unwrap(),
+        plan: PlanOptions::default(),
+        wait: fast(),
+    }
+}
+
+#[tokio::test]
+async fn after_the_full_load_post_data_is_built_then_the_task_resumed() {
+    for (sm, tm) in test_pairs() {
+        let s = setup(sm, tm).await;
+        let loaded = Config::load(&s.dir.path().join("dms.toml")).unwrap();
+        assert_eq!(one(&s.target, INDEXES), "0");
+
+        // What the target holds at the moment DMS is told to resume.
+        let at_resume = Arc::new(Mutex::new(None));
+        let (seen, psql, conninfo) = (
+            at_resume.clone(),
+            pgmove_testkit::client_bin_dir().unwrap().join("psql"),
+            s.target.conninfo("app"),
+        );
+        let world = World::new("loaded", move || {
+            let o = std::process::Command::new(&psql)
+                .args(["-At", "-d", &conninfo, "-c", INDEXES])
+                .output()
+                .unwrap();
+            *seen.lock().unwrap() = Some(String::from_utf8_lossy(&o.stdout).trim().to_string());
+        });
+        let c = world.client();
+        let probe = Scripted(Mutex::new(vec![Duration::from_millis(700)]));
+        let r = flow::migrate_with(
+            &c,
+            &loaded,
+            &s.migration,
+            &migrate_options(&s),
+            &probe,
+            &|_| {},
+        )
+        .await
+        .unwrap();
+        let got: Vec<(FlowStep, FlowStatus)> = r.steps.iter().map(|x| (x.step, x.status)).collect();
+        use FlowStatus::*;
+        assert_eq!(
+            got,
+            [
+                (FlowStep::Plan, AlreadyDone),
+                (FlowStep::Schema, AlreadyDone),
+                (FlowStep::Apply, AlreadyDone),
+                (FlowStep::Start, AlreadyDone),
+                (FlowStep::FullLoad, AlreadyDone),
+                (FlowStep::PostData, Done),
+                (FlowStep::Resume, Done),
+                (FlowStep::Cdc, Done),
+            ]
+        );
+        assert_eq!(world.starts(), 1);
+        assert_eq!(*world.phase.lock().unwrap(), "running");
+        // Post-data (two keys, a unique constraint) was there before DMS resumed.
+        assert_eq!(at_resume.lock().unwrap().as_deref(), Some("3"));
+        assert!(r.passed(), "{r:#?}");
+        assert_eq!(r.cdc_latency_seconds, Some(0.7));
+        // No plan was written: the task had run, its plan is the one it runs with.
+        assert!(!s.dir.path().join("plan").exists());
+
+        // Again, with the task streaming: nothing started, nothing built.
+        let r = flow::migrate_with(
+            &c,
+            &loaded,
+            &s.migration,
+            &migrate_options(&s),
+            &probe,
+            &|_| {},
+        )
+        .await
+        .unwrap();
+        assert!(
+            r.steps[..7].iter().all(|x| x.status == AlreadyDone),
+            "{:?}",
+            r.steps
+        );
+        assert_eq!(world.starts(), 1);
+    }
+}
+
+#[tokio::test]
+async fn cutover_waits_for_the_bound_stops_sets_sequences_and_validates() {
+    for (sm, tm) in test_pairs() {
+        let s = setup(sm, tm).await;
+        let loaded = Config::load(&s.dir.path().join("dms.toml")).unwrap();
+        // Post-data, as `migrate --data dms` builds it after the full load.
+        let r = Box::pin(s.migration.run(&|_| {})).await.unwrap();
+        assert!(r.passed(), "{r:#?}");
+
+        let opts = CutoverOptions {
+            source: s.source.url("app").parse().unwrap(),
+            target: s.target.url("app").parse().unwrap(),
+            filter: Default::default(),
+            margin: 100,
+            max_latency: Duration::from_secs(5),
+            wait: fast(),
+            jobs: 2,
+            destroy: true,
+        };
+
+        // A task a user stopped is not replicating: refused, nothing changed.
+        let world = World::new("stopped", || {});
+        let c = world.client();
+        let probe = Scripted(Mutex::new(vec![Duration::from_secs(1)]));
+        let e = flow::cutover_with(&c, &loaded, &opts, &probe, |_| {})
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not replicating") && !e.contains('\n'), "{e}");
+        assert_eq!(world.stops(), 0);
+        assert_eq!(one(&s.target, "select last_value from account_id_seq"), "1");
+
+        // Streaming: waits until the latency is under the bound, then stops.
+        *world.phase.lock().unwrap() = "running";
+        let probe = Scripted(Mutex::new(vec![
+            Duration::from_secs(40),
+            Duration::from_secs(12),
+            Duration::from_secs(3),
+        ]));
+        let mut polls = 0;
+        let r = flow::cutover_with(&c, &loaded, &opts, &probe, |_| polls += 1)
+            .await
+            .unwrap();
+        assert!(r.passed(), "{r:#?}");
+        assert!(r.stopped_task);
+        assert!(polls >= 3, "{polls}");
+        assert_eq!(r.latency_seconds, Some(3.0));
+        assert_eq!(world.stops(), 1);
+        assert_eq!(r.sequences_set.len(), 2);
+        // Nothing was created by apply here: nothing to destroy.
+        assert!(r.destroyed.is_empty());
+        assert_eq!(
+            one(&s.target, "select last_value from account_id_seq"),
+            "150"
+        );
+        assert_eq!(one(&s.target, "select last_value from note_id_seq"), "220");
+        assert_eq!(
+            one(
+                &s.target,
+                "select count(*) from pg_namespace where nspname = 'pgmove_migrate'"
+            ),
+            "0"
+        );
+
+        // Again: already done, the task not touched, sequences not moved.
+        s.source
+            .sql("app", "select setval('account_id_seq', 10)")
+            .unwrap();
+        let r = flow::cutover_with(&c, &loaded, &opts, &probe, |_| {})
+            .await
+            .unwrap();
+        assert!(r.already_done && r.passed());
+        assert_eq!(world.stops(), 1);
+        assert_eq!(
+            one(&s.target, "select last_value from account_id_seq"),
+            "150"
+        );
+    }
+}
