@@ -20,8 +20,9 @@
 //! writes to the source, never starts post-data before DMS finished the full load, and never
 //! sets a sequence after the record of a finished cutover is gone.
 //!
-//! pgmove's runs and validation are boxed where they are awaited: their futures are large, and
-//! a caller polling this one on a small stack (a test thread) must not hold them inline.
+//! Both entry points box their work, and pgmove's runs and validation are boxed where they are
+//! awaited: those futures (the SDK's among them) are large, and a caller polling on a small
+//! stack (a test thread, a runtime worker) must not hold them inline.
 
 use crate::config::Loaded;
 use crate::lifecycle::{self, LatencyProbe, StartMode, TaskStatus, WaitFor, WaitOptions};
@@ -142,6 +143,20 @@ pub struct MigrateOptions {
 /// `pgmove migrate --data dms`: see the module documentation. `migration` carries the
 /// connections, jobs, roles, filters and validation choice; its data mode is set here.
 pub async fn migrate_with<P: LatencyProbe>(
+    client: &Client,
+    loaded: &Loaded,
+    migration: &Migration,
+    opts: &MigrateOptions,
+    probe: &P,
+    progress: &(dyn Fn(Event<'_>) + Send + Sync),
+) -> Result<MigrateReport> {
+    Box::pin(migrate_boxed(
+        client, loaded, migration, opts, probe, progress,
+    ))
+    .await
+}
+
+async fn migrate_boxed<P: LatencyProbe>(
     client: &Client,
     loaded: &Loaded,
     migration: &Migration,
@@ -459,6 +474,16 @@ impl CutoverReport {
 /// a stopped task is not waited on twice, sequences are set once (with the record of it, in one
 /// transaction), and once validation passed the record is gone and a new run only destroys.
 pub async fn cutover_with<P: LatencyProbe>(
+    client: &Client,
+    loaded: &Loaded,
+    opts: &CutoverOptions,
+    probe: &P,
+    progress: impl FnMut(&TaskStatus),
+) -> Result<CutoverReport> {
+    Box::pin(cutover_boxed(client, loaded, opts, probe, progress)).await
+}
+
+async fn cutover_boxed<P: LatencyProbe>(
     client: &Client,
     loaded: &Loaded,
     opts: &CutoverOptions,

@@ -27,15 +27,21 @@ use std::time::Duration;
 
 const ARN: &str = "arn:aws:dms:eu-west-2:123456789012:task:TEST";
 
-/// The task as the mocked DMS sees it: `loaded` (stopped before cached changes), `running`,
-/// `stopped` (by a user, or by cutover).
+/// The task as the mocked DMS sees it: `loading` (its full load half done; loaded after a few
+/// reads), `loaded` (stopped before cached changes), `running`, `stopped` (by a user, or by
+/// cutover).
 type Phase = Arc<Mutex<&'static str>>;
 
 fn task(phase: &str) -> ReplicationTask {
     let (status, reason) = match phase {
+        "loading" | "running" => ("running", None),
         "loaded" => ("stopped", Some("Stop Reason CACHED_CHANGES_NOT_APPLIED")),
-        "running" => ("running", None),
         _ => ("stopped", Some("Stop Reason STOPPED_BY_USER")),
+    };
+    let (percent, loading) = if phase == "loading" {
+        (50, 1)
+    } else {
+        (100, 0)
     };
     ReplicationTask::builder()
         .replication_task_identifier("test-task")
@@ -45,8 +51,9 @@ fn task(phase: &str) -> ReplicationTask {
         .replication_task_start_date(DateTime::from_secs(1_700_000_000))
         .replication_task_stats(
             ReplicationTaskStats::builder()
-                .full_load_progress_percent(100)
-                .tables_loaded(2)
+                .full_load_progress_percent(percent)
+                .tables_loaded(2 - loading)
+                .tables_loading(loading)
                 .build(),
         )
         .build()
@@ -63,10 +70,15 @@ impl World {
     fn new(phase: &'static str, on_resume: impl Fn() + Send + Sync + 'static) -> World {
         let phase: Phase = Arc::new(Mutex::new(phase));
         let (p1, p2, p3) = (phase.clone(), phase.clone(), phase.clone());
+        let reads = std::sync::atomic::AtomicUsize::new(0);
         let rules = vec![
             mock!(Client::describe_replication_tasks).then_compute_output(move |_| {
+                let mut p = p1.lock().unwrap();
+                if *p == "loading" && reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst) >= 3 {
+                    *p = "loaded";
+                }
                 DescribeReplicationTasksOutput::builder()
-                    .replication_tasks(task(&p1.lock().unwrap()))
+                    .replication_tasks(task(&p))
                     .build()
             }),
             mock!(Client::describe_table_statistics).then_output(|| {
@@ -355,4 +367,104 @@ async fn cutover_waits_for_the_bound_stops_sets_sequences_and_validates() {
             "150"
         );
     }
+}
+
+#[tokio::test]
+async fn a_run_killed_during_the_full_load_waits_for_it_before_post_data() {
+    let (sm, tm) = test_pairs()[0];
+    let s = setup(sm, tm).await;
+    let loaded = Config::load(&s.dir.path().join("dms.toml")).unwrap();
+    let world = World::new("loading", || {});
+    let c = world.client();
+    let probe = Scripted(Mutex::new(vec![Duration::from_secs(2)]));
+    let seen = Mutex::new(Vec::new());
+    let progress = |e: flow::Event<'_>| match e {
+        flow::Event::Task(t) => seen
+            .lock()
+            .unwrap()
+            .push(format!("task {}", t.full_load_percent)),
+        flow::Event::Step(r) if r.step == FlowStep::PostData => {
+            seen.lock().unwrap().push("post-data".into())
+        }
+        _ => {}
+    };
+    let r = flow::migrate_with(
+        &c,
+        &loaded,
+        &s.migration,
+        &migrate_options(&s),
+        &probe,
+        &progress,
+    )
+    .await
+    .unwrap();
+    let full_load = r
+        .steps
+        .iter()
+        .find(|x| x.step == FlowStep::FullLoad)
+        .unwrap();
+    assert_eq!(full_load.status, FlowStatus::Done);
+    assert!(r.passed(), "{r:#?}");
+    assert_eq!(world.starts(), 1);
+    // Every read before post-data showed the load half done until it was whole.
+    let seen = seen.into_inner().unwrap();
+    let at = seen.iter().position(|x| x == "post-data").unwrap();
+    assert!(seen[..at].iter().any(|x| x == "task 50"), "{seen:?}");
+    assert_eq!(seen[at - 1], "task 100", "{seen:?}");
+    assert_eq!(one(&s.target, INDEXES), "3");
+}
+
+#[tokio::test]
+async fn a_source_dms_cannot_replicate_is_refused_before_anything_is_written() {
+    let (sm, tm) = test_pairs()[0];
+    // wal_level stays replica: no CDC.
+    let source = Cluster::start(sm).unwrap();
+    let target = Cluster::start(tm).unwrap();
+    source.create_db("app").unwrap();
+    target.create_db("app").unwrap();
+    source
+        .sql("app", "create table t (id int primary key)")
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let loaded = Config::load(&support::write_config(dir.path())).unwrap();
+    // DMS knows no task yet; nothing else may be called.
+    let none = mock!(Client::describe_replication_tasks)
+        .then_output(|| DescribeReplicationTasksOutput::builder().build());
+    let c = mock_client!(aws_sdk_databasemigration, RuleMode::MatchAny, &[&none]);
+    let migration = Migration::new(
+        source.url("app").parse().unwrap(),
+        target.url("app").parse().unwrap(),
+    );
+    let opts = MigrateOptions {
+        source: source.url("app"),
+        target: target.url("app").parse().unwrap(),
+        plan: PlanOptions::default(),
+        wait: fast(),
+    };
+    let probe = Scripted(Mutex::new(vec![Duration::from_secs(1)]));
+    let e = flow::migrate_with(&c, &loaded, &migration, &opts, &probe, &|_| {})
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("DMS preflight failed, nothing was written: wal_level: wal_level = ")
+            && e.contains("CDC needs logical"),
+        "{e}"
+    );
+    assert!(!e.contains('\n'), "{e}");
+    assert_eq!(none.num_calls(), 1);
+    assert_eq!(
+        one(
+            &target,
+            "select count(*) from pg_tables where schemaname = 'public'"
+        ),
+        "0"
+    );
+    assert_eq!(
+        one(
+            &target,
+            "select count(*) from pg_namespace where nspname = 'pgmove_migrate'"
+        ),
+        "0"
+    );
 }
