@@ -206,6 +206,9 @@ fn cutover_text(r: &CutoverReport) -> String {
     if r.already_done {
         out += "nothing to do: the target holds no record of a migration (already cut over)\n";
     }
+    for w in &r.open_writes {
+        out += &format!("open write transaction on the source at cutover: {w}\n");
+    }
     if r.stopped_task {
         out += &format!(
             "caught up: task {} stopped at a CDC latency of {} ({:.1}s waited)\n",
@@ -224,6 +227,13 @@ fn cutover_text(r: &CutoverReport) -> String {
     }
     for d in &r.destroyed {
         out += &format!("deleted {d}\n");
+    }
+    for slot in &r.idle_source_slots {
+        out += &format!(
+            "logical slot {slot} on the source is idle and keeps WAL there: once its DMS task \
+             is deleted, drop it (SELECT pg_drop_replication_slot({}))\n",
+            pgmove_core::quote::literal(slot)
+        );
     }
     if !r.already_done {
         out += &format!(

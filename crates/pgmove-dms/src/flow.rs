@@ -445,6 +445,10 @@ pub struct CutoverReport {
     pub task_id: String,
     /// The target holds no record of a migration: cut over already (or never migrated).
     pub already_done: bool,
+    /// Sessions on the source with an open write transaction when this run began to wait (the
+    /// application should have stopped; their writes reach the target only if they commit
+    /// before the task stops).
+    pub open_writes: Vec<String>,
     /// The task's CDC latency when it was stopped.
     pub latency_seconds: Option<f64>,
     /// Seconds spent waiting for the latency and the stop.
@@ -457,6 +461,9 @@ pub struct CutoverReport {
     pub validation: Option<validate::Report>,
     /// What `destroy` deleted: `kind id`.
     pub destroyed: Vec<String>,
+    /// Logical replication slots on the source that nothing streams from (DMS's, once its task
+    /// stopped): each keeps WAL on the source until it is dropped.
+    pub idle_source_slots: Vec<String>,
 }
 
 impl CutoverReport {
@@ -495,12 +502,14 @@ async fn cutover_boxed<P: LatencyProbe>(
     let mut report = CutoverReport {
         task_id: task_id.clone(),
         already_done: false,
+        open_writes: Vec::new(),
         latency_seconds: None,
         waited_seconds: 0.0,
         stopped_task: false,
         sequences_set: Vec::new(),
         validation: None,
         destroyed: Vec::new(),
+        idle_source_slots: Vec::new(),
     };
     let (source, target) =
         tokio::try_join!(conn::connect(&opts.source), conn::connect(&opts.target))?;
@@ -532,6 +541,7 @@ async fn cutover_boxed<P: LatencyProbe>(
 
     // Catch up, then stop: nothing written to the source after this reaches the target.
     if phase.is_none() {
+        report.open_writes = pgmove_core::cdc::cutover::open_writes(&source).await?;
         let started = Instant::now();
         let st = lifecycle::status_with(client, &task_id).await?;
         if st.status != "running" {
@@ -610,7 +620,22 @@ async fn cutover_boxed<P: LatencyProbe>(
             report.destroyed = destroy(client, loaded).await?;
         }
     }
+    report.idle_source_slots = idle_logical_slots(&source).await?;
     Ok(report)
+}
+
+/// Logical slots of the source's database with no process streaming from them.
+async fn idle_logical_slots(source: &tokio_postgres::Client) -> Result<Vec<String>> {
+    let rows = source
+        .query(
+            "SELECT slot_name::text FROM pg_replication_slots
+              WHERE slot_type = 'logical' AND NOT active AND database = current_database()
+              ORDER BY 1",
+            &[],
+        )
+        .await
+        .map_err(|e| pgmove_core::Error::db(e, Some("replication slots".into()), None))?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
 async fn destroy(client: &Client, loaded: &Loaded) -> Result<Vec<String>> {

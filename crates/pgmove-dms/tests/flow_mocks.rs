@@ -321,8 +321,15 @@ async fn cutover_waits_for_the_bound_stops_sets_sequences_and_validates() {
         assert_eq!(world.stops(), 0);
         assert_eq!(one(&s.target, "select last_value from account_id_seq"), "1");
 
-        // Streaming: waits until the latency is under the bound, then stops.
+        // Streaming: waits until the latency is under the bound, then stops. The slot DMS
+        // streamed from stays on the source, idle: the report names it.
         *world.phase.lock().unwrap() = "running";
+        s.source
+            .sql(
+                "app",
+                "select pg_create_logical_replication_slot('dms_left', 'test_decoding')",
+            )
+            .unwrap();
         let probe = Scripted(Mutex::new(vec![
             Duration::from_secs(40),
             Duration::from_secs(12),
@@ -338,6 +345,8 @@ async fn cutover_waits_for_the_bound_stops_sets_sequences_and_validates() {
         assert_eq!(r.latency_seconds, Some(3.0));
         assert_eq!(world.stops(), 1);
         assert_eq!(r.sequences_set.len(), 2);
+        assert!(r.open_writes.is_empty(), "{:?}", r.open_writes);
+        assert_eq!(r.idle_source_slots, ["dms_left"]);
         // Nothing was created by apply here: nothing to destroy.
         assert!(r.destroyed.is_empty());
         assert_eq!(
