@@ -200,6 +200,12 @@ async fn migrate_boxed<P: LatencyProbe>(
              finish it with the command that started it"
         )));
     }
+    if let Some(phase) = recorded.as_ref().and_then(|r| r.steps.get(CUTOVER_STEP)) {
+        return Err(Error::State(format!(
+            "a cutover of this migration has begun (task {task_id} stopped, cutover at \
+             {phase}); nothing was changed: run `pgmove cutover --dms-config` again to finish it"
+        )));
+    }
     let task = crate::apply::describe_task(client, &task_id)
         .await?
         .map(|t| TaskStatus::from_task(&t));
@@ -231,8 +237,13 @@ async fn migrate_boxed<P: LatencyProbe>(
             .collect();
         if !failures.is_empty() {
             return Err(Error::State(format!(
-                "DMS preflight failed, nothing was written: {}",
-                failures.join("; ")
+                "DMS preflight failed, nothing created on the target or in AWS: {} (the \
+                 report: {})",
+                failures.join("; "),
+                loaded
+                    .plan_dir()
+                    .join(crate::plan::PREFLIGHT_FILE)
+                    .display()
             )));
         }
         let note = format!(

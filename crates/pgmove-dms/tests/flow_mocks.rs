@@ -321,6 +321,33 @@ async fn cutover_waits_for_the_bound_stops_sets_sequences_and_validates() {
         assert_eq!(world.stops(), 0);
         assert_eq!(one(&s.target, "select last_value from account_id_seq"), "1");
 
+        // A cutover that began (its mark on the target) is not undone by `migrate`: refused.
+        s.target
+            .sql(
+                "app",
+                "insert into pgmove_migrate.state (step, detail) values ('dms-cutover', 'stopped')",
+            )
+            .unwrap();
+        let e = flow::migrate_with(
+            &c,
+            &loaded,
+            &s.migration,
+            &migrate_options(&s),
+            &probe,
+            &|_| {},
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("a cutover of this migration has begun"), "{e}");
+        assert_eq!(world.starts(), 0);
+        s.target
+            .sql(
+                "app",
+                "delete from pgmove_migrate.state where step = 'dms-cutover'",
+            )
+            .unwrap();
+
         // Streaming: waits until the latency is under the bound, then stops. The slot DMS
         // streamed from stays on the source, idle: the report names it.
         *world.phase.lock().unwrap() = "running";
@@ -361,6 +388,24 @@ async fn cutover_waits_for_the_bound_stops_sets_sequences_and_validates() {
             ),
             "0"
         );
+
+        // `migrate --data dms` after the cutover: the task ran, the target has no record.
+        let e = flow::migrate_with(
+            &c,
+            &loaded,
+            &s.migration,
+            &migrate_options(&s),
+            &probe,
+            &|_| {},
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("has run already") && e.contains("nothing was changed"),
+            "{e}"
+        );
+        assert_eq!(world.starts(), 0);
 
         // Again: already done, the task not touched, sequences not moved.
         s.source
@@ -456,7 +501,7 @@ async fn a_source_dms_cannot_replicate_is_refused_before_anything_is_written() {
         .unwrap_err()
         .to_string();
     assert!(
-        e.starts_with("DMS preflight failed, nothing was written: wal_level: wal_level = ")
+        e.starts_with("DMS preflight failed, nothing created on the target or in AWS: wal_level: wal_level = ")
             && e.contains("CDC needs logical"),
         "{e}"
     );
