@@ -166,8 +166,11 @@ struct Setup {
 }
 
 async fn setup(sm: pgmove_testkit::Major, tm: pgmove_testkit::Major) -> Setup {
+    // What DMS needs on the source (9.x defaults to no slots and no senders).
     let source = Cluster::builder(sm)
         .setting("wal_level", "logical")
+        .setting("max_replication_slots", "4")
+        .setting("max_wal_senders", "4")
         .start()
         .unwrap();
     let target = Cluster::start(tm).unwrap();
