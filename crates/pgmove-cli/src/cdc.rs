@@ -32,20 +32,33 @@ pub const CUTOVER_HELP: &str =
 and the target confirmed the source's WAL, checks that the source's schema did not change since
 replicate started (DDL is not replicated), sets every sequence from its current source value
 plus --margin, then drops the subscription (and its slot) and the publication.
-Safe to run again; exit status 0 only when the cutover is done.";
+Safe to run again; exit status 0 only when the cutover is done.
+
+With AWS DMS (after `pgmove migrate --data dms --dms-config dms.toml`; a build with the `dms`
+feature): waits until the task's CDC latency is at most --max-latency (the replication lag of
+DMS's logical slot on the source), stops the task, sets every sequence from its current source
+value plus --margin, validates schema, sequences and rows, ends the migration's record on the
+target, and with --destroy deletes what `pgmove dms apply` created. Exit 0 only when the target
+validated clean; run again after a failure (a stopped task is not waited on twice, sequences
+are set once).
+
+EXAMPLES:
+  pgmove cutover --source \"$SRC\" --target \"$DST\" --margin 1000
+  pgmove cutover --source \"$SRC\" --target \"$DST\" --dms-config dms.toml --margin 1000 \\
+      --max-latency 5s --timeout 30m --destroy";
 
 #[derive(Args, Debug)]
 pub struct Endpoints {
     /// The database migrated from (URI or key=value; see CONNECTIONS below).
     #[arg(long, value_name = "CONN", env = "PGMOVE_SOURCE")]
-    source: String,
+    pub(crate) source: String,
     /// The database migrated to.
     #[arg(long, value_name = "CONN", env = "PGMOVE_TARGET")]
-    target: String,
+    pub(crate) target: String,
 }
 
 impl Endpoints {
-    fn specs(&self) -> Result<(ConnSpec, ConnSpec)> {
+    pub(crate) fn specs(&self) -> Result<(ConnSpec, ConnSpec)> {
         Ok((self.source.parse()?, self.target.parse()?))
     }
 }
@@ -81,29 +94,43 @@ pub struct StatusArgs {
 #[derive(Args, Debug)]
 pub struct CutoverArgs {
     #[command(flatten)]
-    ends: Endpoints,
+    pub(crate) ends: Endpoints,
     #[command(flatten)]
-    filter: FilterArgs,
+    pub(crate) filter: FilterArgs,
     /// Move each sequence N more steps in its direction.
     #[arg(long, default_value_t = 0, value_name = "N")]
-    margin: i64,
+    pub(crate) margin: i64,
     /// How long to wait for replication to catch up: e.g. 90s, 10m, 1h.
     #[arg(long, default_value = "10m", value_name = "DURATION", value_parser = parse_duration)]
-    timeout: Duration,
+    pub(crate) timeout: Duration,
     /// Go on although the source's schema changed since replicate started (apply the same
     /// changes on the target first).
     #[arg(long)]
     allow_schema_changes: bool,
     /// The report as text or JSON (on stdout).
     #[arg(long, value_enum, default_value_t = Format::Text)]
-    format: Format,
+    pub(crate) format: Format,
     /// Print no progress while waiting.
     #[arg(short, long)]
-    quiet: bool,
+    pub(crate) quiet: bool,
+    /// Cut over an AWS DMS migration (`pgmove migrate --data dms`): its `pgmove dms apply`
+    /// config file.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) dms_config: Option<std::path::PathBuf>,
+    /// With --dms-config: stop the task once its CDC latency is at most this (e.g. 5s).
+    #[arg(long, default_value = "5s", value_name = "DURATION", value_parser = parse_duration)]
+    pub(crate) max_latency: Duration,
+    /// With --dms-config: once the target validated clean, delete what `pgmove dms apply`
+    /// created (task, endpoints, instance, subnet group).
+    #[arg(long, requires = "dms_config")]
+    pub(crate) destroy: bool,
+    /// With --dms-config: connection pairs for the row check.
+    #[arg(short, long, default_value_t = 4, value_name = "N")]
+    pub(crate) jobs: usize,
 }
 
 /// `90`, `90s`, `10m`, `1h`.
-fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
+pub(crate) fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
     let s = s.trim();
     let (num, unit) = s
         .find(|c: char| !c.is_ascii_digit())
@@ -252,6 +279,12 @@ fn status_text(st: &Status) -> String {
 }
 
 pub async fn cutover(a: CutoverArgs) -> Result<()> {
+    if a.dms_config.is_some() {
+        #[cfg(feature = "dms")]
+        return crate::dms_flow::cutover(a).await;
+        #[cfg(not(feature = "dms"))]
+        return Err(Error::Invalid(crate::migrate::NO_DMS.into()));
+    }
     let (source, target) = a.ends.specs()?;
     let (s, t) = tokio::try_join!(conn::connect(&source), conn::connect(&target))?;
     let mut opts = CutoverOptions::default();

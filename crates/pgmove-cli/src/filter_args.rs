@@ -30,4 +30,15 @@ impl FilterArgs {
             &self.exclude_tables,
         )
     }
+
+    /// The same patterns for `pgmove dms plan`'s table selection.
+    #[cfg(feature = "dms")]
+    pub fn dms_filters(&self) -> pgmove_dms::plan::Filters {
+        pgmove_dms::plan::Filters {
+            include_schemas: self.schemas.clone(),
+            exclude_schemas: self.exclude_schemas.clone(),
+            include_tables: self.tables.clone(),
+            exclude_tables: self.exclude_tables.clone(),
+        }
+    }
 }

@@ -4,6 +4,8 @@ mod cdc;
 mod data;
 #[cfg(feature = "dms")]
 mod dms;
+#[cfg(feature = "dms")]
+mod dms_flow;
 mod filter_args;
 mod migrate;
 mod progress;

@@ -16,11 +16,21 @@ pub const AFTER_HELP: &str = "EXAMPLES:
   pgmove migrate --source \"$SRC\" --target \"$DST\" --roles --jobs 8 --format json > report.json
   pgmove migrate --source \"$SRC\" --target \"$DST\" --data none    # rows by AWS DMS; run again after
   pgmove migrate --source \"$SRC\" --target \"$DST\" --online && pgmove cutover --source … --target …
+  pgmove migrate --source \"$SRC\" --target \"$DST\" --data dms --dms-config dms.toml
 
 The whole runbook on one catalog read: preflight (every problem listed at once, nothing written),
 roles (with --roles), schema (one transaction), data (parallel COPY in one snapshot), sequences
 (read after the rows), post-data (indexes, keys, triggers… on N connections, materialized views
 refreshed), validate (schema, sequences, rows).
+
+With --data dms (a build with the `dms` feature), AWS DMS moves the rows and keeps
+replicating: dms plan (its preflight refuses a source DMS cannot replicate before anything is
+written) → schema → dms apply → start → full load (the task stops before cached changes apply)
+→ post-data (schema validated) → resume (cached changes, then CDC) → CDC latency. Then stop the
+application's writes and run `pgmove cutover --dms-config dms.toml`: it waits for the latency
+to drop under --max-latency, stops the task, sets sequences (--margin), validates rows, and with
+--destroy deletes what dms apply created. Run again after an interruption: pgmove's steps are
+read from the target's record, the task's from DMS.
 
 Interrupted? Run the same command again: finished steps are skipped, the data step resumes per
 table, post-data per object. If the source's schema changed since, it stops with an error
@@ -39,6 +49,9 @@ pub enum DataArg {
     Copy,
     /// Another tool copies them (AWS DMS): stop after the schema, continue on the next run.
     None,
+    /// AWS DMS copies them and keeps replicating until `pgmove cutover --dms-config`; pgmove
+    /// drives the task (needs --dms-config and a build with the `dms` feature).
+    Dms,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -55,10 +68,10 @@ pub enum ValidateArg {
 pub struct MigrateArgs {
     /// The database to move (URI or key=value; see CONNECTIONS below).
     #[arg(long, value_name = "CONN", env = "PGMOVE_SOURCE")]
-    source: String,
+    pub(crate) source: String,
     /// The database to move it into (empty, or holding an interrupted run of this migration).
     #[arg(long, value_name = "CONN", env = "PGMOVE_TARGET")]
-    target: String,
+    pub(crate) target: String,
     /// Connections per server for rows, post-data and validation.
     #[arg(short, long, default_value_t = 4, value_name = "N")]
     jobs: usize,
@@ -67,7 +80,11 @@ pub struct MigrateArgs {
     roles: bool,
     /// Who copies the rows.
     #[arg(long, value_enum, default_value_t = DataArg::Copy)]
-    data: DataArg,
+    pub(crate) data: DataArg,
+    /// With --data dms: the `pgmove dms apply` config file (instance, endpoints, task); the
+    /// plan is written into its plan_dir.
+    #[arg(long, value_name = "FILE", required_if_eq("data", "dms"))]
+    pub(crate) dms_config: Option<std::path::PathBuf>,
     /// Online (sources 10+): the target subscribes to the source, which keeps taking writes;
     /// returns once every table streams and post-data is built. Then stop the application's
     /// writes and run `pgmove cutover`.
@@ -96,16 +113,25 @@ pub struct MigrateArgs {
     margin: i64,
     /// Report as text for people or JSON for programs.
     #[arg(long, value_enum, default_value_t = Format::Text)]
-    format: Format,
+    pub(crate) format: Format,
     /// Print no progress.
     #[arg(short, long)]
-    quiet: bool,
+    pub(crate) quiet: bool,
     #[command(flatten)]
-    filter: crate::filter_args::FilterArgs,
+    pub(crate) filter: crate::filter_args::FilterArgs,
 }
 
 /// Run the migration and print its report; returns the exit status.
 pub async fn run(a: MigrateArgs) -> u8 {
+    if let DataArg::Dms = a.data {
+        #[cfg(feature = "dms")]
+        return crate::dms_flow::migrate(a).await;
+        #[cfg(not(feature = "dms"))]
+        {
+            crate::print_error(&pgmove_core::Error::Invalid(NO_DMS.into()));
+            return 2;
+        }
+    }
     let report = match migrate(&a).await {
         Ok(r) => r,
         Err(e) => {
@@ -127,7 +153,21 @@ pub async fn run(a: MigrateArgs) -> u8 {
     }
 }
 
+/// What `--data dms` and `--dms-config` say in a build without the `dms` feature.
+#[cfg(not(feature = "dms"))]
+pub const NO_DMS: &str = "this pgmove was built without AWS DMS; build it with \
+    `cargo install --path crates/pgmove-cli --features dms`";
+
 async fn migrate(a: &MigrateArgs) -> pgmove_core::Result<Report> {
+    let m = migration(a)?;
+    let display = Display::new(a.quiet);
+    let r = m.run(&|e| display.event(e)).await;
+    display.clear();
+    r
+}
+
+/// The migration the arguments describe (its data mode as --data or --online say).
+pub(crate) fn migration(a: &MigrateArgs) -> pgmove_core::Result<Migration> {
     let source: ConnSpec = a.source.parse()?;
     let target: ConnSpec = a.target.parse()?;
     let m = Migration::new(source, target)
@@ -137,6 +177,7 @@ async fn migrate(a: &MigrateArgs) -> pgmove_core::Result<Report> {
             (true, _) => DataMode::Online,
             (false, DataArg::Copy) => DataMode::Copy,
             (false, DataArg::None) => DataMode::None,
+            (false, DataArg::Dms) => DataMode::ExternalReplication,
         })
         .validate(match a.validate {
             ValidateArg::Rows => ValidateMode::Rows,
@@ -157,22 +198,19 @@ async fn migrate(a: &MigrateArgs) -> pgmove_core::Result<Report> {
     } else {
         m
     };
-    let display = Display::new(a.quiet);
-    let r = m.run(&|e| display.event(e)).await;
-    display.clear();
-    r
+    Ok(m)
 }
 
 /// One progress bar for the running step on a terminal; one line per finished step on stderr
 /// otherwise (unless quiet), so logs show where a run got to.
-struct Display {
+pub(crate) struct Display {
     bar: Option<ProgressBar>,
     quiet: bool,
     lines: Mutex<()>,
 }
 
 impl Display {
-    fn new(quiet: bool) -> Display {
+    pub(crate) fn new(quiet: bool) -> Display {
         let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
             let pb = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
             pb.set_style(
@@ -190,7 +228,7 @@ impl Display {
         }
     }
 
-    fn event(&self, e: Event<'_>) {
+    pub(crate) fn event(&self, e: Event<'_>) {
         match e {
             Event::StepStarted { step, total } => {
                 if let Some(pb) = &self.bar {
@@ -209,29 +247,41 @@ impl Display {
                     pb.set_message(what.to_string());
                 }
             }
-            Event::StepFinished(r) => {
-                if self.quiet || r.status == StepStatus::Skipped {
-                    return;
-                }
-                let line = format!("pgmove: {}", step_line(r));
-                let _guard = self.lines.lock();
-                match &self.bar {
-                    Some(pb) => pb.println(line),
-                    None => eprintln!("{line}"),
-                }
+            Event::StepFinished(r) if r.status != StepStatus::Skipped => {
+                self.line(&format!("pgmove: {}", step_line(r)));
             }
             _ => {}
         }
     }
 
-    fn clear(&self) {
+    /// A line above the bar (or on stderr without one), unless quiet.
+    pub(crate) fn line(&self, line: &str) {
+        if self.quiet {
+            return;
+        }
+        let _guard = self.lines.lock();
+        match &self.bar {
+            Some(pb) => pb.println(line),
+            None => eprintln!("{line}"),
+        }
+    }
+
+    /// The bar's message (what is being waited on), on a terminal.
+    #[cfg(feature = "dms")]
+    pub(crate) fn message(&self, msg: String) {
+        if let Some(pb) = &self.bar {
+            pb.set_message(msg);
+        }
+    }
+
+    pub(crate) fn clear(&self) {
         if let Some(pb) = &self.bar {
             pb.finish_and_clear();
         }
     }
 }
 
-fn step_line(r: &pgmove_core::migrate::StepReport) -> String {
+pub(crate) fn step_line(r: &pgmove_core::migrate::StepReport) -> String {
     let what = match r.step {
         StepName::Data => "tables",
         StepName::Validate => "objects compared",

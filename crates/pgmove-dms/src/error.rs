@@ -33,6 +33,9 @@ pub enum Error {
     /// DMS reports a state pgmove cannot go on from (task failed, connection test failed...).
     #[error("{0}")]
     State(String),
+    /// A pgmove step on the servers failed (schema, post-data, sequences, validation).
+    #[error("{0}")]
+    Core(#[from] pgmove_core::Error),
 }
 
 /// The classes of AWS failure, each with its own advice.

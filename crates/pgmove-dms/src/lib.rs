@@ -19,12 +19,15 @@
 //!   profile, `AWS_ENDPOINT_URL_DATABASE_MIGRATION_SERVICE` or an explicit endpoint URL).
 //! - [`apply`]: create what is missing, idempotently (describe before create).
 //! - [`lifecycle`]: start, status, wait, stop, destroy.
+//! - [`flow`]: the whole online migration with DMS as the engine (`pgmove migrate --data dms`,
+//!   `pgmove cutover --dms-config`), resumable, over pgmove-core's `Migration` and the above.
 //! - [`error`]: one error type; each AWS failure class prints as one clear line.
 pub mod apply;
 pub mod classify;
 pub mod client;
 pub mod config;
 pub mod error;
+pub mod flow;
 pub mod lifecycle;
 pub mod plan;
 pub mod preflight;

@@ -14,7 +14,7 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 /// Progress of one table, from `DescribeTableStatistics`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct TableProgress {
     pub schema: String,
     pub table: String,
@@ -30,7 +30,7 @@ pub struct TableProgress {
 }
 
 /// A task's state and progress, overall and per table.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct TaskStatus {
     pub id: String,
     pub arn: String,
@@ -54,7 +54,7 @@ pub struct TaskStatus {
 }
 
 impl TaskStatus {
-    fn from_task(t: &ReplicationTask) -> TaskStatus {
+    pub(crate) fn from_task(t: &ReplicationTask) -> TaskStatus {
         let stats = t.replication_task_stats();
         TaskStatus {
             id: t.replication_task_identifier().unwrap_or("").into(),

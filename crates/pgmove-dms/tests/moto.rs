@@ -1,4 +1,4 @@
-//! `apply → start → status → stop → destroy` against a real local DMS API (moto).
+//! `apply → start → resume → status → stop → destroy` against a real local DMS API (moto).
 //! One test per binary: it sets the process's AWS environment.
 mod support;
 
@@ -7,33 +7,10 @@ use pgmove_dms::config::{AwsSettings, Config};
 use pgmove_dms::lifecycle::{self, StartMode};
 use pgmove_dms::{client, Error};
 
-fn set_aws_env(endpoint: &str) {
-    // Dummy credentials; the endpoint comes from the service-specific variable, as users set it.
-    for (k, v) in [
-        ("AWS_ACCESS_KEY_ID", "testing"),
-        ("AWS_SECRET_ACCESS_KEY", "testing"),
-        ("AWS_SESSION_TOKEN", "testing"),
-        ("AWS_REGION", "eu-west-2"),
-        ("AWS_EC2_METADATA_DISABLED", "true"),
-        // moto answers DescribeTableStatistics with a 500, which the SDK retries: keep it short.
-        ("AWS_MAX_ATTEMPTS", "2"),
-        ("AWS_CONFIG_FILE", "/nonexistent/pgmove-test/config"),
-        (
-            "AWS_SHARED_CREDENTIALS_FILE",
-            "/nonexistent/pgmove-test/credentials",
-        ),
-        ("AWS_ENDPOINT_URL_DATABASE_MIGRATION_SERVICE", endpoint),
-    ] {
-        std::env::set_var(k, v);
-    }
-    std::env::remove_var("AWS_PROFILE");
-    std::env::remove_var("AWS_ENDPOINT_URL");
-}
-
 #[tokio::test]
 async fn apply_start_status_stop_destroy_against_moto() {
     let moto = support::Moto::start();
-    set_aws_env(&moto.url());
+    support::set_aws_env(&moto.url());
     let dir = tempfile::tempdir().unwrap();
     support::write_small_plan(dir.path());
     let loaded = Config::load(&support::write_config(dir.path())).unwrap();
@@ -93,9 +70,24 @@ async fn apply_start_status_stop_destroy_against_moto() {
     assert!(second.actions.iter().all(|a| a.outcome == Outcome::Exists));
     assert_eq!(State::load(&loaded.state_file()).unwrap(), state);
 
-    // The path the CLI takes (client from the config + environment) works too.
+    // The path the CLI takes (client from the config + environment) works too. A fresh task
+    // starts its full load and, as the plan asks, stops before cached changes apply (the
+    // wrapper's DMS loads at once); the next start resumes it.
+    let st = lifecycle::start(&loaded, StartMode::Auto).await.unwrap();
+    assert_eq!(st.status, "stopped");
+    assert!(st.full_load_done(), "{}", st.render());
     let st = lifecycle::start(&loaded, StartMode::Auto).await.unwrap();
     assert_eq!(st.status, "running");
+    assert_eq!(
+        moto.changes()
+            .into_iter()
+            .filter(|c| c.starts_with("Start"))
+            .collect::<Vec<_>>(),
+        [
+            "StartReplicationTask start-replication",
+            "StartReplicationTask resume-processing"
+        ]
+    );
 
     let st = lifecycle::status(&loaded).await.unwrap();
     print!("{}", st.render());

@@ -232,8 +232,9 @@ async fn teardown(
     Ok(dropped)
 }
 
-/// Sessions on the source's database holding a transaction that wrote (has an xid).
-async fn open_writes(source: &Client) -> Result<Vec<String>> {
+/// Sessions on the source's database holding a transaction that wrote (has an xid), one line
+/// each: what any cutover reports before it waits (the application should have stopped).
+pub async fn open_writes(source: &Client) -> Result<Vec<String>> {
     let rows = source
         .query(
             "SELECT format('pid %s (%s, %s): open for %s s', pid, usename,

@@ -41,6 +41,9 @@ use tokio_postgres::Client;
 
 pub use state::STATE_SCHEMA;
 
+/// What the record holds for the data step of [`DataMode::ExternalReplication`].
+pub const EXTERNAL_REPLICATION: &str = "external-replication";
+
 /// How the rows get to the target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -55,6 +58,12 @@ pub enum DataMode {
     /// taking writes; the run returns once every table streams and post-data is built, with
     /// the schema validated. Sequences and the end of replication are `pgmove cutover`'s.
     Online,
+    /// Another engine copies the rows and keeps replicating changes until a cutover (AWS DMS
+    /// full load then CDC, `pgmove migrate --data dms`): the first run stops after the schema;
+    /// the next builds post-data and validates the schema, leaving sequences, the row check
+    /// and the removal of this migration's record to that cutover.
+    #[serde(rename = "external-replication")]
+    ExternalReplication,
 }
 
 /// How hard the end check looks.
@@ -446,6 +455,22 @@ impl Migration {
                     ),
                 }
             }
+            (None, DataMode::ExternalReplication) => {
+                state::mark(&target, "data", EXTERNAL_REPLICATION).await?;
+                report.waiting_for_data = true;
+                StepReport {
+                    step: StepName::Data,
+                    status: StepStatus::External,
+                    objects: copied.len(),
+                    rows: None,
+                    seconds: 0.0,
+                    note: Some(
+                        "start the replication's full load now; once it is loaded, run the \
+                         migration again for post-data"
+                            .into(),
+                    ),
+                }
+            }
             (None, DataMode::Copy) => {
                 let r = self.data_step(&cat, progress).await?;
                 state::mark(&target, &mut record, "data", "done").await?;
@@ -457,8 +482,14 @@ impl Migration {
                 r
             }
         };
+        let recorded_data = recorded.steps.get("data").map(String::as_str);
+        // Replicated by another engine: its cutover sets sequences, checks rows and ends this
+        // migration's record.
+        let external_replication = self.data == DataMode::ExternalReplication
+            || recorded_data == Some(EXTERNAL_REPLICATION);
         let online = self.data == DataMode::Online
-            || recorded.steps.get("data").map(String::as_str) == Some("online");
+            || recorded_data == Some("online")
+            || external_replication;
         report.replicating = online;
         let external_pending = report.waiting_for_data && !recorded.steps.contains_key("data");
         finish(&mut report, r);
@@ -558,7 +589,7 @@ impl Migration {
             }
         };
         finish(&mut report, r);
-        if report.passed() {
+        if report.passed() && !external_replication {
             state::drop(&target).await?;
         }
         Ok(report)

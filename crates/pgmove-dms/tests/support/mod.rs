@@ -9,14 +9,18 @@ use std::process::{Child, Command, Stdio};
 pub struct Moto {
     child: Child,
     pub port: u16,
+    /// Where the wrapper logs each call (operation, and a start's type).
+    calls: tempfile::NamedTempFile,
 }
 
 impl Moto {
     pub fn start() -> Moto {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/moto_dms.py");
         let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+        let calls = tempfile::NamedTempFile::new().expect("a call log file");
         let mut child = Command::new(&python)
             .arg(&script)
+            .env("MOTO_CALL_LOG", calls.path())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -37,7 +41,18 @@ impl Moto {
                      crates/pgmove-dms/tests/support/install.sh"
                 )
             });
-        Moto { child, port }
+        Moto { child, port, calls }
+    }
+
+    /// The calls that change something (not `Describe*`, `List*`), in order, since the last
+    /// call of this function; a start shows its type (`StartReplicationTask resume-processing`).
+    pub fn changes(&self) -> Vec<String> {
+        let text = std::fs::read_to_string(self.calls.path()).unwrap();
+        std::fs::write(self.calls.path(), "").unwrap();
+        text.lines()
+            .filter(|l| !l.starts_with("Describe") && !l.starts_with("List"))
+            .map(str::to_string)
+            .collect()
     }
 
     pub fn url(&self) -> String {
@@ -50,6 +65,30 @@ impl Drop for Moto {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Point the process's AWS configuration at `endpoint` with dummy credentials, as users set
+/// it (one test per binary: this is process-wide).
+pub fn set_aws_env(endpoint: &str) {
+    for (k, v) in [
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_SESSION_TOKEN", "testing"),
+        ("AWS_REGION", "eu-west-2"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+        // moto answers DescribeTableStatistics with a 500, which the SDK retries: keep it short.
+        ("AWS_MAX_ATTEMPTS", "2"),
+        ("AWS_CONFIG_FILE", "/nonexistent/pgmove-test/config"),
+        (
+            "AWS_SHARED_CREDENTIALS_FILE",
+            "/nonexistent/pgmove-test/credentials",
+        ),
+        ("AWS_ENDPOINT_URL_DATABASE_MIGRATION_SERVICE", endpoint),
+    ] {
+        std::env::set_var(k, v);
+    }
+    std::env::remove_var("AWS_PROFILE");
+    std::env::remove_var("AWS_ENDPOINT_URL");
 }
 
 /// The corpus folder (`../shared/corpus` from the repository root).
