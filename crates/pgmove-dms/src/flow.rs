@@ -15,7 +15,7 @@
 //! `apply` created.
 //!
 //! Where each run resumes is read back, never assumed: pgmove's steps from the record on the
-//! target (`pgmove_migrate.state`, see [`pgmove_core::migrate::state`]; the cutover's own
+//! target (the `pgmove_migrate` record, see [`pgmove_core::migrate::state`]; the cutover's own
 //! progress is kept there too, under [`CUTOVER_STEP`]), the task's from DMS. This module never
 //! writes to the source, never starts post-data before DMS finished the full load, and never
 //! sets a sequence after the record of a finished cutover is gone.
@@ -524,7 +524,7 @@ async fn cutover_boxed<P: LatencyProbe>(
     };
     let (source, target) =
         tokio::try_join!(conn::connect(&opts.source), conn::connect(&opts.target))?;
-    let Some(recorded) = state::read(&target).await? else {
+    let Some(mut recorded) = state::read(&target).await? else {
         report.already_done = true;
         if opts.destroy {
             report.destroyed = destroy(client, loaded).await?;
@@ -583,7 +583,7 @@ async fn cutover_boxed<P: LatencyProbe>(
             &mut progress,
         )
         .await?;
-        state::mark(&target, CUTOVER_STEP, "stopped").await?;
+        state::mark(&target, &mut recorded, CUTOVER_STEP, "stopped").await?;
         report.stopped_task = true;
         report.waited_seconds = started.elapsed().as_secs_f64();
     }
@@ -605,14 +605,9 @@ async fn cutover_boxed<P: LatencyProbe>(
             &Default::default(),
             &opts.filter,
         );
-        pgmove_core::apply::apply_in_transaction_with(
-            &target,
-            "",
-            &p.items,
-            &state::mark_sql(CUTOVER_STEP, "sequences"),
-            |_, _, _| {},
-        )
-        .await?;
+        let mark = recorded.mark_sql(CUTOVER_STEP, "sequences");
+        pgmove_core::apply::apply_in_transaction_with(&target, "", &p.items, &mark, |_, _, _| {})
+            .await?;
         report.sequences_set = p.items.iter().map(|i| i.name.to_string()).collect();
     }
 

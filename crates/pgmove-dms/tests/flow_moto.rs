@@ -149,8 +149,9 @@ async fn migrate_resume_and_cutover_against_moto() {
     assert_eq!(
         one(
             &target,
-            "select string_agg(step || '=' || detail, ' ' order by step) \
-               from pgmove_migrate.state where step <> 'fingerprint'"
+            "select string_agg(key || '=' || value, ' ' order by key) \
+               from jsonb_each_text(obj_description('pgmove_migrate'::regnamespace, \
+                                                    'pg_namespace')::jsonb -> 'steps')"
         ),
         "data=external-replication post-data=done schema=done"
     );

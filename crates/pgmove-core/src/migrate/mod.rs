@@ -456,7 +456,7 @@ impl Migration {
                 }
             }
             (None, DataMode::ExternalReplication) => {
-                state::mark(&target, "data", EXTERNAL_REPLICATION).await?;
+                state::mark(&target, &mut record, "data", EXTERNAL_REPLICATION).await?;
                 report.waiting_for_data = true;
                 StepReport {
                     step: StepName::Data,
