@@ -21,7 +21,7 @@ use crate::filter::Filter;
 use crate::model::{class, Catalog, ObjRef};
 use crate::render::{self, Item, Lead, LeadRef};
 use crate::{Error, Result};
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use tokio_postgres::Client;
 
 /// Which part of the runbook.
@@ -86,8 +86,15 @@ pub fn plan_with(cat: &Catalog, step: Step, opts: &render::Options, filter: &Fil
 }
 
 /// Add foreign keys `NOT VALID` and validate them at the end: the add is instant and the long
-/// scan runs under `VALIDATE CONSTRAINT`, whose lock lets reads and writes go on.
-pub fn fk_not_valid(plan: &mut Plan) {
+/// scan runs under `VALIDATE CONSTRAINT`, whose lock lets reads and writes go on. `cat` is the
+/// catalog `plan` was made from: it names the constraints.
+pub fn fk_not_valid(plan: &mut Plan, cat: &Catalog) {
+    let names: HashMap<u32, &str> = cat
+        .constraints
+        .iter()
+        .filter(|c| c.contype == 'f')
+        .map(|c| (c.oid, c.name.as_str()))
+        .collect();
     let mut validations = Vec::new();
     for it in plan
         .items
@@ -100,12 +107,16 @@ pub fn fk_not_valid(plan: &mut Plan) {
         if cmd.ends_with("NOT VALID") {
             continue;
         }
-        // "ADD CONSTRAINT c FOREIGN KEY …"
-        let Some(constraint) = cmd.strip_prefix("ADD CONSTRAINT ") else {
+        let Some(cname) = it
+            .provides
+            .iter()
+            .find(|r| r.class == class::PG_CONSTRAINT)
+            .and_then(|r| names.get(&r.oid))
+        else {
             continue;
         };
-        let cname = constraint.split(" FOREIGN KEY").next().unwrap_or("");
-        let (head, cmd, cname) = (head.to_string(), cmd.to_string(), cname.to_string());
+        let cname = crate::quote::ident(cname);
+        let (head, cmd) = (head.to_string(), cmd.to_string());
         let mut v = it.clone();
         v.kind = render::Kind::ValidateConstraint;
         v.name = compact_str::format_compact!("validate {}", it.name);
@@ -320,7 +331,26 @@ mod tests {
             items: vec![fk],
             warnings: vec![],
         };
-        fk_not_valid(&mut p);
+        let mut cat = Catalog::default();
+        cat.constraints.push(crate::model::Constraint {
+            oid: 9,
+            schema: "public".into(),
+            name: "c_p_fkey".into(),
+            contype: 'f',
+            table_oid: 1,
+            domain_oid: 0,
+            definition: String::new(),
+            validated: true,
+            is_local: true,
+            inh_count: 0,
+            index_oid: 0,
+            parent_oid: 0,
+            ref_table_oid: 2,
+            deferrable: false,
+            deferred: false,
+            key: None,
+        });
+        fk_not_valid(&mut p, &cat);
         assert_eq!(
             p.items[0].sql,
             "ALTER TABLE ONLY public.c\n    ADD CONSTRAINT c_p_fkey FOREIGN KEY (p) REFERENCES public.p(id) NOT VALID;\n\
@@ -335,7 +365,7 @@ mod tests {
         );
         assert!(v.split().is_some() && v.provides.is_empty());
         // Twice changes nothing more.
-        fk_not_valid(&mut p);
+        fk_not_valid(&mut p, &cat);
         assert_eq!(p.items.len(), 2);
     }
 }
