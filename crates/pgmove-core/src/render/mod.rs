@@ -14,8 +14,8 @@ mod sequences;
 mod types;
 
 pub use acl::{
-    acl_grantees, render_acl, render_default_privileges, render_public_schema_acl,
-    render_system_acl,
+    acl_grantees, acl_roles, public_schema_acl_roles, render_acl, render_default_privileges,
+    render_public_schema_acl, render_system_acl,
 };
 pub use sequences::setval_items;
 
