@@ -131,6 +131,7 @@ pub fn fk_not_valid(plan: &mut Plan, cat: &Catalog) {
             head: head.clone(),
             cmd: format!("VALIDATE CONSTRAINT {cname}"),
             using_index: None,
+            primary_key: None,
         };
         v.set_lead(validate, "");
         v.provides.clear();
@@ -138,6 +139,7 @@ pub fn fk_not_valid(plan: &mut Plan, cat: &Catalog) {
             head,
             cmd: format!("{cmd} NOT VALID"),
             using_index: None,
+            primary_key: None,
         });
         validations.push(v);
     }
@@ -360,6 +362,7 @@ mod tests {
             head: "ALTER TABLE ONLY public.c".into(),
             cmd: "ADD CONSTRAINT c_p_fkey FOREIGN KEY (p) REFERENCES public.p(id)".into(),
             using_index: None,
+            primary_key: None,
         };
         let mut fk = Item {
             kind: Kind::ForeignKey,

@@ -2,7 +2,7 @@
 //! rules, triggers, foreign keys, row-level security and policies, publications, event triggers,
 //! and the refresh of materialized views populated on the source.
 
-use super::{comment, push, Item, Kind, Lead, Options, UsingIndex};
+use super::{comment, push, Item, Kind, Lead, Options, PrimaryKey, UsingIndex};
 use crate::model::{class, Catalog, ObjRef};
 use crate::oidhash::{OidMap, OidSet};
 use crate::quote::{ident, literal, qualified};
@@ -136,6 +136,10 @@ pub(super) fn render(cat: &Catalog, _opts: &Options, items: &mut Vec<Item>) {
             head: format!("ALTER TABLE {only}{table}"),
             cmd: format!("ADD CONSTRAINT {} {definition}", ident(&c.name)),
             using_index,
+            primary_key: (c.contype == 'p').then(|| PrimaryKey {
+                table: table.clone(),
+                name: c.name.to_string(),
+            }),
         };
         let rest = comment(cat, class::PG_CONSTRAINT, c.oid, 0, || {
             format!("CONSTRAINT {} ON {table}", ident(&c.name))
