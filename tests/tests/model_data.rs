@@ -40,6 +40,10 @@ CREATE TABLE "App Schema".grandchild (extra int) INHERITS ("App Schema".child);
 CREATE UNIQUE INDEX "Lower Name" ON "App Schema".child (lower(name), id DESC NULLS LAST)
     WHERE price > 0;
 CREATE INDEX child_sel ON "App Schema".child (p_sel text_pattern_ops NULLS FIRST, (p_id + 1));
+CREATE FUNCTION "App Schema"."eq(" (integer, integer) RETURNS boolean
+    LANGUAGE sql IMMUTABLE AS 'SELECT $1 = $2';
+CREATE OPERATOR "App Schema".=== (PROCEDURE = "App Schema"."eq(", LEFTARG = integer,
+    RIGHTARG = integer, COMMUTATOR = OPERATOR("App Schema".===));
 "#;
 
 /// 11+: INCLUDE columns, arrays of domains.
@@ -82,6 +86,24 @@ async fn keys_indexes_and_column_types_are_the_catalogs() {
             .map(|(_, s, n)| (s.as_str(), n.as_str()))
             .collect();
         assert_eq!(parents, [("App Schema", "child")], "{major}");
+        // An operator's function and commutator by name, whatever the names hold.
+        let op = cat.operators.iter().find(|o| o.name == "===").unwrap();
+        let option = |k: &str| {
+            op.options
+                .iter()
+                .find(|(o, _)| o == k)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(
+            option("FUNCTION"),
+            Some("\"App Schema\".\"eq(\""),
+            "{major}"
+        );
+        assert_eq!(
+            option("COMMUTATOR"),
+            Some("OPERATOR(\"App Schema\".===)"),
+            "{major}"
+        );
     }
 }
 
