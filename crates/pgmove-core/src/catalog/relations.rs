@@ -309,10 +309,13 @@ pub(super) fn fill_composite_types(cat: &mut Catalog, mut columns: HashMap<u32, 
     }
 }
 
-/// What [`ColumnTypes::get`] reads of a type, given `t` (the type), `et` (its element type,
-/// joined only for a true array as `format_type` tells one) and `tn` (the schema of the
-/// element type or of the type), and `typmod`, `ndims` and `type` (`format_type`) beside.
-const TYPE_PARTS: &str = "t.oid AS type_oid, tn.nspname::text AS type_schema,
+/// What [`ColumnTypes::get`] reads of a type, given `t` (the type) and `tn` (its schema),
+/// `et` (its element type, joined only for a true array as `format_type` tells one) and `etn`
+/// (that one's schema), and `typmod`, `ndims` and `type` (`format_type`) beside. (The schemas
+/// are joined apart: one join on either schema misled the planner into a nested loop over
+/// every column.)
+const TYPE_PARTS: &str =
+    "t.oid AS type_oid, COALESCE(etn.nspname, tn.nspname)::text AS type_schema,
     COALESCE(et.typname, t.typname)::text AS type_base,
     COALESCE(et.typtype, t.typtype) AS type_kind, et.oid IS NOT NULL AS type_is_array";
 
@@ -377,8 +380,9 @@ async fn read_columns(client: &Client, cat: &mut Catalog) -> Result<Columns> {
          JOIN pg_class c ON c.oid = a.attrelid
          JOIN pg_namespace n ON n.oid = c.relnamespace
          JOIN pg_type t ON t.oid = a.atttypid
+         JOIN pg_namespace tn ON tn.oid = t.typnamespace
          LEFT JOIN pg_type et ON et.oid = t.typelem AND t.typlen = -1 AND t.typstorage <> 'p'
-         JOIN pg_namespace tn ON tn.oid = COALESCE(et.typnamespace, t.typnamespace)
+         LEFT JOIN pg_namespace etn ON etn.oid = et.typnamespace
          LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
          LEFT JOIN pg_collation co ON co.oid = a.attcollation
          LEFT JOIN pg_namespace cn ON cn.oid = co.collnamespace

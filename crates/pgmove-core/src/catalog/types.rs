@@ -51,7 +51,7 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
             "SELECT t.oid, n.nspname::text AS schema, t.typname::text AS name, t.typtype,
                     {acl} AS acl, pg_get_userbyid(t.typowner)::text AS owner, t.typrelid,
                     format_type(t.typbasetype, t.typtypmod) AS type, t.typnotnull,
-                    bt.oid AS type_oid, bn.nspname::text AS type_schema,
+                    bt.oid AS type_oid, COALESCE(ben.nspname, bn.nspname)::text AS type_schema,
                     COALESCE(bet.typname, bt.typname)::text AS type_base,
                     COALESCE(bet.typtype, bt.typtype) AS type_kind,
                     bet.oid IS NOT NULL AS type_is_array, t.typtypmod AS typmod,
@@ -73,7 +73,8 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
              LEFT JOIN pg_type bt ON bt.oid = t.typbasetype
              LEFT JOIN pg_type bet ON bet.oid = bt.typelem AND bt.typlen = -1
                AND bt.typstorage <> 'p'
-             LEFT JOIN pg_namespace bn ON bn.oid = COALESCE(bet.typnamespace, bt.typnamespace)
+             LEFT JOIN pg_namespace bn ON bn.oid = bt.typnamespace
+             LEFT JOIN pg_namespace ben ON ben.oid = bet.typnamespace
              LEFT JOIN pg_class c ON c.oid = t.typrelid AND c.relkind = 'c'
              LEFT JOIN pg_collation co ON co.oid = t.typcollation
              LEFT JOIN pg_namespace cn ON cn.oid = co.collnamespace
