@@ -242,14 +242,14 @@ async fn run(cli: Cli) -> pgmove_core::Result<()> {
                 owners: a.owners,
                 privileges: !a.no_privileges,
             };
-            step(&a.common, Step::Schema, &opts, |_| {}, 1).await
+            step(&a.common, Step::Schema, &opts, |_, _| {}, 1).await
         }
         Command::Sequences(a) => {
             step(
                 &a.common,
                 Step::Sequences { margin: a.margin },
                 &Default::default(),
-                |_| {},
+                |_, _| {},
                 1,
             )
             .await
@@ -260,9 +260,9 @@ async fn run(cli: Cli) -> pgmove_core::Result<()> {
                 &a.common,
                 Step::PostData,
                 &Default::default(),
-                move |p| {
+                move |p, cat| {
                     if fk {
-                        plan::fk_not_valid(p)
+                        plan::fk_not_valid(p, cat)
                     }
                 },
                 a.jobs.max(1),
@@ -311,7 +311,7 @@ async fn step(
     c: &Common,
     step: Step,
     opts: &render::Options,
-    adjust: impl FnOnce(&mut plan::Plan),
+    adjust: impl FnOnce(&mut plan::Plan, &pgmove_core::model::Catalog),
     jobs: usize,
 ) -> pgmove_core::Result<()> {
     let filter = c.filter.filter()?;
@@ -327,7 +327,7 @@ async fn step(
     let cat = catalog::read_parallel(&sources, read).await?;
     drop(sources);
     let mut p = plan::plan_with(&cat, step, opts, &filter);
-    adjust(&mut p);
+    adjust(&mut p, &cat);
     for w in &p.warnings {
         tracing::warn!("{w}");
     }

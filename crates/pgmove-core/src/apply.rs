@@ -702,52 +702,21 @@ async fn run_op(client: &Client, op: &Op<'_>) -> Result<bool> {
 /// Whether the op adds a primary key that its table on the target already has, under the
 /// same name (a resumed run), rather than a second one.
 async fn primary_key_there(client: &Client, op: &Op<'_>) -> Result<bool> {
-    let Some((table, name)) = op
-        .alter()
-        .and_then(|(head, cmd, _)| added_primary_key(head, cmd))
-    else {
-        return Ok(false);
+    let key = match op.alter().and(op.item.lead()) {
+        Some(LeadRef::AlterTable {
+            primary_key: Some(k),
+            ..
+        }) => k,
+        _ => return Ok(false),
     };
     let sql = "SELECT EXISTS (SELECT FROM pg_catalog.pg_constraint
                                WHERE contype = 'p' AND conrelid = $1::text::regclass
                                  AND conname = $2)";
     let row = client
-        .query_one(sql, &[&table, &name])
+        .query_one(sql, &[&key.table, &key.name])
         .await
         .map_err(|e| Error::db(e, Some(op.item.name.to_string()), Some(sql)))?;
     Ok(row.get(0))
-}
-
-/// For `ALTER TABLE [ONLY] <table>` with `ADD CONSTRAINT <name> PRIMARY KEY …`: the table as
-/// written (qualified, quoted as needed: what `regclass` reads) and the key's name, unquoted.
-fn added_primary_key(head: &str, cmd: &str) -> Option<(String, String)> {
-    let table = head.strip_prefix("ALTER TABLE ")?;
-    let table = table.strip_prefix("ONLY ").unwrap_or(table);
-    let rest = cmd.strip_prefix("ADD CONSTRAINT ")?;
-    let (name, rest) = match rest.strip_prefix('"') {
-        Some(quoted) => {
-            let mut name = String::new();
-            let mut chars = quoted.char_indices();
-            let end = loop {
-                let (i, c) = chars.next()?;
-                if c != '"' {
-                    name.push(c);
-                } else if quoted[i + 1..].starts_with('"') {
-                    name.push('"');
-                    chars.next();
-                } else {
-                    break i + 1;
-                }
-            };
-            (name, &quoted[end..])
-        }
-        None => {
-            let end = rest.find(' ')?;
-            (rest[..end].to_string(), &rest[end..])
-        }
-    };
-    rest.starts_with(" PRIMARY KEY")
-        .then(|| (table.to_string(), name))
 }
 
 /// Drop indexes the plan creates that exist on the target but are invalid (a `CREATE INDEX
@@ -822,6 +791,7 @@ mod tests {
             head: head.into(),
             cmd: cmd.into(),
             using_index: None,
+            primary_key: None,
         })
     }
 
@@ -835,6 +805,7 @@ mod tests {
                 cmd: format!("ADD CONSTRAINT {name} {kind} USING INDEX {name}"),
                 inherited_not_null: false,
             }),
+            primary_key: None,
         })
     }
 
@@ -997,27 +968,6 @@ mod tests {
              COMMENT ON INDEX public.i IS 'i';\n\
              ALTER TABLE ONLY public.t\n    ADD CONSTRAINT x EXCLUDE USING gist (r WITH &&);\n"
         );
-    }
-
-    #[test]
-    fn the_primary_key_an_alter_table_adds_is_read_back_by_name() {
-        assert_eq!(
-            added_primary_key(T, "ADD CONSTRAINT t_pkey PRIMARY KEY (id)"),
-            Some(("public.t".into(), "t_pkey".into()))
-        );
-        assert_eq!(
-            added_primary_key(
-                "ALTER TABLE \"S\".\"T t\"",
-                "ADD CONSTRAINT \"a \"\" PRIMARY KEY\" PRIMARY KEY USING INDEX \"a \"\" PRIMARY KEY\""
-            ),
-            Some(("\"S\".\"T t\"".into(), "a \" PRIMARY KEY".into()))
-        );
-        assert_eq!(added_primary_key(T, "ADD CONSTRAINT u UNIQUE (a)"), None);
-        assert_eq!(
-            added_primary_key(T, "ADD CONSTRAINT \"open PRIMARY KEY"),
-            None
-        );
-        assert_eq!(added_primary_key("CREATE INDEX", "x"), None);
     }
 
     #[test]

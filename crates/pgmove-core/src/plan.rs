@@ -21,7 +21,7 @@ use crate::filter::Filter;
 use crate::model::{class, Catalog, ObjRef};
 use crate::render::{self, Item, Lead, LeadRef};
 use crate::{Error, Result};
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use tokio_postgres::Client;
 
 /// Which part of the runbook.
@@ -41,6 +41,8 @@ pub struct Plan {
     pub step: Step,
     pub items: Vec<Item>,
     pub warnings: Vec<String>,
+    /// The roles the items' `GRANT` and `REVOKE` statements name (never PUBLIC).
+    pub roles: BTreeSet<String>,
 }
 
 /// Render and order one step, for the whole database.
@@ -78,16 +80,28 @@ pub fn plan_with(cat: &Catalog, step: Step, opts: &render::Options, filter: &Fil
     drop(others);
     let (items, sort_warnings) = crate::sort::order_step(cat, items, &elsewhere);
     warnings.extend(sort_warnings);
+    let roles = match opts.privileges {
+        true => roles_named(cat, &items),
+        false => BTreeSet::new(),
+    };
     Plan {
         step,
         items,
         warnings,
+        roles,
     }
 }
 
 /// Add foreign keys `NOT VALID` and validate them at the end: the add is instant and the long
-/// scan runs under `VALIDATE CONSTRAINT`, whose lock lets reads and writes go on.
-pub fn fk_not_valid(plan: &mut Plan) {
+/// scan runs under `VALIDATE CONSTRAINT`, whose lock lets reads and writes go on. `cat` is the
+/// catalog `plan` was made from: it names the constraints.
+pub fn fk_not_valid(plan: &mut Plan, cat: &Catalog) {
+    let names: HashMap<u32, &str> = cat
+        .constraints
+        .iter()
+        .filter(|c| c.contype == 'f')
+        .map(|c| (c.oid, c.name.as_str()))
+        .collect();
     let mut validations = Vec::new();
     for it in plan
         .items
@@ -100,12 +114,16 @@ pub fn fk_not_valid(plan: &mut Plan) {
         if cmd.ends_with("NOT VALID") {
             continue;
         }
-        // "ADD CONSTRAINT c FOREIGN KEY …"
-        let Some(constraint) = cmd.strip_prefix("ADD CONSTRAINT ") else {
+        let Some(cname) = it
+            .provides
+            .iter()
+            .find(|r| r.class == class::PG_CONSTRAINT)
+            .and_then(|r| names.get(&r.oid))
+        else {
             continue;
         };
-        let cname = constraint.split(" FOREIGN KEY").next().unwrap_or("");
-        let (head, cmd, cname) = (head.to_string(), cmd.to_string(), cname.to_string());
+        let cname = crate::quote::ident(cname);
+        let (head, cmd) = (head.to_string(), cmd.to_string());
         let mut v = it.clone();
         v.kind = render::Kind::ValidateConstraint;
         v.name = compact_str::format_compact!("validate {}", it.name);
@@ -113,6 +131,7 @@ pub fn fk_not_valid(plan: &mut Plan) {
             head: head.clone(),
             cmd: format!("VALIDATE CONSTRAINT {cname}"),
             using_index: None,
+            primary_key: None,
         };
         v.set_lead(validate, "");
         v.provides.clear();
@@ -120,6 +139,7 @@ pub fn fk_not_valid(plan: &mut Plan) {
             head,
             cmd: format!("{cmd} NOT VALID"),
             using_index: None,
+            primary_key: None,
         });
         validations.push(v);
     }
@@ -192,10 +212,10 @@ pub(crate) async fn existing_objects(
 /// The roles `plan`'s privileges name that `target` lacks, as one line; `None` when none.
 pub(crate) async fn missing_roles(
     target: &Client,
-    cat: &Catalog,
+    _cat: &Catalog,
     plan: &Plan,
 ) -> Result<Option<String>> {
-    let roles = roles_named(cat, plan);
+    let roles = &plan.roles;
     if roles.is_empty() {
         return Ok(None);
     }
@@ -256,39 +276,78 @@ fn planned_names(cat: &Catalog, plan: &Plan) -> BTreeSet<String> {
     out
 }
 
-/// Roles that the plan's GRANTs, default privileges and policies name.
-fn roles_named(cat: &Catalog, plan: &Plan) -> BTreeSet<String> {
-    let mut acls: Vec<&[String]> = Vec::new();
-    acls.extend(cat.schemas.iter().filter_map(|s| s.acl.as_deref()));
-    acls.extend(cat.tables.iter().filter_map(|t| t.extra().acl.as_deref()));
-    acls.extend(
-        cat.tables
-            .iter()
-            .flat_map(|t| t.columns.iter().filter_map(|c| c.extra().acl.as_deref())),
-    );
-    acls.extend(cat.views.iter().filter_map(|v| v.acl.as_deref()));
-    acls.extend(cat.sequences.iter().filter_map(|s| s.acl.as_deref()));
-    acls.extend(cat.functions.iter().filter_map(|f| f.acl.as_deref()));
-    acls.extend(cat.types.iter().filter_map(|t| t.acl.as_deref()));
-    acls.extend(cat.default_privileges.iter().map(|d| d.acl.as_slice()));
-    let mut roles: BTreeSet<String> = acls.into_iter().flat_map(render::acl_grantees).collect();
-    // Only roles the rendered GRANT/REVOKE lines name matter (an owner's default entry, or a
-    // grantor, is never sent).
-    let sql: String = plan
-        .items
+/// Roles that the GRANTs and REVOKEs of `items` name: those of the privileges of each object
+/// they create (a privileges-only item, such as an identity sequence's, follows its object),
+/// as the renderers write them. Default privileges are post-data, and privileges on objects
+/// pgmove does not create go unchecked, as the target may have them already.
+fn roles_named(cat: &Catalog, items: &[Item]) -> BTreeSet<String> {
+    use render::{acl_roles, public_schema_acl_roles};
+    let objects: HashSet<ObjRef> = items
         .iter()
-        .flat_map(|i| i.sql.lines())
-        .filter(|l| {
-            l.starts_with("GRANT") || l.starts_with("REVOKE") || l.starts_with("ALTER DEFAULT")
+        .flat_map(|i| {
+            let privileges_of = (i.kind == render::Kind::Acl).then_some(&i.after);
+            i.provides.iter().chain(privileges_of.into_iter().flatten())
         })
-        .collect::<Vec<_>>()
-        .join("\n");
-    roles.retain(|r| {
-        let q = crate::quote::ident(r);
-        sql.contains(&format!(" {q};"))
-            || sql.contains(&format!(" {q} "))
-            || sql.contains(&format!("ROLE {q}"))
-    });
+        .copied()
+        .collect();
+    let has = |c: u32, oid: u32| objects.contains(&ObjRef::new(c, oid));
+    let mut roles = BTreeSet::new();
+    for s in cat
+        .schemas
+        .iter()
+        .filter(|s| has(class::PG_NAMESPACE, s.oid))
+    {
+        roles.extend(match s.name == "public" {
+            true => public_schema_acl_roles(s.acl.as_deref(), &s.owner),
+            false => acl_roles("SCHEMA", s.acl.as_deref(), &s.owner, None),
+        });
+    }
+    for t in cat.tables.iter().filter(|t| has(class::PG_CLASS, t.oid)) {
+        roles.extend(acl_roles("TABLE", t.extra().acl.as_deref(), &t.owner, None));
+        for c in &t.columns {
+            let acl = c.extra().acl.as_deref();
+            roles.extend(acl_roles("TABLE", acl, &t.owner, Some(&c.name)));
+        }
+    }
+    for v in cat.views.iter().filter(|v| has(class::PG_CLASS, v.oid)) {
+        roles.extend(acl_roles("TABLE", v.acl.as_deref(), &v.owner, None));
+        for (c, acl) in &v.column_acls {
+            roles.extend(acl_roles("TABLE", Some(acl), &v.owner, Some(c)));
+        }
+    }
+    for s in cat.sequences.iter().filter(|s| has(class::PG_CLASS, s.oid)) {
+        roles.extend(acl_roles("SEQUENCE", s.acl.as_deref(), &s.owner, None));
+    }
+    for f in cat.functions.iter().filter(|f| has(class::PG_PROC, f.oid)) {
+        roles.extend(acl_roles("FUNCTION", f.acl.as_deref(), &f.owner, None));
+    }
+    for a in cat.aggregates.iter().filter(|a| has(class::PG_PROC, a.oid)) {
+        roles.extend(acl_roles("FUNCTION", a.acl.as_deref(), &a.owner, None));
+    }
+    for t in cat.types.iter().filter(|t| has(class::PG_TYPE, t.oid)) {
+        roles.extend(acl_roles("TYPE", t.acl.as_deref(), &t.owner, None));
+    }
+    let fdws = cat.foreign_data_wrappers.iter();
+    for w in fdws.filter(|w| has(class::PG_FOREIGN_DATA_WRAPPER, w.oid)) {
+        let acl = w.acl.as_deref();
+        roles.extend(acl_roles("FOREIGN DATA WRAPPER", acl, &w.owner, None));
+    }
+    let servers = cat.foreign_servers.iter();
+    for s in servers.filter(|s| has(class::PG_FOREIGN_SERVER, s.oid)) {
+        roles.extend(acl_roles(
+            "FOREIGN SERVER",
+            s.acl.as_deref(),
+            &s.owner,
+            None,
+        ));
+    }
+    for l in cat
+        .languages
+        .iter()
+        .filter(|l| has(class::PG_LANGUAGE, l.oid))
+    {
+        roles.extend(acl_roles("LANGUAGE", l.acl.as_deref(), &l.owner, None));
+    }
     roles
 }
 
@@ -303,6 +362,7 @@ mod tests {
             head: "ALTER TABLE ONLY public.c".into(),
             cmd: "ADD CONSTRAINT c_p_fkey FOREIGN KEY (p) REFERENCES public.p(id)".into(),
             using_index: None,
+            primary_key: None,
         };
         let mut fk = Item {
             kind: Kind::ForeignKey,
@@ -319,8 +379,28 @@ mod tests {
             step: Step::PostData,
             items: vec![fk],
             warnings: vec![],
+            roles: BTreeSet::new(),
         };
-        fk_not_valid(&mut p);
+        let mut cat = Catalog::default();
+        cat.constraints.push(crate::model::Constraint {
+            oid: 9,
+            schema: "public".into(),
+            name: "c_p_fkey".into(),
+            contype: 'f',
+            table_oid: 1,
+            domain_oid: 0,
+            definition: String::new(),
+            validated: true,
+            is_local: true,
+            inh_count: 0,
+            index_oid: 0,
+            parent_oid: 0,
+            ref_table_oid: 2,
+            deferrable: false,
+            deferred: false,
+            key: None,
+        });
+        fk_not_valid(&mut p, &cat);
         assert_eq!(
             p.items[0].sql,
             "ALTER TABLE ONLY public.c\n    ADD CONSTRAINT c_p_fkey FOREIGN KEY (p) REFERENCES public.p(id) NOT VALID;\n\
@@ -335,7 +415,7 @@ mod tests {
         );
         assert!(v.split().is_some() && v.provides.is_empty());
         // Twice changes nothing more.
-        fk_not_valid(&mut p);
+        fk_not_valid(&mut p, &cat);
         assert_eq!(p.items.len(), 2);
     }
 }

@@ -4,7 +4,7 @@
 //! [`PlanInput`] whose LOB sizes are still unknown comes out; [`crate::source`] measures them.
 
 use crate::plan::{LobColumn, LobKind, OddColumn, PlanInput, PlanTable, SourceSettings, TableKind};
-use pgmove_core::model::{class, Catalog, Index, ObjRef, Table, TypeDef, TypeKind};
+use pgmove_core::model::{class, Catalog, ColumnType, Index, IndexColumn, ObjRef, Table, TypeKind};
 use std::collections::{HashMap, HashSet};
 
 /// A column type resolved through domains: what the DMS mapping depends on.
@@ -22,174 +22,51 @@ pub struct BaseType {
     pub builtin: bool,
 }
 
-/// Built-in range and multirange types (typtype `r` / `m` in `pg_catalog`).
-const BUILTIN_RANGES: &[&str] = &[
-    "int4range",
-    "int8range",
-    "numrange",
-    "tsrange",
-    "tstzrange",
-    "daterange",
-];
-
-/// Resolves `format_type` names, as the catalog reader stores them (read with
-/// `search_path = ''`: every type outside `pg_catalog` is schema-qualified), through the
-/// catalog's user-defined types.
+/// Resolves column types through the catalog's domains to the type DMS sees.
 pub struct TypeResolver<'a> {
-    types: HashMap<(&'a str, &'a str), &'a TypeDef>,
-    multiranges: HashSet<&'a str>,
-    rowtypes: HashSet<(&'a str, &'a str)>,
+    /// Each domain's base type, by the domain's schema and name.
+    domains: HashMap<(&'a str, &'a str), &'a ColumnType>,
 }
 
 impl<'a> TypeResolver<'a> {
     pub fn new(cat: &'a Catalog) -> Self {
-        let mut multiranges = HashSet::new();
-        for t in &cat.types {
-            if let TypeKind::Range {
-                multirange: Some(m),
-                ..
-            } = &t.kind
-            {
-                multiranges.insert(m.as_str());
-            }
-        }
         TypeResolver {
-            types: cat
+            domains: cat
                 .types
                 .iter()
-                .map(|t| ((t.schema.as_str(), t.name.as_str()), t))
-                .collect(),
-            multiranges,
-            rowtypes: cat
-                .tables
-                .iter()
-                .map(|t| (t.schema.as_str(), t.name.as_str()))
-                .chain(
-                    cat.views
-                        .iter()
-                        .map(|v| (v.schema.as_str(), v.name.as_str())),
-                )
-                .collect(),
-        }
-    }
-
-    /// Resolve one `format_type` name (`character varying(20)`, `public.mpaa_rating`,
-    /// `"My Schema"."Dom"[]`).
-    pub fn resolve(&self, type_name: &str) -> BaseType {
-        self.resolve_depth(type_name, 0)
-    }
-
-    fn resolve_depth(&self, type_name: &str, depth: u32) -> BaseType {
-        let t = type_name.trim();
-        if let Some(elem) = t.strip_suffix("[]") {
-            let mut b = self.resolve_depth(elem, depth + 1);
-            b.array = true;
-            return b;
-        }
-        let parts = split_qualified(t);
-        if let [schema, name] = parts.as_slice() {
-            let name_plain = name.as_str();
-            if let Some(def) = self.types.get(&(schema.as_str(), name_plain)) {
-                return match &def.kind {
-                    // Domain over domain ends at a base type; the depth bound guards a cycle.
-                    TypeKind::Domain { base, .. } if depth < 16 => {
-                        self.resolve_depth(base, depth + 1)
+                .filter_map(|t| match &t.kind {
+                    TypeKind::Domain { base, .. } => {
+                        Some(((t.schema.as_str(), t.name.as_str()), base))
                     }
-                    TypeKind::Enum { .. } => user(name_plain, 'e'),
-                    TypeKind::Composite { .. } => user(name_plain, 'c'),
-                    TypeKind::Range { .. } => user(name_plain, 'r'),
-                    _ => user(name_plain, 'b'),
-                };
-            }
-            if self.multiranges.contains(t) {
-                return user(name_plain, 'm');
-            }
-            if self.rowtypes.contains(&(schema.as_str(), name_plain)) {
-                return user(name_plain, 'c');
-            }
-            return user(name_plain, 'b');
-        }
-        builtin(t)
-    }
-}
-
-fn user(name: &str, typtype: char) -> BaseType {
-    BaseType {
-        name: name.to_string(),
-        array: false,
-        has_typmod: false,
-        typtype,
-        builtin: false,
-    }
-}
-
-/// A `pg_catalog` type as `format_type` prints it, back to its `typname`.
-fn builtin(t: &str) -> BaseType {
-    let has_typmod = t.contains('(');
-    // Drop every `(...)` modifier: `timestamp(3) with time zone` -> `timestamp with time zone`.
-    let mut plain = String::with_capacity(t.len());
-    let mut depth = 0;
-    for c in t.chars() {
-        match c {
-            '(' => depth += 1,
-            ')' => depth -= 1,
-            c if depth == 0 => plain.push(c),
-            _ => {}
+                    _ => None,
+                })
+                .collect(),
         }
     }
-    let plain = plain.split_whitespace().collect::<Vec<_>>().join(" ");
-    let plain = plain.trim_matches('"');
-    let name = match plain {
-        "character varying" => "varchar",
-        "character" => "bpchar",
-        "bit varying" => "varbit",
-        "time with time zone" => "timetz",
-        "time without time zone" => "time",
-        "timestamp with time zone" => "timestamptz",
-        "timestamp without time zone" => "timestamp",
-        "double precision" => "float8",
-        "real" => "float4",
-        "integer" => "int4",
-        "smallint" => "int2",
-        "bigint" => "int8",
-        "boolean" => "bool",
-        p if p.starts_with("interval") => "interval",
-        p => p,
-    };
-    let typtype = if BUILTIN_RANGES.contains(&name) {
-        'r'
-    } else if name.ends_with("multirange") {
-        'm'
-    } else {
-        'b'
-    };
-    BaseType {
-        name: name.to_string(),
-        array: false,
-        has_typmod,
-        typtype,
-        builtin: true,
-    }
-}
 
-/// Split `schema.name` (either part possibly double-quoted) into unquoted parts; a name
-/// without an unquoted dot comes back as one part.
-pub fn split_qualified(s: &str) -> Vec<String> {
-    let mut parts = vec![String::new()];
-    let mut quoted = false;
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '"' if quoted && chars.peek() == Some(&'"') => {
-                chars.next();
-                parts.last_mut().unwrap().push('"');
+    /// Resolve one column type (through domains, an array of them, a domain over an array).
+    pub fn resolve(&self, ty: &ColumnType) -> BaseType {
+        self.resolve_depth(ty, 0)
+    }
+
+    fn resolve_depth(&self, ty: &ColumnType, depth: u32) -> BaseType {
+        let array = ty.dims > 0;
+        if ty.kind == 'd' && depth < 16 {
+            // Domain over domain ends at a base type; the depth bound guards a cycle.
+            if let Some(base) = self.domains.get(&(ty.schema.as_str(), ty.name.as_str())) {
+                let mut b = self.resolve_depth(base, depth + 1);
+                b.array |= array;
+                return b;
             }
-            '"' => quoted = !quoted,
-            '.' if !quoted => parts.push(String::new()),
-            c => parts.last_mut().unwrap().push(c),
+        }
+        BaseType {
+            name: ty.name.to_string(),
+            array,
+            has_typmod: ty.typmod >= 0,
+            typtype: ty.kind,
+            builtin: ty.is_builtin(),
         }
     }
-    parts
 }
 
 /// DMS moves these as LOBs (NCLOB or BLOB) from a PostgreSQL source.
@@ -239,60 +116,15 @@ pub fn odd_type(t: &BaseType) -> Option<&'static str> {
 }
 
 /// Whether a unique index can serve as a row key: valid, not partial, on plain columns (no
-/// expression). Read from `pg_get_indexdef`, the only form the model keeps.
+/// expression).
 pub fn is_plain_unique_index(ix: &Index) -> bool {
-    if !ix.is_valid || !ix.definition.starts_with("CREATE UNIQUE INDEX ") {
-        return false;
-    }
-    // The column list is the first parenthesised group after `USING method`.
-    let def = ix.definition.as_str();
-    let Some(using) = find_unquoted(def, " USING ") else {
-        return false;
-    };
-    let rest = &def[using..];
-    let Some(open) = find_unquoted(rest, "(") else {
-        return false;
-    };
-    let mut depth = 0usize;
-    let mut quoted = false;
-    let mut end = None;
-    let mut expression = false;
-    for (i, c) in rest[open..].char_indices() {
-        match c {
-            '"' => quoted = !quoted,
-            '(' if !quoted => {
-                depth += 1;
-                if depth > 1 {
-                    expression = true;
-                }
-            }
-            ')' if !quoted => {
-                depth -= 1;
-                if depth == 0 {
-                    end = Some(open + i + 1);
-                    break;
-                }
-            }
-            _ => {}
-        }
-    }
-    let Some(end) = end else {
-        return false;
-    };
-    !expression && find_unquoted(&rest[end..], " WHERE ").is_none()
-}
-
-/// Byte offset of `needle` in `s` outside double quotes.
-fn find_unquoted(s: &str, needle: &str) -> Option<usize> {
-    let mut quoted = false;
-    for (i, c) in s.char_indices() {
-        if c == '"' {
-            quoted = !quoted;
-        } else if !quoted && s[i..].starts_with(needle) {
-            return Some(i);
-        }
-    }
-    None
+    let p = &ix.parts;
+    ix.is_valid
+        && p.unique
+        && p.predicate.is_none()
+        && p.keys
+            .iter()
+            .all(|k| matches!(k.key, IndexColumn::Column(_)))
 }
 
 /// The DMS view of every table that can hold rows: regular tables, partitions and partitioned
@@ -385,18 +217,18 @@ fn plan_table(
         if c.identity == Some('a') {
             pt.identity_always_columns.push(c.name.to_string());
         }
-        let base = resolver.resolve(&c.type_name);
+        let base = resolver.resolve(&c.ty);
         if let Some(kind) = lob_kind(&base) {
             pt.lob_columns.push(LobColumn {
                 name: c.name.to_string(),
-                type_name: c.type_name.to_string(),
+                type_name: c.type_name().to_string(),
                 kind,
                 max_bytes: None,
             });
         } else if let Some(note) = odd_type(&base) {
             pt.odd_columns.push(OddColumn {
                 name: c.name.to_string(),
-                type_name: c.type_name.to_string(),
+                type_name: c.type_name().to_string(),
                 note: note.into(),
             });
         }
@@ -407,14 +239,32 @@ fn plan_table(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use pgmove_core::model::{IndexKey, IndexParts, TypeDef};
 
-    fn domain(schema: &str, name: &str, base: &str) -> TypeDef {
+    /// A column type: `schema.name`, modifier, array dimensions, `typtype`.
+    fn ty(schema: &str, name: &str, typmod: i32, dims: i16, kind: char) -> ColumnType {
+        ColumnType {
+            oid: 0,
+            schema: schema.into(),
+            name: name.into(),
+            kind,
+            typmod,
+            dims,
+            rendered: String::new().into(),
+        }
+    }
+
+    fn builtin(name: &str, typmod: i32) -> ColumnType {
+        ty("pg_catalog", name, typmod, 0, 'b')
+    }
+
+    fn domain(schema: &str, name: &str, base: ColumnType) -> TypeDef {
         TypeDef {
             oid: 0,
             schema: schema.into(),
             name: name.into(),
             kind: TypeKind::Domain {
-                base: base.into(),
+                base,
                 collation: None,
                 default: None,
                 not_null: false,
@@ -426,100 +276,110 @@ mod tests {
     }
 
     #[test]
-    fn builtin_names_resolve_to_typnames() {
+    fn builtin_types_resolve_to_their_typnames() {
         let cat = Catalog::default();
         let r = TypeResolver::new(&cat);
-        let v = r.resolve("character varying(20)");
+        // character varying(20)
+        let v = r.resolve(&builtin("varchar", 24));
         assert_eq!((v.name.as_str(), v.has_typmod), ("varchar", true));
         assert_eq!(lob_kind(&v), None);
         assert_eq!(
-            lob_kind(&r.resolve("character varying")),
+            lob_kind(&r.resolve(&builtin("varchar", -1))),
             Some(LobKind::Nclob)
         );
-        assert_eq!(lob_kind(&r.resolve("bytea")), Some(LobKind::Blob));
-        assert_eq!(lob_kind(&r.resolve("integer[]")), Some(LobKind::Nclob));
-        assert_eq!(r.resolve("time(3) with time zone").name, "timetz");
-        assert_eq!(r.resolve("interval year to month").name, "interval");
-        assert!(odd_type(&r.resolve("numeric")).is_some());
-        assert!(odd_type(&r.resolve("numeric(10,2)")).is_none());
-        assert!(odd_type(&r.resolve("uuid")).is_none());
-        assert!(odd_type(&r.resolve("timestamp with time zone")).is_none());
-        assert_eq!(r.resolve("tstzrange").typtype, 'r');
+        assert_eq!(
+            lob_kind(&r.resolve(&builtin("bytea", -1))),
+            Some(LobKind::Blob)
+        );
+        let ints = ty("pg_catalog", "int4", -1, 1, 'b');
+        assert_eq!(lob_kind(&r.resolve(&ints)), Some(LobKind::Nclob));
+        assert!(odd_type(&r.resolve(&builtin("numeric", -1))).is_some());
+        assert!(odd_type(&r.resolve(&builtin("numeric", 655366))).is_none());
+        assert!(odd_type(&r.resolve(&builtin("uuid", -1))).is_none());
+        assert!(odd_type(&r.resolve(&builtin("timestamptz", -1))).is_none());
+        assert!(odd_type(&r.resolve(&builtin("timetz", 3))).is_some());
+        let range = ty("pg_catalog", "tstzrange", -1, 0, 'r');
+        assert_eq!(r.resolve(&range).typtype, 'r');
+        assert!(odd_type(&r.resolve(&range)).is_some());
     }
 
     #[test]
     fn user_types_resolve_through_domains() {
         let mut cat = Catalog::default();
-        cat.types.push(domain("public", "year", "integer"));
-        cat.types.push(domain("public", "Long Text", "text"));
         cat.types
-            .push(domain("public", "words", "public.\"Long Text\"[]"));
-        cat.types.push(TypeDef {
-            kind: TypeKind::Base { options: vec![] },
-            ..domain("ext", "hstore", "")
-        });
-        cat.types.push(TypeDef {
-            kind: TypeKind::Base { options: vec![] },
-            ..domain("public", "citext", "")
-        });
-        cat.types.push(TypeDef {
-            kind: TypeKind::Enum { labels: vec![] },
-            ..domain("public", "mpaa_rating", "")
-        });
+            .push(domain("public", "year", builtin("int4", -1)));
+        cat.types
+            .push(domain("public", "Long Text", builtin("text", -1)));
+        cat.types.push(domain(
+            "public",
+            "words",
+            ty("public", "Long Text", -1, 1, 'd'),
+        ));
         let r = TypeResolver::new(&cat);
-        assert!(odd_type(&r.resolve("public.year")).is_none());
+        assert!(odd_type(&r.resolve(&ty("public", "year", -1, 0, 'd'))).is_none());
+        let long_text = ty("public", "Long Text", -1, 0, 'd');
+        assert_eq!(lob_kind(&r.resolve(&long_text)), Some(LobKind::Nclob));
+        let words = r.resolve(&ty("public", "words", -1, 0, 'd'));
+        assert!(words.array && words.builtin && words.name == "text");
+        let hstore = ty("ext", "hstore", -1, 0, 'b');
+        assert_eq!(lob_kind(&r.resolve(&hstore)), Some(LobKind::Nclob));
+        let citext = ty("public", "citext", -1, 0, 'b');
+        assert_eq!(lob_kind(&r.resolve(&citext)), None);
         assert_eq!(
-            lob_kind(&r.resolve("public.\"Long Text\"")),
-            Some(LobKind::Nclob)
-        );
-        assert!(r.resolve("public.words").array);
-        assert_eq!(lob_kind(&r.resolve("ext.hstore")), Some(LobKind::Nclob));
-        assert_eq!(lob_kind(&r.resolve("public.citext")), None);
-        assert_eq!(
-            odd_type(&r.resolve("public.citext")),
+            odd_type(&r.resolve(&citext)),
             Some("extension or user-defined type: DMS may not support it")
         );
-        assert!(odd_type(&r.resolve("public.mpaa_rating"))
-            .unwrap()
-            .starts_with("enum"));
+        let rating = ty("public", "mpaa_rating", -1, 0, 'e');
+        assert!(odd_type(&r.resolve(&rating)).unwrap().starts_with("enum"));
+        // A user type named like a built-in one is not taken for it.
+        let own_bytea = ty("app", "bytea", -1, 0, 'b');
+        assert_eq!(lob_kind(&r.resolve(&own_bytea)), None);
     }
 
-    #[test]
-    fn qualified_names_split_outside_quotes() {
-        assert_eq!(split_qualified("a.b"), ["a", "b"]);
-        assert_eq!(split_qualified("\"x.y\".\"q\"\"z\""), ["x.y", "q\"z"]);
-        assert_eq!(split_qualified("text"), ["text"]);
-    }
-
-    fn index(def: &str) -> Index {
+    fn index(unique: bool, keys: Vec<IndexColumn>, predicate: Option<&str>) -> Index {
         Index {
             oid: 1,
             schema: "s".into(),
             name: "i".into(),
             table_oid: 2,
-            definition: def.into(),
+            definition: String::new(),
             constraint_oid: None,
             is_valid: true,
             is_clustered: false,
             is_replica_identity: false,
             is_partitioned: false,
+            parts: Box::new(IndexParts {
+                method: "btree".into(),
+                unique,
+                keys: keys
+                    .into_iter()
+                    .map(|key| IndexKey {
+                        key,
+                        opclass: ("pg_catalog".into(), "int4_ops".into()),
+                        descending: false,
+                        nulls_first: false,
+                    })
+                    .collect(),
+                include: vec!["d".into()],
+                predicate: predicate.map(String::from),
+                ..Default::default()
+            }),
             extra: None,
         }
     }
 
     #[test]
     fn unique_indexes_that_key_rows() {
-        let yes =
-            "CREATE UNIQUE INDEX i ON s.t USING btree (a, \"b(c)\" COLLATE \"C\") INCLUDE (d)";
-        assert!(is_plain_unique_index(&index(yes)));
-        for no in [
-            "CREATE INDEX i ON s.t USING btree (a)",
-            "CREATE UNIQUE INDEX i ON s.t USING btree (lower(a))",
-            "CREATE UNIQUE INDEX i ON s.t USING btree (a) WHERE (a > 0)",
-        ] {
-            assert!(!is_plain_unique_index(&index(no)), "{no}");
-        }
-        let mut invalid = index(yes);
+        let col = |n: &str| IndexColumn::Column(n.into());
+        let yes = index(true, vec![col("a"), col("b(c)")], None);
+        assert!(is_plain_unique_index(&yes));
+        let not_unique = index(false, vec![col("a")], None);
+        assert!(!is_plain_unique_index(&not_unique));
+        let expression = index(true, vec![IndexColumn::Expression("lower(a)".into())], None);
+        assert!(!is_plain_unique_index(&expression));
+        let partial = index(true, vec![col("a")], Some("(a > 0)"));
+        assert!(!is_plain_unique_index(&partial));
+        let mut invalid = yes.clone();
         invalid.is_valid = false;
         assert!(!is_plain_unique_index(&invalid));
     }

@@ -13,6 +13,7 @@
 
 use super::exprdef::{self, Operators};
 use super::indexdef::KeyColumn;
+use crate::model::{CompactString, KeyDef, References};
 use crate::quote;
 use std::collections::HashMap;
 
@@ -30,6 +31,8 @@ pub(super) struct RawKey {
     pub nulls_not_distinct: bool,
     /// Foreign keys: the referenced table, its name qualified and quoted, and its columns.
     pub ref_table: Option<(u32, String)>,
+    /// Foreign keys: the referenced table's schema and name.
+    pub ref_names: Option<(String, String)>,
     pub ref_columns: Vec<i16>,
     /// `confmatchtype`, `confupdtype`, `confdeltype`.
     pub match_type: char,
@@ -40,6 +43,8 @@ pub(super) struct RawKey {
     pub deferrable: bool,
     pub deferred: bool,
     pub validated: bool,
+    /// `conperiod` (18+).
+    pub period: bool,
 }
 
 fn names(table: u32, nums: &[i16], columns: &HashMap<(u32, i16), KeyColumn>) -> Option<String> {
@@ -58,6 +63,53 @@ fn action(code: char) -> Option<Option<&'static str>> {
         'n' => Some("SET NULL"),
         'd' => Some("SET DEFAULT"),
         _ => return Option::None,
+    })
+}
+
+/// The columns of `nums` on `table`, by name; `None` when one is not known.
+fn name_list(
+    table: u32,
+    nums: &[i16],
+    columns: &HashMap<(u32, i16), KeyColumn>,
+) -> Option<Vec<CompactString>> {
+    nums.iter()
+        .map(|n| columns.get(&(table, *n)).map(|c| c.name.clone()))
+        .collect()
+}
+
+/// The model's [`KeyDef`] of key or foreign key `c`: its columns by name, what it references;
+/// `None` when a column is not known.
+pub(super) fn key_def(c: &RawKey, columns: &HashMap<(u32, i16), KeyColumn>) -> Option<KeyDef> {
+    if c.columns.is_empty() {
+        return None;
+    }
+    let references = match c.contype {
+        'f' => {
+            let (ref_oid, _) = c.ref_table.as_ref()?;
+            let (schema, table) = c.ref_names.as_ref()?;
+            Some(References {
+                table_oid: *ref_oid,
+                schema: schema.into(),
+                table: table.into(),
+                columns: name_list(*ref_oid, &c.ref_columns, columns)?,
+                match_type: c.match_type,
+                on_update: c.on_update,
+                on_delete: c.on_delete,
+                on_delete_set: name_list(
+                    c.table_oid,
+                    c.delete_set.as_deref().unwrap_or_default(),
+                    columns,
+                )?,
+            })
+        }
+        _ => None,
+    };
+    Some(KeyDef {
+        columns: name_list(c.table_oid, &c.columns, columns)?,
+        include: name_list(c.table_oid, &c.include, columns)?,
+        nulls_not_distinct: c.nulls_not_distinct,
+        period: c.period,
+        references,
     })
 }
 
@@ -188,6 +240,7 @@ mod tests {
             include: vec![],
             nulls_not_distinct: false,
             ref_table: None,
+            ref_names: None,
             ref_columns: vec![],
             match_type: 's',
             on_update: 'a',
@@ -196,6 +249,7 @@ mod tests {
             deferrable: false,
             deferred: false,
             validated: true,
+            period: false,
         }
     }
 

@@ -15,7 +15,7 @@
 //! `tests/tests/roundtrip.rs` compares every index definition pgmove reads with the server's
 //! `pg_get_indexdef`, for every index of every test corpus.
 
-use crate::model::CompactString;
+use crate::model::{CompactString, IndexColumn, IndexKey, IndexParts};
 use crate::quote;
 use std::collections::{HashMap, HashSet};
 
@@ -46,6 +46,8 @@ pub(super) struct Opclass {
     /// As `pg_get_indexdef` prints it with an empty `search_path`: bare in `pg_catalog`,
     /// schema-qualified elsewhere.
     pub name: String,
+    /// Its schema and name, for the model.
+    pub schema_name: (CompactString, CompactString),
 }
 
 /// The operator classes and binary-coercible casts of the server: what deciding whether an
@@ -122,6 +124,50 @@ pub(super) struct RawIndex {
 /// `INDOPTION_DESC` and `INDOPTION_NULLS_FIRST` of `pg_index.indoption`.
 const DESC: i16 = 1;
 const NULLS_FIRST: i16 = 2;
+
+/// The model's [`IndexParts`] of `ix`. An expression key comes as an empty
+/// [`IndexColumn::Expression`], and a predicate `exprdef` could not print as `None`: the
+/// caller fills both from the server (every index with either is one it asks anyway).
+pub(super) fn parts(
+    ix: &RawIndex,
+    columns: &HashMap<(u32, i16), KeyColumn>,
+    opclasses: &Opclasses,
+) -> IndexParts {
+    let key_count = ix.key_count.min(ix.keys.len());
+    let name = |n: i16| columns.get(&(ix.table_oid, n)).map(|c| c.name.clone());
+    let keys = ix.keys[..key_count]
+        .iter()
+        .enumerate()
+        .map(|(k, &n)| {
+            let opt = ix.options.get(k).copied().unwrap_or(0);
+            IndexKey {
+                key: match name(n).filter(|_| n > 0) {
+                    Some(c) => IndexColumn::Column(c),
+                    None => IndexColumn::Expression(String::new()),
+                },
+                opclass: ix
+                    .classes
+                    .get(k)
+                    .and_then(|c| opclasses.by_oid.get(c))
+                    .map(|o| o.schema_name.clone())
+                    .unwrap_or_default(),
+                descending: opt & DESC != 0,
+                nulls_first: opt & NULLS_FIRST != 0,
+            }
+        })
+        .collect();
+    IndexParts {
+        method: ix.am_name.as_str().into(),
+        unique: ix.unique,
+        nulls_not_distinct: ix.nulls_not_distinct,
+        keys,
+        include: ix.keys[key_count..]
+            .iter()
+            .filter_map(|&n| name(n))
+            .collect(),
+        predicate: ix.predicate.clone(),
+    }
+}
 
 /// The definition `pg_get_indexdef` prints for `ix`, or `None` when the server must print it.
 pub(super) fn build(
@@ -238,6 +284,7 @@ mod tests {
                     is_default: def,
                     preferred_in: (ty == TEXT).then_some('S'),
                     name: name.into(),
+                    schema_name: ("pg_catalog".into(), name.into()),
                 },
             );
         }

@@ -6,11 +6,12 @@ use super::indexdef::{self, KeyColumn, Opclass, Opclasses, RawIndex};
 use super::row::Row;
 use super::{ch, opt_ch, query, query_each, since, USER_SCHEMAS};
 use crate::model::{
-    class, Catalog, Column, ColumnExtra, Constraint, Index, IndexExtra, ObjRef, Policy, Rule,
-    Statistic, Table, TableExtra, TypeKind, View,
+    class, Catalog, Column, ColumnExtra, ColumnType, Constraint, Index, IndexExtra, ObjRef, Policy,
+    Rule, Statistic, Table, TableExtra, TypeKind, View,
 };
 use crate::Result;
 use std::collections::HashMap;
+use std::sync::Arc;
 use tokio_postgres::Client;
 
 /// Tables, views, columns, indexes, triggers, rules, policies and statistics. Returns the
@@ -82,36 +83,47 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<(Columns,
 }
 
 /// Inheritance parents that are not partition parents, in order, by child.
-async fn read_inherits(client: &Client, v: i32) -> Result<HashMap<u32, Vec<String>>> {
-    let mut inherits: HashMap<u32, Vec<String>> = HashMap::new();
+async fn read_inherits(client: &Client, v: i32) -> Result<HashMap<u32, Vec<Parent>>> {
+    let mut inherits: HashMap<u32, Vec<Parent>> = HashMap::new();
     // Declarative partitioning arrived in 10: before, every pg_inherits row is inheritance.
     let not_partition = since(v, 100000, "NOT c.relispartition", "true");
     for r in query(
         client,
         "inheritance",
         &format!(
-            "SELECT i.inhrelid, i.inhparent::regclass::text AS parent
+            "SELECT i.inhrelid, i.inhparent, pn.nspname::text AS parent_schema,
+                    p.relname::text AS parent_name
              FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+             JOIN pg_class p ON p.oid = i.inhparent
+             JOIN pg_namespace pn ON pn.oid = p.relnamespace
              WHERE c.relkind IN ('r', 'p', 'f') AND {not_partition}
              ORDER BY i.inhrelid, i.inhseqno"
         ),
     )
     .await?
     {
-        inherits
-            .entry(r.get("inhrelid"))
-            .or_default()
-            .push(r.get("parent"));
+        inherits.entry(r.get("inhrelid")).or_default().push((
+            r.get("inhparent"),
+            r.text("parent_schema"),
+            r.text("parent_name"),
+        ));
     }
     Ok(inherits)
 }
+
+/// An inheritance parent: OID, schema, name.
+type Parent = (
+    u32,
+    crate::model::CompactString,
+    crate::model::CompactString,
+);
 
 /// Tables, with the columns and inheritance parents read before.
 async fn read_tables(
     client: &Client,
     cat: &mut Catalog,
     columns: &mut HashMap<u32, Vec<Column>>,
-    inherits: &mut HashMap<u32, Vec<String>>,
+    inherits: &mut HashMap<u32, Vec<Parent>>,
 ) -> Result<()> {
     let v = cat.server_version;
     let sql = format!(
@@ -267,7 +279,7 @@ fn read_views(cat: &mut Catalog, rows: Vec<Row>, columns: &mut HashMap<u32, Vec<
                 .into_iter()
                 .map(|c| {
                     let collation = c.extra().collation.clone();
-                    (c.name.into(), c.type_name.into(), collation)
+                    (c.name.into(), ColumnType::clone(&c.ty), collation)
                 })
                 .collect(),
             access_method: r.get("am"),
@@ -288,11 +300,51 @@ pub(super) fn fill_composite_types(cat: &mut Catalog, mut columns: HashMap<u32, 
                     .into_iter()
                     .map(|c| {
                         let collation = c.extra().collation.clone();
-                        (c.name.into(), c.type_name.into(), collation)
+                        let ty = c.type_name().to_string();
+                        (c.name.into(), ty, collation)
                     })
                     .collect();
             }
         }
+    }
+}
+
+/// What [`ColumnTypes::get`] reads of a type, given `t` (the type) and `tn` (its schema),
+/// `et` (its element type, joined only for a true array as `format_type` tells one) and `etn`
+/// (that one's schema), and `typmod`, `ndims` and `type` (`format_type`) beside. (The schemas
+/// are joined apart: one join on either schema misled the planner into a nested loop over
+/// every column.)
+const TYPE_PARTS: &str =
+    "t.oid AS type_oid, COALESCE(etn.nspname, tn.nspname)::text AS type_schema,
+    COALESCE(et.typname, t.typname)::text AS type_base,
+    COALESCE(et.typtype, t.typtype) AS type_kind, et.oid IS NOT NULL AS type_is_array";
+
+/// Column types as [`TYPE_PARTS`] reads them, one shared value per type, modifier and
+/// dimensions.
+#[derive(Default)]
+pub(super) struct ColumnTypes(HashMap<(u32, i32, i32), Arc<ColumnType>>);
+
+impl ColumnTypes {
+    pub(super) fn get(&mut self, r: &Row) -> Arc<ColumnType> {
+        let oid: u32 = r.get("type_oid");
+        let typmod: i32 = r.get("typmod");
+        let is_array: bool = r.get("type_is_array");
+        let ndims: i32 = if is_array {
+            r.get::<_, i32>("ndims").max(1)
+        } else {
+            0
+        };
+        Arc::clone(self.0.entry((oid, typmod, ndims)).or_insert_with(|| {
+            Arc::new(ColumnType {
+                oid,
+                schema: r.text("type_schema"),
+                name: r.text("type_base"),
+                kind: ch(r, "type_kind"),
+                typmod,
+                dims: ndims.clamp(0, i16::MAX.into()) as i16,
+                rendered: r.text("type"),
+            })
+        }))
     }
 }
 
@@ -309,7 +361,8 @@ async fn read_columns(client: &Client, cat: &mut Catalog) -> Result<Columns> {
     let v = cat.server_version;
     let sql = format!(
         "SELECT a.attrelid, a.attnum, a.attname::text AS name,
-                format_type(a.atttypid, a.atttypmod) AS type, a.attnotnull,
+                format_type(a.atttypid, a.atttypmod) AS type, a.atttypmod AS typmod,
+                a.attndims::int4 AS ndims, a.attnotnull,
                 CASE WHEN {generated} = '' THEN pg_get_expr(d.adbin, 0)
                      ELSE pg_get_expr(d.adbin, d.adrelid) END AS default, d.oid AS attrdef,
                 {generated} AS generated, {identity} AS identity,
@@ -322,11 +375,14 @@ async fn read_columns(client: &Client, cat: &mut Catalog) -> Result<Columns> {
                 {nn_oid} AS nn_oid, {nn_valid} AS nn_valid, {nn_local} AS nn_local,
                 a.atttypid, a.attcollation,
                 t.typtype = 'b' AND NOT (t.typelem <> 0 AND t.typlen = -1) AS plain_type,
-                t.typcategory
+                t.typcategory, {TYPE_PARTS}
          FROM pg_attribute a
          JOIN pg_class c ON c.oid = a.attrelid
          JOIN pg_namespace n ON n.oid = c.relnamespace
          JOIN pg_type t ON t.oid = a.atttypid
+         JOIN pg_namespace tn ON tn.oid = t.typnamespace
+         LEFT JOIN pg_type et ON et.oid = t.typelem AND t.typlen = -1 AND t.typstorage <> 'p'
+         LEFT JOIN pg_namespace etn ON etn.oid = et.typnamespace
          LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
          LEFT JOIN pg_collation co ON co.oid = a.attcollation
          LEFT JOIN pg_namespace cn ON cn.oid = co.collnamespace
@@ -360,6 +416,7 @@ async fn read_columns(client: &Client, cat: &mut Catalog) -> Result<Columns> {
     );
     let mut out: HashMap<u32, Vec<Column>> = HashMap::new();
     let mut keys = HashMap::new();
+    let mut types = ColumnTypes::default();
     query_each(client, "columns", &sql, |r| {
         let rel: u32 = r.get("attrelid");
         let num: i16 = r.get("attnum");
@@ -391,7 +448,7 @@ async fn read_columns(client: &Client, cat: &mut Catalog) -> Result<Columns> {
         let mut column = Column {
             num,
             name,
-            type_name: r.text("type"),
+            ty: types.get(&r),
             not_null: r.get("attnotnull"),
             default: r.text_opt("default"),
             attrdef_oid: attrdef,
@@ -482,6 +539,7 @@ async fn read_opclasses(client: &Client) -> Result<Opclasses> {
                 } else {
                     crate::quote::qualified(&schema, &name)
                 },
+                schema_name: (schema.into(), name.into()),
             },
         );
     }
@@ -521,10 +579,11 @@ pub(super) enum RawDefinition {
     Check(RawCheck),
 }
 
-/// Keys, foreign keys and checks whose definition waits for the columns (see
-/// [`finish_constraints`]): the position in `Catalog::constraints`, and what the definition is
-/// made of.
-pub(super) type PendingKeys = Vec<(usize, u32, RawDefinition)>;
+/// Keys, foreign keys and checks whose definition or columns wait for the columns (see
+/// [`finish_constraints`]): the position in `Catalog::constraints`, the OID, what the
+/// constraint is made of, and whether its definition is still to build (a key's columns
+/// always are).
+pub(super) type PendingKeys = Vec<(usize, u32, RawDefinition, bool)>;
 
 /// Constraints on tables. Exclusion constraints, constraint triggers and the checks pgmove
 /// does not print come with the server's definition; keys, foreign keys and the other checks
@@ -546,6 +605,7 @@ pub(super) async fn read_constraints(client: &Client, cat: &mut Catalog) -> Resu
         "co.contype = 'c' AND NOT co.condeferrable",
     );
     let delete_set = since(v, 150000, "co.confdelsetcols::int2[]", "NULL::int2[]");
+    let period = since(v, 180000, "co.conperiod", "false");
     let nulls_not_distinct = since(
         v,
         150000,
@@ -572,6 +632,7 @@ pub(super) async fn read_constraints(client: &Client, cat: &mut Catalog) -> Resu
                     rc.relname::text AS ref_name, co.confmatchtype, co.confupdtype,
                     co.confdeltype, {delete_set} AS delete_set, co.condeferrable, co.condeferred,
                     {nulls_not_distinct} AS nulls_not_distinct, ix.indkey::int2[] AS index_keys,
+                    {period} AS period,
                     {key_count} AS index_key_count
              FROM pg_constraint co JOIN pg_namespace n ON n.oid = co.connamespace
              LEFT JOIN pg_class rc ON rc.oid = co.confrelid AND rc.relkind IN ('r', 'p')
@@ -601,6 +662,7 @@ pub(super) async fn read_constraints(client: &Client, cat: &mut Catalog) -> Resu
                 ref_table_oid: r.get("confrelid"),
                 deferrable: r.get("condeferrable"),
                 deferred: r.get("condeferred"),
+                key: None,
             };
             let check_tree: Option<String> = r.get("check_tree");
             if pending_key && c.contype == 'c' {
@@ -610,8 +672,13 @@ pub(super) async fn read_constraints(client: &Client, cat: &mut Catalog) -> Resu
                     no_inherit: r.get("connoinherit"),
                     validated: c.validated,
                 };
-                pending.push((cat.constraints.len(), c.oid, RawDefinition::Check(raw)));
-            } else if pending_key {
+                pending.push((
+                    cat.constraints.len(),
+                    c.oid,
+                    RawDefinition::Check(raw),
+                    true,
+                ));
+            } else if matches!(c.contype, 'p' | 'u' | 'f') && c.table_oid != 0 {
                 let index_keys: Vec<i16> = r
                     .get::<_, Option<Vec<i16>>>("index_keys")
                     .unwrap_or_default();
@@ -619,13 +686,12 @@ pub(super) async fn read_constraints(client: &Client, cat: &mut Catalog) -> Resu
                     .get::<_, Option<i32>>("index_key_count")
                     .unwrap_or(0)
                     .max(0) as usize;
-                let ref_table = match (
-                    r.get::<_, Option<String>>("ref_schema"),
-                    r.get::<_, Option<String>>("ref_name"),
-                ) {
-                    (Some(s), Some(n)) => Some((c.ref_table_oid, crate::quote::qualified(&s, &n))),
-                    _ => None,
-                };
+                let ref_names = r
+                    .get::<_, Option<String>>("ref_schema")
+                    .zip(r.get::<_, Option<String>>("ref_name"));
+                let ref_table = ref_names
+                    .as_ref()
+                    .map(|(s, n)| (c.ref_table_oid, crate::quote::qualified(s, n)));
                 let raw = RawKey {
                     contype: c.contype,
                     table_oid: c.table_oid,
@@ -633,6 +699,7 @@ pub(super) async fn read_constraints(client: &Client, cat: &mut Catalog) -> Resu
                     include: index_keys.get(key_count..).unwrap_or_default().to_vec(),
                     nulls_not_distinct: r.get("nulls_not_distinct"),
                     ref_table,
+                    ref_names,
                     ref_columns: r.get::<_, Option<Vec<i16>>>("confkey").unwrap_or_default(),
                     match_type: ch(&r, "confmatchtype"),
                     on_update: ch(&r, "confupdtype"),
@@ -641,8 +708,10 @@ pub(super) async fn read_constraints(client: &Client, cat: &mut Catalog) -> Resu
                     deferrable: c.deferrable,
                     deferred: c.deferred,
                     validated: c.validated,
+                    period: r.get("period"),
                 };
-                pending.push((cat.constraints.len(), c.oid, RawDefinition::Key(raw)));
+                let raw = RawDefinition::Key(raw);
+                pending.push((cat.constraints.len(), c.oid, raw, pending_key));
             }
             // A validated check belongs to its table's CREATE TABLE.
             if c.contype == 'c' && c.validated {
@@ -658,10 +727,10 @@ pub(super) async fn read_constraints(client: &Client, cat: &mut Catalog) -> Resu
     Ok(pending)
 }
 
-/// Give the keys, foreign keys and checks [`read_constraints`] left pending their
-/// definitions: built from the columns and operators (see `constraintdef`, `exprdef`), or, for
-/// any it cannot build, from the server's `pg_get_constraintdef` in one query. Runs inside the
-/// read's snapshot.
+/// Give the keys and foreign keys [`read_constraints`] left pending their columns by name,
+/// and the keys, foreign keys and checks without one their definitions: built from the
+/// columns and operators (see `constraintdef`, `exprdef`), or, for any it cannot build, from
+/// the server's `pg_get_constraintdef` in one query. Runs inside the read's snapshot.
 pub(super) async fn finish_constraints(
     client: &Client,
     cat: &mut Catalog,
@@ -670,7 +739,13 @@ pub(super) async fn finish_constraints(
     operators: &Operators,
 ) -> Result<()> {
     let mut left = Vec::new();
-    for (i, oid, raw) in pending {
+    for (i, oid, raw, needs_definition) in pending {
+        if let RawDefinition::Key(k) = &raw {
+            cat.constraints[i].key = constraintdef::key_def(k, columns).map(Box::new);
+        }
+        if !needs_definition {
+            continue;
+        }
         let built = match &raw {
             RawDefinition::Key(k) => constraintdef::build(k, columns),
             RawDefinition::Check(c) => constraintdef::build_check(c, columns, operators),
@@ -778,6 +853,7 @@ async fn read_indexes(
                 predicate: predicate.flatten(),
             };
             let definition = indexdef::build(&raw, columns, opclasses);
+            let parts = indexdef::parts(&raw, columns, opclasses);
             let oid: u32 = r.get("indexrelid");
             if definition.is_none() {
                 pending.push((cat.indexes.len(), oid));
@@ -793,6 +869,7 @@ async fn read_indexes(
                 is_clustered: r.get("indisclustered"),
                 is_replica_identity: r.get("indisreplident"),
                 is_partitioned: r.get("partitioned"),
+                parts: Box::new(parts),
                 extra: None,
             };
             index.set_extra(IndexExtra {
@@ -809,18 +886,58 @@ async fn read_indexes(
         },
     )
     .await?;
-    // What the columns do not tell: the server's deparser, in one query for all of them.
+    // What the columns do not tell: the server's deparser, in one query for all of them,
+    // with the expressions of expression keys and any predicate `exprdef` could not print.
     if !pending.is_empty() {
-        let defs = server_definitions(
-            client,
-            "index definitions",
-            "SELECT i.indexrelid, pg_get_indexdef(i.indexrelid) FROM pg_index i
-             WHERE i.indexrelid = ANY($1)",
-            &pending,
-        )
-        .await?;
+        let oids: Vec<u32> = pending.iter().map(|(_, oid)| *oid).collect();
+        let sql = "SELECT i.indexrelid, pg_get_indexdef(i.indexrelid) AS def,
+                          pg_get_expr(i.indpred, i.indrelid) AS predicate,
+                          ARRAY(SELECT pg_get_indexdef(i.indexrelid, k, false)
+                                FROM generate_series(1, i.indnatts::int4) k
+                                WHERE i.indkey[k - 1] = 0 ORDER BY k) AS expressions
+                   FROM pg_index i WHERE i.indexrelid = ANY($1)";
+        super::count(1);
+        let rows = client
+            .query_typed(sql, &[(&oids, tokio_postgres::types::Type::OID_ARRAY)])
+            .await
+            .map_err(|e| {
+                crate::Error::db(
+                    e,
+                    Some("catalog query for index definitions".into()),
+                    Some(sql),
+                )
+            })?;
+        let mut defs: HashMap<u32, (String, Option<String>, Vec<String>)> = rows
+            .iter()
+            .map(|r| {
+                let def: Option<String> = r.get("def");
+                let exprs: Option<Vec<String>> = r.get("expressions");
+                (
+                    r.get("indexrelid"),
+                    (
+                        def.unwrap_or_default(),
+                        r.get("predicate"),
+                        exprs.unwrap_or_default(),
+                    ),
+                )
+            })
+            .collect();
         for (i, oid) in pending {
-            cat.indexes[i].definition = defs.get(&oid).cloned().flatten().unwrap_or_default();
+            let Some((def, predicate, exprs)) = defs.remove(&oid) else {
+                continue;
+            };
+            let ix = &mut cat.indexes[i];
+            ix.definition = def;
+            let parts = &mut ix.parts;
+            if parts.predicate.is_none() {
+                parts.predicate = predicate;
+            }
+            let mut exprs = exprs.into_iter();
+            for k in &mut parts.keys {
+                if let crate::model::IndexColumn::Expression(e) = &mut k.key {
+                    *e = exprs.next().unwrap_or_default();
+                }
+            }
         }
     }
     // Ordered here, not by the query: at 100,000 tables its 300,000 wide rows spilled the

@@ -41,13 +41,14 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
                 a.aggmtransspace AS msspace,
                 NULLIF(a.aggmfinalfn, 0)::regproc::text AS mfinalfunc, a.aggmfinalextra AS mfinalextra,
                 a.aggminitval AS minitcond,
-                NULLIF(a.aggsortop, 0)::regoperator::text AS sortop,
+                {sortop} AS sortop,
                 {finalmodify} AS finalmodify, {parallel} AS parallel, a.aggkind
          FROM pg_aggregate a JOIN pg_proc p ON p.oid = a.aggfnoid
          JOIN pg_namespace n ON n.oid = p.pronamespace
          WHERE {USER_SCHEMAS}
            AND {p_not_member}
          ORDER BY 2, 3",
+        sortop = operator_name("NULLIF(a.aggsortop, 0)"),
         // Combine, serial and deserial functions and parallel safety: parallel query, 9.6.
         combine = since(v, 90600, "NULLIF(a.aggcombinefn, 0)::regproc::text", "NULL::text"),
         serial = since(v, 90600, "NULLIF(a.aggserialfn, 0)::regproc::text", "NULL::text"),
@@ -90,9 +91,7 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
         "SELECT o.oid, n.nspname::text AS schema, o.oprname::text AS name,
                     CASE WHEN o.oprleft <> 0 THEN format_type(o.oprleft, NULL) END AS left,
                     CASE WHEN o.oprright <> 0 THEN format_type(o.oprright, NULL) END AS right,
-                    o.oprcode::regprocedure::text AS func,
-                    NULLIF(o.oprcom, 0)::regoperator::text AS com,
-                    NULLIF(o.oprnegate, 0)::regoperator::text AS neg,
+                    {func} AS func, {com} AS com, {neg} AS neg,
                     NULLIF(o.oprrest, 0)::regproc::text AS rest,
                     NULLIF(o.oprjoin, 0)::regproc::text AS join,
                     o.oprcanhash, o.oprcanmerge
@@ -100,7 +99,10 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
              WHERE {USER_SCHEMAS}
                AND {o_not_member}
                AND o.oprcode <> 0
-             ORDER BY 2, 3"
+             ORDER BY 2, 3",
+        func = function_name("o.oprcode"),
+        com = operator_name("o.oprcom"),
+        neg = operator_name("o.oprnegate"),
     );
     let casts = format!(
         "SELECT c.oid, format_type(c.castsource, NULL) AS source,
@@ -320,13 +322,10 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
             r.get::<_, Option<String>>("minitcond")
                 .map(|s| quote::literal(&s)),
         );
-        // regoperator prints `op(left,right)`; SORTOP wants the operator alone.
         push(
             "SORTOP",
-            r.get::<_, Option<String>>("sortop").map(|s| {
-                let op = s.split('(').next().unwrap_or(&s).to_string();
-                format!("OPERATOR({op})")
-            }),
+            r.get::<_, Option<String>>("sortop")
+                .map(|op| format!("OPERATOR({op})")),
         );
         let fm = ch(&r, "finalmodify");
         push(
@@ -361,12 +360,7 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
 
     for r in operators {
         let mut options = Vec::new();
-        let func: String = r.get("func");
-        // regprocedure prints `name(args)`; FUNCTION wants the name.
-        options.push((
-            "FUNCTION".to_string(),
-            func.split('(').next().unwrap_or(&func).to_string(),
-        ));
+        options.push(("FUNCTION".to_string(), r.get("func")));
         if let Some(l) = r.get::<_, Option<String>>("left") {
             options.push(("LEFTARG".into(), l));
         }
@@ -375,8 +369,7 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
         }
         for (k, c) in [("COMMUTATOR", "com"), ("NEGATOR", "neg")] {
             if let Some(op) = r.get::<_, Option<String>>(c) {
-                let name = op.split('(').next().unwrap_or(&op).to_string();
-                options.push((k.into(), format!("OPERATOR({name})")));
+                options.push((k.into(), format!("OPERATOR({op})")));
             }
         }
         for (k, c) in [("RESTRICT", "rest"), ("JOIN", "join")] {
@@ -411,4 +404,26 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
         });
     }
     Ok(())
+}
+
+/// SQL for the name of function `oid` (NULL for 0) as `regprocedure` prints it, without its
+/// argument types: schema-qualified unless visible, each part quoted as needed.
+fn function_name(oid: &str) -> String {
+    format!(
+        "(SELECT CASE WHEN pg_function_is_visible(fp.oid) THEN quote_ident(fp.proname)
+                      ELSE quote_ident(fpn.nspname) || '.' || quote_ident(fp.proname) END
+          FROM pg_proc fp JOIN pg_namespace fpn ON fpn.oid = fp.pronamespace
+          WHERE fp.oid = {oid})"
+    )
+}
+
+/// SQL for the name of operator `oid` (NULL for 0) as `regoperator` prints it, without its
+/// argument types: schema-qualified (the schema quoted as needed) unless visible.
+fn operator_name(oid: &str) -> String {
+    format!(
+        "(SELECT CASE WHEN pg_operator_is_visible(op.oid) THEN op.oprname::text
+                      ELSE quote_ident(opn.nspname) || '.' || op.oprname END
+          FROM pg_operator op JOIN pg_namespace opn ON opn.oid = op.oprnamespace
+          WHERE op.oid = {oid})"
+    )
 }

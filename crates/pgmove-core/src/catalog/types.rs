@@ -2,7 +2,7 @@
 //! rowtypes and array types to what defines them.
 
 use super::{ch, query_each, query_many, since, USER_SCHEMAS};
-use crate::model::{class, Catalog, DomainCheck, ObjRef, TypeDef, TypeKind};
+use crate::model::{class, Catalog, ColumnType, DomainCheck, ObjRef, TypeDef, TypeKind};
 use crate::quote;
 use crate::Result;
 use std::collections::HashMap;
@@ -50,7 +50,12 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
     let type_rows = format!(
             "SELECT t.oid, n.nspname::text AS schema, t.typname::text AS name, t.typtype,
                     {acl} AS acl, pg_get_userbyid(t.typowner)::text AS owner, t.typrelid,
-                    format_type(t.typbasetype, t.typtypmod) AS base, t.typnotnull,
+                    format_type(t.typbasetype, t.typtypmod) AS type, t.typnotnull,
+                    bt.oid AS type_oid, COALESCE(ben.nspname, bn.nspname)::text AS type_schema,
+                    COALESCE(bet.typname, bt.typname)::text AS type_base,
+                    COALESCE(bet.typtype, bt.typtype) AS type_kind,
+                    bet.oid IS NOT NULL AS type_is_array, t.typtypmod AS typmod,
+                    t.typndims AS ndims,
                     COALESCE(pg_get_expr(t.typdefaultbin, 0), t.typdefault) AS default,
                     CASE WHEN t.typtype = 'd' AND t.typcollation <> bt.typcollation
                          THEN quote_ident(cn.nspname) || '.' || quote_ident(co.collname) END AS collation,
@@ -66,6 +71,10 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
              FROM pg_type t
              JOIN pg_namespace n ON n.oid = t.typnamespace
              LEFT JOIN pg_type bt ON bt.oid = t.typbasetype
+             LEFT JOIN pg_type bet ON bet.oid = bt.typelem AND bt.typlen = -1
+               AND bt.typstorage <> 'p'
+             LEFT JOIN pg_namespace bn ON bn.oid = bt.typnamespace
+             LEFT JOIN pg_namespace ben ON ben.oid = bet.typnamespace
              LEFT JOIN pg_class c ON c.oid = t.typrelid AND c.relkind = 'c'
              LEFT JOIN pg_collation co ON co.oid = t.typcollation
              LEFT JOIN pg_namespace cn ON cn.oid = co.collnamespace
@@ -173,6 +182,7 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
         });
     }
 
+    let mut domain_bases = super::relations::ColumnTypes::default();
     for r in type_rows {
         let oid: u32 = r.get("oid");
         let kind = match ch(&r, "typtype") {
@@ -188,7 +198,7 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
                 None => continue,
             },
             'd' => TypeKind::Domain {
-                base: r.get("base"),
+                base: ColumnType::clone(&domain_bases.get(&r)),
                 collation: r.get("collation"),
                 default: r.get("default"),
                 not_null: r.get("typnotnull"),

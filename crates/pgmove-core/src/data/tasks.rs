@@ -5,7 +5,6 @@
 use crate::filter::Filter;
 use crate::model::{class, Catalog, CompactString, ObjRef};
 use crate::quote::{ident, literal, qualified};
-use crate::validate::data::key_columns;
 use serde::Serialize;
 use std::collections::HashMap;
 
@@ -70,17 +69,19 @@ pub fn tables(cat: &Catalog, filter: &Filter) -> Vec<TableCopy> {
                 .columns
                 .iter()
                 .filter(|c| c.generated.is_none())
-                .map(|c| (c.name.clone(), c.type_name.clone()))
+                .map(|c| (c.name.clone(), c.type_name().into()))
                 .collect();
             let int_key = cat
                 .constraints
                 .iter()
                 .find(|c| c.contype == 'p' && c.table_oid == t.oid)
-                .map(|c| key_columns(&c.definition))
-                .filter(|k| k.len() == 1)
+                .and_then(|c| c.key.as_deref())
+                .filter(|k| k.columns.len() == 1)
                 .and_then(|k| {
-                    let col = t.columns.iter().find(|c| c.name == k[0])?;
-                    matches!(col.type_name.as_str(), "smallint" | "integer" | "bigint")
+                    let col = t.columns.iter().find(|c| c.name == k.columns[0])?;
+                    ["int2", "int4", "int8"]
+                        .iter()
+                        .any(|t| col.ty.is_builtin_named(t))
                         .then(|| col.name.clone())
                 });
             TableCopy {

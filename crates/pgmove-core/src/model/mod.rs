@@ -7,7 +7,10 @@
 //!
 //! Text fields that come from the server's own deparsers (`pg_get_viewdef`, `pg_get_constraintdef`,
 //! `format_type`, …) are stored as the server printed them, read with `search_path = ''` so every
-//! name inside is schema-qualified.
+//! name inside is schema-qualified. They are for the renderers to print, never for anyone to
+//! parse: what a consumer needs to know is kept as data beside them (a key's and a foreign
+//! key's columns in [`KeyDef`], an index's in [`IndexParts`], a column's type in
+//! [`ColumnType`], inheritance parents by OID).
 
 mod objects;
 mod relations;

@@ -70,7 +70,8 @@ pub enum TypeKind {
         multirange: Option<String>,
     },
     Domain {
-        base: String,
+        /// The base type, with its modifier and dimensions.
+        base: super::ColumnType,
         collation: Option<String>,
         default: Option<String>,
         not_null: bool,

@@ -3,6 +3,7 @@
 
 use compact_str::CompactString;
 use serde::Serialize;
+use std::sync::Arc;
 
 /// A table (`relkind` r), partitioned table (p) or foreign table (f).
 #[derive(Debug, Clone, Serialize)]
@@ -33,8 +34,8 @@ pub struct Table {
 /// bytes; boxed, a plain table is 144, about 2 MB less at 10,000 tables.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct TableExtra {
-    /// Inheritance parents (not partition parents), in `inhseqno` order, schema-qualified+quoted.
-    pub inherits: Vec<String>,
+    /// Inheritance parents (not partition parents), in `inhseqno` order: OID, schema, name.
+    pub inherits: Vec<(u32, CompactString, CompactString)>,
     /// For a partition: the parent's OID and the bound (`FOR VALUES …` / `DEFAULT`).
     pub partition_of: Option<(u32, String)>,
     /// For a partitioned table: `pg_get_partkeydef`, e.g. `RANGE (payment_date)`.
@@ -85,8 +86,10 @@ impl Table {
 pub struct Column {
     pub num: i16,
     pub name: CompactString,
-    /// `format_type(atttypid, atttypmod)`.
-    pub type_name: CompactString,
+    /// The column's type, shared with the other columns of the same type, modifier and
+    /// dimensions. [`Column::type_name`] is its rendered form.
+    #[serde(serialize_with = "serialize_type")]
+    pub ty: Arc<ColumnType>,
     pub not_null: bool,
     /// `pg_get_expr(adbin)`; for a generated column, its expression.
     pub default: Option<CompactString>,
@@ -146,7 +149,51 @@ static NO_EXTRA: ColumnExtra = ColumnExtra {
     acl: None,
 };
 
+/// A column's type as `pg_attribute` and `pg_type` record it. Read these fields to know what
+/// a type is; [`ColumnType::rendered`] is only for writing SQL.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct ColumnType {
+    /// `atttypid` (for an array column, the array type's OID).
+    pub oid: u32,
+    /// The type's schema and `typname` (`pg_catalog`, `int4`); for an array, its element
+    /// type's.
+    pub schema: CompactString,
+    pub name: CompactString,
+    /// `typtype` of that type: `b` base, `c` composite, `d` domain, `e` enum, `m` multirange,
+    /// `p` pseudo-type, `r` range.
+    pub kind: char,
+    /// `atttypmod`: -1 without a modifier (`varchar`, `numeric`).
+    pub typmod: i32,
+    /// 0 for a column that is not an array; else its declared dimensions (`attndims`), at
+    /// least 1.
+    pub dims: i16,
+    /// `format_type(atttypid, atttypmod)`, e.g. `character varying(20)[]`.
+    pub rendered: CompactString,
+}
+
+impl ColumnType {
+    /// A built-in type, or an array of one, that lives in `pg_catalog`.
+    pub fn is_builtin(&self) -> bool {
+        self.schema == "pg_catalog"
+    }
+
+    /// Whether this is the built-in type `typname` itself (not an array of it).
+    pub fn is_builtin_named(&self, typname: &str) -> bool {
+        self.dims == 0 && self.is_builtin() && self.name == typname
+    }
+}
+
+/// A column's shared type as the type itself (serde's `rc` feature is not on).
+fn serialize_type<S: serde::Serializer>(t: &Arc<ColumnType>, ser: S) -> Result<S::Ok, S::Error> {
+    t.as_ref().serialize(ser)
+}
+
 impl Column {
+    /// The column's type as SQL: `format_type(atttypid, atttypmod)`.
+    pub fn type_name(&self) -> &str {
+        &self.ty.rendered
+    }
+
     /// The column's rarely set settings (all unset when it has none).
     pub fn extra(&self) -> &ColumnExtra {
         self.extra.as_deref().unwrap_or(&NO_EXTRA)
@@ -173,7 +220,7 @@ pub struct View {
     pub check_option: Option<String>,
     /// Column names, types and non-default collations, for the dummy view that breaks a
     /// dependency cycle.
-    pub columns: Vec<(String, String, Option<String>)>,
+    pub columns: Vec<(String, ColumnType, Option<String>)>,
     /// Defaults set on view columns (`ALTER VIEW … ALTER COLUMN … SET DEFAULT`).
     pub column_defaults: Vec<(String, String)>,
     pub access_method: Option<String>,
@@ -224,9 +271,49 @@ pub struct Index {
     pub is_clustered: bool,
     pub is_replica_identity: bool,
     pub is_partitioned: bool,
+    /// What the index is made of, as data (see [`IndexParts`]).
+    pub parts: Box<IndexParts>,
     /// What most indexes lack, boxed (see [`IndexExtra`]); `None` when it would be all unset.
     /// Read it with [`Index::extra`].
     pub extra: Option<Box<IndexExtra>>,
+}
+
+/// What an index is made of, as `pg_index` records it: read these, never the text of
+/// [`Index::definition`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct IndexParts {
+    /// The access method (`btree`, `gist`, …).
+    pub method: CompactString,
+    /// `indisunique`.
+    pub unique: bool,
+    /// `indnullsnotdistinct` (15+).
+    pub nulls_not_distinct: bool,
+    /// The key columns or expressions, in order (`indnkeyatts` of them, 11+; all before).
+    pub keys: Vec<IndexKey>,
+    /// The `INCLUDE` columns (11+), by name.
+    pub include: Vec<CompactString>,
+    /// A partial index's predicate, as `pg_get_expr(indpred, indrelid)` prints it.
+    pub predicate: Option<String>,
+}
+
+/// One key of an index.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct IndexKey {
+    pub key: IndexColumn,
+    /// The operator class (`indclass`): schema and name.
+    pub opclass: (CompactString, CompactString),
+    /// `indoption`: `DESC`, `NULLS FIRST`.
+    pub descending: bool,
+    pub nulls_first: bool,
+}
+
+/// What an index key indexes.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum IndexColumn {
+    /// A column of the table, by name.
+    Column(CompactString),
+    /// An expression, as `pg_get_indexdef(index, n, false)` prints it.
+    Expression(String),
 }
 
 /// An index's settings that most indexes leave unset. Inline they made an index 176 bytes;
@@ -285,18 +372,44 @@ pub struct Constraint {
     /// `condeferrable`, `condeferred`.
     pub deferrable: bool,
     pub deferred: bool,
+    /// For a primary key, unique or foreign key constraint on a table: its columns and what
+    /// it references, as data (see [`KeyDef`]). `None` for other kinds.
+    pub key: Option<Box<KeyDef>>,
 }
 
-impl Constraint {
-    /// How `definition` ends for a deferrable constraint: `""`, `" DEFERRABLE"` or
-    /// `" DEFERRABLE INITIALLY DEFERRED"` (so a key's other forms can carry the same).
-    pub fn deferrable_clause(&self) -> &'static str {
-        match (self.deferrable, self.deferred) {
-            (false, _) => "",
-            (true, false) => " DEFERRABLE",
-            (true, true) => " DEFERRABLE INITIALLY DEFERRED",
-        }
-    }
+/// What a primary key, unique or foreign key constraint is made of, as `pg_constraint` (and
+/// a key's index) record it: read these, never the text of [`Constraint::definition`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct KeyDef {
+    /// `conkey`: the constrained columns, by name, in order.
+    pub columns: Vec<CompactString>,
+    /// Primary and unique keys: the index's `INCLUDE` columns (11+), by name.
+    pub include: Vec<CompactString>,
+    /// Primary and unique keys: `indnullsnotdistinct` of the index (15+).
+    pub nulls_not_distinct: bool,
+    /// `conperiod` (18+): the last column is `WITHOUT OVERLAPS` (in a foreign key, `PERIOD`).
+    pub period: bool,
+    /// Foreign keys: the referenced table, columns and actions.
+    pub references: Option<References>,
+}
+
+/// What a foreign key references, and what it does on changes there.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct References {
+    /// `confrelid`, with its schema and name.
+    pub table_oid: u32,
+    pub schema: CompactString,
+    pub table: CompactString,
+    /// `confkey`: the referenced columns, by name, in order.
+    pub columns: Vec<CompactString>,
+    /// `confmatchtype`: `s` simple, `f` full, `p` partial.
+    pub match_type: char,
+    /// `confupdtype`, `confdeltype`: `a` no action, `r` restrict, `c` cascade, `n` set null,
+    /// `d` set default.
+    pub on_update: char,
+    pub on_delete: char,
+    /// `confdelsetcols` (15+): the columns `ON DELETE SET NULL/DEFAULT` sets, when listed.
+    pub on_delete_set: Vec<CompactString>,
 }
 
 /// A trigger (`pg_get_triggerdef`) with its enabled state.
@@ -359,9 +472,9 @@ mod tests {
     #[cfg(target_pointer_width = "64")]
     fn per_object_structs_stay_small() {
         assert_eq!(std::mem::size_of::<Table>(), 144);
-        assert_eq!(std::mem::size_of::<Column>(), 104);
-        assert_eq!(std::mem::size_of::<Index>(), 104);
-        assert_eq!(std::mem::size_of::<Constraint>(), 112);
+        assert_eq!(std::mem::size_of::<Column>(), 88);
+        assert_eq!(std::mem::size_of::<Index>(), 112);
+        assert_eq!(std::mem::size_of::<Constraint>(), 120);
     }
 
     #[test]
@@ -377,6 +490,7 @@ mod tests {
             is_clustered: false,
             is_replica_identity: false,
             is_partitioned: false,
+            parts: Box::default(),
             extra: None,
         };
         ix.set_extra(IndexExtra::default());

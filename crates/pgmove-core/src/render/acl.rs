@@ -219,7 +219,13 @@ pub fn render_public_schema_acl(acl: Option<&[String]>, owner: &str) -> String {
         return String::new();
     };
     let items = parse_all(acl);
-    let base = vec![
+    let base = public_schema_base(owner);
+    acl_commands("SCHEMA", "SCHEMA public", &items, &base, None, false)
+}
+
+/// What a new database of 15 or later gives the `public` schema.
+fn public_schema_base(owner: &str) -> Vec<AclItem> {
+    vec![
         AclItem {
             grantee: owner.into(),
             privs: "UC".into(),
@@ -230,8 +236,59 @@ pub fn render_public_schema_acl(acl: Option<&[String]>, owner: &str) -> String {
             privs: "U".into(),
             grantor: owner.into(),
         },
-    ];
-    acl_commands("SCHEMA", "SCHEMA public", &items, &base, None, false)
+    ]
+}
+
+/// The roles (not PUBLIC) that [`render_acl`]'s statements for the same arguments name.
+pub fn acl_roles(
+    kind: &str,
+    acl: Option<&[String]>,
+    owner: &str,
+    column: Option<&str>,
+) -> Vec<String> {
+    let Some(acl) = acl else {
+        return Vec::new();
+    };
+    let items = parse_all(acl);
+    let base = if column.is_some() {
+        Vec::new()
+    } else {
+        owner_default(kind, owner, &items)
+    };
+    roles_of(&acl_changes(kind, &items, &base, column, false))
+}
+
+/// The roles (not PUBLIC) that [`render_public_schema_acl`]'s statements name.
+pub fn public_schema_acl_roles(acl: Option<&[String]>, owner: &str) -> Vec<String> {
+    let Some(acl) = acl else {
+        return Vec::new();
+    };
+    let items = parse_all(acl);
+    roles_of(&acl_changes(
+        "SCHEMA",
+        &items,
+        &public_schema_base(owner),
+        None,
+        false,
+    ))
+}
+
+fn roles_of(changes: &[Change]) -> Vec<String> {
+    changes
+        .iter()
+        .filter(|c| !c.role.is_empty())
+        .map(|c| c.role.clone())
+        .collect()
+}
+
+/// One `GRANT`/`REVOKE` of [`acl_commands`], before it is SQL.
+struct Change {
+    revoke: bool,
+    /// The privilege list as SQL (`ALL`, `SELECT,UPDATE(col)`…).
+    privileges: String,
+    /// The role; empty for PUBLIC.
+    role: String,
+    with_grant_option: bool,
 }
 
 fn acl_commands(
@@ -242,8 +299,36 @@ fn acl_commands(
     column: Option<&str>,
     narrow: bool,
 ) -> String {
-    let on = format!("ON {target}");
     let mut out = String::new();
+    for c in acl_changes(kind, items, base, column, narrow) {
+        let (verb, to) = if c.revoke {
+            ("REVOKE", "FROM")
+        } else {
+            ("GRANT", "TO")
+        };
+        let option = if c.with_grant_option {
+            " WITH GRANT OPTION"
+        } else {
+            ""
+        };
+        out.push_str(&format!(
+            "{verb} {} ON {target} {to} {}{option};\n",
+            c.privileges,
+            grantee_sql(&c.role)
+        ));
+    }
+    out
+}
+
+/// What it takes to turn `base` into `items`: revokes first, then grants.
+fn acl_changes(
+    kind: &str,
+    items: &[AclItem],
+    base: &[AclItem],
+    column: Option<&str>,
+    narrow: bool,
+) -> Vec<Change> {
+    let mut out = Vec::new();
     // With `narrow` (default privileges, whose role is named, owners kept or not), the default
     // item a wanted item narrows: same grantee and grantor, no grant options. Only the
     // privileges it lacks are revoked (and those it adds granted), as pg_dump does: a privilege
@@ -267,17 +352,20 @@ fn acl_commands(
             Some(i) => {
                 let lost: String = b.privs.chars().filter(|c| !i.privs.contains(*c)).collect();
                 if !lost.is_empty() {
-                    out.push_str(&format!(
-                        "REVOKE {} {on} FROM {};\n",
-                        privilege_list(kind, &lost, column),
-                        grantee_sql(&b.grantee)
-                    ));
+                    out.push(Change {
+                        revoke: true,
+                        privileges: privilege_list(kind, &lost, column),
+                        role: b.grantee.clone(),
+                        with_grant_option: false,
+                    });
                 }
             }
-            None => out.push_str(&format!(
-                "REVOKE ALL {on} FROM {};\n",
-                grantee_sql(&b.grantee)
-            )),
+            None => out.push(Change {
+                revoke: true,
+                privileges: "ALL".into(),
+                role: b.grantee.clone(),
+                with_grant_option: false,
+            }),
         }
     }
     for i in items {
@@ -310,19 +398,15 @@ fn acl_commands(
             .filter(|(n, c)| *c != '*' && i.privs[n + 1..].starts_with('*'))
             .map(|(_, c)| c)
             .collect();
-        if !plain.is_empty() {
-            out.push_str(&format!(
-                "GRANT {} {on} TO {};\n",
-                privilege_list(kind, &plain, column),
-                grantee_sql(&i.grantee)
-            ));
-        }
-        if !with_option.is_empty() {
-            out.push_str(&format!(
-                "GRANT {} {on} TO {} WITH GRANT OPTION;\n",
-                privilege_list(kind, &with_option, column),
-                grantee_sql(&i.grantee)
-            ));
+        for (privs, with_grant_option) in [(plain, false), (with_option, true)] {
+            if !privs.is_empty() {
+                out.push(Change {
+                    revoke: false,
+                    privileges: privilege_list(kind, &privs, column),
+                    role: i.grantee.clone(),
+                    with_grant_option,
+                });
+            }
         }
     }
     out
@@ -343,6 +427,27 @@ mod tests {
 
     fn acl(v: &[&str]) -> Vec<String> {
         v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn roles_are_those_the_statements_name() {
+        // Owner's default entry kept, a grantor, PUBLIC: none is named.
+        let a = acl(&["alice=arwdDxt/alice", "=r/alice", "\"Bob Smith\"=r*/alice"]);
+        assert_eq!(
+            render_acl("TABLE", "TABLE t", Some(&a), "alice", None),
+            "GRANT SELECT ON TABLE t TO PUBLIC;\nGRANT SELECT ON TABLE t TO \"Bob Smith\" WITH GRANT OPTION;\n"
+        );
+        assert_eq!(acl_roles("TABLE", Some(&a), "alice", None), ["Bob Smith"]);
+        // The owner narrowed: revoked from, so named.
+        let a = acl(&["alice=r/alice"]);
+        assert_eq!(
+            acl_roles("TABLE", Some(&a), "alice", None),
+            ["alice", "alice"]
+        );
+        assert!(acl_roles("TABLE", None, "alice", None).is_empty());
+        let public = acl(&["owner=UC/owner", "=UC/owner"]);
+        assert!(render_public_schema_acl(Some(&public), "owner").contains(" TO PUBLIC;"));
+        assert!(public_schema_acl_roles(Some(&public), "owner").is_empty());
     }
 
     #[test]

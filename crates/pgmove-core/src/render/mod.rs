@@ -14,8 +14,8 @@ mod sequences;
 mod types;
 
 pub use acl::{
-    acl_grantees, render_acl, render_default_privileges, render_public_schema_acl,
-    render_system_acl,
+    acl_grantees, acl_roles, public_schema_acl_roles, render_acl, render_default_privileges,
+    render_public_schema_acl, render_system_acl,
 };
 pub use sequences::setval_items;
 
@@ -160,9 +160,16 @@ pub struct LeadAt {
     /// Length of the subcommand, or of the `CREATE INDEX` statement. Never zero, and that
     /// unused zero keeps `Option<LeadAt>` as small as `LeadAt`.
     cmd: std::num::NonZeroU32,
-    /// A key's `USING INDEX` form: its text is not in `sql`, so it is kept apart (boxed: most
-    /// leads have none).
-    using_index: Option<Box<UsingIndex>>,
+    /// What a key's lead carries beyond its text (boxed: most leads have none).
+    key: Option<Box<KeyLead>>,
+}
+
+/// A key's `USING INDEX` form (its text is not in `sql`, so it is kept apart) and, for a
+/// primary key, its table and name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+struct KeyLead {
+    using_index: Option<UsingIndex>,
+    primary_key: Option<PrimaryKey>,
 }
 
 /// An item's lead as it stands in its `sql` ([`Item::lead`]): [`Lead`] with borrowed parts.
@@ -173,6 +180,7 @@ pub enum LeadRef<'a> {
         head: &'a str,
         cmd: &'a str,
         using_index: Option<&'a UsingIndex>,
+        primary_key: Option<&'a PrimaryKey>,
     },
     /// `{create};\n`: see [`Lead::CreateIndex`].
     CreateIndex { create: &'a str },
@@ -195,6 +203,8 @@ pub enum Lead {
         cmd: String,
         /// For a primary key or unique constraint whose index can be built first.
         using_index: Option<UsingIndex>,
+        /// For a primary key: what it is, so a resumed run can tell it is there already.
+        primary_key: Option<PrimaryKey>,
     },
     /// `{create};\n`: an index build (`CREATE INDEX` takes a SHARE lock on its table, which
     /// does not conflict with other builds on that table).
@@ -216,6 +226,15 @@ pub struct UsingIndex {
     /// KEY … USING INDEX` covers them (the plain `ADD PRIMARY KEY` leaves them inherited), so
     /// on an 18+ target such a key keeps the plain form.
     pub inherited_not_null: bool,
+}
+
+/// The primary key an `ADD CONSTRAINT` adds, by name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PrimaryKey {
+    /// The table, qualified and quoted as `regclass` reads it.
+    pub table: String,
+    /// The constraint's name.
+    pub name: String,
 }
 
 impl Lead {
@@ -249,15 +268,21 @@ impl Lead {
                 head,
                 cmd,
                 using_index,
+                primary_key,
             } => LeadAt {
                 head: len(&head)?.get(),
                 cmd: len(&cmd)?,
-                using_index: using_index.map(Box::new),
+                key: (using_index.is_some() || primary_key.is_some()).then(|| {
+                    Box::new(KeyLead {
+                        using_index,
+                        primary_key,
+                    })
+                }),
             },
             Lead::CreateIndex { create } => LeadAt {
                 head: 0,
                 cmd: len(&create)?,
-                using_index: None,
+                key: None,
             },
         })
     }
@@ -312,7 +337,8 @@ impl Item {
         let lead = LeadRef::AlterTable {
             head: h,
             cmd: c,
-            using_index: at.using_index.as_deref(),
+            using_index: at.key.as_ref().and_then(|k| k.using_index.as_ref()),
+            primary_key: at.key.as_ref().and_then(|k| k.primary_key.as_ref()),
         };
         Some((lead, rest))
     }
@@ -516,6 +542,7 @@ mod tests {
             head: "ALTER TABLE ONLY public.t".into(),
             cmd: "ADD CONSTRAINT k UNIQUE (a)".into(),
             using_index: Some(using.clone()),
+            primary_key: None,
         };
         it.set_lead(
             lead.clone(),
@@ -528,11 +555,29 @@ mod tests {
                     head: "ALTER TABLE ONLY public.t",
                     cmd: "ADD CONSTRAINT k UNIQUE (a)",
                     using_index: Some(&using),
+                    primary_key: None,
                 },
                 "COMMENT ON CONSTRAINT k ON public.t IS 'x';\n"
             ))
         );
         assert!(it.sql.starts_with(&lead.sql()));
+        let pk = PrimaryKey {
+            table: "public.t".into(),
+            name: "t_pkey".into(),
+        };
+        it.set_lead(
+            Lead::AlterTable {
+                head: "ALTER TABLE ONLY public.t".into(),
+                cmd: "ADD CONSTRAINT t_pkey PRIMARY KEY (a)".into(),
+                using_index: None,
+                primary_key: Some(pk.clone()),
+            },
+            "",
+        );
+        assert!(matches!(
+            it.lead(),
+            Some(LeadRef::AlterTable { using_index: None, primary_key: Some(p), .. }) if *p == pk
+        ));
 
         let create = "CREATE INDEX i ON public.t USING btree (b)";
         it.set_lead(

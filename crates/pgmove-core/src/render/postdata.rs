@@ -2,28 +2,61 @@
 //! rules, triggers, foreign keys, row-level security and policies, publications, event triggers,
 //! and the refresh of materialized views populated on the source.
 
-use super::{comment, push, Item, Kind, Lead, Options, UsingIndex};
+use super::{comment, push, Item, Kind, Lead, Options, PrimaryKey, UsingIndex};
 use crate::model::{class, Catalog, ObjRef};
 use crate::oidhash::{OidMap, OidSet};
 use crate::quote::{ident, literal, qualified};
 
-/// A key's definition with its index's storage parameters, where pg_dump puts them (before
-/// `DEFERRABLE`): `pg_get_constraintdef` leaves them out, so a key with `fillfactor` would lose
-/// it.
-fn key_with_storage(c: &crate::model::Constraint, reloptions: &[String]) -> String {
-    if reloptions.is_empty() {
-        return c.definition.clone();
+/// `""`, `" DEFERRABLE"` or `" DEFERRABLE INITIALLY DEFERRED"`: how a constraint's
+/// definition ends, and what a key's `USING INDEX` form carries.
+fn deferrable_clause(c: &crate::model::Constraint) -> &'static str {
+    match (c.deferrable, c.deferred) {
+        (false, _) => "",
+        (true, false) => " DEFERRABLE",
+        (true, true) => " DEFERRABLE INITIALLY DEFERRED",
     }
-    let opts: Vec<String> = reloptions
-        .iter()
-        .map(|o| match o.split_once('=') {
-            Some((k, v)) => format!("{}={}", ident(k), literal(v)),
-            None => ident(o),
-        })
-        .collect();
-    let tail = c.deferrable_clause();
-    let head = c.definition.strip_suffix(tail).unwrap_or(&c.definition);
-    format!("{head} WITH ({}){tail}", opts.join(", "))
+}
+
+/// A primary key or unique constraint as pg_dump writes it, from its columns, with its
+/// index's storage parameters before `DEFERRABLE` (`pg_get_constraintdef` leaves them out, so
+/// a key with `fillfactor` would lose it). A key whose columns the model lacks keeps its
+/// definition as read.
+fn key_with_storage(c: &crate::model::Constraint, reloptions: &[String]) -> String {
+    let Some(k) = c.key.as_deref() else {
+        return c.definition.clone();
+    };
+    let names = |cols: &[crate::model::CompactString]| {
+        cols.iter().map(|n| ident(n)).collect::<Vec<_>>().join(", ")
+    };
+    let mut d = String::from(if c.contype == 'p' {
+        "PRIMARY KEY "
+    } else {
+        "UNIQUE "
+    });
+    if k.nulls_not_distinct {
+        d.push_str("NULLS NOT DISTINCT ");
+    }
+    d.push('(');
+    d.push_str(&names(&k.columns));
+    if k.period {
+        d.push_str(" WITHOUT OVERLAPS");
+    }
+    d.push(')');
+    if !k.include.is_empty() {
+        d.push_str(&format!(" INCLUDE ({})", names(&k.include)));
+    }
+    if !reloptions.is_empty() {
+        let opts: Vec<String> = reloptions
+            .iter()
+            .map(|o| match o.split_once('=') {
+                Some((k, v)) => format!("{}={}", ident(k), literal(v)),
+                None => ident(o),
+            })
+            .collect();
+        d.push_str(&format!(" WITH ({})", opts.join(", ")));
+    }
+    d.push_str(deferrable_clause(c));
+    d
 }
 
 pub(super) fn render(cat: &Catalog, _opts: &Options, items: &mut Vec<Item>) {
@@ -53,10 +86,10 @@ pub(super) fn render(cat: &Catalog, _opts: &Options, items: &mut Vec<Item>) {
     let separate_checks = super::relations::separate_checks(cat);
     // Tables with inheritance children: a check added to one in post-data (NOT VALID) must
     // reach the children too (they have it, as inherited or merged), so it takes no ONLY.
-    let inheritance_parents: std::collections::HashSet<&str> = cat
+    let inheritance_parents: OidSet<u32> = cat
         .tables
         .iter()
-        .flat_map(|t| t.extra().inherits.iter().map(String::as_str))
+        .flat_map(|t| t.extra().inherits.iter().map(|(oid, _, _)| *oid))
         .collect();
     for c in &cat.constraints {
         let Some((table, relkind, schema)) = rel.get(&c.table_oid) else {
@@ -68,7 +101,7 @@ pub(super) fn render(cat: &Catalog, _opts: &Options, items: &mut Vec<Item>) {
         // Keys use ONLY everywhere (a partitioned table's key does not build its partitions'; their
         // own keys are attached). Foreign keys and checks on a partitioned table cannot be ONLY.
         let only = if *relkind == 'p' && c.contype != 'p' && c.contype != 'u' && c.contype != 'x'
-            || c.contype == 'c' && inheritance_parents.contains(table.as_str())
+            || c.contype == 'c' && inheritance_parents.contains(&c.table_oid)
         {
             ""
         } else {
@@ -103,6 +136,10 @@ pub(super) fn render(cat: &Catalog, _opts: &Options, items: &mut Vec<Item>) {
             head: format!("ALTER TABLE {only}{table}"),
             cmd: format!("ADD CONSTRAINT {} {definition}", ident(&c.name)),
             using_index,
+            primary_key: (c.contype == 'p').then(|| PrimaryKey {
+                table: table.clone(),
+                name: c.name.to_string(),
+            }),
         };
         let rest = comment(cat, class::PG_CONSTRAINT, c.oid, 0, || {
             format!("CONSTRAINT {} ON {table}", ident(&c.name))
@@ -528,11 +565,7 @@ fn matview_refreshes(cat: &Catalog, items: &mut Vec<Item>) {
 /// carry over; `DEFERRABLE [INITIALLY DEFERRED]` goes on the `ADD CONSTRAINT`, which marks
 /// the index deferrable as a plain `ADD CONSTRAINT` would.
 fn using_index(c: &crate::model::Constraint, ix: &crate::model::Index) -> Option<UsingIndex> {
-    if !ix.is_valid
-        || ix.name != c.name
-        || !ix.definition.starts_with("CREATE UNIQUE INDEX ")
-        || !ix.definition.contains(" USING btree (")
-    {
+    if !ix.is_valid || ix.name != c.name || !ix.parts.unique || ix.parts.method != "btree" {
         return None;
     }
     let key = match c.contype {
@@ -540,7 +573,7 @@ fn using_index(c: &crate::model::Constraint, ix: &crate::model::Index) -> Option
         'u' => "UNIQUE",
         _ => return None,
     };
-    let deferrable = c.deferrable_clause();
+    let deferrable = deferrable_clause(c);
     let name = ident(&c.name);
     Some(UsingIndex {
         create: ix.definition.clone(),
@@ -574,23 +607,55 @@ fn index_extras(cat: &Catalog, ix: &crate::model::Index, table: &str) -> String 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Constraint, Index};
+    use crate::model::{Constraint, Index, IndexParts, KeyDef};
+
+    fn key_def(columns: &[&str]) -> Option<Box<KeyDef>> {
+        Some(Box::new(KeyDef {
+            columns: columns.iter().map(|&c| c.into()).collect(),
+            include: vec![],
+            nulls_not_distinct: false,
+            period: false,
+            references: None,
+        }))
+    }
 
     #[test]
     fn key_storage_parameters_go_before_deferrable() {
         let opts = vec!["fillfactor=70".to_string()];
-        let (c, _) = key("k", 'p', "PRIMARY KEY (id)", "");
+        let (mut c, _) = key("k", 'p', "PRIMARY KEY (id)", "");
+        c.key = key_def(&["id"]);
         assert_eq!(
             key_with_storage(&c, &opts),
             "PRIMARY KEY (id) WITH (fillfactor='70')"
         );
-        let (c, _) = key("k", 'u', "UNIQUE (a) DEFERRABLE INITIALLY DEFERRED", "");
+        let (mut c, _) = key("k", 'u', "UNIQUE (a) DEFERRABLE INITIALLY DEFERRED", "");
+        c.key = key_def(&["a"]);
         assert_eq!(
             key_with_storage(&c, &opts),
             "UNIQUE (a) WITH (fillfactor='70') DEFERRABLE INITIALLY DEFERRED"
         );
-        let (c, _) = key("k", 'u', "UNIQUE (a)", "");
+        let (mut c, _) = key("k", 'u', "UNIQUE (a)", "");
+        c.key = key_def(&["a"]);
         assert_eq!(key_with_storage(&c, &[]), "UNIQUE (a)");
+    }
+
+    #[test]
+    fn keys_are_written_from_their_columns() {
+        let (mut c, _) = key("k", 'u', "", "");
+        let mut k = key_def(&["a", "Valid At"]).unwrap();
+        (k.include, k.nulls_not_distinct, k.period) = (vec!["b".into()], true, true);
+        c.key = Some(k);
+        assert_eq!(
+            key_with_storage(&c, &[]),
+            "UNIQUE NULLS NOT DISTINCT (a, \"Valid At\" WITHOUT OVERLAPS) INCLUDE (b)"
+        );
+        c.key = None;
+        c.definition = "UNIQUE (x)".into();
+        assert_eq!(
+            key_with_storage(&c, &[]),
+            "UNIQUE (x)",
+            "no columns: as read"
+        );
     }
 
     fn key(name: &str, contype: char, def: &str, index_def: &str) -> (Constraint, Index) {
@@ -610,6 +675,7 @@ mod tests {
             ref_table_oid: 0,
             deferrable: def.ends_with(" DEFERRABLE") || def.contains(" DEFERRABLE "),
             deferred: def.ends_with(" INITIALLY DEFERRED"),
+            key: None,
         };
         let ix = Index {
             oid: 3,
@@ -622,6 +688,16 @@ mod tests {
             is_clustered: false,
             is_replica_identity: false,
             is_partitioned: false,
+            parts: Box::new(IndexParts {
+                method: if index_def.contains(" USING gist ") {
+                    "gist"
+                } else {
+                    "btree"
+                }
+                .into(),
+                unique: index_def.starts_with("CREATE UNIQUE INDEX "),
+                ..Default::default()
+            }),
             extra: None,
         };
         (c, ix)

@@ -99,7 +99,13 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
             None => sql += &format!(" (\n{}\n)", lines.join(",\n")),
         }
         if !t.extra().inherits.is_empty() {
-            sql += &format!("\nINHERITS ({})", t.extra().inherits.join(", "));
+            let parents: Vec<String> = t
+                .extra()
+                .inherits
+                .iter()
+                .map(|(_, schema, name)| qualified(schema, name))
+                .collect();
+            sql += &format!("\nINHERITS ({})", parents.join(", "));
         }
         if let Some(k) = &t.extra().partition_key {
             sql += &format!("\nPARTITION BY {k}");
@@ -290,7 +296,7 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
                         .as_ref()
                         .map(|x| format!(" COLLATE {x}"))
                         .unwrap_or_default();
-                    format!("    NULL::{t}{coll} AS {}", ident(c))
+                    format!("    NULL::{}{coll} AS {}", t.rendered, ident(c))
                 })
                 .collect();
             sql += &format!(" AS\nSELECT\n{};\n", cols.join(",\n"));
@@ -500,7 +506,7 @@ fn column_def(
     identity_seq: Option<&crate::model::Sequence>,
     detached: bool,
 ) -> String {
-    let mut s = format!("    {} {}", ident(&c.name), c.type_name);
+    let mut s = format!("    {} {}", ident(&c.name), c.type_name());
     if let Some(coll) = &c.extra().collation {
         s += &format!(" COLLATE {coll}");
     }

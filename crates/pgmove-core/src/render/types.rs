@@ -69,7 +69,7 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
                 constraints,
             } => {
                 word = "DOMAIN";
-                let mut s = format!("CREATE DOMAIN {name} AS {base}");
+                let mut s = format!("CREATE DOMAIN {name} AS {}", base.rendered);
                 if let Some(c) = collation {
                     s += &format!(" COLLATE {c}");
                 }

@@ -11,7 +11,7 @@
 //!
 //! It must never write, never lock beyond the ACCESS SHARE a `SELECT` takes, and never pull rows.
 
-use crate::model::{Catalog, Table};
+use crate::model::{Catalog, ColumnType, Table};
 use crate::quote::{ident, literal, qualified};
 use crate::{Error, Result};
 use futures::future::join_all;
@@ -93,18 +93,19 @@ pub fn table_specs(
             let cols: Vec<String> = t
                 .columns
                 .iter()
-                .map(|c| column_expr(&c.name, &c.type_name, exact_floats))
+                .map(|c| column_expr(&c.name, &c.ty, exact_floats))
                 .collect();
             let key = cat
                 .constraints
                 .iter()
                 .find(|c| c.contype == 'p' && c.table_oid == t.oid)
-                .map(|c| key_columns(&c.definition))
+                .and_then(|c| c.key.as_deref())
+                .map(|k| k.columns.as_slice())
                 .unwrap_or_default()
-                .into_iter()
+                .iter()
                 .filter_map(|k| {
-                    let col = t.columns.iter().find(|c| c.name == k)?;
-                    Some((ident(&k), col.type_name.to_string()))
+                    let col = t.columns.iter().find(|c| c.name == *k)?;
+                    Some((ident(k), col.type_name().to_string()))
                 })
                 .collect();
             TableSpec {
@@ -134,7 +135,7 @@ pub fn matview_specs(
             let cols: Vec<String> = v
                 .columns
                 .iter()
-                .map(|(name, type_name, _)| column_expr(name, type_name, exact_floats))
+                .map(|(name, ty, _)| column_expr(name, ty, exact_floats))
                 .collect();
             TableSpec {
                 name: qualified(&v.schema, &v.name),
@@ -147,43 +148,15 @@ pub fn matview_specs(
 }
 
 /// One column as hashed: floats through `numeric` unless both sides print them alike.
-fn column_expr(name: &str, type_name: &str, exact_floats: bool) -> String {
+fn column_expr(name: &str, ty: &ColumnType, exact_floats: bool) -> String {
     let col = ident(name);
-    if exact_floats {
+    if exact_floats || !ty.is_builtin() || !matches!(ty.name.as_str(), "float4" | "float8") {
         return col;
     }
-    match type_name {
-        "real" | "double precision" => format!("{col}::numeric"),
-        "real[]" | "double precision[]" => format!("{col}::numeric[]"),
-        _ => col,
+    match ty.dims {
+        0 => format!("{col}::numeric"),
+        _ => format!("{col}::numeric[]"),
     }
-}
-
-/// The column names of `PRIMARY KEY (a, "B c") [INCLUDE (…)]`, unquoted.
-pub fn key_columns(definition: &str) -> Vec<String> {
-    let Some(start) = definition.find('(') else {
-        return Vec::new();
-    };
-    let mut cols = Vec::new();
-    let mut cur = String::new();
-    let mut quoted = false;
-    let mut chars = definition[start + 1..].chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '"' if quoted && chars.peek() == Some(&'"') => {
-                cur.push('"');
-                chars.next();
-            }
-            '"' => quoted = !quoted,
-            ',' if !quoted => cols.push(std::mem::take(&mut cur).trim().to_string()),
-            ')' if !quoted => {
-                cols.push(cur.trim().to_string());
-                return cols;
-            }
-            c => cur.push(c),
-        }
-    }
-    Vec::new()
 }
 
 /// `SELECT` of the split points: every `chunk_rows`-th key of the source, in key order, as text.
@@ -401,15 +374,6 @@ mod tests {
     }
 
     #[test]
-    fn primary_key_columns_are_unquoted() {
-        assert_eq!(key_columns("PRIMARY KEY (id)"), vec!["id"]);
-        assert_eq!(
-            key_columns("PRIMARY KEY (a, \"B, \"\"c\"\"\") INCLUDE (x)"),
-            vec!["a", "B, \"c\""]
-        );
-    }
-
-    #[test]
     fn chunks_cover_every_key_once() {
         let t = spec(&[("id", "integer")]);
         let r = chunk_ranges(&t, &[vec!["10".into()], vec!["20".into()]]);
@@ -430,12 +394,34 @@ mod tests {
         );
     }
 
+    fn builtin(name: &str, dims: i16, rendered: &str) -> ColumnType {
+        ColumnType {
+            oid: 0,
+            schema: "pg_catalog".into(),
+            name: name.into(),
+            kind: 'b',
+            typmod: -1,
+            dims,
+            rendered: rendered.into(),
+        }
+    }
+
     #[test]
     fn floats_go_through_numeric_only_across_float_formats() {
-        assert_eq!(column_expr("x", "double precision", false), "x::numeric");
-        assert_eq!(column_expr("x", "real[]", false), "x::numeric[]");
-        assert_eq!(column_expr("x", "double precision", true), "x");
-        assert_eq!(column_expr("Y", "text", false), "\"Y\"");
+        let float8 = builtin("float8", 0, "double precision");
+        assert_eq!(column_expr("x", &float8, false), "x::numeric");
+        let reals = builtin("float4", 1, "real[]");
+        assert_eq!(column_expr("x", &reals, false), "x::numeric[]");
+        assert_eq!(column_expr("x", &float8, true), "x");
+        let text = builtin("text", 0, "text");
+        assert_eq!(column_expr("Y", &text, false), "\"Y\"");
+        let mut user = float8.clone();
+        user.schema = "app".into();
+        assert_eq!(
+            column_expr("x", &user, false),
+            "x",
+            "a user type named float8"
+        );
     }
 
     #[test]

@@ -248,7 +248,15 @@ mod tests {
             columns: vec![Column {
                 num: 1,
                 name: "a".into(),
-                type_name: "integer".into(),
+                ty: std::sync::Arc::new(crate::model::ColumnType {
+                    oid: 23,
+                    schema: "pg_catalog".into(),
+                    name: "int4".into(),
+                    kind: 'b',
+                    typmod: -1,
+                    dims: 0,
+                    rendered: "integer".into(),
+                }),
                 not_null: false,
                 default: Some(default.into()),
                 attrdef_oid: Some(oid + 1),
