@@ -300,14 +300,15 @@ fn preflight_lists_every_problem_and_writes_nothing() {
     source
         .sql(
             "app",
-            "CREATE ROLE pgmove_preflight_reader; CREATE TABLE t (id int); CREATE TABLE u (id int);
+            "CREATE ROLE pgmove_preflight_reader; CREATE TABLE t (id int PRIMARY KEY); CREATE TABLE u (id int);
              GRANT SELECT ON t TO pgmove_preflight_reader;",
         )
         .unwrap();
     target
         .sql(
             "app",
-            "CREATE TABLE u (id int); SELECT lo_from_bytea(0, 'not the source''s')",
+            "CREATE TABLE u (id int); SELECT lo_from_bytea(0, 'not the source''s');
+             CREATE TABLE other (x int); CREATE INDEX t_pkey ON other (x)",
         )
         .unwrap();
     let before = target.pg_dump("app", &["--schema-only"]).unwrap();
@@ -325,8 +326,11 @@ fn preflight_lists_every_problem_and_writes_nothing() {
         err.contains("holds 1 large object(s) the source does not have"),
         "{err}"
     );
+    // An index is a relation: one named like a key post-data will build is a conflict too.
     assert!(
-        err.contains("already exist on the target: relation public.u"),
+        err.contains(
+            "2 object(s) already exist on the target: relation public.t_pkey, relation public.u"
+        ),
         "{err}"
     );
     assert!(

@@ -176,7 +176,7 @@ pub(crate) async fn existing_objects(
              SELECT 'relation ' || quote_ident(n.nspname) || '.' || quote_ident(c.relname)
                FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
               WHERE n.nspname <> 'information_schema' AND n.nspname !~ '^pg_'
-                AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f', 'c')
+                AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f', 'c', 'i', 'I')
              UNION ALL
              SELECT 'function ' || quote_ident(n.nspname) || '.' || quote_ident(p.proname)
                FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
@@ -266,6 +266,16 @@ fn planned_names(cat: &Catalog, plan: &Plan) -> BTreeSet<String> {
         if has(class::PG_CLASS, oid) {
             out.insert(format!("relation {}", q(schema, name)));
         }
+    }
+    // Indexes (key-backing ones included) are relations too: post-data creates those of the
+    // tables the schema step creates, and an index of the same name already on the target
+    // would be taken for one a resumed run built.
+    for i in cat
+        .indexes
+        .iter()
+        .filter(|i| has(class::PG_CLASS, i.table_oid))
+    {
+        out.insert(format!("relation {}", q(&i.schema, &i.name)));
     }
     for f in cat.functions.iter().filter(|f| has(class::PG_PROC, f.oid)) {
         out.insert(format!("function {}", q(&f.schema, &f.name)));
