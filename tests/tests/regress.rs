@@ -80,11 +80,6 @@ const REGRESSION_KNOWN: &[(&str, &str)] = &[
         "CAST (integer AS public.casttesttype);",
         "pg_dump's script fails on it (wrong order); pgmove's does not",
     ),
-    // A materialized view's column settings (its column's compression here) are not migrated.
-    (
-        "compressmv; Type: MATERIALIZED VIEW;",
-        "a materialized view's column settings are not migrated",
-    ),
 ];
 
 /// Statements of the TAP objects that fail by design: `(first major, last major, message)`.

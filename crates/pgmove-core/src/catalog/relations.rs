@@ -275,6 +275,17 @@ fn read_views(cat: &mut Catalog, rows: Vec<Row>, columns: &mut HashMap<u32, Vec<
                 .iter()
                 .filter_map(|c| c.extra().acl.clone().map(|a| (c.name.to_string(), a)))
                 .collect(),
+            column_settings: cols
+                .iter()
+                .filter_map(|c| {
+                    let x = c.extra.as_deref()?;
+                    let any = x.storage.is_some()
+                        || x.stat_target.is_some()
+                        || x.compression.is_some()
+                        || !x.options.is_empty();
+                    any.then(|| (c.name.clone(), Box::new(x.clone())))
+                })
+                .collect(),
             columns: cols
                 .into_iter()
                 .map(|c| {

@@ -226,6 +226,9 @@ pub struct View {
     pub access_method: Option<String>,
     pub acl: Option<Vec<String>>,
     pub column_acls: Vec<(String, Vec<String>)>,
+    /// A materialized view's columns with settings of their own (storage, statistics target,
+    /// compression, attribute options), by name.
+    pub column_settings: Vec<(CompactString, Box<ColumnExtra>)>,
     pub owner: CompactString,
     /// A materialized view holds rows (`relispopulated`; true for a plain view).
     pub populated: bool,

@@ -2,7 +2,7 @@
 //! views, and the per-column settings pg_dump writes after `CREATE TABLE`.
 
 use super::{comment, fdw_options, owner, push, render_acl, sequences, Item, Kind, Options};
-use crate::model::{class, Catalog, Column, ObjRef, Table};
+use crate::model::{class, Catalog, Column, ColumnExtra, ObjRef, Table};
 use crate::oidhash::{OidMap, OidSet};
 use crate::quote::{ident, qualified};
 use std::collections::HashMap;
@@ -325,6 +325,11 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
                 ident(col)
             );
         }
+        sql += &column_settings_of(
+            word,
+            &name,
+            v.column_settings.iter().map(|(c, x)| (c.as_str(), &**x)),
+        );
         sql += &owner(opts, || format!("{word} {name}"), &v.owner);
         sql += &comment(cat, class::PG_CLASS, v.oid, 0, || format!("{word} {name}"));
         for (i, (col, _, _)) in v.columns.iter().enumerate() {
@@ -544,14 +549,26 @@ fn column_def(
 
 /// `ALTER TABLE ONLY … ALTER COLUMN …` for storage, statistics, compression and options.
 fn column_settings(t: &Table, name: &str) -> String {
+    // Most columns have none of these settings, and no statement prefix to build.
+    let with = t
+        .columns
+        .iter()
+        .filter_map(|c| c.extra.as_deref().map(|x| (c.name.as_str(), x)));
+    column_settings_of("TABLE", name, with)
+}
+
+/// The same settings for the columns of a table (`word` = `TABLE`) or materialized view.
+fn column_settings_of<'a>(
+    word: &str,
+    name: &str,
+    columns: impl Iterator<Item = (&'a str, &'a ColumnExtra)>,
+) -> String {
     let mut sql = String::new();
-    for c in &t.columns {
-        // Most columns have none of these settings, and no statement prefix to build.
-        let Some(x) = c.extra.as_deref() else {
-            continue;
-        };
-        let col = ident(&c.name);
-        let alter = format!("ALTER TABLE ONLY {name} ALTER COLUMN {col}");
+    for (col, x) in columns {
+        let col = ident(col);
+        // A materialized view has no children, and its ALTER takes no ONLY.
+        let only = if word == "TABLE" { "ONLY " } else { "" };
+        let alter = format!("ALTER {word} {only}{name} ALTER COLUMN {col}");
         if let Some(st) = x.storage {
             let s = match st {
                 'p' => "PLAIN",
