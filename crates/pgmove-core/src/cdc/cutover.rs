@@ -81,14 +81,7 @@ pub async fn cutover(
     opts: &CutoverOptions,
     mut progress: impl FnMut(&Status),
 ) -> Result<CutoverReport> {
-    let names = names_of(target).await?;
-    let ex = existing(source, target, &names).await?;
-    let meta = ex
-        .publication
-        .as_ref()
-        .and_then(|c| c.as_deref())
-        .and_then(Meta::from_comment);
-    check_owner(&names, meta.as_ref(), &target_identity(target).await?)?;
+    let (names, ex, meta) = what_replicates(source, target).await?;
     let mut report = CutoverReport {
         names: names.clone(),
         open_writes: open_writes(source).await?,
@@ -160,6 +153,16 @@ pub async fn cutover(
 /// migration started over (`migrate --restart`); never sets sequences or validates. Returns
 /// what was dropped; nothing when replication was never started or already torn down.
 pub async fn abandon(source: &Client, target: &Client) -> Result<Vec<String>> {
+    let (names, ex, meta) = what_replicates(source, target).await?;
+    teardown(source, target, &names, &ex, meta.as_ref()).await
+}
+
+/// The replication `start` set up for `target`: its names, what of it exists, and what the
+/// publication's comment recorded; an error when another target's migration owns it.
+async fn what_replicates(
+    source: &Client,
+    target: &Client,
+) -> Result<(Names, super::Existing, Option<Meta>)> {
     let names = names_of(target).await?;
     let ex = existing(source, target, &names).await?;
     let meta = ex
@@ -168,7 +171,7 @@ pub async fn abandon(source: &Client, target: &Client) -> Result<Vec<String>> {
         .and_then(|c| c.as_deref())
         .and_then(Meta::from_comment);
     check_owner(&names, meta.as_ref(), &target_identity(target).await?)?;
-    teardown(source, target, &names, &ex, meta.as_ref()).await
+    Ok((names, ex, meta))
 }
 
 /// Drop what `start` created on both servers, each only if it is there; what was dropped.

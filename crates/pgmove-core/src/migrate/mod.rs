@@ -442,34 +442,20 @@ impl Migration {
             (None, DataMode::None) => {
                 state::mark(&target, &mut record, "data", "external").await?;
                 report.waiting_for_data = true;
-                StepReport {
-                    step: StepName::Data,
-                    status: StepStatus::External,
-                    objects: copied.len(),
-                    rows: None,
-                    seconds: 0.0,
-                    note: Some(
-                        "copy the rows now (AWS DMS full load: see `pgmove dms`), then run the same \
-                         `pgmove migrate` again for sequences, post-data and validation"
-                            .into(),
-                    ),
-                }
+                external(
+                    copied.len(),
+                    "copy the rows now (AWS DMS full load: see `pgmove dms`), then run the same \
+                     `pgmove migrate` again for sequences, post-data and validation",
+                )
             }
             (None, DataMode::ExternalReplication) => {
                 state::mark(&target, &mut record, "data", EXTERNAL_REPLICATION).await?;
                 report.waiting_for_data = true;
-                StepReport {
-                    step: StepName::Data,
-                    status: StepStatus::External,
-                    objects: copied.len(),
-                    rows: None,
-                    seconds: 0.0,
-                    note: Some(
-                        "start the replication's full load now; once it is loaded, run the \
-                         migration again for post-data"
-                            .into(),
-                    ),
-                }
+                external(
+                    copied.len(),
+                    "start the replication's full load now; once it is loaded, run the \
+                     migration again for post-data",
+                )
             }
             (None, DataMode::Copy) => {
                 let r = self.data_step(&cat, progress).await?;
@@ -811,8 +797,20 @@ fn already(step: StepName) -> StepReport {
     }
 }
 
+/// The data step's report when the rows are left to another tool, with what to do next.
+fn external(tables: usize, next: &str) -> StepReport {
+    StepReport {
+        step: StepName::Data,
+        status: StepStatus::External,
+        objects: tables,
+        rows: None,
+        seconds: 0.0,
+        note: Some(next.to_string()),
+    }
+}
+
 /// The target's `server_version_num`.
-async fn target_version(target: &Client) -> Result<i32> {
+pub(super) async fn target_version(target: &Client) -> Result<i32> {
     Ok(target
         .query_one("SELECT current_setting('server_version_num')::int4", &[])
         .await
