@@ -408,11 +408,17 @@ async fn read_columns(client: &Client, cat: &mut Catalog) -> Result<Columns> {
         // 18 names NOT NULL constraints; a join, not a subquery per column (seconds at 10,000
         // tables).
         nn_name = since(v, 180000, "nc.conname::text", "NULL::text"),
-        // Kept only where needed (NOT VALID, commented, or local where the column is not, or
-        // the reverse): every NOT NULL column has one.
+        // Kept only where needed (NOT VALID, commented, local where the column is not or the
+        // reverse, or valid here but inherited from a parent's NOT VALID one): every NOT NULL
+        // column has one.
         nn_oid = since(v, 180000,
             "CASE WHEN NOT nc.convalidated OR nd.objoid IS NOT NULL
-                       OR nc.conislocal <> a.attislocal THEN nc.oid END",
+                       OR nc.conislocal <> a.attislocal
+                       OR (NOT nc.conislocal AND EXISTS (
+                             SELECT FROM pg_inherits i JOIN pg_constraint pc
+                               ON pc.conrelid = i.inhparent AND pc.contype = 'n'
+                              AND pc.conname = nc.conname AND NOT pc.convalidated
+                            WHERE i.inhrelid = a.attrelid)) THEN nc.oid END",
             "NULL::oid"
         ),
         nn_valid = since(v, 180000, "nc.convalidated", "true"),
@@ -454,7 +460,7 @@ async fn read_columns(client: &Client, cat: &mut Catalog) -> Result<Columns> {
         let nn_name: Option<String> = r.get("nn_name");
         let not_null_name = nn_name.filter(|n| {
             let relname: &str = r.get("relname");
-            *n != format!("{relname}_{name}_not_null")
+            *n != crate::model::default_constraint_name(relname, &name, "not_null")
         });
         let mut column = Column {
             num,

@@ -464,8 +464,50 @@ pub struct Statistic {
     pub stat_target: Option<i32>,
 }
 
+/// The name PostgreSQL gives a constraint it names itself (its `makeObjectName`): `a_b_label`,
+/// the longer of `a` and `b` shortened a byte at a time until the whole fits in 63 bytes,
+/// never splitting a character. Used to tell a default name from a chosen one.
+pub fn default_constraint_name(a: &str, b: &str, label: &str) -> String {
+    const NAME_BYTES: usize = 63;
+    let avail = NAME_BYTES.saturating_sub(label.len() + 2);
+    let (mut n1, mut n2) = (a.len(), b.len());
+    while n1 + n2 > avail {
+        if n1 > n2 {
+            n1 -= 1;
+        } else {
+            n2 -= 1;
+        }
+    }
+    let clip = |s: &'_ str, mut n: usize| -> String {
+        while !s.is_char_boundary(n) {
+            n -= 1;
+        }
+        s[..n].to_string()
+    };
+    format!("{}_{}_{label}", clip(a, n1), clip(b, n2))
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn default_constraint_names_are_cut_as_the_server_cuts_them() {
+        assert_eq!(
+            default_constraint_name("t", "id", "not_null"),
+            "t_id_not_null"
+        );
+        // Seen on 18: the longer part loses bytes first.
+        assert_eq!(
+            default_constraint_name(
+                "artist_attribute_type_allowed_value",
+                "artist_attribute_type",
+                "not_null"
+            ),
+            "artist_attribute_type_allowed_va_artist_attribute_type_not_null"
+        );
+        let long = "é".repeat(40);
+        let n = default_constraint_name(&long, "c", "not_null");
+        assert!(n.len() <= 63 && n.ends_with("_c_not_null"));
+    }
     use super::*;
 
     /// The sizes the memory work settled on (64-bit targets): a field added to one of these

@@ -62,6 +62,7 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
                 t,
                 seq,
                 detached.contains(&c.attrdef_oid.unwrap_or(0)),
+                not_null_from_parents(&tables, t, c),
             ));
         }
         for c in checks.get(&t.oid).into_iter().flatten() {
@@ -72,17 +73,20 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
             ));
         }
         // A NOT NULL constraint of its own on a column it only inherits (18+).
-        if of_type.is_none() && !t.is_partition() {
-            for c in t.columns.iter().filter(|c| !c.is_local && c.not_null) {
-                let own = c.extra().not_null_constraint;
-                if own.is_some_and(|n| n.is_local && n.validated) {
-                    lines.push(format!(
-                        "    CONSTRAINT {} NOT NULL {}",
-                        ident(&not_null_name(t, c)),
-                        ident(&c.name)
-                    ));
-                }
-            }
+        let declared_here: Vec<&Column> = if of_type.is_none() && !t.is_partition() {
+            t.columns
+                .iter()
+                .filter(|c| !c.is_local && c.not_null && child_declares_not_null(&tables, t, c))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        for c in &declared_here {
+            lines.push(format!(
+                "    CONSTRAINT {} NOT NULL {}",
+                ident(&not_null_name(t, c)),
+                ident(&c.name)
+            ));
         }
         let mut sql = format!(
             "CREATE {}{}TABLE {name}",
@@ -167,9 +171,15 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
                 format!("CONSTRAINT {} ON {name}", ident(&c.name))
             });
         }
-        // Comments on NOT NULL constraints this CREATE TABLE writes (a column it lists).
+        // Comments on NOT NULL constraints this CREATE TABLE writes (a column it lists, or
+        // declares a constraint on).
         let listed = |c: &Column| (c.is_local || t.is_partition()) && of_type.is_none();
-        for c in t.columns.iter().filter(|c| c.not_null && listed(c)) {
+        let written = t
+            .columns
+            .iter()
+            .filter(|c| c.not_null && listed(c))
+            .chain(declared_here.iter().copied());
+        for c in written {
             if let Some(nn) = c.extra().not_null_constraint.filter(|n| n.validated) {
                 sql += &comment(cat, class::PG_CONSTRAINT, nn.oid, 0, || {
                     format!("CONSTRAINT {} ON {name}", ident(&not_null_name(t, c)))
@@ -492,6 +502,38 @@ fn typed_column_options(c: &Column, detached: bool) -> Option<String> {
     (!s.is_empty()).then(|| format!("    {}{s}", ident(&c.name)))
 }
 
+/// Whether a child's CREATE TABLE declares the NOT NULL constraint of column `c`, which it
+/// inherits (18+): when the constraint is the child's own (local), and when it is valid here
+/// while its parents' are all NOT VALID (left to inheritance, it would come out NOT VALID).
+fn child_declares_not_null(tables: &HashMap<u32, &Table>, t: &Table, c: &Column) -> bool {
+    match c.extra().not_null_constraint.filter(|n| n.validated) {
+        Some(own) => own.is_local || parents_not_valid(tables, t, c),
+        None => false,
+    }
+}
+
+/// Whether column `c`, one of the table's own, takes its NOT NULL from its parents (18+): its
+/// constraint is only inherited, and a parent's valid one brings it (pg_dump leaves it out).
+/// A partition is created alone and attached, so it always lists its own.
+fn not_null_from_parents(tables: &HashMap<u32, &Table>, t: &Table, c: &Column) -> bool {
+    !t.is_partition()
+        && c.extra().not_null_constraint.is_some_and(|n| !n.is_local)
+        && !parents_not_valid(tables, t, c)
+}
+
+/// Whether every parent NOT NULL constraint on the column `c` inherits is NOT VALID (and there
+/// is one): one valid parent constraint makes the inherited one valid.
+fn parents_not_valid(tables: &HashMap<u32, &Table>, t: &Table, c: &Column) -> bool {
+    let parents: Vec<&Column> = t
+        .extra()
+        .inherits
+        .iter()
+        .filter_map(|(parent, _, _)| tables.get(parent))
+        .filter_map(|p| p.columns.iter().find(|pc| pc.name == c.name && pc.not_null))
+        .collect();
+    !parents.is_empty() && parents.iter().all(|pc| not_null_invalid(pc))
+}
+
 /// Whether the column's NOT NULL constraint is NOT VALID (18+): added in post-data.
 pub(super) fn not_null_invalid(c: &Column) -> bool {
     c.extra().not_null_constraint.is_some_and(|n| !n.validated)
@@ -501,7 +543,7 @@ pub(super) fn not_null_invalid(c: &Column) -> bool {
 pub(super) fn not_null_name(t: &Table, c: &Column) -> String {
     match &c.extra().not_null_name {
         Some(n) => n.to_string(),
-        None => format!("{}_{}_not_null", t.name, c.name),
+        None => crate::model::default_constraint_name(&t.name, &c.name, "not_null"),
     }
 }
 
@@ -510,6 +552,7 @@ fn column_def(
     t: &Table,
     identity_seq: Option<&crate::model::Sequence>,
     detached: bool,
+    not_null_from_parents: bool,
 ) -> String {
     let mut s = format!("    {} {}", ident(&c.name), c.type_name());
     if let Some(coll) = &c.extra().collation {
@@ -521,7 +564,7 @@ fn column_def(
         (_, Some(expr)) if !detached => s += &format!(" DEFAULT {expr}"),
         _ => {}
     }
-    if c.not_null && !not_null_invalid(c) {
+    if c.not_null && !not_null_invalid(c) && !not_null_from_parents {
         if let Some(n) = &c.extra().not_null_name {
             s += &format!(" CONSTRAINT {}", ident(n));
         }
