@@ -136,6 +136,8 @@ pub fn normalize(kind: Kind, name: &str, sql: &str) -> String {
         Kind::PostponedDefinition if name.starts_with("materialized view ") => {
             super::viewdef::normalize(sql).unwrap_or_else(|| sql.to_string())
         }
+        // An ICU locale in the old `lang@key=value;…` form is stored as a BCP 47 tag from 16.
+        Kind::Collation => icu_locale_as_tag(sql),
         // CHECK expressions as a server stores them when it reads their printed form again.
         Kind::Table | Kind::Constraint => super::viewdef::normalize_checks(sql),
         Kind::Trigger | Kind::EventTrigger => sql
@@ -145,8 +147,72 @@ pub fn normalize(kind: Kind, name: &str, sql: &str) -> String {
     }
 }
 
+/// `locale = 'lang@colKey=value;…'` (ICU's old keyword form, kept as given before 16) spelled
+/// as the BCP 47 tag 16+ stores for it (`lang-u-kk-vv…`, keys in order), so the two servers'
+/// texts compare equal. Keywords it does not know leave the text as it is.
+fn icu_locale_as_tag(sql: &str) -> String {
+    const KEY: &str = "locale = '";
+    let Some(start) = sql.find(KEY).map(|i| i + KEY.len()) else {
+        return sql.to_string();
+    };
+    let Some(len) = sql[start..].find('\'') else {
+        return sql.to_string();
+    };
+    let locale = &sql[start..start + len];
+    let Some((lang, keywords)) = locale.split_once('@') else {
+        return sql.to_string();
+    };
+    let mut parts = Vec::new();
+    for kv in keywords.split(';').filter(|p| !p.is_empty()) {
+        let Some((k, v)) = kv.split_once('=') else {
+            return sql.to_string();
+        };
+        let key = match k {
+            "colAlternate" => "ka",
+            "colBackwards" => "kb",
+            "colCaseLevel" => "kc",
+            "colCaseFirst" => "kf",
+            "colHiraganaQuaternary" => "kh",
+            "colNormalization" => "kk",
+            "colNumeric" => "kn",
+            "colStrength" => "ks",
+            _ => return sql.to_string(),
+        };
+        let value = match v {
+            "yes" => "true",
+            "no" => "false",
+            "primary" => "level1",
+            "secondary" => "level2",
+            "tertiary" => "level3",
+            "quaternary" => "level4",
+            "identical" => "identic",
+            "non-ignorable" => "noignore",
+            other => other,
+        };
+        parts.push(format!("{key}-{value}"));
+    }
+    parts.sort();
+    let lang = if lang.is_empty() || lang == "root" {
+        "und"
+    } else {
+        lang
+    };
+    let tag = format!("{}-u-{}", lang.replace('_', "-"), parts.join("-"));
+    format!("{}{tag}{}", &sql[..start], &sql[start + len..])
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_old_icu_locale_compares_as_the_tag_a_newer_server_stores() {
+        let v15 = "CREATE COLLATION s.c (provider = icu, locale = '@colCaseFirst=lower;colNumeric=yes');\n";
+        let v18 = "CREATE COLLATION s.c (provider = icu, locale = 'und-u-kf-lower-kn-true');\n";
+        assert_eq!(super::icu_locale_as_tag(v15), v18);
+        assert_eq!(super::icu_locale_as_tag(v18), v18);
+        let odd = "CREATE COLLATION s.c (provider = icu, locale = 'de@collation=phonebook');\n";
+        assert_eq!(super::icu_locale_as_tag(odd), odd);
+    }
+
     use super::*;
 
     fn item(kind: Kind, name: &str, sql: &str) -> Item {

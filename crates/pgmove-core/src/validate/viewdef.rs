@@ -26,6 +26,12 @@ const SUFFIXES: &[&str] = &[
 
 /// The statements of a view item in a canonical form, or `None` when they do not parse.
 pub fn normalize(sql: &str) -> Option<String> {
+    // A materialized view's column settings follow its query as ALTER statements: compared
+    // as they are, after the canonical query.
+    let (sql, settings) = match sql.find("\nALTER MATERIALIZED VIEW ") {
+        Some(i) => (&sql[..=i], &sql[i + 1..]),
+        None => (sql, ""),
+    };
     let mut text = sql.to_string();
     let mut clauses = Vec::new();
     for suffix in SUFFIXES {
@@ -50,6 +56,10 @@ pub fn normalize(sql: &str) -> Option<String> {
     for c in clauses {
         out.push_str("\n-- ");
         out.push_str(c);
+    }
+    if !settings.is_empty() {
+        out.push('\n');
+        out.push_str(settings);
     }
     Some(out)
 }
@@ -219,18 +229,26 @@ fn unqualify_select(select: &mut Select) {
     let [from] = select.from.as_slice() else {
         return;
     };
-    if relations != 1 || !from.joins.is_empty() {
+    if !from.joins.is_empty() {
         return;
     }
-    let TableFactor::Table { name, alias, .. } = &from.relation else {
-        return;
-    };
     let mut qualifiers: Vec<String> = Vec::new();
-    if let Some(last) = name.0.last() {
-        qualifiers.push(last.to_string());
-    }
-    if let Some(a) = alias {
-        qualifiers.push(a.name.to_string());
+    match &from.relation {
+        TableFactor::Table { name, alias, .. } if relations == 1 => {
+            if let Some(last) = name.0.last() {
+                qualifiers.push(last.to_string());
+            }
+            if let Some(a) = alias {
+                qualifiers.push(a.name.to_string());
+            }
+        }
+        // One subquery in FROM is one range table entry too: 16+ drops its alias.
+        TableFactor::Derived {
+            alias: Some(a),
+            lateral: false,
+            ..
+        } => qualifiers.push(a.name.to_string()),
+        _ => return,
     }
     let _ = visit_expressions_mut(select, |e| {
         if let Expr::CompoundIdentifier(parts) = e {
@@ -278,6 +296,17 @@ mod tests {
         let r15 = "CREATE VIEW s.c AS\n WITH RECURSIVE c(n) AS (SELECT 3 UNION ALL SELECT (c_1.n - 1) FROM c c_1 WHERE (c_1.n > 0))\n SELECT c.n\n   FROM c;\n";
         let r16 = "CREATE VIEW s.c AS\n WITH RECURSIVE c(n) AS (SELECT 3 UNION ALL SELECT (c_1.n - 1) FROM c c_1 WHERE (c_1.n > 0))\n SELECT n\n   FROM c;\n";
         assert_eq!(normalize(r15), normalize(r16));
+    }
+
+    #[test]
+    fn a_single_subquery_in_from_is_unqualified_as_16_prints_it() {
+        let v15 = "CREATE VIEW s.e AS\n SELECT q.a\n   FROM ( SELECT t.a\n           FROM s.t\n        UNION ALL\n         SELECT u.a\n           FROM s.u) q;\n";
+        let v18 = "CREATE VIEW s.e AS\n SELECT a\n   FROM ( SELECT t.a\n           FROM s.t\n        UNION ALL\n         SELECT u.a\n           FROM s.u) q;\n";
+        assert_eq!(normalize(v15), normalize(v18));
+        let m15 = "CREATE MATERIALIZED VIEW s.m AS\n SELECT u.mood\n   FROM s.u\n  WITH NO DATA;\nALTER MATERIALIZED VIEW s.m ALTER COLUMN mood SET STATISTICS 321;\n";
+        let m18 = "CREATE MATERIALIZED VIEW s.m AS\n SELECT mood\n   FROM s.u\n  WITH NO DATA;\nALTER MATERIALIZED VIEW s.m ALTER COLUMN mood SET STATISTICS 321;\n";
+        assert_eq!(normalize(m15), normalize(m18));
+        assert_ne!(normalize(m15), normalize(&m18.replace("321", "322")));
     }
 
     #[test]
