@@ -357,10 +357,12 @@ async fn a_failing_key_is_named_whichever_way_it_was_built() {
             .await
             .unwrap_err();
         match &err {
-            Error::Db {
-                sqlstate, object, ..
-            } => {
-                assert_eq!(sqlstate, "23505", "{db}: {err}");
+            Error::Db(e) => {
+                assert_eq!(e.sqlstate.as_deref(), Some("23505"), "{db}: {err}");
+                assert!(e.statement.is_some(), "{db}: {err}");
+                // The driver's error stays reachable as the cause.
+                assert!(std::error::Error::source(&err).is_some(), "{db}: {err}");
+                let object = &e.object;
                 assert!(
                     object.as_deref().is_some_and(|o| o.contains("on app.keys")),
                     "{db}: {err}"
@@ -393,10 +395,12 @@ async fn a_second_primary_key_fails_and_the_same_one_is_skipped() {
             .await
             .unwrap_err();
         match &err {
-            Error::Db {
-                sqlstate, object, ..
-            } => {
-                assert_eq!(sqlstate, "42P16", "{db}: {err}");
+            Error::Db(e) => {
+                assert_eq!(e.sqlstate.as_deref(), Some("42P16"), "{db}: {err}");
+                assert!(e.statement.is_some(), "{db}: {err}");
+                // The driver's error stays reachable as the cause.
+                assert!(std::error::Error::source(&err).is_some(), "{db}: {err}");
+                let object = &e.object;
                 assert_eq!(
                     object.as_deref(),
                     Some("constraint plain_pkey on app.plain"),

@@ -214,6 +214,16 @@ fn main() -> ExitCode {
     if let Command::Migrate(a) = cli.command {
         return ExitCode::from(runtime.block_on(migrate::run(a)));
     }
+    // data prints its preflight's problems one line each.
+    if let Command::Data(a) = cli.command {
+        return match runtime.block_on(data::run(a)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                data::print_error(&e);
+                ExitCode::FAILURE
+            }
+        };
+    }
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -232,6 +242,14 @@ pub(crate) fn print_error(e: &pgmove_core::Error) {
         } else {
             eprintln!("pgmove: error: {line}");
         }
+    }
+}
+
+/// A write error of output that went to `path`, named by it (stdout when `-` or none).
+pub(crate) fn named_file(e: pgmove_core::Error, path: Option<&str>) -> pgmove_core::Error {
+    match (e, path) {
+        (pgmove_core::Error::Io(e), Some(p)) if p != "-" => pgmove_core::Error::file(p, e),
+        (e, _) => e,
     }
 }
 
@@ -269,8 +287,8 @@ async fn run(cli: Cli) -> pgmove_core::Result<()> {
             )
             .await
         }
-        Command::Validate(_) | Command::Migrate(_) => {
-            unreachable!("validate and migrate run from main with their own exit status")
+        Command::Validate(_) | Command::Migrate(_) | Command::Data(_) => {
+            unreachable!("validate, migrate and data run from main")
         }
         Command::Roles(a) => roles::run(a).await,
         Command::LargeObjects(a) => {
@@ -290,7 +308,6 @@ async fn run(cli: Cli) -> pgmove_core::Result<()> {
             }
             Ok(())
         }
-        Command::Data(a) => data::run(a).await,
         Command::Replicate(a) => cdc::replicate(a).await,
         Command::Status(a) => cdc::status(a).await,
         Command::Cutover(a) => cdc::cutover(a).await,
@@ -340,13 +357,16 @@ async fn step(
         let mut out: Box<dyn std::io::Write> = match c.output.as_deref() {
             // Buffered: a locked stdout flushes at every newline, a system call per line.
             None | Some("-") => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
-            Some(path) => Box::new(std::io::BufWriter::new(std::fs::File::create(path)?)),
+            Some(path) => Box::new(std::io::BufWriter::new(
+                std::fs::File::create(path).map_err(|e| pgmove_core::Error::file(path, e))?,
+            )),
         };
         apply::write_script(
             &mut out,
             &format!("{title} of {}", source_spec.display_safe()),
             &p.items,
-        )?;
+        )
+        .map_err(|e| named_file(e, c.output.as_deref()))?;
         if !c.quiet && c.output.as_deref().is_some_and(|o| o != "-") {
             eprintln!(
                 "pgmove: wrote {} statements' worth of {title} to {}",

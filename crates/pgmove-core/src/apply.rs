@@ -7,7 +7,7 @@
 
 #[cfg(test)]
 use crate::render::Lead;
-use crate::render::{Item, LeadRef};
+use crate::render::{Item, Kind, LeadRef};
 use crate::{Error, Result};
 use futures::StreamExt;
 use std::collections::{HashMap, HashSet};
@@ -97,7 +97,7 @@ pub async fn apply_in_transaction_with(
         if let Err(e) = result {
             drop(results);
             let _ = client.batch_execute("ROLLBACK").await;
-            return Err(Error::db(e, Some(it.name.to_string()), Some(&it.sql)));
+            return Err(item_error(e, it, &it.sql));
         }
         done += 1;
         progress(done, items.len(), &it.name);
@@ -209,7 +209,6 @@ pub async fn apply_parallel_with(
     opts: &ParallelOptions,
     progress: impl FnMut(usize, usize, &str),
 ) -> Result<ApplyReport> {
-    use crate::render::Kind;
     use futures::future::join_all;
     use std::collections::VecDeque;
     use std::sync::Mutex;
@@ -631,6 +630,27 @@ impl<'a> Op<'a> {
     }
 }
 
+/// The error of a statement that applies `item`, naming it and what applying it does
+/// ("creating" only for what creates an object).
+fn item_error(e: tokio_postgres::Error, item: &Item, sql: &str) -> Error {
+    let doing = match item.kind {
+        Kind::SequenceSet => "setting",
+        Kind::MatviewRefresh => "refreshing",
+        Kind::Acl | Kind::DefaultPrivileges => "granting",
+        Kind::TableAttach | Kind::IndexAttach => "attaching",
+        Kind::ValidateConstraint => "validating",
+        Kind::Default
+        | Kind::SequenceOwnedBy
+        | Kind::TriggerState
+        | Kind::ViewRedefinition
+        | Kind::ViewDefinition
+        | Kind::PostponedDefinition => "applying",
+        _ => "creating",
+    };
+    let what = item.name.strip_prefix("validate ").unwrap_or(&item.name);
+    Error::on_object(e, &item.name, format!("{doing} {what}"), Some(sql))
+}
+
 /// A unit's statements as one text: consecutive ops whose first statements are subcommands of
 /// the same `ALTER TABLE` head become one `ALTER TABLE` with those subcommands in order, and
 /// what follows each (its comment, `CLUSTER ON`…) comes after that statement, in order.
@@ -683,7 +703,7 @@ async fn run_op(client: &Client, op: &Op<'_>) -> Result<bool> {
         Err(e) => match e.code().map(|c| c.code().to_string()) {
             Some(c) if op.already_there(&c) => c,
             Some(c) if c == SECOND_PRIMARY_KEY && primary_key_there(client, op).await? => c,
-            _ => return Err(Error::db(e, Some(op.item.name.to_string()), Some(&sql))),
+            _ => return Err(item_error(e, op.item, &sql)),
         },
     };
     // A key whose index is there: either the key is too, or a run that built the key's index
@@ -693,7 +713,7 @@ async fn run_op(client: &Client, op: &Op<'_>) -> Result<bool> {
         return match client.batch_execute(&sql).await {
             Ok(()) => Ok(false),
             Err(e) if e.code().is_some_and(|c| attach.already_there(c.code())) => Ok(true),
-            Err(e) => Err(Error::db(e, Some(op.item.name.to_string()), Some(&sql))),
+            Err(e) => Err(item_error(e, op.item, &sql)),
         };
     }
     Ok(true)
@@ -715,7 +735,7 @@ async fn primary_key_there(client: &Client, op: &Op<'_>) -> Result<bool> {
     let row = client
         .query_one(sql, &[&key.table, &key.name])
         .await
-        .map_err(|e| Error::db(e, Some(op.item.name.to_string()), Some(sql)))?;
+        .map_err(|e| Error::db(e, Some(format!("looking for {}", op.item.name)), Some(sql)))?;
     Ok(row.get(0))
 }
 
@@ -737,7 +757,7 @@ async fn rebuild_invalid_indexes(client: &Client, items: &[Item]) -> Result<()> 
             client
                 .batch_execute(&format!("DROP INDEX {name}"))
                 .await
-                .map_err(|e| Error::db(e, Some(format!("invalid index {name}")), None))?;
+                .map_err(|e| Error::db(e, Some(format!("dropping invalid index {name}")), None))?;
         }
     }
     Ok(())

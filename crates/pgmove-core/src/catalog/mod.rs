@@ -660,7 +660,13 @@ pub(crate) async fn query_each(
     use futures::TryStreamExt;
     count(1);
     let started = std::time::Instant::now();
-    let fail = |e| Error::db(e, Some(format!("catalog query for {what}")), Some(sql));
+    let fail = |e| {
+        Error::db(
+            e,
+            Some(format!("reading {what} from the catalog")),
+            Some(sql),
+        )
+    };
     // Unprepared (`query_typed_raw`: parse, bind and execute in one message): one round trip
     // instead of two, and nothing to prepare, as none of these queries runs twice.
     let stream = client
@@ -722,13 +728,7 @@ mod tests {
     use super::*;
 
     fn db(sqlstate: &str) -> Error {
-        Error::Db {
-            sqlstate: sqlstate.into(),
-            message: sqlstate.into(),
-            detail: None,
-            object: None,
-            statement: None,
-        }
+        crate::error::server_error(sqlstate, sqlstate, None)
     }
 
     #[test]

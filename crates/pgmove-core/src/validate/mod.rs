@@ -132,7 +132,16 @@ async fn open(spec: &ConnSpec, timeout: Option<&str>) -> Result<Client> {
     let c = conn::connect(spec).await?;
     c.batch_execute(&session_setup(timeout))
         .await
-        .map_err(|e| Error::db(e, Some(spec.display_safe()), Some("session setup")))?;
+        .map_err(|e| {
+            Error::db(
+                e,
+                Some(format!(
+                    "setting up a connection to {}",
+                    spec.display_safe()
+                )),
+                Some("session setup"),
+            )
+        })?;
     Ok(c)
 }
 
