@@ -91,9 +91,8 @@ pub async fn run(a: DataArgs) -> pgmove_core::Result<()> {
     let target: ConnSpec = a.target.parse()?;
     // Two connections read the catalog in one shared snapshot, as the other steps do.
     let (c1, c2) = tokio::try_join!(conn::connect(&source), conn::connect(&source))?;
-    let read = catalog::ReadOptions {
-        sequence_state: false,
-    };
+    let mut read = catalog::ReadOptions::default();
+    read.sequence_state = false;
     let cat = catalog::read_parallel(&[c1, c2], read).await?;
     let mut opts = data::Options::default();
     opts.jobs = a.jobs.max(1);

@@ -338,9 +338,8 @@ async fn step(
     let (a, b) = tokio::try_join!(conn::connect(&source_spec), conn::connect(&source_spec))?;
     let sources = [a, b];
     // Sequence state only where it is used: reading it locks every sequence.
-    let read = catalog::ReadOptions {
-        sequence_state: matches!(step, Step::Sequences { .. }),
-    };
+    let mut read = catalog::ReadOptions::default();
+    read.sequence_state = matches!(step, Step::Sequences { .. });
     let cat = catalog::read_parallel(&sources, read).await?;
     drop(sources);
     let mut p = plan::plan_with(&cat, step, opts, &filter);

@@ -111,6 +111,7 @@ pub async fn apply_in_transaction_with(
 
 /// What a parallel apply did.
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct ApplyReport {
     /// Items that ran.
     pub applied: usize,
@@ -142,6 +143,7 @@ pub const PARALLEL_BUILDS_MIN_BYTES: i64 = 64 << 20;
 
 /// Choices of [`apply_parallel_with`].
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ParallelOptions {
     /// See [`PARALLEL_BUILDS_MIN_BYTES`], the default; 0 splits the builds of every table.
     pub parallel_builds_min_bytes: i64,

@@ -5,7 +5,7 @@
 //! state on 9.4–9.6, see `sequences`). All readers run inside one `REPEATABLE READ, READ ONLY`
 //! transaction with `search_path = ''`, so every name the server's deparsers print is
 //! schema-qualified and every query sees the same snapshot. The readers never render SQL for
-//! the target and never write. [`queries_sent`] counts the statements, for benchmarks.
+//! the target and never write.
 //!
 //! ## Consistency without locks
 //!
@@ -94,7 +94,9 @@ pub const MAX_ATTEMPTS: u32 = 4;
 
 static QUERIES: AtomicUsize = AtomicUsize::new(0);
 
-/// Statements the catalog readers have sent in this process (all connections, all reads).
+/// Statements the catalog readers have sent in this process (all connections, all reads): a
+/// hook for the extraction benchmark and its test, process-wide, so not for library users.
+#[doc(hidden)]
 pub fn queries_sent() -> usize {
     QUERIES.load(Ordering::Relaxed)
 }
@@ -114,6 +116,7 @@ pub async fn read(client: &Client) -> Result<Catalog> {
 
 /// What a read includes beyond the schema itself.
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct ReadOptions {
     /// Each sequence's current value (`last_value`, `is_called`). Only the `sequences` step and
     /// validation need it, and reading it opens, so locks, every sequence: the `schema` and

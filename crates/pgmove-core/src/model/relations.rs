@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 /// A table (`relkind` r), partitioned table (p) or foreign table (f).
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct Table {
     pub oid: u32,
     pub schema: CompactString,
@@ -66,6 +67,25 @@ static NO_TABLE_EXTRA: TableExtra = TableExtra {
 };
 
 impl Table {
+    /// A plain permanent table without columns, owner or settings.
+    pub fn new(oid: u32, schema: &str, name: &str) -> Table {
+        Table {
+            oid,
+            schema: schema.into(),
+            name: name.into(),
+            relkind: 'r',
+            persistence: 'p',
+            columns: Vec::new(),
+            replica_identity: 'd',
+            rls_enabled: false,
+            rls_forced: false,
+            owner: CompactString::default(),
+            est_rows: 0.0,
+            size_bytes: 0,
+            extra: None,
+        }
+    }
+
     pub fn is_partition(&self) -> bool {
         self.extra().partition_of.is_some()
     }
@@ -83,6 +103,7 @@ impl Table {
 
 /// One column of a table, view or composite type.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct Column {
     pub num: i16,
     pub name: CompactString,
@@ -172,6 +193,20 @@ pub struct ColumnType {
 }
 
 impl ColumnType {
+    /// The built-in type `pg_catalog.name` (OID `oid`) without modifier, not an array, as
+    /// `rendered` (`format_type`'s text, e.g. `integer` for `int4`).
+    pub fn builtin(oid: u32, name: &str, rendered: &str) -> ColumnType {
+        ColumnType {
+            oid,
+            schema: "pg_catalog".into(),
+            name: name.into(),
+            kind: 'b',
+            typmod: -1,
+            dims: 0,
+            rendered: rendered.into(),
+        }
+    }
+
     /// A built-in type, or an array of one, that lives in `pg_catalog`.
     pub fn is_builtin(&self) -> bool {
         self.schema == "pg_catalog"
@@ -189,6 +224,23 @@ fn serialize_type<S: serde::Serializer>(t: &Arc<ColumnType>, ser: S) -> Result<S
 }
 
 impl Column {
+    /// A column of its own table (not inherited), nullable, without default.
+    pub fn new(num: i16, name: &str, ty: ColumnType) -> Column {
+        Column {
+            num,
+            name: name.into(),
+            ty: Arc::new(ty),
+            not_null: false,
+            default: None,
+            attrdef_oid: None,
+            generated: None,
+            identity: None,
+            is_local: true,
+            inh_count: 0,
+            extra: None,
+        }
+    }
+
     /// The column's type as SQL: `format_type(atttypid, atttypmod)`.
     pub fn type_name(&self) -> &str {
         &self.ty.rendered

@@ -31,6 +31,7 @@ use tokio_postgres::Client;
 
 /// What to compare and how hard.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Options {
     /// Connection pairs for the row checksums.
     pub jobs: usize,
@@ -58,6 +59,7 @@ impl Default for Options {
 
 /// Everything validation found.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct Report {
     pub source_version: i32,
     pub target_version: i32,
