@@ -316,9 +316,9 @@ async fn run(cli: Cli) -> pgmove_core::Result<()> {
     }
 }
 
-/// The step is the process's last work: the model and the plan (hundreds of thousands of small
-/// allocations at 10,000 tables; freeing them was about 6% of the client's CPU in a profile)
-/// are left for the exit to reclaim, as compilers do with their ASTs.
+/// The step is the process's last work: the model and the plan (many small allocations) are
+/// left for the exit to reclaim, as compilers do with their ASTs. Never call it before more
+/// work in the same process.
 fn exit_without_freeing(cat: pgmove_core::model::Catalog, p: plan::Plan) {
     std::mem::forget(cat);
     std::mem::forget(p);

@@ -136,9 +136,8 @@ const INDEX_ALREADY_A_CONSTRAINT: &str = "55000";
 /// on several connections at once, their primary and unique keys included (as `CREATE UNIQUE
 /// INDEX`, then `ADD CONSTRAINT … USING INDEX`). On a big table the builds are what takes the
 /// time, and they can overlap instead of queueing behind the one connection that holds the
-/// table. On a small one a key costs more as two statements than as one (on 2,000 tiny tables,
-/// a fifth more server CPU or worse), and the overlap gains nothing, so small tables keep
-/// `ADD CONSTRAINT … PRIMARY KEY`.
+/// table. On a small one a key costs more as two statements than as one, and the overlap gains
+/// nothing, so small tables keep `ADD CONSTRAINT … PRIMARY KEY`.
 pub const PARALLEL_BUILDS_MIN_BYTES: i64 = 64 << 20;
 
 /// Choices of [`apply_parallel_with`].
@@ -198,9 +197,7 @@ pub async fn apply_parallel(
 /// A unit's statements go to the server in one round trip, as one implicit transaction, with
 /// consecutive `ALTER TABLE` subcommands on the same table (its keys, its foreign keys) in one
 /// `ALTER TABLE`: one statement instead of several is less work for the server, whose CPU is
-/// what many small tables spend (two foreign keys of a tiny table in one statement: about 15%
-/// less server CPU; for keys, whose index builds dominate, no measurable difference, but no
-/// loss either). If that fails, the items run again one by one, each its own
+/// what many small tables spend. If that fails, the items run again one by one, each its own
 /// transaction, which names the failing object and skips what already exists: after an
 /// interruption, running again skips what exists, rebuilds indexes left invalid, and attaches
 /// keys' indexes that were built apart but not yet made keys.
