@@ -635,7 +635,7 @@ fn require_94(spec: &ConnSpec, num: Option<&str>, version: Option<&str>) -> Resu
     }
 }
 
-/// Convenience used by tests: parse + connect.
+/// [`ConnSpec::parse`] `s`, then [`connect`].
 pub async fn connect_str(s: &str) -> Result<Client> {
     connect(&ConnSpec::parse(s)?).await
 }
