@@ -87,17 +87,10 @@ fn main() -> anyhow::Result<()> {
 
         // The whole command, source and target both this database, on 2 connection pairs.
         let spec_conn = c.conninfo("bench").parse()?;
+        let mut opts = validate::Options::default();
+        opts.jobs = 2;
         let t0 = Instant::now();
-        let report = validate::run(
-            &spec_conn,
-            &spec_conn,
-            &validate::Options {
-                jobs: 2,
-                ..Default::default()
-            },
-            |_| {},
-        )
-        .await?;
+        let report = validate::run(&spec_conn, &spec_conn, &opts, |_| {}).await?;
         let full = t0.elapsed().as_secs_f64();
         assert_eq!(report.verdict(), validate::Verdict::Match);
 

@@ -449,7 +449,7 @@ async fn a_bad_target_is_refused_before_any_row_moves() {
     )
     .await
     .unwrap_err();
-    let Error::Preflight(mut problems) = err else {
+    let Error::Problems { mut problems, .. } = err else {
         panic!("not a preflight error: {err}");
     };
     problems.sort();

@@ -178,7 +178,8 @@ async fn a_read_locks_no_tables() {
     let other = conn::connect_str(&c.conninfo("app")).await.unwrap();
     for sequence_state in [true, false] {
         let locks = std::sync::Mutex::new(Vec::new());
-        let opts = catalog::ReadOptions { sequence_state };
+        let mut opts = catalog::ReadOptions::default();
+        opts.sequence_state = sequence_state;
         catalog::read_with_hook(&clients, opts, |_, stage| {
             let (other, locks, pids) = (&other, &locks, &pids);
             async move {

@@ -188,9 +188,11 @@ fn majors() -> Vec<Major> {
     m
 }
 
-const ALL_SPLIT: ParallelOptions = ParallelOptions {
-    parallel_builds_min_bytes: 0,
-};
+fn all_split() -> ParallelOptions {
+    let mut o = ParallelOptions::default();
+    o.parallel_builds_min_bytes = 0;
+    o
+}
 
 /// A source database `app` on a fresh cluster that logs every statement, and its catalog.
 async fn source(major: Major) -> (Cluster, Catalog) {
@@ -213,7 +215,7 @@ async fn combined_and_using_index_keys_give_the_source_catalog() {
         let post = plan::plan(&cat, Step::PostData, &Default::default());
         for (db, opts) in [
             ("combined", ParallelOptions::default()),
-            ("split", ALL_SPLIT),
+            ("split", all_split()),
         ] {
             prepared_target(&c, &cat, db).await;
             let report = post_data(&c, db, &cat, &post.items, &opts).await.unwrap();
@@ -305,7 +307,7 @@ async fn a_run_over_what_an_earlier_run_left_completes() {
         let post = plan::plan(&cat, Step::PostData, &Default::default());
         for (db, opts) in [
             ("resumed_combined", ParallelOptions::default()),
-            ("resumed_split", ALL_SPLIT),
+            ("resumed_split", all_split()),
         ] {
             prepared_target(&c, &cat, db).await;
             // What a cut-short run leaves: every other item, each whole or not at all (an
@@ -344,7 +346,7 @@ async fn a_failing_key_is_named_whichever_way_it_was_built() {
     let post = plan::plan(&cat, Step::PostData, &Default::default());
     for (db, opts) in [
         ("dup_combined", ParallelOptions::default()),
-        ("dup_split", ALL_SPLIT),
+        ("dup_split", all_split()),
     ] {
         prepared_target(&c, &cat, db).await;
         // A row the unique keys refuse (the target got rows the source's keys never saw).
@@ -357,10 +359,12 @@ async fn a_failing_key_is_named_whichever_way_it_was_built() {
             .await
             .unwrap_err();
         match &err {
-            Error::Db {
-                sqlstate, object, ..
-            } => {
-                assert_eq!(sqlstate, "23505", "{db}: {err}");
+            Error::Db(e) => {
+                assert_eq!(e.sqlstate.as_deref(), Some("23505"), "{db}: {err}");
+                assert!(e.statement.is_some(), "{db}: {err}");
+                // The driver's error stays reachable as the cause.
+                assert!(std::error::Error::source(&err).is_some(), "{db}: {err}");
+                let object = &e.object;
                 assert!(
                     object.as_deref().is_some_and(|o| o.contains("on app.keys")),
                     "{db}: {err}"
@@ -381,7 +385,7 @@ async fn a_second_primary_key_fails_and_the_same_one_is_skipped() {
     let post = plan::plan(&cat, Step::PostData, &Default::default());
     for (db, opts) in [
         ("pk_combined", ParallelOptions::default()),
-        ("pk_split", ALL_SPLIT),
+        ("pk_split", all_split()),
     ] {
         prepared_target(&c, &cat, db).await;
         c.sql(
@@ -393,10 +397,12 @@ async fn a_second_primary_key_fails_and_the_same_one_is_skipped() {
             .await
             .unwrap_err();
         match &err {
-            Error::Db {
-                sqlstate, object, ..
-            } => {
-                assert_eq!(sqlstate, "42P16", "{db}: {err}");
+            Error::Db(e) => {
+                assert_eq!(e.sqlstate.as_deref(), Some("42P16"), "{db}: {err}");
+                assert!(e.statement.is_some(), "{db}: {err}");
+                // The driver's error stays reachable as the cause.
+                assert!(std::error::Error::source(&err).is_some(), "{db}: {err}");
+                let object = &e.object;
                 assert_eq!(
                     object.as_deref(),
                     Some("constraint plain_pkey on app.plain"),

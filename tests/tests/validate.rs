@@ -96,11 +96,9 @@ async fn faithful_copy(s: &Cluster, t: &Cluster, db: &str) {
 }
 
 async fn validate(s: &Cluster, t: &Cluster, db: &str) -> validate::Report {
-    let opts = validate::Options {
-        jobs: 2,
-        chunk_rows: 1000,
-        ..Default::default()
-    };
+    let mut opts = validate::Options::default();
+    opts.jobs = 2;
+    opts.chunk_rows = 1000;
     validate::run(
         &s.conninfo("src").parse().unwrap(),
         &t.conninfo(db).parse().unwrap(),

@@ -34,9 +34,8 @@ fn main() -> anyhow::Result<()> {
             futures::try_join!(conn::connect_str(&conninfo), conn::connect_str(&conninfo))?;
         let clients = vec![a, b];
         // As pg_dump --schema-only: definitions, not sequence states.
-        let opts = catalog::ReadOptions {
-            sequence_state: false,
-        };
+        let mut opts = catalog::ReadOptions::default();
+        opts.sequence_state = false;
         catalog::read_parallel(&clients, opts).await
     })?;
     let read = started.elapsed();

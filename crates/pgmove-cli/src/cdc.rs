@@ -153,13 +153,9 @@ pub async fn replicate(a: ReplicateArgs) -> Result<()> {
     opts.replica_identity_full = a.replica_identity_full;
     opts.source_from_target = a.source_from_target.map(Secret::new);
     let (x, y) = tokio::try_join!(conn::connect(&source), conn::connect(&source))?;
-    let cat = catalog::read_parallel(
-        &[x, y],
-        catalog::ReadOptions {
-            sequence_state: false,
-        },
-    )
-    .await?;
+    let mut read = catalog::ReadOptions::default();
+    read.sequence_state = false;
+    let cat = catalog::read_parallel(&[x, y], read).await?;
     let started = cdc::start(&source, &target, &cat, &opts).await?;
     if !a.quiet {
         for t in &started.identity_full {

@@ -72,15 +72,27 @@ pub struct DataArgs {
 }
 
 /// Run the data step and print its summary.
+/// An error of `pgmove data` on stderr: the preflight's problems one line each, as scripts
+/// grep them; anything else as every command prints it.
+pub fn print_error(e: &Error) {
+    match e {
+        Error::Problems { problems, .. } => {
+            for p in problems {
+                eprintln!("pgmove: error: cannot copy rows: {p}");
+            }
+        }
+        e => crate::print_error(e),
+    }
+}
+
 pub async fn run(a: DataArgs) -> pgmove_core::Result<()> {
     let filter = a.filter.filter()?;
     let source: ConnSpec = a.source.parse()?;
     let target: ConnSpec = a.target.parse()?;
     // Two connections read the catalog in one shared snapshot, as the other steps do.
     let (c1, c2) = tokio::try_join!(conn::connect(&source), conn::connect(&source))?;
-    let read = catalog::ReadOptions {
-        sequence_state: false,
-    };
+    let mut read = catalog::ReadOptions::default();
+    read.sequence_state = false;
     let cat = catalog::read_parallel(&[c1, c2], read).await?;
     let mut opts = data::Options::default();
     opts.jobs = a.jobs.max(1);
@@ -129,18 +141,7 @@ pub async fn run(a: DataArgs) -> pgmove_core::Result<()> {
     if let Some(pb) = &bar {
         pb.finish_and_clear();
     }
-    let report = match r {
-        Ok(r) => r,
-        // One line per problem, each as the other errors print.
-        Err(Error::Preflight(problems)) => {
-            let lines: Vec<String> = problems
-                .iter()
-                .map(|p| format!("cannot copy rows: {p}"))
-                .collect();
-            return Err(Error::Preflight(lines));
-        }
-        Err(e) => return Err(e),
-    };
+    let report = r?;
     let mut stdout = std::io::stdout().lock();
     match a.format {
         Format::Json => {

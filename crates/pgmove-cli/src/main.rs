@@ -214,6 +214,16 @@ fn main() -> ExitCode {
     if let Command::Migrate(a) = cli.command {
         return ExitCode::from(runtime.block_on(migrate::run(a)));
     }
+    // data prints its preflight's problems one line each.
+    if let Command::Data(a) = cli.command {
+        return match runtime.block_on(data::run(a)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                data::print_error(&e);
+                ExitCode::FAILURE
+            }
+        };
+    }
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -232,6 +242,14 @@ pub(crate) fn print_error(e: &pgmove_core::Error) {
         } else {
             eprintln!("pgmove: error: {line}");
         }
+    }
+}
+
+/// A write error of output that went to `path`, named by it (stdout when `-` or none).
+pub(crate) fn named_file(e: pgmove_core::Error, path: Option<&str>) -> pgmove_core::Error {
+    match (e, path) {
+        (pgmove_core::Error::Io(e), Some(p)) if p != "-" => pgmove_core::Error::file(p, e),
+        (e, _) => e,
     }
 }
 
@@ -269,8 +287,8 @@ async fn run(cli: Cli) -> pgmove_core::Result<()> {
             )
             .await
         }
-        Command::Validate(_) | Command::Migrate(_) => {
-            unreachable!("validate and migrate run from main with their own exit status")
+        Command::Validate(_) | Command::Migrate(_) | Command::Data(_) => {
+            unreachable!("validate, migrate and data run from main")
         }
         Command::Roles(a) => roles::run(a).await,
         Command::LargeObjects(a) => {
@@ -290,7 +308,6 @@ async fn run(cli: Cli) -> pgmove_core::Result<()> {
             }
             Ok(())
         }
-        Command::Data(a) => data::run(a).await,
         Command::Replicate(a) => cdc::replicate(a).await,
         Command::Status(a) => cdc::status(a).await,
         Command::Cutover(a) => cdc::cutover(a).await,
@@ -299,9 +316,9 @@ async fn run(cli: Cli) -> pgmove_core::Result<()> {
     }
 }
 
-/// The step is the process's last work: the model and the plan (hundreds of thousands of small
-/// allocations at 10,000 tables; freeing them was about 6% of the client's CPU in a profile)
-/// are left for the exit to reclaim, as compilers do with their ASTs.
+/// The step is the process's last work: the model and the plan (many small allocations) are
+/// left for the exit to reclaim, as compilers do with their ASTs. Never call it before more
+/// work in the same process.
 fn exit_without_freeing(cat: pgmove_core::model::Catalog, p: plan::Plan) {
     std::mem::forget(cat);
     std::mem::forget(p);
@@ -321,9 +338,8 @@ async fn step(
     let (a, b) = tokio::try_join!(conn::connect(&source_spec), conn::connect(&source_spec))?;
     let sources = [a, b];
     // Sequence state only where it is used: reading it locks every sequence.
-    let read = catalog::ReadOptions {
-        sequence_state: matches!(step, Step::Sequences { .. }),
-    };
+    let mut read = catalog::ReadOptions::default();
+    read.sequence_state = matches!(step, Step::Sequences { .. });
     let cat = catalog::read_parallel(&sources, read).await?;
     drop(sources);
     let mut p = plan::plan_with(&cat, step, opts, &filter);
@@ -340,13 +356,16 @@ async fn step(
         let mut out: Box<dyn std::io::Write> = match c.output.as_deref() {
             // Buffered: a locked stdout flushes at every newline, a system call per line.
             None | Some("-") => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
-            Some(path) => Box::new(std::io::BufWriter::new(std::fs::File::create(path)?)),
+            Some(path) => Box::new(std::io::BufWriter::new(
+                std::fs::File::create(path).map_err(|e| pgmove_core::Error::file(path, e))?,
+            )),
         };
         apply::write_script(
             &mut out,
             &format!("{title} of {}", source_spec.display_safe()),
             &p.items,
-        )?;
+        )
+        .map_err(|e| named_file(e, c.output.as_deref()))?;
         if !c.quiet && c.output.as_deref().is_some_and(|o| o != "-") {
             eprintln!(
                 "pgmove: wrote {} statements' worth of {title} to {}",

@@ -88,13 +88,16 @@ pub async fn run(a: RolesArgs) -> pgmove_core::Result<()> {
         (_, out) => {
             let mut w: Box<dyn Write> = match out {
                 None | Some("-") => Box::new(std::io::stdout().lock()),
-                Some(path) => Box::new(std::io::BufWriter::new(std::fs::File::create(path)?)),
+                Some(path) => Box::new(std::io::BufWriter::new(
+                    std::fs::File::create(path).map_err(|e| pgmove_core::Error::file(path, e))?,
+                )),
             };
             roles::write_script(
                 &mut w,
                 &format!("roles of {}", source_spec.display_safe()),
                 &plan,
-            )?;
+            )
+            .map_err(|e| crate::named_file(e, out))?;
             (None, out.filter(|o| *o != "-").map(str::to_string))
         }
     };

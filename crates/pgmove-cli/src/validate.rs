@@ -97,13 +97,12 @@ fn json(r: &Report) -> String {
 async fn validate(a: &ValidateArgs) -> pgmove_core::Result<Report> {
     let source: ConnSpec = a.source.parse()?;
     let target: ConnSpec = a.target.parse()?;
-    let opts = validate::Options {
-        jobs: a.jobs.max(1),
-        schema_only: a.schema_only,
-        chunk_rows: a.chunk_rows,
-        statement_timeout: a.statement_timeout.clone(),
-        filter: a.filter.filter()?,
-    };
+    let mut opts = validate::Options::default();
+    opts.jobs = a.jobs.max(1);
+    opts.schema_only = a.schema_only;
+    opts.chunk_rows = a.chunk_rows;
+    opts.statement_timeout = a.statement_timeout.clone();
+    opts.filter = a.filter.filter()?;
     let bar = (!a.quiet && std::io::stderr().is_terminal()).then(|| {
         let pb = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
         pb.set_style(

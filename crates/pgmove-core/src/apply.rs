@@ -7,7 +7,7 @@
 
 #[cfg(test)]
 use crate::render::Lead;
-use crate::render::{Item, LeadRef};
+use crate::render::{Item, Kind, LeadRef};
 use crate::{Error, Result};
 use futures::StreamExt;
 use std::collections::{HashMap, HashSet};
@@ -97,7 +97,7 @@ pub async fn apply_in_transaction_with(
         if let Err(e) = result {
             drop(results);
             let _ = client.batch_execute("ROLLBACK").await;
-            return Err(Error::db(e, Some(it.name.to_string()), Some(&it.sql)));
+            return Err(item_error(e, it, &it.sql));
         }
         done += 1;
         progress(done, items.len(), &it.name);
@@ -111,6 +111,7 @@ pub async fn apply_in_transaction_with(
 
 /// What a parallel apply did.
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct ApplyReport {
     /// Items that ran.
     pub applied: usize,
@@ -135,13 +136,13 @@ const INDEX_ALREADY_A_CONSTRAINT: &str = "55000";
 /// on several connections at once, their primary and unique keys included (as `CREATE UNIQUE
 /// INDEX`, then `ADD CONSTRAINT … USING INDEX`). On a big table the builds are what takes the
 /// time, and they can overlap instead of queueing behind the one connection that holds the
-/// table. On a small one a key costs more as two statements than as one (on 2,000 tiny tables,
-/// a fifth more server CPU or worse), and the overlap gains nothing, so small tables keep
-/// `ADD CONSTRAINT … PRIMARY KEY`.
+/// table. On a small one a key costs more as two statements than as one, and the overlap gains
+/// nothing, so small tables keep `ADD CONSTRAINT … PRIMARY KEY`.
 pub const PARALLEL_BUILDS_MIN_BYTES: i64 = 64 << 20;
 
 /// Choices of [`apply_parallel_with`].
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ParallelOptions {
     /// See [`PARALLEL_BUILDS_MIN_BYTES`], the default; 0 splits the builds of every table.
     pub parallel_builds_min_bytes: i64,
@@ -196,9 +197,7 @@ pub async fn apply_parallel(
 /// A unit's statements go to the server in one round trip, as one implicit transaction, with
 /// consecutive `ALTER TABLE` subcommands on the same table (its keys, its foreign keys) in one
 /// `ALTER TABLE`: one statement instead of several is less work for the server, whose CPU is
-/// what many small tables spend (two foreign keys of a tiny table in one statement: about 15%
-/// less server CPU; for keys, whose index builds dominate, no measurable difference, but no
-/// loss either). If that fails, the items run again one by one, each its own
+/// what many small tables spend. If that fails, the items run again one by one, each its own
 /// transaction, which names the failing object and skips what already exists: after an
 /// interruption, running again skips what exists, rebuilds indexes left invalid, and attaches
 /// keys' indexes that were built apart but not yet made keys.
@@ -209,7 +208,6 @@ pub async fn apply_parallel_with(
     opts: &ParallelOptions,
     progress: impl FnMut(usize, usize, &str),
 ) -> Result<ApplyReport> {
-    use crate::render::Kind;
     use futures::future::join_all;
     use std::collections::VecDeque;
     use std::sync::Mutex;
@@ -631,6 +629,27 @@ impl<'a> Op<'a> {
     }
 }
 
+/// The error of a statement that applies `item`, naming it and what applying it does
+/// ("creating" only for what creates an object).
+fn item_error(e: tokio_postgres::Error, item: &Item, sql: &str) -> Error {
+    let doing = match item.kind {
+        Kind::SequenceSet => "setting",
+        Kind::MatviewRefresh => "refreshing",
+        Kind::Acl | Kind::DefaultPrivileges => "granting",
+        Kind::TableAttach | Kind::IndexAttach => "attaching",
+        Kind::ValidateConstraint => "validating",
+        Kind::Default
+        | Kind::SequenceOwnedBy
+        | Kind::TriggerState
+        | Kind::ViewRedefinition
+        | Kind::ViewDefinition
+        | Kind::PostponedDefinition => "applying",
+        _ => "creating",
+    };
+    let what = item.name.strip_prefix("validate ").unwrap_or(&item.name);
+    Error::on_object(e, &item.name, format!("{doing} {what}"), Some(sql))
+}
+
 /// A unit's statements as one text: consecutive ops whose first statements are subcommands of
 /// the same `ALTER TABLE` head become one `ALTER TABLE` with those subcommands in order, and
 /// what follows each (its comment, `CLUSTER ON`…) comes after that statement, in order.
@@ -683,7 +702,7 @@ async fn run_op(client: &Client, op: &Op<'_>) -> Result<bool> {
         Err(e) => match e.code().map(|c| c.code().to_string()) {
             Some(c) if op.already_there(&c) => c,
             Some(c) if c == SECOND_PRIMARY_KEY && primary_key_there(client, op).await? => c,
-            _ => return Err(Error::db(e, Some(op.item.name.to_string()), Some(&sql))),
+            _ => return Err(item_error(e, op.item, &sql)),
         },
     };
     // A key whose index is there: either the key is too, or a run that built the key's index
@@ -693,7 +712,7 @@ async fn run_op(client: &Client, op: &Op<'_>) -> Result<bool> {
         return match client.batch_execute(&sql).await {
             Ok(()) => Ok(false),
             Err(e) if e.code().is_some_and(|c| attach.already_there(c.code())) => Ok(true),
-            Err(e) => Err(Error::db(e, Some(op.item.name.to_string()), Some(&sql))),
+            Err(e) => Err(item_error(e, op.item, &sql)),
         };
     }
     Ok(true)
@@ -715,7 +734,7 @@ async fn primary_key_there(client: &Client, op: &Op<'_>) -> Result<bool> {
     let row = client
         .query_one(sql, &[&key.table, &key.name])
         .await
-        .map_err(|e| Error::db(e, Some(op.item.name.to_string()), Some(sql)))?;
+        .map_err(|e| Error::db(e, Some(format!("looking for {}", op.item.name)), Some(sql)))?;
     Ok(row.get(0))
 }
 
@@ -737,7 +756,7 @@ async fn rebuild_invalid_indexes(client: &Client, items: &[Item]) -> Result<()> 
             client
                 .batch_execute(&format!("DROP INDEX {name}"))
                 .await
-                .map_err(|e| Error::db(e, Some(format!("invalid index {name}")), None))?;
+                .map_err(|e| Error::db(e, Some(format!("dropping invalid index {name}")), None))?;
         }
     }
     Ok(())

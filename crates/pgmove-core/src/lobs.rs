@@ -148,7 +148,11 @@ pub async fn copy(
                 .query_one("SELECT pg_catalog.pg_export_snapshot()", &[])
                 .await
                 .map_err(|e| {
-                    Error::db(e, Some(source.display_safe()), Some("pg_export_snapshot"))
+                    Error::db(
+                        e,
+                        Some(format!("exporting a snapshot on {}", source.display_safe())),
+                        Some("pg_export_snapshot"),
+                    )
                 })?;
             row.get(0)
         }
@@ -159,7 +163,7 @@ pub async fn copy(
         .map_err(|e| {
             Error::db(
                 e,
-                Some("large objects of the source".into()),
+                Some("listing large objects of the source".into()),
                 Some(LIST_SOURCE),
             )
         })?
@@ -179,7 +183,7 @@ pub async fn copy(
             &[],
         )
         .await
-        .map_err(|e| Error::db(e, Some("large objects of the target".into()), None))?
+        .map_err(|e| Error::db(e, Some("listing large objects of the target".into()), None))?
         .iter()
         .map(|r| r.get(0))
         .collect();
@@ -325,7 +329,7 @@ async fn copy_batch(
     let rows = s
         .query(&st.read_first, &[&oids, &chunk])
         .await
-        .map_err(|e| Error::db(e, Some(what()), Some(READ_FIRST)))?;
+        .map_err(|e| Error::db(e, Some(format!("reading {}", what())), Some(READ_FIRST)))?;
     let mut firsts: Vec<(u32, Vec<u8>)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
     drop(rows);
     t.batch_execute("BEGIN")
@@ -342,7 +346,7 @@ async fn copy_batch(
         let (o, d): (Vec<u32>, Vec<Vec<u8>>) = firsts.drain(..).unzip();
         t.query(&st.write_first, &[&o, &d])
             .await
-            .map_err(|e| Error::db(e, Some(what()), Some(WRITE_FIRST)))?;
+            .map_err(|e| Error::creating(e, &what(), Some(WRITE_FIRST)))?;
         drop(d);
         for oid in longer {
             let mut offset = i64::from(chunk);
@@ -351,14 +355,18 @@ async fn copy_batch(
                 let data: Vec<u8> = s
                     .query_one(&st.read_more, &[&oid, &offset, &chunk])
                     .await
-                    .map_err(|e| Error::db(e, Some(object()), Some(READ_MORE)))?
+                    .map_err(|e| {
+                        Error::db(e, Some(format!("reading {}", object())), Some(READ_MORE))
+                    })?
                     .get(0);
                 if data.is_empty() {
                     break;
                 }
                 t.query_one(&st.write_more, &[&oid, &offset, &data])
                     .await
-                    .map_err(|e| Error::db(e, Some(object()), Some(WRITE_MORE)))?;
+                    .map_err(|e| {
+                        Error::db(e, Some(format!("writing {}", object())), Some(WRITE_MORE))
+                    })?;
                 bytes += data.len() as u64;
                 offset += data.len() as i64;
                 if data.len() < chunk as usize {
@@ -368,13 +376,17 @@ async fn copy_batch(
         }
         let extras = extras(batch, privileges);
         if !extras.is_empty() {
-            t.batch_execute(&extras)
-                .await
-                .map_err(|e| Error::db(e, Some(what()), Some(&extras)))?;
+            t.batch_execute(&extras).await.map_err(|e| {
+                Error::db(
+                    e,
+                    Some(format!("granting and commenting {}", what())),
+                    Some(&extras),
+                )
+            })?;
         }
         t.batch_execute("COMMIT")
             .await
-            .map_err(|e| Error::db(e, Some(what()), Some("COMMIT")))?;
+            .map_err(|e| Error::db(e, Some(format!("committing {}", what())), Some("COMMIT")))?;
         Ok(bytes)
     }
     .await;
@@ -400,7 +412,7 @@ async fn check_roles(target: &Client, objects: &[Object]) -> Result<()> {
     let present: HashSet<String> = target
         .query(sql, &[&list])
         .await
-        .map_err(|e| Error::db(e, Some("target role check".into()), Some(sql)))?
+        .map_err(|e| Error::db(e, Some("checking roles on the target".into()), Some(sql)))?
         .iter()
         .map(|r| r.get(0))
         .collect();
@@ -469,31 +481,45 @@ SELECT pg_catalog.set_config(name, '0', false) FROM pg_catalog.pg_settings
 SET application_name = 'pgmove large objects';",
     )
     .await
-    .map_err(|e| Error::db(e, Some(spec.display_safe()), Some("session setup")))?;
+    .map_err(|e| Error::db(e, Some(setting_up(spec)), Some("session setup")))?;
     Ok(c)
+}
+
+fn setting_up(spec: &ConnSpec) -> String {
+    format!("setting up a connection to {}", spec.display_safe())
 }
 
 async fn open_target(spec: &ConnSpec) -> Result<Client> {
     let c = conn::connect(spec).await?;
     c.batch_execute(crate::apply::SESSION_SETUP)
         .await
-        .map_err(|e| Error::db(e, Some(spec.display_safe()), Some("session setup")))?;
+        .map_err(|e| Error::db(e, Some(setting_up(spec)), Some("session setup")))?;
     Ok(c)
 }
 
 async fn begin_read(c: &Client, spec: &ConnSpec) -> Result<()> {
     c.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         .await
-        .map_err(|e| Error::db(e, Some(spec.display_safe()), Some("BEGIN")))
+        .map_err(|e| {
+            Error::db(
+                e,
+                Some(format!("reading {}", spec.display_safe())),
+                Some("BEGIN"),
+            )
+        })
 }
 
 /// Begin a read-only transaction in the exported snapshot `id`.
 async fn import_snapshot(c: &Client, id: &str, spec: &ConnSpec) -> Result<()> {
     begin_read(c, spec).await?;
     let sql = format!("SET TRANSACTION SNAPSHOT {}", literal(id));
-    c.batch_execute(&sql)
-        .await
-        .map_err(|e| Error::db(e, Some(spec.display_safe()), Some(&sql)))
+    c.batch_execute(&sql).await.map_err(|e| {
+        Error::db(
+            e,
+            Some(format!("importing a snapshot on {}", spec.display_safe())),
+            Some(&sql),
+        )
+    })
 }
 
 #[cfg(test)]

@@ -2,8 +2,8 @@
 //!
 //! The standard `HashMap` hashes with SipHash, which guards against keys chosen to collide. The
 //! keys here are OIDs, attribute numbers and [`ObjRef`](crate::model::ObjRef)s read from a
-//! catalog, and the maps are probed a few times per object and per `pg_depend` row: at 10,000
-//! tables SipHash was about a tenth of rendering and most of the dependency sort's lookups.
+//! catalog, and the maps are probed a few times per object and per `pg_depend` row, where
+//! SipHash's cost shows. Never use it for keys that come from users.
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};

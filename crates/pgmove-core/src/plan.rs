@@ -189,7 +189,7 @@ pub(crate) async fn existing_objects(
             &[],
         )
         .await
-        .map_err(|e| Error::db(e, Some("target check".into()), None))?;
+        .map_err(|e| Error::db(e, Some("checking the target".into()), None))?;
     let existing: BTreeSet<String> = existing.iter().map(|r| r.get(0)).collect();
     let wanted = planned_names(cat, plan);
     let conflicts: Vec<&String> = wanted.intersection(&existing).collect();
@@ -226,7 +226,7 @@ pub(crate) async fn missing_roles(
             &[&list],
         )
         .await
-        .map_err(|e| Error::db(e, Some("target role check".into()), None))?;
+        .map_err(|e| Error::db(e, Some("checking roles on the target".into()), None))?;
     let present: BTreeSet<String> = present.iter().map(|r| r.get(0)).collect();
     let missing: Vec<&str> = roles.difference(&present).map(String::as_str).collect();
     if missing.is_empty() {

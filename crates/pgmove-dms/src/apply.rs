@@ -37,20 +37,22 @@ impl State {
             Ok(t) => serde_json::from_str(&t)
                 .map_err(|e| Error::Config(format!("{}: {e}", path.display()))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(State::default()),
-            Err(e) => Err(Error::Config(format!("reading {}: {e}", path.display()))),
+            Err(e) => Err(Error::file(path, e)),
         }
     }
     /// Write it (or remove the file when nothing is left).
     pub fn save(&self, path: &Path) -> Result<()> {
         if *self == State::default() {
             match std::fs::remove_file(path) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(Error::file(path, e))
+                }
                 _ => return Ok(()),
             }
         }
         let mut text = serde_json::to_string_pretty(self).expect("state serializes");
         text.push('\n');
-        std::fs::write(path, text)?;
+        std::fs::write(path, text).map_err(|e| Error::file(path, e))?;
         Ok(())
     }
 }

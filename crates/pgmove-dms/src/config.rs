@@ -196,8 +196,7 @@ impl Config {
 
     /// Read and check the file at `path`.
     pub fn load(path: &Path) -> Result<Loaded> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::Config(format!("reading {}: {e}", path.display())))?;
+        let text = std::fs::read_to_string(path).map_err(|e| Error::file(path, e))?;
         let config =
             Config::parse(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
         let base_dir = path

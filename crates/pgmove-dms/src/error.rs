@@ -1,4 +1,5 @@
-//! One error type; every error prints as one clear line.
+//! One error type; every error prints as one clear line. pgmove-core's errors are kept whole
+//! (as [`Error::Core`] or [`Error::Source`], and as the source), never turned into text.
 //!
 //! AWS errors are sorted into classes a user can act on ([`AwsErrorKind`]): no credentials,
 //! access denied, throttled (already retried with backoff by the SDK's standard retry mode, see
@@ -8,6 +9,7 @@ use aws_sdk_databasemigration::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use std::fmt;
+use std::path::PathBuf;
 
 /// Result with [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -15,15 +17,19 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// What went wrong.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// Reading the source catalog failed.
+    /// Connecting to the source or reading it failed.
     #[error("source: {0}")]
-    Source(String),
+    Source(#[source] pgmove_core::Error),
     /// The config file or plan directory is unusable.
     #[error("config: {0}")]
     Config(String),
     /// A file could not be read or written.
-    #[error("{0}")]
-    Io(#[from] std::io::Error),
+    #[error("{}: {source}", path.display())]
+    File {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     /// An AWS call failed.
     #[error("{0}")]
     Aws(AwsError),
@@ -34,7 +40,7 @@ pub enum Error {
     #[error("{0}")]
     State(String),
     /// A pgmove step on the servers failed (schema, post-data, sequences, validation).
-    #[error("{0}")]
+    #[error(transparent)]
     Core(#[from] pgmove_core::Error),
 }
 
@@ -99,6 +105,22 @@ impl fmt::Display for AwsError {
 }
 
 impl Error {
+    /// A file error that names its path.
+    pub fn file(path: impl Into<PathBuf>, source: std::io::Error) -> Error {
+        Error::File {
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// The pgmove-core error inside, when there is one.
+    pub fn core(&self) -> Option<&pgmove_core::Error> {
+        match self {
+            Error::Core(e) | Error::Source(e) => Some(e),
+            _ => None,
+        }
+    }
+
     /// The AWS error class, when this is an AWS error.
     pub fn aws_kind(&self) -> Option<AwsErrorKind> {
         match self {

@@ -590,13 +590,10 @@ async fn cutover_boxed<P: LatencyProbe>(
 
     // Sequences from the source's state now, with the record of it in the same transaction.
     if phase.as_deref() != Some("sequences") {
-        let cat = pgmove_core::catalog::read_with(
-            &source,
-            pgmove_core::catalog::ReadOptions {
-                sequence_state: true,
-            },
-        )
-        .await?;
+        // Sequence states included: the default.
+        let cat =
+            pgmove_core::catalog::read_with(&source, pgmove_core::catalog::ReadOptions::default())
+                .await?;
         let p = plan::plan_with(
             &cat,
             Step::Sequences {
@@ -612,11 +609,9 @@ async fn cutover_boxed<P: LatencyProbe>(
     }
 
     // Validation, now that the source is still; the record goes only when it passed.
-    let vopts = validate::Options {
-        jobs: opts.jobs.max(1),
-        filter: opts.filter.clone(),
-        ..Default::default()
-    };
+    let mut vopts = validate::Options::default();
+    vopts.jobs = opts.jobs.max(1);
+    vopts.filter = opts.filter.clone();
     let v = Box::pin(validate::run(&opts.source, &opts.target, &vopts, |_| {})).await?;
     let clean = v.verdict() == validate::Verdict::Match;
     report.validation = Some(v);

@@ -292,7 +292,13 @@ impl LatencyProbe for SourceReplicationLag {
                 &[&self.slot_name],
             )
             .await
-            .map_err(|e| Error::Source(e.to_string()))?;
+            .map_err(|e| {
+                Error::Source(pgmove_core::Error::db(
+                    e,
+                    Some("reading replication lag on the source".into()),
+                    None,
+                ))
+            })?;
         let active: i64 = row.get(0);
         if active == 0 {
             return Ok(None);

@@ -443,8 +443,8 @@ pub const PREFLIGHT_JSON_FILE: &str = "preflight.json";
 
 /// Write `table-mappings.json` and `task-settings.json` (pretty JSON, as the terraform module's
 /// `file()` reads them) into `dir`, creating it. Returns the paths written.
-pub fn write(plan: &Plan, dir: &Path) -> std::io::Result<Vec<PathBuf>> {
-    std::fs::create_dir_all(dir)?;
+pub fn write(plan: &Plan, dir: &Path) -> crate::Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir).map_err(|e| crate::Error::file(dir, e))?;
     let mut written = Vec::new();
     for (name, v) in [
         (TABLE_MAPPINGS_FILE, &plan.table_mappings),
@@ -453,7 +453,7 @@ pub fn write(plan: &Plan, dir: &Path) -> std::io::Result<Vec<PathBuf>> {
         let p = dir.join(name);
         let mut text = serde_json::to_string_pretty(v).expect("JSON values always serialize");
         text.push('\n');
-        std::fs::write(&p, text)?;
+        std::fs::write(&p, text).map_err(|e| crate::Error::file(&p, e))?;
         written.push(p);
     }
     Ok(written)
@@ -473,7 +473,7 @@ pub struct PlanOutcome {
 pub async fn run(source: &str, out: &Path, opts: &PlanOptions) -> crate::Result<PlanOutcome> {
     let client = crate::source::connect(source).await?;
     let input = crate::source::read(&client, &opts.filters).await?;
-    Ok(plan_and_write(&input, out, opts)?)
+    plan_and_write(&input, out, opts)
 }
 
 /// The pure part of [`run`] plus file writing, for callers that already hold a [`PlanInput`].
@@ -481,17 +481,17 @@ pub fn plan_and_write(
     input: &PlanInput,
     out: &Path,
     opts: &PlanOptions,
-) -> std::io::Result<PlanOutcome> {
+) -> crate::Result<PlanOutcome> {
     let plan = render(input, opts);
     let report = crate::preflight::Report::build(input, opts, &plan);
     let mut files = write(&plan, out)?;
     let p = out.join(PREFLIGHT_FILE);
-    std::fs::write(&p, report.render())?;
+    std::fs::write(&p, report.render()).map_err(|e| crate::Error::file(&p, e))?;
     files.push(p);
     let p = out.join(PREFLIGHT_JSON_FILE);
     let mut text = serde_json::to_string_pretty(&report).expect("report serializes");
     text.push('\n');
-    std::fs::write(&p, text)?;
+    std::fs::write(&p, text).map_err(|e| crate::Error::file(&p, e))?;
     files.push(p);
     Ok(PlanOutcome {
         plan,

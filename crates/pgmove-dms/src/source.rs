@@ -12,24 +12,20 @@ use pgmove_core::quote::{ident, qualified};
 /// Connect to the source with a libpq-style `key=value` string or URI, through pgmove's
 /// connection layer: `PG*` environment variables, `.pgpass` and TLS (`sslmode`) as libpq.
 pub async fn connect(conninfo: &str) -> Result<tokio_postgres::Client> {
-    let spec = ConnSpec::parse(conninfo).map_err(|e| Error::Source(e.to_string()))?;
-    conn::connect(&spec)
-        .await
-        .map_err(|e| Error::Source(e.to_string()))
+    let spec = ConnSpec::parse(conninfo).map_err(Error::Source)?;
+    conn::connect(&spec).await.map_err(Error::Source)
 }
 
-fn db(e: tokio_postgres::Error) -> Error {
-    match e.as_db_error() {
-        Some(d) => Error::Source(format!("{}: {}", d.code().code(), d.message())),
-        None => Error::Source(e.to_string()),
-    }
+/// A failed statement on the source, with the server's fields.
+fn db(what: String, sql: &str) -> impl FnOnce(tokio_postgres::Error) -> Error + '_ {
+    move |e| Error::Source(pgmove_core::Error::db(e, Some(what), Some(sql)))
 }
 
 /// Read the catalog and the settings, and measure the LOB columns of the tables `filters` keeps.
 pub async fn read(client: &tokio_postgres::Client, filters: &Filters) -> Result<PlanInput> {
     let cat = pgmove_core::catalog::read(client)
         .await
-        .map_err(|e| Error::Source(e.to_string()))?;
+        .map_err(Error::Source)?;
     let (database, settings) = read_settings(client).await?;
     let mut input = crate::classify::from_catalog(&cat, database, settings);
     measure_lobs(client, &mut input, filters).await?;
@@ -66,7 +62,8 @@ pub async fn measure_lobs(
             exprs.join(", "),
             qualified(&t.schema, &t.name)
         );
-        let row = client.query_one(&sql, &[]).await.map_err(db)?;
+        let what = format!("measuring the LOB columns of {}", t.name);
+        let row = client.query_one(&sql, &[]).await.map_err(db(what, &sql))?;
         for (i, c) in t.lob_columns.iter_mut().enumerate() {
             c.max_bytes = row.get(i);
         }
@@ -79,9 +76,7 @@ pub async fn measure_lobs(
 /// `rds.logical_replication` exists on RDS only; it is read from `pg_settings` because
 /// `current_setting`'s `missing_ok` argument arrives in 9.6, and sources go back to 9.4.
 pub async fn read_settings(client: &tokio_postgres::Client) -> Result<(String, SourceSettings)> {
-    let r = client
-        .query_one(
-            "select current_setting('server_version'),
+    let sql = "select current_setting('server_version'),
                     current_setting('server_version_num')::int4,
                     current_setting('wal_level'),
                     (select s.setting from pg_catalog.pg_settings s
@@ -90,11 +85,11 @@ pub async fn read_settings(client: &tokio_postgres::Client) -> Result<(String, S
                     current_setting('max_wal_senders')::int4,
                     (select count(*) from pg_replication_slots),
                     (select count(*) from pg_stat_replication),
-                    current_database()::text",
-            &[],
-        )
+                    current_database()::text";
+    let r = client
+        .query_one(sql, &[])
         .await
-        .map_err(db)?;
+        .map_err(db("reading source settings".into(), sql))?;
     let settings = SourceSettings {
         server_version: r.get(0),
         server_version_num: r.get(1),

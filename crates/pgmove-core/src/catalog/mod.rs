@@ -5,7 +5,7 @@
 //! state on 9.4–9.6, see `sequences`). All readers run inside one `REPEATABLE READ, READ ONLY`
 //! transaction with `search_path = ''`, so every name the server's deparsers print is
 //! schema-qualified and every query sees the same snapshot. The readers never render SQL for
-//! the target and never write. [`queries_sent`] counts the statements, for benchmarks.
+//! the target and never write.
 //!
 //! ## Consistency without locks
 //!
@@ -43,8 +43,8 @@
 //! renames are not covered (`pg_authid` is not readable by every user); they change only
 //! owner names and GRANT lines.
 //!
-//! The cost is at most two scans of the catalogs (a quarter of a second each at 10,000 tables
-//! in a fresh backend) and two queries, against pg_dump's lock per table.
+//! The cost is at most two scans of the catalogs and two queries, against pg_dump's lock per
+//! table.
 //!
 //! The deparsers themselves take no lock on the tables whose definitions they print (indexes,
 //! constraints, defaults, partition keys and bounds, triggers, policies come from the caches).
@@ -60,9 +60,9 @@
 //! one round trip, not the two of a prepared statement); a reader's small queries go out
 //! together (`query_many`); the first connection's readers run at once, and the second
 //! connection's queries go in two groups (what needs the columns waits for them). All of it is
-//! pipelined on the connection, so a whole read waits about ten round trips, connecting
-//! included (`cargo xtask bench extract` estimates it: about 9 at 10,000 tables, against about
-//! 30 for pg_dump 18). Rows are decoded as they arrive, by column name through a per-query
+//! pipelined on the connection, so a whole read waits a fixed, small number of round trips
+//! whatever the number of objects (`cargo xtask bench extract` reports it beside pg_dump's).
+//! Rows are decoded as they arrive, by column name through a per-query
 //! hash table (`row.rs`).
 
 mod constraintdef;
@@ -94,7 +94,9 @@ pub const MAX_ATTEMPTS: u32 = 4;
 
 static QUERIES: AtomicUsize = AtomicUsize::new(0);
 
-/// Statements the catalog readers have sent in this process (all connections, all reads).
+/// Statements the catalog readers have sent in this process (all connections, all reads): a
+/// hook for the extraction benchmark and its test, process-wide, so not for library users.
+#[doc(hidden)]
 pub fn queries_sent() -> usize {
     QUERIES.load(Ordering::Relaxed)
 }
@@ -114,6 +116,7 @@ pub async fn read(client: &Client) -> Result<Catalog> {
 
 /// What a read includes beyond the schema itself.
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct ReadOptions {
     /// Each sequence's current value (`last_value`, `is_called`). Only the `sequences` step and
     /// validation need it, and reading it opens, so locks, every sequence: the `schema` and
@@ -215,11 +218,10 @@ const BEGIN_READ: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;";
 /// What every connection of a read sets inside its transaction: names always schema-qualified,
 /// floats printed exactly, room to sort wide catalog rows in memory, no parallel workers and no
 /// JIT (set through `pg_settings`, so servers without the setting skip it: workers are 9.6+,
-/// `jit` 11+). No workers: the read already runs on two connections, and at 10,000 tables a
-/// worker made the index query 0.9 s instead of 0.5 s (worker start-up, a Gather Merge of wide
-/// rows, and cores taken from the other connection). No JIT: the planner's cost estimates of the
-/// index and function queries pass `jit_above_cost`, and compiling them cost 50 ms of the index
-/// query's 0.5 s at 10,000 tables, more than it ever saves on queries that run once.
+/// `jit` 11+). No workers: the read already runs on two connections, and a worker's start-up,
+/// a Gather Merge of wide rows and the cores it takes from the other connection cost more than
+/// they save. No JIT: the planner's cost estimates of the index and function queries pass
+/// `jit_above_cost`, and compiling costs more than it ever saves on queries that run once.
 const READ_SETTINGS: &str = "SELECT pg_catalog.set_config('search_path', '', true);
      SET LOCAL extra_float_digits = 3;
      SET LOCAL work_mem = '64MB';
@@ -660,7 +662,13 @@ pub(crate) async fn query_each(
     use futures::TryStreamExt;
     count(1);
     let started = std::time::Instant::now();
-    let fail = |e| Error::db(e, Some(format!("catalog query for {what}")), Some(sql));
+    let fail = |e| {
+        Error::db(
+            e,
+            Some(format!("reading {what} from the catalog")),
+            Some(sql),
+        )
+    };
     // Unprepared (`query_typed_raw`: parse, bind and execute in one message): one round trip
     // instead of two, and nothing to prepare, as none of these queries runs twice.
     let stream = client
@@ -722,13 +730,7 @@ mod tests {
     use super::*;
 
     fn db(sqlstate: &str) -> Error {
-        Error::Db {
-            sqlstate: sqlstate.into(),
-            message: sqlstate.into(),
-            detail: None,
-            object: None,
-            statement: None,
-        }
+        crate::error::server_error(sqlstate, sqlstate, None)
     }
 
     #[test]

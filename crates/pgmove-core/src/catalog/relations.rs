@@ -520,7 +520,13 @@ async fn server_definitions(
     Ok(client
         .query_typed(sql, &[(&oids, tokio_postgres::types::Type::OID_ARRAY)])
         .await
-        .map_err(|e| crate::Error::db(e, Some(format!("catalog query for {what}")), Some(sql)))?
+        .map_err(|e| {
+            crate::Error::db(
+                e,
+                Some(format!("reading {what} from the catalog")),
+                Some(sql),
+            )
+        })?
         .iter()
         .map(|r| (r.get(0), r.get(1)))
         .collect())
@@ -920,7 +926,7 @@ async fn read_indexes(
             .map_err(|e| {
                 crate::Error::db(
                     e,
-                    Some("catalog query for index definitions".into()),
+                    Some("reading index definitions from the catalog".into()),
                     Some(sql),
                 )
             })?;

@@ -2,14 +2,12 @@
 //!
 //! Why: the readers take every value by column name (`r.get("attname")`), which reads well and
 //! survives reordering a SELECT list, but tokio-postgres finds a name by comparing it with each
-//! column's in turn. The wide queries (columns, indexes, constraints: 20 to 30 columns, tens of
-//! thousands of rows) did that millions of times per read at 10,000 tables. Here each query's
-//! names go into a small open-addressing table once; and since every name a reader asks for
-//! is a string literal, whose address never changes nor holds other text, each name's column
-//! is also remembered by the literal's address and length: after a query's first row, a
-//! lookup is mostly one load and one comparison (callgrind at 10,000 tables: about 37
-//! instructions a lookup, misses included, against about 128 when every lookup hashed the
-//! name).
+//! column's in turn, and the wide queries (columns, indexes, constraints: 20 to 30 columns,
+//! tens of thousands of rows) ask many times per row. Here each query's names go into a small
+//! open-addressing table once; and since every name a reader asks for is a string literal,
+//! whose address never changes nor holds other text, each name's column is also remembered by
+//! the literal's address and length: after a query's first row, a lookup is mostly one load
+//! and one comparison. The cache belongs to one query's rows: never shared between queries.
 
 use compact_str::CompactString;
 use postgres_types::FromSql;

@@ -188,7 +188,7 @@ async fn teardown(
         target.batch_execute(&sql).await.map_err(|e| {
             Error::db(
                 e,
-                Some(format!("subscription {}", names.subscription)),
+                Some(format!("dropping subscription {}", names.subscription)),
                 Some(&sql),
             )
         })?;
@@ -204,7 +204,13 @@ async fn teardown(
             &[&names.slot],
         )
         .await
-        .map_err(|e| Error::db(e, Some(format!("replication slot {}", names.slot)), None))?;
+        .map_err(|e| {
+            Error::db(
+                e,
+                Some(format!("dropping replication slot {}", names.slot)),
+                None,
+            )
+        })?;
     if slot.is_some() && ex.subscription.is_none() {
         dropped.push(format!("slot {} on the source", names.slot));
     }
@@ -226,7 +232,7 @@ async fn teardown(
         source.batch_execute(&sql).await.map_err(|e| {
             Error::db(
                 e,
-                Some(format!("publication {}", names.publication)),
+                Some(format!("dropping publication {}", names.publication)),
                 Some(&sql),
             )
         })?;
@@ -250,7 +256,13 @@ pub async fn open_writes(source: &Client) -> Result<Vec<String>> {
             &[],
         )
         .await
-        .map_err(|e| Error::db(e, Some("open transactions on the source".into()), None))?;
+        .map_err(|e| {
+            Error::db(
+                e,
+                Some("looking for open transactions on the source".into()),
+                None,
+            )
+        })?;
     Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
@@ -265,7 +277,7 @@ async fn wait_confirmed(
     let lsn: String = source
         .query_one("SELECT pg_current_wal_lsn()::text", &[])
         .await
-        .map_err(|e| Error::db(e, Some("WAL position of the source".into()), None))?
+        .map_err(|e| Error::db(e, Some("reading the source's WAL position".into()), None))?
         .get(0);
     loop {
         let row = source
@@ -276,7 +288,13 @@ async fn wait_confirmed(
                 &[&names.slot, &lsn],
             )
             .await
-            .map_err(|e| Error::db(e, Some(format!("replication slot {}", names.slot)), None))?;
+            .map_err(|e| {
+                Error::db(
+                    e,
+                    Some(format!("reading replication slot {}", names.slot)),
+                    None,
+                )
+            })?;
         let Some(row) = row else {
             return Err(Error::Invalid(format!(
                 "slot {} is missing on the source while the subscription exists",

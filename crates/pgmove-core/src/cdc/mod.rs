@@ -78,7 +78,7 @@ pub async fn names_of(target: &Client) -> Result<Names> {
     let row = target
         .query_one("SELECT current_database()::text", &[])
         .await
-        .map_err(|e| Error::db(e, Some("target database name".into()), None))?;
+        .map_err(|e| Error::db(e, Some("reading the target's database name".into()), None))?;
     Ok(Names::for_target(row.get::<_, String>(0).as_str()))
 }
 
@@ -104,7 +104,7 @@ pub(crate) async fn existing(source: &Client, target: &Client, names: &Names) ->
             &[&names.publication],
         )
         .await
-        .map_err(db("publication lookup on the source"))?
+        .map_err(db("looking up the publication on the source"))?
         .map(|r| r.get::<_, Option<String>>(0));
     let slot = source
         .query_opt(
@@ -112,7 +112,7 @@ pub(crate) async fn existing(source: &Client, target: &Client, names: &Names) ->
             &[&names.slot],
         )
         .await
-        .map_err(db("replication slot lookup on the source"))?
+        .map_err(db("looking up the replication slot on the source"))?
         .map(|r| r.get::<_, i32>(0));
     let subscription = target
         .query_opt(
@@ -122,7 +122,7 @@ pub(crate) async fn existing(source: &Client, target: &Client, names: &Names) ->
             &[&names.subscription],
         )
         .await
-        .map_err(db("subscription lookup on the target"))?
+        .map_err(db("looking up the subscription on the target"))?
         .map(|r| (r.get::<_, u32>(0), r.get::<_, bool>(1)));
     Ok(Existing {
         publication,
@@ -147,7 +147,7 @@ pub async fn target_identity(target: &Client) -> Result<String> {
             let r = target
                 .query_one("SELECT current_database()::text", &[])
                 .await
-                .map_err(|e| Error::db(e, Some("target identity".into()), None))?;
+                .map_err(|e| Error::db(e, Some("reading the target's identity".into()), None))?;
             Ok(r.get(0))
         }
     }
@@ -173,6 +173,6 @@ pub(crate) async fn version_num(c: &Client, side: &str) -> Result<i32> {
     let r = c
         .query_one("SELECT current_setting('server_version_num')::int", &[])
         .await
-        .map_err(|e| Error::db(e, Some(format!("{side} version")), None))?;
+        .map_err(|e| Error::db(e, Some(format!("reading the {side} version")), None))?;
     Ok(r.get(0))
 }

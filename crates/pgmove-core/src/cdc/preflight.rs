@@ -102,7 +102,7 @@ pub async fn preflight(
             &[],
         )
         .await
-        .map_err(|e| Error::db(e, Some("target settings".into()), None))?
+        .map_err(|e| Error::db(e, Some("reading target settings".into()), None))?
         .get(0);
     let r = source
         .query_one(
@@ -124,7 +124,7 @@ pub async fn preflight(
             &[],
         )
         .await
-        .map_err(|e| Error::db(e, Some("source settings".into()), None))?;
+        .map_err(|e| Error::db(e, Some("reading source settings".into()), None))?;
     let wal_level: String = r.get(0);
     let (free_slots, max_slots, free_senders, max_senders): (i32, i32, i32, i32) =
         (r.get(1), r.get(2), r.get(3), r.get(4));
@@ -179,7 +179,9 @@ pub async fn preflight(
                     &[&oids],
                 )
                 .await
-                .map_err(|e| Error::db(e, Some("table owners on the source".into()), None))?;
+                .map_err(|e| {
+                    Error::db(e, Some("reading table owners on the source".into()), None)
+                })?;
             let not_owned: HashSet<u32> = rows.iter().map(|r| r.get(0)).collect();
             let names: Vec<String> = scope
                 .iter()
@@ -244,7 +246,7 @@ pub async fn preflight(
             &[],
         )
         .await
-        .map_err(|e| Error::db(e, Some("target role".into()), None))?;
+        .map_err(|e| Error::db(e, Some("reading the target role".into()), None))?;
     let (tsuper, trds, tcreate, tuser): (bool, bool, bool, String) =
         (r.get(0), r.get(1), r.get(2), r.get(3));
     if ex.subscription.is_none() {
@@ -255,7 +257,7 @@ pub async fn preflight(
                 &[],
             )
             .await
-            .map_err(|e| Error::db(e, Some("target settings".into()), None))?;
+            .map_err(|e| Error::db(e, Some("reading target settings".into()), None))?;
         let (max, used): (i32, i32) = (r.get(0), r.get(1));
         if max - used < 2 {
             out.problems.push(format!(
@@ -291,7 +293,7 @@ pub async fn preflight(
 
 /// Which of `tables` are missing on the target, and which hold rows.
 async fn target_tables(target: &Client, tables: &[String]) -> Result<(Vec<String>, Vec<String>)> {
-    let err = |e| Error::db(e, Some("tables on the target".into()), None);
+    let err = |e| Error::db(e, Some("reading tables on the target".into()), None);
     let rows = target
         .query(
             "SELECT n FROM unnest($1::text[]) WITH ORDINALITY AS u(n, i)

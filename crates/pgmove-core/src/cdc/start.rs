@@ -130,11 +130,7 @@ pub async fn start(
         );
         // One simple query: one implicit transaction.
         s.batch_execute(&sql).await.map_err(|e| {
-            Error::db(
-                e,
-                Some(format!("publication {}", names.publication)),
-                Some(&sql),
-            )
+            Error::creating(e, &format!("publication {}", names.publication), Some(&sql))
         })?;
     }
 
@@ -187,7 +183,13 @@ async fn check_published(source: &Client, names: &Names, tables: &[String]) -> R
             &[&names.publication],
         )
         .await
-        .map_err(|e| Error::db(e, Some(format!("publication {}", names.publication)), None))?;
+        .map_err(|e| {
+            Error::db(
+                e,
+                Some(format!("reading publication {}", names.publication)),
+                None,
+            )
+        })?;
     let published: HashSet<String> = rows.iter().map(|r| r.get(0)).collect();
     let wanted: HashSet<String> = tables.iter().cloned().collect();
     if published != wanted {
@@ -248,7 +250,7 @@ async fn end_earlier_sessions(target: &Client, names: &Names) -> Result<()> {
     let err = |e| {
         Error::db(
             e,
-            Some("earlier pgmove sessions on the target".into()),
+            Some("ending earlier pgmove sessions on the target".into()),
             None,
         )
     };
@@ -288,7 +290,13 @@ async fn drop_orphan_slot(source: &Client, names: &Names, slot: Option<i32>) -> 
     if slot.is_none() {
         return Ok(());
     }
-    let err = |e| Error::db(e, Some(format!("replication slot {}", names.slot)), None);
+    let err = |e| {
+        Error::db(
+            e,
+            Some(format!("dropping replication slot {}", names.slot)),
+            None,
+        )
+    };
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let row = source
@@ -335,26 +343,17 @@ async fn create_subscription(target: &Client, names: &Names, conninfo: &Secret) 
         literal(&names.slot)
     );
     target.batch_execute(&sql).await.map_err(|e| {
-        let mut err = Error::db(
-            e,
-            Some(format!("subscription {}", names.subscription)),
-            None,
-        );
-        if let Error::Db {
-            message, detail, ..
-        } = &mut err
-        {
-            // The server may quote the connection string back; never pass it on. libpq's
-            // message spans lines (a hint on a tab-indented second line): make it one.
-            let hide = |s: &mut String| {
-                if s.contains(conninfo.expose()) {
-                    *s = s.replace(conninfo.expose(), "<connection string>");
-                }
+        let mut err = Error::creating(e, &format!("subscription {}", names.subscription), None);
+        // The server may quote the connection string back; never pass it on.
+        err = err.redact(conninfo.expose(), "<connection string>");
+        if let Error::Db(db) = &mut err {
+            // libpq's message spans lines (a hint on a tab-indented second line): make it one.
+            let one_line = |s: &mut String| {
                 *s = s.lines().map(str::trim).collect::<Vec<_>>().join(" ");
             };
-            hide(message);
-            if let Some(d) = detail {
-                hide(d);
+            one_line(&mut db.message);
+            if let Some(d) = &mut db.detail {
+                one_line(d);
             }
         }
         err

@@ -122,7 +122,13 @@ impl Status {
 pub async fn status(source: &Client, target: &Client) -> Result<Status> {
     let names = names_of(target).await?;
     let ex = existing(source, target, &names).await?;
-    let terr = |e| Error::db(e, Some("subscription status on the target".into()), None);
+    let terr = |e| {
+        Error::db(
+            e,
+            Some("reading subscription status on the target".into()),
+            None,
+        )
+    };
     let mut tables = Vec::new();
     let (mut apply_worker_running, mut lag_seconds, mut errors) = (false, None, None);
     if let Some((oid, _)) = ex.subscription {
@@ -181,7 +187,7 @@ pub async fn status(source: &Client, target: &Client) -> Result<Status> {
                 &[&names.slot],
             )
             .await
-            .map_err(|e| Error::db(e, Some("slot status on the source".into()), None))?
+            .map_err(|e| Error::db(e, Some("reading slot status on the source".into()), None))?
             .and_then(|r| r.get(0)),
         None => None,
     };

@@ -264,13 +264,14 @@ impl ConnSpec {
         c
     }
 
-    /// A tokio-postgres error as one clear line naming this server.
-    fn connect_error(&self, e: &tokio_postgres::Error) -> Error {
+    /// A tokio-postgres error as one clear line naming this server; the error itself is kept
+    /// as the source unless its text holds the password.
+    fn connect_error(&self, e: tokio_postgres::Error) -> Error {
         let mut message = match e.as_db_error() {
             Some(db) => db.message().to_string(),
             None => {
                 let mut m = e.to_string();
-                let mut source = std::error::Error::source(e);
+                let mut source = std::error::Error::source(&e);
                 while let Some(s) = source {
                     if let Some(text) = tls::describe(s) {
                         m.push_str(": ");
@@ -288,12 +289,22 @@ impl ConnSpec {
             }
         };
         message = message.split_whitespace().collect::<Vec<_>>().join(" ");
-        if let Some(pw) = self.password.as_deref().filter(|p| p.len() >= 3) {
-            message = message.replace(pw, "<redacted>");
+        let mut source: Option<Box<dyn std::error::Error + Send + Sync>> = Some(Box::new(e));
+        if let Some(pw) = self.password.as_deref().filter(|p| !p.is_empty()) {
+            if pw.len() >= 3 {
+                message = message.replace(pw, "<redacted>");
+            }
+            if source
+                .as_ref()
+                .is_some_and(|e| format!("{e} {e:?}").contains(pw))
+            {
+                source = None;
+            }
         }
         Error::Connect {
             target: self.display_safe(),
             message,
+            source,
         }
     }
 }
@@ -586,7 +597,7 @@ pub async fn connect(spec: &ConnSpec) -> Result<Client> {
             attempt(spec.pg_config(Pg::Require), tls::connector(&spec.tls)?).await
         }
     };
-    let client = result.map_err(|e| spec.connect_error(&e))?;
+    let client = result.map_err(|e| spec.connect_error(e))?;
     check_version(spec, &client).await?;
     Ok(client)
 }
@@ -598,7 +609,7 @@ async fn check_version(spec: &ConnSpec, client: &Client) -> Result<()> {
             "SELECT current_setting('server_version_num'), current_setting('server_version')",
         )
         .await
-        .map_err(|e| spec.connect_error(&e))?;
+        .map_err(|e| spec.connect_error(e))?;
     let row = rows
         .iter()
         .find_map(|m| match m {
@@ -608,6 +619,7 @@ async fn check_version(spec: &ConnSpec, client: &Client) -> Result<()> {
         .ok_or_else(|| Error::Connect {
             target: spec.display_safe(),
             message: "the server did not report its version".into(),
+            source: None,
         })?;
     require_94(spec, row.get(0), row.get(1))
 }
@@ -623,7 +635,7 @@ fn require_94(spec: &ConnSpec, num: Option<&str>, version: Option<&str>) -> Resu
     }
 }
 
-/// Convenience used by tests: parse + connect.
+/// [`ConnSpec::parse`] `s`, then [`connect`].
 pub async fn connect_str(s: &str) -> Result<Client> {
     connect(&ConnSpec::parse(s)?).await
 }

@@ -331,7 +331,13 @@ pub async fn run(
         checks::target_check(&target_control, &tables, &may_hold_rows).await?;
     problems.extend(target_problems);
     if !problems.is_empty() {
-        return Err(Error::Preflight(problems));
+        return Err(Error::Problems {
+            context: format!(
+                "cannot copy rows ({} problem(s); nothing was written)",
+                problems.len()
+            ),
+            problems,
+        });
     }
     if resume.is_none() {
         state::create(&target_control, &fingerprint, &plan, &|i| {

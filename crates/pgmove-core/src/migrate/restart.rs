@@ -272,8 +272,8 @@ pub async fn restart(target: &Client, baseline: &str, state_schema: &str) -> Res
         target.batch_execute(&stmt).await.map_err(|e| {
             Error::db(
                 e,
-                Some(format!("{kind} {identity}")),
-                Some(&format!("dropping for --restart: {stmt}")),
+                Some(format!("dropping {kind} {identity} for --restart")),
+                Some(&stmt),
             )
         })?;
         out.dropped.push(format!("{kind} {identity}"));

@@ -86,8 +86,10 @@ pub struct Depend {
     pub deptype: char,
 }
 
-/// Everything pgmove read from one database, in one snapshot.
+/// Everything pgmove read from one database, in one snapshot. Build one by hand from
+/// [`Catalog::default`] (it grows new fields as pgmove learns more of the catalog).
 #[derive(Debug, Clone, Default, Serialize)]
+#[non_exhaustive]
 pub struct Catalog {
     /// `server_version_num` of the source, e.g. 150018.
     pub server_version: i32,

@@ -3,12 +3,26 @@
 
 use serde::Serialize;
 
+/// A schema (`pg_namespace`).
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct Schema {
     pub oid: u32,
     pub name: String,
     pub acl: Option<Vec<String>>,
     pub owner: String,
+}
+
+impl Schema {
+    /// A schema with no owner and default privileges.
+    pub fn new(oid: u32, name: &str) -> Schema {
+        Schema {
+            oid,
+            name: name.to_string(),
+            acl: None,
+            owner: String::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]

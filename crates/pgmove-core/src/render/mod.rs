@@ -17,37 +17,43 @@ pub use acl::{
     acl_grantees, acl_roles, public_schema_acl_roles, render_acl, render_default_privileges,
     render_public_schema_acl, render_system_acl,
 };
-pub use sequences::setval_items;
 
 use crate::model::{Catalog, CompactString, ObjRef};
 use serde::Serialize;
-use std::cell::RefCell;
-use std::collections::HashSet;
 use std::sync::Arc;
-
-thread_local! {
-    /// The schema names the renderers have handed out, so that items share them. Emptied when
-    /// [`all`] ends (the items keep what they use); a renderer called alone (such as
-    /// [`setval_items`]) leaves its few names here until then.
-    static SCHEMAS: RefCell<HashSet<Arc<str>>> = RefCell::new(HashSet::new());
-}
 
 /// An `Arc<str>` as the string it is (serde's `rc` feature is not on).
 fn serialize_str<S: serde::Serializer>(s: &Arc<str>, ser: S) -> Result<S::Ok, S::Error> {
     ser.serialize_str(s)
 }
 
-/// `schema` as an [`Arc<str>`] shared with the other items of that schema.
-fn shared_schema(schema: &str) -> Arc<str> {
-    SCHEMAS.with(|set| {
-        let mut set = set.borrow_mut();
-        if let Some(s) = set.get(schema) {
-            return Arc::clone(s);
-        }
-        let s: Arc<str> = Arc::from(schema);
-        set.insert(Arc::clone(&s));
-        s
-    })
+/// How far back [`share_schema`] looks for an item of the same schema.
+const SHARE_LOOKBACK: usize = 8;
+
+/// Give `item` the schema string of one of the last items of `items` with the same schema,
+/// when there is one. Renderers emit the items of one schema one after another, so nearly all
+/// items of a schema end up sharing one string. Looks only at `items`: never at state kept
+/// between calls.
+fn share_schema(items: &[Item], item: &mut Item) {
+    if let Some(p) = items
+        .iter()
+        .rev()
+        .take(SHARE_LOOKBACK)
+        .find(|p| *p.schema == *item.schema)
+    {
+        item.schema = Arc::clone(&p.schema);
+    }
+}
+
+/// `SELECT setval(…)` for every sequence whose state is known, identity ones included.
+/// Re-running them is harmless: setval sets, it does not add.
+pub fn setval_items(cat: &Catalog, margin: i64) -> Vec<Item> {
+    let mut items = sequences::setval_items(cat, margin);
+    for i in 1..items.len() {
+        let (done, rest) = items.split_at_mut(i);
+        share_schema(done, &mut rest[0]);
+    }
+    items
 }
 
 /// Kinds of items in the order they are emitted when nothing else decides (lower first).
@@ -131,8 +137,8 @@ pub struct Item {
     pub kind: Kind,
     /// What it is, for messages and progress: e.g. `table public.film`.
     pub name: CompactString,
-    /// Schema, for filters and sorting. The renderers give the items of one schema one shared
-    /// string: a string each cost about 2 MB at 10,000 tables, for names that repeat.
+    /// Schema, for filters and sorting. The items of one schema share one string (see
+    /// `share_schema`), which lets sorting compare pointers before text.
     #[serde(serialize_with = "serialize_str")]
     pub schema: Arc<str>,
     /// The statements, each ending in `;` and a newline.
@@ -293,7 +299,7 @@ impl Item {
         Item {
             kind,
             name: name.into(),
-            schema: shared_schema(schema),
+            schema: Arc::from(schema),
             sql,
             provides: ObjRefs::new(),
             after: ObjRefs::new(),
@@ -393,7 +399,6 @@ pub fn all(cat: &Catalog, opts: &Options) -> Vec<Item> {
     relations::render(cat, opts, &mut items);
     postdata::render(cat, opts, &mut items);
     security_labels(cat, &mut items);
-    SCHEMAS.with(|set| *set.borrow_mut() = HashSet::new());
     items.shrink_to_fit();
     items
 }
@@ -403,6 +408,7 @@ pub fn all(cat: &Catalog, opts: &Options) -> Vec<Item> {
 /// the end, it raised the peak of a 10,000-table render by about 10 MB).
 fn push(items: &mut Vec<Item>, mut item: Item) {
     item.sql.shrink_to_fit();
+    share_schema(items, &mut item);
     items.push(item);
 }
 

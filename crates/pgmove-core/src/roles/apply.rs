@@ -15,6 +15,15 @@ use crate::{Error, Result};
 use std::io::Write;
 use tokio_postgres::Client;
 
+/// What applying a unit named `name` (`role app`, `membership of app_user in app`) does.
+fn doing(name: &str) -> String {
+    if name.starts_with("role ") {
+        format!("creating {name}")
+    } else {
+        format!("granting {name}")
+    }
+}
+
 /// Apply `plan` on `client` in one transaction: all of it or, on the first failing statement,
 /// none of it (the error names the role or membership and the statement).
 pub async fn apply_in_transaction(client: &Client, plan: &Plan) -> Result<()> {
@@ -35,7 +44,7 @@ pub async fn apply_in_transaction(client: &Client, plan: &Plan) -> Result<()> {
             let sql = s.sql(database);
             if let Err(e) = client.batch_execute(&sql).await {
                 let _ = client.batch_execute("ROLLBACK").await;
-                return Err(Error::db(e, Some(u.name.clone()), Some(&sql)));
+                return Err(Error::on_object(e, &u.name, doing(&u.name), Some(&sql)));
             }
         }
     }

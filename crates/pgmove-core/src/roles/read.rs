@@ -12,7 +12,7 @@ async fn query(client: &Client, what: &str, sql: &str) -> Result<Vec<Row>> {
     client
         .query(sql, &[])
         .await
-        .map_err(|e| Error::db(e, Some(what.to_string()), Some(sql)))
+        .map_err(|e| Error::db(e, Some(format!("reading {what}")), Some(sql)))
 }
 
 /// `server_version_num` of the connected server.

@@ -229,10 +229,13 @@ pub fn checksum_sql(t: &TableSpec, range: Option<&str>) -> String {
 
 /// Run one checksum query.
 pub async fn checksum(client: &Client, sql: &str, table: &str) -> Result<Sum> {
-    let row = client
-        .query_one(sql, &[])
-        .await
-        .map_err(|e| Error::db(e, Some(format!("checksum of {table}")), Some(sql)))?;
+    let row = client.query_one(sql, &[]).await.map_err(|e| {
+        Error::db(
+            e,
+            Some(format!("computing the checksum of {table}")),
+            Some(sql),
+        )
+    })?;
     Ok(Sum {
         rows: row.get(0),
         hash: (row.get(1), row.get(2)),
@@ -280,7 +283,7 @@ pub async fn compare(
                         .push((i, chunk_ranges(t, &points), None));
                 }
                 Err(e) => {
-                    let e = Error::db(e, Some(format!("split points of {}", t.name)), None);
+                    let e = Error::db(e, Some(format!("reading split points of {}", t.name)), None);
                     cut.lock().unwrap().push((i, vec![], Some(e.to_string())));
                 }
             }

@@ -68,10 +68,13 @@ const HASH: &str = "SELECT u.o, s.size,
        LATERAL (SELECT pg_catalog.lo_lseek64(pg_catalog.lo_open(u.o, 262144), 0, 2) AS size) s";
 
 async fn list(c: &Client, side: &str) -> Result<BTreeMap<u32, Seen>> {
-    let rows = c
-        .query(LIST, &[])
-        .await
-        .map_err(|e| Error::db(e, Some(format!("large objects of the {side}")), Some(LIST)))?;
+    let rows = c.query(LIST, &[]).await.map_err(|e| {
+        Error::db(
+            e,
+            Some(format!("listing large objects of the {side}")),
+            Some(LIST),
+        )
+    })?;
     Ok(rows
         .iter()
         .map(|r| {
@@ -100,7 +103,7 @@ async fn hashes(c: &Client, oids: &[u32], side: &str) -> Result<Vec<(u32, i64, S
     let rows = c.query(HASH, &[&oids]).await.map_err(|e| {
         Error::db(
             e,
-            Some(format!("contents of large objects on the {side}")),
+            Some(format!("hashing large objects on the {side}")),
             Some(HASH),
         )
     })?;

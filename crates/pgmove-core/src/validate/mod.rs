@@ -31,6 +31,7 @@ use tokio_postgres::Client;
 
 /// What to compare and how hard.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Options {
     /// Connection pairs for the row checksums.
     pub jobs: usize,
@@ -58,6 +59,7 @@ impl Default for Options {
 
 /// Everything validation found.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct Report {
     pub source_version: i32,
     pub target_version: i32,
@@ -132,7 +134,16 @@ async fn open(spec: &ConnSpec, timeout: Option<&str>) -> Result<Client> {
     let c = conn::connect(spec).await?;
     c.batch_execute(&session_setup(timeout))
         .await
-        .map_err(|e| Error::db(e, Some(spec.display_safe()), Some("session setup")))?;
+        .map_err(|e| {
+            Error::db(
+                e,
+                Some(format!(
+                    "setting up a connection to {}",
+                    spec.display_safe()
+                )),
+                Some("session setup"),
+            )
+        })?;
     Ok(c)
 }
 

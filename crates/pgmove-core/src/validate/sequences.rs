@@ -117,7 +117,7 @@ pub async fn column_extremes(
         let row = client
             .query_one(&sql, &[])
             .await
-            .map_err(|e| Error::db(e, Some(format!("{agg} of {table}")), Some(&sql)))?;
+            .map_err(|e| Error::db(e, Some(format!("reading {agg} of {table}")), Some(&sql)))?;
         let v: Option<String> = row.get(0);
         if let Some(v) = v.and_then(|v| v.parse::<i64>().ok()) {
             out.insert(qualified(&s.schema, &s.name), v);
