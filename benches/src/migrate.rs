@@ -166,10 +166,11 @@ fn dump_restore(
     )
     .context("pg_restore")?;
     std::fs::remove_dir_all(dir)?;
+    let rss = d.max_rss_kib.max(r.max_rss_kib);
     let (d, r) = (d.wall.as_secs_f64(), r.wall.as_secs_f64());
     Ok((
         d + r,
-        0,
+        rss,
         format!("(pg_dump {d:.2} s + pg_restore {r:.2} s)"),
     ))
 }

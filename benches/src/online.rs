@@ -35,6 +35,9 @@ pub struct Options {
     pub on_disk: bool,
 }
 
+/// How long pgcopydb may take to reach its end position and exit.
+const CUTOVER_TIMEOUT: Duration = Duration::from_secs(180);
+
 /// One tool's online run.
 struct Outcome {
     tool: String,
@@ -216,7 +219,10 @@ fn follow(
 ) -> Result<Followed> {
     let tail = || {
         let text = std::fs::read_to_string(log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
+        let lines: Vec<&str> = text
+            .lines()
+            .filter(|l| !l.contains("INFO  Report write_lsn"))
+            .collect();
         lines[lines.len().saturating_sub(15)..].join("\n")
     };
     loop {
@@ -253,7 +259,22 @@ fn follow(
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    let status = child.wait()?;
+    let deadline = t + CUTOVER_TIMEOUT;
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "still running {} s after `pgcopydb stream sentinel set endpos --current` (sentinel: {}); its log ends:\n{}",
+                CUTOVER_TIMEOUT.as_secs(),
+                sql_value(src, "bench", "SELECT format('endpos %s apply %s write_lsn %s flush_lsn %s replay_lsn %s, source at %s', endpos, apply, write_lsn, flush_lsn, replay_lsn, pg_current_wal_lsn()) FROM pgcopydb.sentinel")
+                    .unwrap_or_default(),
+                tail()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    };
     if !status.success() {
         bail!(
             "exited with {status} after the end position was set:\n{}",
