@@ -35,6 +35,9 @@ pub struct Options {
     pub on_disk: bool,
 }
 
+/// One lag sample: seconds behind, bytes behind.
+type Lag = (f64, i64);
+
 /// How long pgcopydb may take to reach its end position and exit.
 const CUTOVER_TIMEOUT: Duration = Duration::from_secs(180);
 
@@ -298,7 +301,7 @@ fn sample_lags(
     bytes_sql: &str,
     dst: &Cluster,
     db: &str,
-) -> Result<(Vec<(f64, i64)>, Option<f64>)> {
+) -> Result<(Vec<Lag>, Option<f64>)> {
     let start = Instant::now();
     let mut lags = Vec::new();
     let mut caught_up = None;
