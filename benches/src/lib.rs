@@ -1,10 +1,16 @@
 //! Shared helpers for the benchmarks (`src/bin/pgmove-bench.rs`, run by `cargo xtask bench`):
 //! a generated schema of N tables, a child-process meter (wall time and peak RSS via `wait4`,
-//! the same for pgmove and pg_dump), medians, a TCP proxy that adds latency, and the data-copy
-//! benchmark (`data`).
+//! the same for pgmove and pg_dump), medians, a TCP proxy that adds latency, the generated
+//! source database and its checks, and the `data`, `migrate` and `online` benchmarks.
 
+pub mod checks;
 pub mod data;
+pub mod migrate;
+pub mod online;
 pub mod proxy;
+pub mod source;
+pub mod tools;
+pub mod writer;
 
 use anyhow::{bail, Context, Result};
 use pgmove_testkit::Cluster;

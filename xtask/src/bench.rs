@@ -1,4 +1,4 @@
-//! `cargo xtask bench extract|schema|post-data|data`: build pgmove and the bench binaries in release mode,
+//! `cargo xtask bench extract|schema|post-data|data|migrate|online`: build pgmove and the bench binaries in release mode,
 //! then run the benchmark (`benches/src/bin/pgmove-bench.rs`), passing the remaining arguments.
 
 use crate::sh;

@@ -32,10 +32,10 @@ enum Task {
     },
     /// Every check CI runs: fmt, clippy, fetch binaries, tests on the default and cross-major pairs.
     Test,
-    /// Benchmarks against pg_dump/psql/pg_restore (release build; sizes via options or
+    /// Benchmarks against pg_dump/psql/pg_restore and pgcopydb (release build; sizes via options or
     /// PGMOVE_BENCH_* variables, see `cargo xtask bench extract -- --help`).
     Bench {
-        #[arg(value_parser = ["extract", "schema", "post-data", "data"])]
+        #[arg(value_parser = ["extract", "schema", "post-data", "data", "migrate", "online"])]
         which: String,
         /// Passed to the benchmark, e.g. --tables 10000 --runs 3.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]

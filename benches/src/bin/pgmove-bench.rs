@@ -1,4 +1,4 @@
-//! The benchmarks behind `cargo xtask bench extract|schema|post-data|data`. Each starts throwaway servers,
+//! The benchmarks behind `cargo xtask bench extract|schema|post-data|data|migrate|online`. Each starts throwaway servers,
 //! generates its schema, times pgmove and the PostgreSQL tools in the same run and prints the
 //! ratios. Sizes and run counts are options (also read from `PGMOVE_BENCH_*` variables), so the
 //! big runs happen only when asked for.
@@ -107,6 +107,44 @@ enum Bench {
         #[arg(long)]
         on_disk: bool,
     },
+    /// Whole migration into an empty database: pgmove migrate --jobs N --validate none vs
+    /// pgcopydb clone --table-jobs N --index-jobs N --no-owner vs pg_dump -Fd -j N -O +
+    /// pg_restore -j N -O; pgmove's target checked (schema, rows, large objects, sequences).
+    Migrate {
+        /// Approximate source size in MB (e.g. 64 for a quick check).
+        #[arg(long, default_value_t = 1024, env = "PGMOVE_BENCH_SIZE_MB")]
+        size: usize,
+        #[arg(long, default_value_t = 2)]
+        jobs: usize,
+        /// PostgreSQL major of both servers (15: pgcopydb 0.10 reads up to 15).
+        #[arg(long, default_value_t = 15)]
+        major: u32,
+        /// Keep the servers' data on disk rather than on the tmpfs /dev/shm.
+        #[arg(long)]
+        on_disk: bool,
+    },
+    /// Online migration under a steady write load: pgmove migrate --online + cutover vs
+    /// pgcopydb clone --follow + sentinel end position; time to streaming, lag, rows checked.
+    Online {
+        /// Approximate source size in MB (e.g. 64 for a quick check).
+        #[arg(long, default_value_t = 1024, env = "PGMOVE_BENCH_SIZE_MB")]
+        size: usize,
+        #[arg(long, default_value_t = 2)]
+        jobs: usize,
+        /// PostgreSQL major of both servers (15: pgcopydb 0.10 reads up to 15; its --follow
+        /// needs wal2json, Debian package postgresql-15-wal2json).
+        #[arg(long, default_value_t = 15)]
+        major: u32,
+        /// The writer's transactions per second (one insert and one update each).
+        #[arg(long, default_value_t = 50)]
+        rate: u32,
+        /// Seconds of lag sampling (one sample a second) once a tool streams.
+        #[arg(long, default_value_t = 30)]
+        lag_seconds: u64,
+        /// Keep the servers' data on disk rather than on the tmpfs /dev/shm.
+        #[arg(long)]
+        on_disk: bool,
+    },
 }
 
 fn main() {
@@ -164,6 +202,32 @@ fn run(args: Args) -> Result<()> {
             size_mb: size.max(1),
             jobs: jobs.max(1),
             major,
+            on_disk,
+        }),
+        Bench::Migrate {
+            size,
+            jobs,
+            major,
+            on_disk,
+        } => pgmove_benches::migrate::run(&pgmove_benches::migrate::Options {
+            size_mb: size.max(1),
+            jobs: jobs.max(1),
+            major,
+            on_disk,
+        }),
+        Bench::Online {
+            size,
+            jobs,
+            major,
+            rate,
+            lag_seconds,
+            on_disk,
+        } => pgmove_benches::online::run(&pgmove_benches::online::Options {
+            size_mb: size.max(1),
+            jobs: jobs.max(1),
+            major,
+            rate,
+            lag_window: Duration::from_secs(lag_seconds.max(1)),
             on_disk,
         }),
     }
