@@ -31,11 +31,7 @@ pub(super) async fn problems(
     c: &Checks<'_>,
 ) -> Result<Vec<String>> {
     let mut out = Vec::new();
-    let target_version: i32 = target
-        .query_one("SELECT current_setting('server_version_num')::int4", &[])
-        .await
-        .map_err(|e| Error::db(e, None, Some("server_version_num")))?
-        .get(0);
+    let target_version = super::target_version(target).await?;
     if target_version / 10000 < c.cat.server_version / 10000 {
         out.push(format!(
             "the target runs PostgreSQL {} and the source {}: the target's major version must be the same or newer",
