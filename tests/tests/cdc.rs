@@ -227,10 +227,14 @@ fn assert_nothing_left(src: &Cluster, dst: &Cluster) {
     assert_eq!(value(dst, "SELECT count(*) FROM pg_subscription"), "0");
 }
 
-/// The `pgmove` binary, built once for these tests.
+/// The `pgmove` binary: `PGMOVE_BIN` when set (`cargo xtask test` builds it first), else built
+/// once for these tests.
 fn pgmove_bin() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
+        if let Some(p) = std::env::var_os("PGMOVE_BIN") {
+            return PathBuf::from(p);
+        }
         let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
         let st = Command::new(env!("CARGO"))
             .args(["build", "-q", "-p", "pgmove-cli", "--bin", "pgmove"])
