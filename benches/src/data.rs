@@ -9,7 +9,7 @@
 
 use crate::checks::{large_objects, row_hashes, same_rows};
 use crate::tools::{client, pgcopydb};
-use crate::{measure, sibling_binary, source};
+use crate::{measure, sibling_binary, source, CpuAccount, ServerCpu};
 use anyhow::{bail, Context, Result};
 use std::process::Command;
 
@@ -46,9 +46,10 @@ pub fn run(o: &Options) -> Result<()> {
     )
     .context("pgmove schema into the target template")?;
 
+    let (src_cpu, dst_cpu) = (ServerCpu::of(&src)?, ServerCpu::of(&dst)?);
     let jobs = o.jobs.to_string();
     let work = tempfile::tempdir()?;
-    let mut rows: Vec<(String, f64, u64)> = Vec::new();
+    let mut rows: Vec<(String, f64, u64, CpuAccount)> = Vec::new();
     let mut tools: Vec<&str> = vec!["pgmove", "pg_dump|pg_restore"];
     let copydb = pgcopydb();
     if copydb.is_some() {
@@ -59,64 +60,72 @@ pub fn run(o: &Options) -> Result<()> {
     for (i, tool) in tools.iter().enumerate() {
         let db = format!("t{i}");
         dst.sql("postgres", &format!("CREATE DATABASE {db} TEMPLATE base"))?;
-        let (wall, rss) = match *tool {
-            "pgmove" => {
-                let m = measure(
-                    Command::new(&pgmove)
-                        .args([
-                            "data", "-q", "--format", "json", "--jobs", &jobs, "--source",
-                        ])
-                        .arg(src.conninfo("bench"))
-                        .arg("--target")
-                        .arg(dst.conninfo(&db)),
-                )
-                .context("pgmove data")?;
-                (m.wall.as_secs_f64(), m.max_rss_kib)
-            }
-            "pgcopydb" => {
-                let dir = work.path().join("pgcopydb");
-                let m = measure(
-                    Command::new(copydb.as_ref().expect("found"))
-                        .args(["copy", "table-data", "--table-jobs", &jobs, "--dir"])
-                        .arg(&dir)
-                        .arg("--source")
-                        .arg(src.url("bench"))
-                        .arg("--target")
-                        .arg(dst.url(&db)),
-                )
-                .context("pgcopydb copy table-data")?;
-                (m.wall.as_secs_f64(), m.max_rss_kib)
-            }
-            _ => {
-                let dir = work.path().join("dump");
-                let d = measure(
-                    Command::new(client(&src, "pg_dump")?)
-                        .args(["-Fd", "--data-only", "-j", &jobs, "-f"])
-                        .arg(&dir)
-                        .arg("-d")
-                        .arg(src.conninfo("bench")),
-                )
-                .context("pg_dump -Fd --data-only")?;
-                let r = measure(
-                    Command::new(client(&dst, "pg_restore")?)
-                        .args(["--data-only", "-j", &jobs, "-d"])
-                        .arg(dst.conninfo(&db))
-                        .arg(&dir),
-                )
-                .context("pg_restore --data-only")?;
-                eprintln!(
-                    "   pg_dump {:.2}s + pg_restore {:.2}s",
-                    d.wall.as_secs_f64(),
-                    r.wall.as_secs_f64()
-                );
-                std::fs::remove_dir_all(&dir)?;
-                (
-                    d.wall.as_secs_f64() + r.wall.as_secs_f64(),
-                    d.max_rss_kib.max(r.max_rss_kib),
-                )
-            }
-        };
-        eprintln!("   {tool}: {wall:.2}s, peak RSS {} MiB", rss / 1024);
+        let mut rss = 0;
+        let account = CpuAccount::around(&src_cpu, &dst_cpu, || {
+            Ok(match *tool {
+                "pgmove" => {
+                    let m = measure(
+                        Command::new(&pgmove)
+                            .args([
+                                "data", "-q", "--format", "json", "--jobs", &jobs, "--source",
+                            ])
+                            .arg(src.conninfo("bench"))
+                            .arg("--target")
+                            .arg(dst.conninfo(&db)),
+                    )
+                    .context("pgmove data")?;
+                    rss = m.max_rss_kib;
+                    (m.wall, m.cpu)
+                }
+                "pgcopydb" => {
+                    let dir = work.path().join("pgcopydb");
+                    let m = measure(
+                        Command::new(copydb.as_ref().expect("found"))
+                            .args(["copy", "table-data", "--table-jobs", &jobs, "--dir"])
+                            .arg(&dir)
+                            .arg("--source")
+                            .arg(src.url("bench"))
+                            .arg("--target")
+                            .arg(dst.url(&db)),
+                    )
+                    .context("pgcopydb copy table-data")?;
+                    rss = m.max_rss_kib;
+                    (m.wall, m.cpu)
+                }
+                _ => {
+                    let dir = work.path().join("dump");
+                    let d = measure(
+                        Command::new(client(&src, "pg_dump")?)
+                            .args(["-Fd", "--data-only", "-j", &jobs, "-f"])
+                            .arg(&dir)
+                            .arg("-d")
+                            .arg(src.conninfo("bench")),
+                    )
+                    .context("pg_dump -Fd --data-only")?;
+                    let r = measure(
+                        Command::new(client(&dst, "pg_restore")?)
+                            .args(["--data-only", "-j", &jobs, "-d"])
+                            .arg(dst.conninfo(&db))
+                            .arg(&dir),
+                    )
+                    .context("pg_restore --data-only")?;
+                    eprintln!(
+                        "   pg_dump {:.2}s + pg_restore {:.2}s",
+                        d.wall.as_secs_f64(),
+                        r.wall.as_secs_f64()
+                    );
+                    std::fs::remove_dir_all(&dir)?;
+                    rss = d.max_rss_kib.max(r.max_rss_kib);
+                    (d.wall + r.wall, d.cpu + r.cpu)
+                }
+            })
+        })?;
+        let wall = account.wall.as_secs_f64();
+        eprintln!(
+            "   {tool}: {wall:.2}s, peak RSS {} MiB; {}",
+            rss / 1024,
+            account.line()
+        );
         same_rows(tool, &want, &row_hashes(&dst, &db, false)?)?;
         // pgcopydb's `copy table-data` leaves large objects to `copy blobs` (which 0.10 ends
         // with a segmentation fault here); the other two copy them.
@@ -127,7 +136,7 @@ pub fn run(o: &Options) -> Result<()> {
             }
         }
         dst.sql("postgres", &format!("DROP DATABASE {db}"))?;
-        rows.push((tool.to_string(), wall, rss));
+        rows.push((tool.to_string(), wall, rss, account));
     }
 
     println!(
@@ -136,11 +145,15 @@ pub fn run(o: &Options) -> Result<()> {
         o.major,
         o.jobs
     );
-    for (tool, wall, rss) in &rows {
-        println!("{tool:<22} {wall:>8.2} s   peak RSS {:>6} MiB", rss / 1024);
+    for (tool, wall, rss, account) in &rows {
+        println!(
+            "{tool:<22} {wall:>8.2} s   peak RSS {:>6} MiB   {}",
+            rss / 1024,
+            account.line()
+        );
     }
     let pg = rows[0].1;
-    for (tool, wall, _) in &rows[1..] {
+    for (tool, wall, _, _) in &rows[1..] {
         println!("pgmove / {tool}: {:.3}x", pg / wall);
     }
     Ok(())

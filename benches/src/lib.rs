@@ -99,6 +99,8 @@ pub struct Measured {
     pub wall: Duration,
     /// Peak resident set size in KiB (`ru_maxrss` from `wait4`).
     pub max_rss_kib: u64,
+    /// User plus system CPU time of the child (and the children it waited for).
+    pub cpu: Duration,
     pub stdout: String,
     pub stderr: String,
 }
@@ -148,9 +150,116 @@ pub fn measure(cmd: &mut Command) -> Result<Measured> {
     Ok(Measured {
         wall,
         max_rss_kib: usage.ru_maxrss as u64,
+        cpu: timeval(usage.ru_utime) + timeval(usage.ru_stime),
         stdout,
         stderr,
     })
+}
+
+fn timeval(t: libc::timeval) -> Duration {
+    Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
+}
+
+/// CPU time a server has spent, all its processes together: the postmaster's own and that of
+/// the children it has reaped (exited backends), plus its running children's. Sampled before
+/// and after a tool runs, the difference is what the tool cost the server: with the tool's own
+/// CPU time, the account of where a benchmark's wall time went.
+pub struct ServerCpu {
+    postmaster: u32,
+}
+
+impl ServerCpu {
+    pub fn of(c: &pgmove_testkit::Cluster) -> Result<ServerCpu> {
+        let dir = c.psql("postgres", &["-At", "-c", "SHOW data_directory"])?;
+        let pidfile = std::path::Path::new(dir.trim()).join("postmaster.pid");
+        let text = std::fs::read_to_string(&pidfile)
+            .with_context(|| format!("reading {}", pidfile.display()))?;
+        let postmaster = text
+            .lines()
+            .next()
+            .and_then(|l| l.trim().parse().ok())
+            .with_context(|| format!("no pid in {}", pidfile.display()))?;
+        Ok(ServerCpu { postmaster })
+    }
+
+    /// CPU time so far. Call a moment after the tool exits, so its backends have been reaped.
+    pub fn now(&self) -> Result<Duration> {
+        // /proc/PID/stat: fields after the `(comm)`: state ppid … utime(14) stime(15)
+        // cutime(16) cstime(17), counted from 1 over the whole line.
+        fn fields(pid: u32) -> Option<Vec<u64>> {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            let rest = &stat[stat.rfind(')')? + 2..];
+            Some(
+                rest.split_whitespace()
+                    .map(|f| f.parse::<i64>().map_or(0, |v| v.max(0) as u64))
+                    .collect(),
+            )
+        }
+        // Index in `rest`: field n of the line is rest[n - 3].
+        let own = fields(self.postmaster).context("the server is not running")?;
+        let mut ticks = own[11] + own[12] + own[13] + own[14];
+        for entry in std::fs::read_dir("/proc")?.flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            if let Some(f) = fields(pid) {
+                if f[1] == u64::from(self.postmaster) {
+                    ticks += f[11] + f[12];
+                }
+            }
+        }
+        // SAFETY: sysconf only reads a constant.
+        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+        Ok(Duration::from_millis(ticks * 1000 / hz))
+    }
+}
+
+/// Where one tool run's wall time went: its own CPU and the CPU it cost each server. On a
+/// machine of `cores` cores, CPU summing to about `wall × cores` means the run was CPU-bound;
+/// a server's share is work only a faster server (or less work asked of it) can shorten.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CpuAccount {
+    pub wall: Duration,
+    pub tool: Duration,
+    pub source: Duration,
+    pub target: Duration,
+}
+
+impl CpuAccount {
+    /// Sample both servers around `run`, which returns the tool's wall and CPU time.
+    pub fn around(
+        src: &ServerCpu,
+        dst: &ServerCpu,
+        run: impl FnOnce() -> Result<(Duration, Duration)>,
+    ) -> Result<CpuAccount> {
+        let (s0, t0) = (src.now()?, dst.now()?);
+        let (wall, tool) = run()?;
+        // Let the postmasters reap the tool's backends, whose CPU they then count.
+        std::thread::sleep(Duration::from_millis(300));
+        Ok(CpuAccount {
+            wall,
+            tool,
+            source: src.now()?.saturating_sub(s0),
+            target: dst.now()?.saturating_sub(t0),
+        })
+    }
+
+    /// One line: `CPU s: tool X, source server Y, target server Z; N % of C cores busy`.
+    pub fn line(&self) -> String {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+        let sum = (self.tool + self.source + self.target).as_secs_f64();
+        format!(
+            "CPU s: tool {:.1}, source server {:.1}, target server {:.1}; {:.0} % of {cores} cores busy",
+            self.tool.as_secs_f64(),
+            self.source.as_secs_f64(),
+            self.target.as_secs_f64(),
+            100.0 * sum / (self.wall.as_secs_f64() * cores).max(1e-9)
+        )
+    }
 }
 
 /// The median (the lower middle for an even count) of `values`.

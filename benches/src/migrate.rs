@@ -9,7 +9,7 @@
 
 use crate::checks::{large_objects, row_hashes, same_rows, same_text, schema, sequences};
 use crate::tools::{client, path_with_server_bins, pgcopydb};
-use crate::{measure, sibling_binary, source};
+use crate::{measure, sibling_binary, source, CpuAccount, ServerCpu};
 use anyhow::{Context, Result};
 use pgmove_testkit::Cluster;
 use std::path::Path;
@@ -32,8 +32,9 @@ struct Run {
     tool: String,
     wall: f64,
     rss_kib: u64,
-    /// Extra timing detail (pg_dump and pg_restore apart).
+    /// Extra timing detail (pg_dump and pg_restore apart, pgmove's steps).
     detail: String,
+    account: CpuAccount,
     schema: String,
 }
 
@@ -56,43 +57,57 @@ pub fn run(o: &Options) -> Result<()> {
     }
     let mut runs = Vec::new();
     let mut notes = Vec::new();
+    let (src_cpu, dst_cpu) = (ServerCpu::of(&src)?, ServerCpu::of(&dst)?);
     for (i, tool) in tools.iter().enumerate() {
         let db = format!("t{i}");
         dst.create_db(&db)?;
-        let (wall, rss_kib, detail) = match *tool {
-            "pgmove" => {
-                let m = measure(
-                    Command::new(sibling_binary("pgmove")?)
-                        .args(["migrate", "-q", "--format", "json", "--validate", "none"])
-                        .args(["--jobs", &o.jobs.to_string(), "--source"])
-                        .arg(src.conninfo("bench"))
-                        .arg("--target")
-                        .arg(dst.conninfo(&db)),
-                )
-                .context("pgmove migrate")?;
-                (m.wall.as_secs_f64(), m.max_rss_kib, String::new())
-            }
-            "pgcopydb" => {
-                let m = measure(
-                    Command::new(copydb.as_ref().expect("found"))
-                        .args(["clone", "--no-owner"])
-                        .args(["--table-jobs", &o.jobs.to_string()])
-                        .args(["--index-jobs", &o.jobs.to_string(), "--dir"])
-                        .arg(work.path().join("pgcopydb"))
-                        .arg("--source")
-                        .arg(src.url("bench"))
-                        .arg("--target")
-                        .arg(dst.url(&db))
-                        .env("PATH", path_with_server_bins(&src)),
-                )
-                .context("pgcopydb clone")?;
-                (m.wall.as_secs_f64(), m.max_rss_kib, String::new())
-            }
-            _ => dump_restore(&src, &dst, &db, o.jobs, &work.path().join("dump"))?,
-        };
+        let (mut rss_kib, mut detail) = (0, String::new());
+        let account = CpuAccount::around(&src_cpu, &dst_cpu, || {
+            Ok(match *tool {
+                "pgmove" => {
+                    let m = measure(
+                        Command::new(sibling_binary("pgmove")?)
+                            .args(["migrate", "-q", "--format", "json", "--validate", "none"])
+                            .args(["--jobs", &o.jobs.to_string(), "--source"])
+                            .arg(src.conninfo("bench"))
+                            .arg("--target")
+                            .arg(dst.conninfo(&db)),
+                    )
+                    .context("pgmove migrate")?;
+                    rss_kib = m.max_rss_kib;
+                    detail = step_times(&m.stdout);
+                    (m.wall, m.cpu)
+                }
+                "pgcopydb" => {
+                    let m = measure(
+                        Command::new(copydb.as_ref().expect("found"))
+                            .args(["clone", "--no-owner"])
+                            .args(["--table-jobs", &o.jobs.to_string()])
+                            .args(["--index-jobs", &o.jobs.to_string(), "--dir"])
+                            .arg(work.path().join("pgcopydb"))
+                            .arg("--source")
+                            .arg(src.url("bench"))
+                            .arg("--target")
+                            .arg(dst.url(&db))
+                            .env("PATH", path_with_server_bins(&src)),
+                    )
+                    .context("pgcopydb clone")?;
+                    rss_kib = m.max_rss_kib;
+                    (m.wall, m.cpu)
+                }
+                _ => {
+                    let (wall, rss, cpu, d) =
+                        dump_restore(&src, &dst, &db, o.jobs, &work.path().join("dump"))?;
+                    (rss_kib, detail) = (rss, d);
+                    (wall, cpu)
+                }
+            })
+        })?;
+        let wall = account.wall.as_secs_f64();
         eprintln!(
-            "   {tool}: {wall:.2}s, peak RSS {} MiB {detail}",
-            rss_kib / 1024
+            "   {tool}: {wall:.2}s, peak RSS {} MiB {detail}; {}",
+            rss_kib / 1024,
+            account.line()
         );
         // Every tool's rows; pgmove's large objects and sequences must match too, the peers'
         // are reported.
@@ -115,6 +130,7 @@ pub fn run(o: &Options) -> Result<()> {
             wall,
             rss_kib,
             detail,
+            account,
             schema: schema(&dst, &db)?,
         });
         dst.sql("postgres", &format!("DROP DATABASE {db}"))?;
@@ -148,7 +164,7 @@ fn dump_restore(
     db: &str,
     jobs: usize,
     dir: &Path,
-) -> Result<(f64, u64, String)> {
+) -> Result<(std::time::Duration, u64, std::time::Duration, String)> {
     let jobs = jobs.to_string();
     let d = measure(
         Command::new(client(src, "pg_dump")?)
@@ -167,12 +183,34 @@ fn dump_restore(
     .context("pg_restore")?;
     std::fs::remove_dir_all(dir)?;
     let rss = d.max_rss_kib.max(r.max_rss_kib);
+    let (wall, cpu) = (d.wall + r.wall, d.cpu + r.cpu);
     let (d, r) = (d.wall.as_secs_f64(), r.wall.as_secs_f64());
     Ok((
-        d + r,
+        wall,
         rss,
+        cpu,
         format!("(pg_dump {d:.2} s + pg_restore {r:.2} s)"),
     ))
+}
+
+/// pgmove's steps and their seconds, from its `--format json` report: `(schema 0.4 s, …)`.
+fn step_times(json: &str) -> String {
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(json) else {
+        return String::new();
+    };
+    let steps: Vec<String> = v["steps"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|s| {
+            format!(
+                "{} {:.1} s",
+                s["step"].as_str().unwrap_or("?"),
+                s["seconds"].as_f64().unwrap_or(0.0)
+            )
+        })
+        .collect();
+    format!("({})", steps.join(", "))
 }
 
 fn print(o: &Options, size: &str, runs: &[Run], relations: usize, notes: &[String]) {
@@ -188,6 +226,7 @@ fn print(o: &Options, size: &str, runs: &[Run], relations: usize, notes: &[Strin
             String::new()
         };
         println!("{:<20} {:>8.2} s   {rss}{}", r.tool, r.wall, r.detail);
+        println!("{:<20} {}", "", r.account.line());
     }
     let pg = &runs[0];
     for r in &runs[1..] {

@@ -5,7 +5,9 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
-use pgmove_benches::{field, generate, measure, median, object_counts, proxy, sibling_binary};
+use pgmove_benches::{
+    field, generate, measure, median, object_counts, proxy, sibling_binary, CpuAccount, ServerCpu,
+};
 use pgmove_testkit::{client_bin_dir, Cluster};
 use std::process::Command;
 use std::time::Duration;
@@ -50,20 +52,29 @@ enum Bench {
         major: u32,
     },
     /// Post-data apply: pgmove post-data --jobs N vs psql -f of pg_dump's post-data vs
-    /// pg_restore -j N --section=post-data.
+    /// pg_restore -j N --section=post-data. Either on many small tables (`--tables`, `--rows`)
+    /// or, with `--size`, on the generated database of the data benchmarks (index builds,
+    /// foreign key checks and a matview refresh on real volumes).
     PostData {
         #[arg(long, default_value_t = 10000, env = "PGMOVE_BENCH_TABLES")]
         tables: usize,
+        /// Approximate size in MB of a generated database with rows (the `data` and `migrate`
+        /// benchmarks' source) to use instead of `--tables` small tables; 0: not used.
+        #[arg(long, default_value_t = 0, env = "PGMOVE_BENCH_SIZE_MB")]
+        size: usize,
         /// Rows loaded per table before post-data.
         #[arg(long, default_value_t = 3)]
         rows: usize,
+        /// More arguments for `pgmove post-data` (split at spaces), e.g.
+        /// `--maintenance-work-mem server` to measure what a setting brings.
+        #[arg(long, value_name = "ARGS", allow_hyphen_values = true)]
+        pgmove_args: Option<String>,
         #[arg(long, default_value_t = 2)]
         jobs: usize,
         /// Runs per tool (the median is reported).
         #[arg(long, default_value_t = 1, env = "PGMOVE_BENCH_RUNS")]
         runs: usize,
-        /// PostgreSQL major of both servers: 18 by default, as the clients (pg_restore 18 sets
-        /// `transaction_timeout`, which 15 rejects).
+        /// PostgreSQL major of both servers (pg_dump, pg_restore and psql are the server's own).
         #[arg(long, default_value_t = 18)]
         major: u32,
         /// Keep the servers' data on disk (the system temporary directory) rather than on the
@@ -180,12 +191,25 @@ fn run(args: Args) -> Result<()> {
         }
         Bench::PostData {
             tables,
+            size,
             rows,
+            pgmove_args,
             jobs,
             runs,
             major,
             on_disk,
-        } => post_data(tables, rows, jobs, runs.max(1), major, on_disk),
+        } => post_data(
+            Source {
+                tables,
+                size_mb: size,
+                rows,
+            },
+            pgmove_args.as_deref().unwrap_or(""),
+            jobs,
+            runs.max(1),
+            major,
+            on_disk,
+        ),
         Bench::Schema {
             tables,
             runs,
@@ -350,9 +374,17 @@ fn extract(
     Ok(out)
 }
 
-fn post_data(
+/// What the post-data benchmark's source holds: `tables` small tables of `rows` rows, or (when
+/// `size_mb` > 0) the generated database of the data benchmarks.
+struct Source {
     tables: usize,
+    size_mb: usize,
     rows: usize,
+}
+
+fn post_data(
+    source: Source,
+    pgmove_args: &str,
     jobs: usize,
     runs: usize,
     major: u32,
@@ -366,31 +398,44 @@ fn post_data(
             .display()
             .to_string())
     );
-    let tools = client_bin_dir()?;
     let pgmove = sibling_binary("pgmove")?;
     let work = tempfile::tempdir()?;
     let dump = work.path().join("bench.dump");
     let script = work.path().join("post-data.sql");
 
-    eprintln!("== {tables} tables, {rows} rows each: generating the source on PostgreSQL {major}");
-    let src = bench_cluster(major, tables, parent)?;
-    src.create_db("bench")?;
-    let took = generate(&src, "bench", tables, rows)?;
-    eprintln!(
-        "   {} in {:.0}s",
-        object_counts(&src, "bench")?,
-        took.as_secs_f64()
-    );
+    let Source {
+        tables,
+        size_mb,
+        rows,
+    } = source;
+    let (src, what) = if size_mb > 0 {
+        let src = pgmove_benches::source::start(major, parent, false)?;
+        let size = pgmove_benches::source::generate(&src, "bench", size_mb)?;
+        (src, size)
+    } else {
+        eprintln!(
+            "== {tables} tables, {rows} rows each: generating the source on PostgreSQL {major}"
+        );
+        let src = bench_cluster(major, tables, parent)?;
+        src.create_db("bench")?;
+        let took = generate(&src, "bench", tables, rows)?;
+        eprintln!(
+            "   {} in {:.0}s",
+            object_counts(&src, "bench")?,
+            took.as_secs_f64()
+        );
+        (src, format!("{tables} tables, {rows} rows each"))
+    };
     let run_tool = |cmd: &mut Command| -> Result<()> { measure(cmd).map(|_| ()) };
     run_tool(
-        Command::new(tools.join("pg_dump"))
+        Command::new(pgmove_benches::tools::client(&src, "pg_dump")?)
             .args(["-Fc", "-O", "-f"])
             .arg(&dump)
             .arg("-d")
             .arg(src.conninfo("bench")),
     )?;
     run_tool(
-        Command::new(tools.join("pg_dump"))
+        Command::new(pgmove_benches::tools::client(&src, "pg_dump")?)
             .args(["--section=post-data", "-O", "-f"])
             .arg(&script)
             .arg("-d")
@@ -406,11 +451,15 @@ fn post_data(
     std::fs::write(&script, text)?;
 
     // The target: one template with pre-data and rows, copied for each run of each tool.
-    let dst = bench_cluster(major, tables, parent)?;
+    let dst = if size_mb > 0 {
+        pgmove_benches::source::start(major, parent, false)?
+    } else {
+        bench_cluster(major, tables, parent)?
+    };
     dst.create_db("base")?;
     for section in ["pre-data", "data"] {
         run_tool(
-            Command::new(tools.join("pg_restore"))
+            Command::new(pgmove_benches::tools::client(&dst, "pg_restore")?)
                 .arg(format!("--section={section}"))
                 .args(["-O", "-d"])
                 .arg(dst.conninfo("base"))
@@ -422,29 +471,52 @@ fn post_data(
 
     let mut times: [Vec<f64>; 3] = Default::default();
     let names = [
-        format!("pgmove post-data --jobs {jobs}"),
+        format!("pgmove post-data --jobs {jobs} {pgmove_args}")
+            .trim_end()
+            .to_string(),
         "psql -f (pg_dump --section=post-data)".to_string(),
         format!("pg_restore -j {jobs} --section=post-data"),
     ];
     let mut counts = Vec::new();
+    let (src_cpu, dst_cpu) = (ServerCpu::of(&src)?, ServerCpu::of(&dst)?);
+    let mut accounts: [Vec<CpuAccount>; 3] = Default::default();
+    // Each tool's resulting schema (pg_dump --schema-only -O) and materialized views' state,
+    // checked equal at the end: the same objects, built the same way, matviews populated.
+    let mut results: Vec<(String, String)> = Vec::new();
+    let matviews = "SELECT string_agg(format('%s %s %s', c.relname, c.relispopulated,
+                                (xpath('/row/n/text()', query_to_xml(format('SELECT count(*) AS n FROM %I.%I', n.nspname, c.relname), false, true, '')))[1]), ', ' ORDER BY c.relname)
+                    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                    WHERE c.relkind = 'm' AND n.nspname = 's'";
     for run in 1..=runs {
         // Each run starts with a different tool, so none always runs on a freshly dropped
         // database's heels.
         for i in (0..names.len()).map(|k| (k + run - 1) % names.len()) {
             let name = &names[i];
             let db = format!("t{i}_{run}");
-            dst.sql("postgres", &format!("CREATE DATABASE {db} TEMPLATE base"))?;
+            // FILE_COPY (15+): copy the template's files rather than WAL-log every block.
+            let strategy = if major >= 15 {
+                " STRATEGY FILE_COPY"
+            } else {
+                ""
+            };
+            dst.sql(
+                "postgres",
+                &format!("CREATE DATABASE {db} TEMPLATE base{strategy}"),
+            )?;
+            dst.sql("postgres", "CHECKPOINT")?;
             let mut cmd = match i {
                 0 => {
                     let mut c = Command::new(&pgmove);
-                    c.args(["post-data", "-q", "--jobs", &jobs.to_string(), "--source"])
+                    c.args(["post-data", "-q", "--jobs", &jobs.to_string()])
+                        .args(pgmove_args.split_whitespace())
+                        .arg("--source")
                         .arg(src.conninfo("bench"))
                         .arg("--target")
                         .arg(dst.conninfo(&db));
                     c
                 }
                 1 => {
-                    let mut c = Command::new(tools.join("psql"));
+                    let mut c = Command::new(pgmove_benches::tools::client(&dst, "psql")?);
                     c.args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-f"])
                         .arg(&script)
                         .arg("-d")
@@ -452,7 +524,7 @@ fn post_data(
                     c
                 }
                 _ => {
-                    let mut c = Command::new(tools.join("pg_restore"));
+                    let mut c = Command::new(pgmove_benches::tools::client(&dst, "pg_restore")?);
                     c.args(["-O", "-e", "--section=post-data", "-j", &jobs.to_string()])
                         .arg("-d")
                         .arg(dst.conninfo(&db))
@@ -460,10 +532,26 @@ fn post_data(
                     c
                 }
             };
-            let m = measure(&mut cmd).with_context(|| name.clone())?;
-            eprintln!("   run {run} {name}: {:.2}s", m.wall.as_secs_f64());
-            times[i].push(m.wall.as_secs_f64());
+            let account = CpuAccount::around(&src_cpu, &dst_cpu, || {
+                let m = measure(&mut cmd).with_context(|| name.clone())?;
+                Ok((m.wall, m.cpu))
+            })?;
+            eprintln!(
+                "   run {run} {name}: {:.2}s; {}",
+                account.wall.as_secs_f64(),
+                account.line()
+            );
+            times[i].push(account.wall.as_secs_f64());
+            accounts[i].push(account);
             counts.push((name.clone(), object_counts(&dst, &db)?));
+            if run == 1 {
+                let state = format!(
+                    "{}\nmaterialized views: {}",
+                    pgmove_benches::checks::schema(&dst, &db)?,
+                    dst.psql(&db, &["-At", "-c", matviews])?.trim()
+                );
+                results.push((name.clone(), state));
+            }
             dst.sql("postgres", &format!("DROP DATABASE {db}"))?;
         }
     }
@@ -473,20 +561,42 @@ fn post_data(
             bail!("{name} left {c} on the target; the source has {expected}");
         }
     }
+    if let Some((first, want)) = results.first() {
+        for (name, got) in &results[1..] {
+            pgmove_benches::checks::same_text(
+                name,
+                &format!("schema and matviews (vs {first})"),
+                want,
+                got,
+            )?;
+        }
+    }
     let med: Vec<f64> = times.iter().map(|t| median(t)).collect();
     let best_tool = med[1].min(med[2]);
+    let goal = if size_mb > 0 {
+        "goal ≤ 0.6x pg_restore"
+    } else {
+        "goal ≤ 0.5x the faster"
+    };
     println!(
-        "\n== post-data of {tables} tables ({expected}; {rows} rows each), PostgreSQL {major}, {runs} run(s), medians =="
+        "\n== post-data of {what} ({expected}), PostgreSQL {major}, {jobs} jobs, {runs} run(s), medians =="
     );
-    for (name, t) in names.iter().zip(&med) {
-        println!("{name:<45} {t:>8.2} s");
+    for ((name, t), a) in names.iter().zip(&med).zip(&accounts) {
+        // The account of the run whose time is the median.
+        let a = a
+            .iter()
+            .find(|a| a.wall.as_secs_f64() == *t)
+            .copied()
+            .unwrap_or_default();
+        println!("{name:<45} {t:>8.2} s   {}", a.line());
     }
     println!(
-        "pgmove / psql {:.3}x   pgmove / pg_restore {:.3}x   pgmove / faster of the two {:.3}x (goal ≤ 0.5x)",
+        "pgmove / psql {:.3}x   pgmove / pg_restore {:.3}x   pgmove / faster of the two {:.3}x ({goal})",
         med[0] / med[1],
         med[0] / med[2],
         med[0] / best_tool
     );
+    println!("checked: the same objects, pg_dump --schema-only -O of each target identical, materialized views populated alike");
     Ok(())
 }
 
