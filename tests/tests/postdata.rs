@@ -431,3 +431,93 @@ async fn a_second_primary_key_fails_and_the_same_one_is_skipped() {
         );
     }
 }
+
+/// Each post-data connection runs with the memory it was given: sized from the target's
+/// effective_cache_size by default, as asked, or the server's own; and a target that allows
+/// less than asked caps it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_get_the_memory_sized_or_asked_for() {
+    use pgmove_core::work_memory::SessionMemory;
+    for major in majors() {
+        let c = Cluster::builder(major)
+            .setting("effective_cache_size", "8GB")
+            .start()
+            .unwrap();
+        c.create_db("app").unwrap();
+        c.sql("app", "CREATE TABLE t (id int)").unwrap();
+        let cat = catalog::read(&connect(&c, "app").await).await.unwrap();
+        let items = plan::plan(&cat, Step::PostData, &Default::default()).items;
+        let sizes = HashMap::new();
+        // (choice, maintenance_work_mem and work_mem each session shows afterwards)
+        for (choice, want) in [
+            // 8 GB / 4 / 2 sessions = 1 GB each, half of it as work_mem.
+            (SessionMemory::Auto, ("1GB", "512MB")),
+            (SessionMemory::Kb(100 << 10), ("100MB", "50MB")),
+            (SessionMemory::Server, ("64MB", "4MB")),
+        ] {
+            let clients = vec![connect(&c, "app").await, connect(&c, "app").await];
+            let mut opts = ParallelOptions::default();
+            opts.memory = choice;
+            let r = apply::apply_parallel_with(&clients, &items, &sizes, &opts, |_, _, _| {})
+                .await
+                .unwrap();
+            for client in &clients {
+                let show = |name: &str| {
+                    let name = name.to_string();
+                    async move {
+                        client
+                            .query_one(&format!("SHOW {name}"), &[])
+                            .await
+                            .unwrap()
+                            .get::<_, String>(0)
+                    }
+                };
+                let got = (show("maintenance_work_mem").await, show("work_mem").await);
+                assert_eq!((got.0.as_str(), got.1.as_str()), want, "{major} {choice:?}");
+            }
+            let reported = r.memory.maintenance_work_mem_kb.map(|kb| kb >> 10);
+            let expected = match want.0 {
+                "64MB" => None,
+                "1GB" => Some(1024),
+                mb => Some(mb.trim_end_matches("MB").parse().unwrap()),
+            };
+            assert_eq!(reported, expected, "{major} {choice:?}: reported");
+        }
+    }
+}
+
+/// While an index build runs, the target's progress view names its table and phase; once it
+/// is done, nothing. The build is made slow on purpose (an expression that sleeps per row).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn index_build_progress_names_the_running_build() {
+    use pgmove_core::build_progress;
+    for major in majors().into_iter().filter(|m| *m >= Major::new(12)) {
+        let c = Cluster::start(major).unwrap();
+        c.create_db("app").unwrap();
+        c.sql(
+            "app",
+            "CREATE FUNCTION slow(i int) RETURNS int IMMUTABLE LANGUAGE sql
+                 AS 'SELECT i + 0 * length(pg_sleep(0.01)::text)';
+             CREATE TABLE \"Big T\" (id int);
+             INSERT INTO \"Big T\" SELECT generate_series(1, 300)",
+        )
+        .unwrap();
+        let builder = connect(&c, "app").await;
+        let monitor = connect(&c, "app").await;
+        let build = builder.batch_execute("CREATE INDEX ON \"Big T\" (public.slow(id))");
+        let mut seen = Vec::new();
+        let out = build_progress::watch(
+            &monitor,
+            build,
+            std::time::Duration::from_millis(100),
+            |b| seen.push(build_progress::summary(b)),
+        )
+        .await;
+        out.unwrap();
+        assert!(
+            seen.iter().any(|s| s.starts_with("public.Big T: ")),
+            "{major}: no progress seen naming the table: {seen:?}"
+        );
+        assert!(build_progress::read(&monitor).await.unwrap().is_empty());
+    }
+}

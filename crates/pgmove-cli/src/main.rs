@@ -164,6 +164,19 @@ struct PostDataArgs {
     /// Add foreign keys NOT VALID, then validate them (lighter locks during the scan).
     #[arg(long)]
     fk_not_valid: bool,
+    #[command(flatten)]
+    memory: MemoryArg,
+}
+
+/// `--maintenance-work-mem`, shared by post-data and migrate.
+#[derive(Args, Debug, Clone)]
+pub struct MemoryArg {
+    /// Memory per connection for index builds (maintenance_work_mem; half of it as work_mem
+    /// for foreign key checks), set only in pgmove's sessions: `auto` sizes it from the
+    /// target's effective_cache_size and --jobs (never below the server's setting), `server`
+    /// leaves the server's, or a size such as 512MB.
+    #[arg(long, value_name = "SIZE", default_value = "auto")]
+    pub maintenance_work_mem: pgmove_core::work_memory::SessionMemory,
 }
 
 #[derive(Args, Debug)]
@@ -260,7 +273,15 @@ async fn run(cli: Cli) -> pgmove_core::Result<()> {
                 owners: a.owners,
                 privileges: !a.no_privileges,
             };
-            step(&a.common, Step::Schema, &opts, |_, _| {}, 1).await
+            step(
+                &a.common,
+                Step::Schema,
+                &opts,
+                |_, _| {},
+                1,
+                &Default::default(),
+            )
+            .await
         }
         Command::Sequences(a) => {
             step(
@@ -269,11 +290,14 @@ async fn run(cli: Cli) -> pgmove_core::Result<()> {
                 &Default::default(),
                 |_, _| {},
                 1,
+                &Default::default(),
             )
             .await
         }
         Command::PostData(a) => {
             let fk = a.fk_not_valid;
+            let mut parallel = apply::ParallelOptions::default();
+            parallel.memory = a.memory.maintenance_work_mem;
             step(
                 &a.common,
                 Step::PostData,
@@ -284,6 +308,7 @@ async fn run(cli: Cli) -> pgmove_core::Result<()> {
                     }
                 },
                 a.jobs.max(1),
+                &parallel,
             )
             .await
         }
@@ -330,6 +355,7 @@ async fn step(
     opts: &render::Options,
     adjust: impl FnOnce(&mut plan::Plan, &pgmove_core::model::Catalog),
     jobs: usize,
+    parallel: &apply::ParallelOptions,
 ) -> pgmove_core::Result<()> {
     let filter = c.filter.filter()?;
     let source_spec: ConnSpec = c.source.parse()?;
@@ -388,14 +414,28 @@ async fn step(
                 clients.push(conn::connect(&target_spec).await?);
             }
             let sizes = cat.tables.iter().map(|t| (t.oid, t.size_bytes)).collect();
-            let report =
-                apply::apply_parallel(&clients, &p.items, &sizes, |d, t, n| bar.tick(d, t, n))
-                    .await;
+            let work =
+                apply::apply_parallel_with(&clients, &p.items, &sizes, parallel, |d, t, n| {
+                    bar.tick(d, t, n)
+                });
+            // Long index builds are reported from a connection of their own.
+            let monitor = conn::connect(&target_spec).await?;
+            let report = pgmove_core::build_progress::watch(
+                &monitor,
+                work,
+                std::time::Duration::from_secs(1),
+                |builds| bar.detail(&pgmove_core::build_progress::summary(builds)),
+            )
+            .await;
             bar.finish();
             let report = report?;
             if !c.quiet {
+                let memory = match report.memory.maintenance_work_mem_kb {
+                    Some(kb) => format!(" (maintenance_work_mem {} MB each)", kb >> 10),
+                    None => String::new(),
+                };
                 eprintln!(
-                    "pgmove: post-data on {}: {} applied, {} already there, {} connections, {:.1}s",
+                    "pgmove: post-data on {}: {} applied, {} already there, {} connections{memory}, {:.1}s",
                     target_spec.display_safe(),
                     report.applied,
                     report.skipped,

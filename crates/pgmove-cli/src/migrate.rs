@@ -78,6 +78,8 @@ pub struct MigrateArgs {
     /// Create the roles the database needs on the target first (without passwords).
     #[arg(long)]
     roles: bool,
+    #[command(flatten)]
+    memory: crate::MemoryArg,
     /// Who copies the rows.
     #[arg(long, value_enum, default_value_t = DataArg::Copy)]
     pub(crate) data: DataArg,
@@ -172,6 +174,7 @@ pub(crate) fn migration(a: &MigrateArgs) -> pgmove_core::Result<Migration> {
     let target: ConnSpec = a.target.parse()?;
     let m = Migration::new(source, target)
         .jobs(a.jobs)
+        .session_memory(a.memory.maintenance_work_mem)
         .roles(a.roles)
         .data(match (a.online, a.data) {
             (true, _) => DataMode::Online,
@@ -245,6 +248,11 @@ impl Display {
                     pb.set_length(total as u64);
                     pb.set_position(done as u64);
                     pb.set_message(what.to_string());
+                }
+            }
+            Event::Detail { what, .. } if !what.is_empty() => {
+                if let Some(pb) = &self.bar {
+                    pb.set_message(format!("building {what}"));
                 }
             }
             Event::StepFinished(r) if r.status != StepStatus::Skipped => {

@@ -27,6 +27,12 @@ impl Bar {
             pb.set_message(name.to_string());
         }
     }
+    /// What long-running work is doing now (e.g. index builds), in place of the item name.
+    pub fn detail(&self, what: &str) {
+        if let (Some(pb), false) = (&self.0, what.is_empty()) {
+            pb.set_message(format!("building {what}"));
+        }
+    }
     pub fn finish(&self) {
         if let Some(pb) = &self.0 {
             pb.finish_and_clear();

@@ -117,6 +117,8 @@ pub struct ApplyReport {
     pub applied: usize,
     /// Items skipped because what they create was already there (a resumed run).
     pub skipped: usize,
+    /// The memory each session was given (see [`crate::work_memory`]).
+    pub memory: crate::work_memory::Granted,
 }
 
 /// SQLSTATEs meaning "what this item creates is already there": duplicate relation or object.
@@ -146,12 +148,15 @@ pub const PARALLEL_BUILDS_MIN_BYTES: i64 = 64 << 20;
 pub struct ParallelOptions {
     /// See [`PARALLEL_BUILDS_MIN_BYTES`], the default; 0 splits the builds of every table.
     pub parallel_builds_min_bytes: i64,
+    /// The memory each connection asks for, for index builds and foreign key checks.
+    pub memory: crate::work_memory::SessionMemory,
 }
 
 impl Default for ParallelOptions {
     fn default() -> Self {
         ParallelOptions {
             parallel_builds_min_bytes: PARALLEL_BUILDS_MIN_BYTES,
+            memory: Default::default(),
         }
     }
 }
@@ -179,7 +184,9 @@ pub async fn apply_parallel(
 /// Items run in phases of one [`crate::render::Kind`] group at a time (keys and indexes, then
 /// partition attachments, statistics, rules, triggers, foreign keys, policies…, and last the
 /// refreshes of materialized views, a level at a time: one that reads another after it), so what an
-/// item needs from an earlier kind is always done. Within a phase, the items on one table form a
+/// item needs from an earlier kind is always done. A foreign key between two tables with rows of
+/// their own is the exception: it runs in the first phase, as soon as the keys and indexes of
+/// both its tables are built, while other tables' builds go on. Within a phase, the items on one table form a
 /// unit that runs on one connection (they take conflicting locks); a unit *claims* its table and,
 /// for foreign keys, the tables they reference, and a connection only starts a unit whose tables no
 /// running unit claims. So pgmove's connections never wait for each other's locks and cannot
@@ -220,6 +227,19 @@ pub async fn apply_parallel_with(
             .await
             .map_err(|e| Error::db(e, None, Some("session setup")))?;
     }
+    let memory = crate::work_memory::size(
+        opts.memory,
+        &crate::work_memory::settings(first).await?,
+        clients.len(),
+    );
+    let memory_sql = memory.sql();
+    if !memory_sql.is_empty() {
+        for c in clients {
+            c.batch_execute(&memory_sql)
+                .await
+                .map_err(|e| Error::db(e, None, Some("setting the sessions' memory")))?;
+        }
+    }
     rebuild_invalid_indexes(first, items).await?;
     let version: i32 = first
         .query_one("SELECT current_setting('server_version_num')::int4", &[])
@@ -233,12 +253,22 @@ pub async fn apply_parallel_with(
                          if u.inherited_not_null)
     };
 
-    // Foreign keys stay in their own phase, though a table's key and its foreign keys could
-    // share one ALTER TABLE: a foreign key needs the referenced key built (and, if the
-    // referenced table is partitioned, its partitions' indexes attached in phase 1), and it
-    // locks the referenced table against that table's own builds, so it would have to wait
-    // for all of the referenced table's phase 0, cycles falling back to phase 3. That is a
-    // dependency graph between units, which this scheduler does not have.
+    let size_of = |t: u32| table_sizes.get(&t).copied().unwrap_or(0);
+    // A foreign key needs the referenced key built, and it locks both tables against their
+    // builds. Between tables with rows of their own (not partitioned: then it needs the
+    // partitions' indexes attached, phase 1), it is a unit of phase 0 that *waits for* the
+    // other phase-0 units on both tables, so a big table's key checks start as soon as its
+    // builds and the referenced table's are done, while other tables still build; a foreign
+    // key on a partitioned table, or on an empty one, keeps its own phase.
+    let early_fk = |it: &Item| {
+        it.kind == Kind::ForeignKey
+            && it.table.is_some_and(|t| size_of(t) > 0)
+            && it
+                .after
+                .iter()
+                .filter(|a| a.class == crate::model::class::PG_CLASS)
+                .all(|a| table_sizes.get(&a.oid).is_none_or(|s| *s > 0))
+    };
     // Matview refreshes come last, in levels: one that reads another refreshes after it.
     let levels = refresh_levels(items);
     let phase_of = |i: usize, k: Kind| -> usize {
@@ -250,6 +280,7 @@ pub async fn apply_parallel_with(
             | Kind::PostponedDefinition
             | Kind::Rule
             | Kind::Trigger => 2,
+            Kind::ForeignKey if early_fk(&items[i]) => 0,
             Kind::ForeignKey => 3,
             Kind::MatviewRefresh => 5 + levels[i],
             _ => 4,
@@ -259,14 +290,19 @@ pub async fn apply_parallel_with(
         .map(|i| phase_of(i, items[i].kind))
         .max()
         .unwrap_or(0);
-    let size_of = |t: u32| table_sizes.get(&t).copied().unwrap_or(0);
     let total = items.len();
     let progress = Mutex::new((0usize, progress));
-    let report = Mutex::new(ApplyReport::default());
+    let report = Mutex::new(ApplyReport {
+        memory,
+        ..ApplyReport::default()
+    });
     // Per item: whether what it creates was found already there.
     let found = Mutex::new(vec![false; total]);
     for phase in 0..=last_phase {
         let mut by_table: HashMap<u32, Unit> = HashMap::new();
+        // Phase 0's foreign keys, per table: they wait for the table's (and the referenced
+        // tables') other phase-0 units.
+        let mut early_fks: HashMap<u32, Unit> = HashMap::new();
         let mut units: Vec<Unit> = Vec::new();
         // Trigger states go in one unit, in the items' order: a partitioned table's ENABLE or
         // DISABLE TRIGGER reaches its partitions, whose own state must be set after it.
@@ -297,7 +333,12 @@ pub async fn apply_parallel_with(
                     continue;
                 }
             }
-            let u = by_table
+            let map = if phase == 0 && it.kind == Kind::ForeignKey {
+                &mut early_fks
+            } else {
+                &mut by_table
+            };
+            let u = map
                 .entry(t)
                 .or_insert_with(|| Unit::on_table(t, size_of(t)));
             u.ops.push(Op::whole(i, it));
@@ -311,6 +352,15 @@ pub async fn apply_parallel_with(
             }
         }
         units.extend(by_table.into_values().filter(|u| !u.ops.is_empty()));
+        for (_, mut u) in early_fks {
+            u.waits_for = u
+                .exclusive
+                .iter()
+                .copied()
+                .filter(|t| table_sizes.contains_key(t))
+                .collect();
+            units.push(u);
+        }
         if !trigger_states.is_empty() {
             units.push(Unit::new(0, trigger_states));
         }
@@ -319,9 +369,15 @@ pub async fn apply_parallel_with(
         }
         units.sort_by_key(|u| std::cmp::Reverse(u.size));
         let mut claims = Claims::default();
-        for u in &units {
+        for u in &mut units {
             if let Some(t) = u.builds_on {
                 *claims.builds_left.entry(t).or_insert(0) += 1;
+            }
+            if u.waits_for.is_empty() {
+                u.awaited = u.exclusive.iter().chain(&u.shared).copied().collect();
+                for t in &u.awaited {
+                    *claims.pending.entry(*t).or_insert(0) += 1;
+                }
             }
         }
         // The units not started yet, and the tables running units claim.
@@ -352,7 +408,14 @@ pub async fn apply_parallel_with(
                     }
                     wake.await;
                 };
+                let began = std::time::Instant::now();
                 let outcome = run_unit(client, &unit.ops).await;
+                tracing::debug!(
+                    "post-data phase {phase}: {} ({} statements) took {:.2}s",
+                    unit.ops[0].item.name,
+                    unit.ops.len(),
+                    began.elapsed().as_secs_f64()
+                );
                 state.lock().unwrap().1.release(&unit);
                 released.notify_waiters();
                 let already = match outcome {
@@ -444,6 +507,11 @@ struct Unit<'a> {
     builds_on: Option<u32>,
     /// For a table's finishing unit: start only once every build on it is done.
     after_builds_on: Option<u32>,
+    /// For a foreign key in phase 0: start only once no other unit that touches these
+    /// tables is left (see [`Claims::pending`]).
+    waits_for: Vec<u32>,
+    /// The tables this unit counts in [`Claims::pending`] until it is done.
+    awaited: Vec<u32>,
     ops: Vec<Op<'a>>,
 }
 
@@ -455,6 +523,8 @@ impl<'a> Unit<'a> {
             shared: Vec::new(),
             builds_on: None,
             after_builds_on: None,
+            waits_for: Vec::new(),
+            awaited: Vec::new(),
             ops,
         }
     }
@@ -471,6 +541,9 @@ struct Claims {
     exclusive: HashSet<u32>,
     shared: HashMap<u32, usize>,
     builds_left: HashMap<u32, usize>,
+    /// Per table, the units not done yet that touch it and that waiting units wait for
+    /// (everything in the phase but those waiting units themselves).
+    pending: HashMap<u32, usize>,
 }
 
 impl Claims {
@@ -481,6 +554,9 @@ impl Claims {
             && u.shared.iter().all(|t| !self.exclusive.contains(t))
             && u.after_builds_on
                 .is_none_or(|t| self.builds_left.get(&t).is_none_or(|n| *n == 0))
+            && u.waits_for
+                .iter()
+                .all(|t| self.pending.get(t).is_none_or(|n| *n == 0))
     }
     fn take(&mut self, u: &Unit) {
         self.exclusive.extend(u.exclusive.iter().copied());
@@ -503,6 +579,11 @@ impl Claims {
         }
         if let Some(t) = u.builds_on {
             if let Some(n) = self.builds_left.get_mut(&t) {
+                *n = n.saturating_sub(1);
+            }
+        }
+        for t in &u.awaited {
+            if let Some(n) = self.pending.get_mut(t) {
                 *n = n.saturating_sub(1);
             }
         }

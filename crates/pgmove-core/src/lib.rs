@@ -66,6 +66,8 @@
 //! - [`sort`]: dependency order (pg_depend plus a per-kind priority).
 //! - [`plan`]: one step's items, rendered, filtered and ordered; the target checks before it.
 //! - [`apply`]: streams statements into a target, in one transaction or on N connections.
+//! - [`build_progress`]: what the target's index builds are doing, for progress displays.
+//! - [`work_memory`]: the memory post-data's sessions ask the target for (index builds, key checks).
 //! - [`lobs`]: copies large objects (contents, privileges, comments) under their OIDs.
 //! - [`data`]: copies the rows, streaming COPY on N connections in one snapshot, resumably.
 //! - [`cdc`]: online migration: native logical replication from the source, then cutover.
@@ -73,6 +75,7 @@
 //! - [`migrate`]: the whole runbook in one resumable call, on one catalog read.
 //! - [`roles`]: creates on a target the roles the source's owners and GRANTs name (no passwords).
 pub mod apply;
+pub mod build_progress;
 pub mod catalog;
 pub mod cdc;
 pub mod conn;
@@ -89,5 +92,6 @@ pub mod render;
 pub mod roles;
 pub mod sort;
 pub mod validate;
+pub mod work_memory;
 
 pub use error::{DbError, Error, Result};

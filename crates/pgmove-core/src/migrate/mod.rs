@@ -183,6 +183,9 @@ pub enum Event<'a> {
         total: usize,
         what: &'a str,
     },
+    /// Within a step: what its long-running work is doing now (for post-data, the index
+    /// builds in progress, e.g. `s.big: scanning table 45%`); empty once nothing long runs.
+    Detail { step: StepName, what: &'a str },
     /// A step ended (or was found done by an earlier run).
     StepFinished(&'a StepReport),
 }
@@ -201,7 +204,11 @@ pub struct Migration {
     margin: i64,
     online: crate::cdc::StartOptions,
     restart: bool,
+    memory: crate::work_memory::SessionMemory,
 }
+
+/// How often post-data's index builds are polled for progress.
+const BUILD_POLL: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// How long an online run waits for every table's initial copy before it gives up (the copy
 /// runs on the servers and continues; running the migration again waits again).
@@ -222,7 +229,14 @@ impl Migration {
             margin: 0,
             online: crate::cdc::StartOptions::default(),
             restart: false,
+            memory: Default::default(),
         }
+    }
+    /// The memory each post-data connection asks the target for (index builds, foreign key
+    /// checks); default [`crate::work_memory::SessionMemory::Auto`].
+    pub fn session_memory(mut self, m: crate::work_memory::SessionMemory) -> Self {
+        self.memory = m;
+        self
     }
     /// For [`DataMode::Online`]: consent to `REPLICA IDENTITY FULL` on tables without a key,
     /// and the connection string the target uses to reach the source (default: the source's).
@@ -746,18 +760,41 @@ impl Migration {
             futures::future::try_join_all((0..self.jobs).map(|_| conn::connect(&self.target)))
                 .await?;
         let sizes = cat.tables.iter().map(|t| (t.oid, t.size_bytes)).collect();
-        let r = apply::apply_parallel(&clients, &p.items, &sizes, |done, total, what| {
-            progress(Event::Progress {
+        let opts = apply::ParallelOptions {
+            memory: self.memory,
+            ..Default::default()
+        };
+        let work =
+            apply::apply_parallel_with(&clients, &p.items, &sizes, &opts, |done, total, what| {
+                progress(Event::Progress {
+                    step: StepName::PostData,
+                    done,
+                    total,
+                    what,
+                })
+            });
+        // Long index builds are reported from a connection of their own.
+        let monitor = conn::connect(&self.target).await?;
+        let r = crate::build_progress::watch(&monitor, work, BUILD_POLL, |builds| {
+            progress(Event::Detail {
                 step: StepName::PostData,
-                done,
-                total,
-                what,
+                what: &crate::build_progress::summary(builds),
             })
         })
         .await?;
         let mut report = done(StepName::PostData, r.applied, started);
+        let mut notes = Vec::new();
         if r.skipped > 0 {
-            report.note = Some(format!("{} already there", r.skipped));
+            notes.push(format!("{} already there", r.skipped));
+        }
+        if let Some(kb) = r.memory.maintenance_work_mem_kb {
+            notes.push(format!(
+                "maintenance_work_mem {} MB per connection",
+                kb >> 10
+            ));
+        }
+        if !notes.is_empty() {
+            report.note = Some(notes.join(", "));
         }
         Ok(report)
     }
