@@ -28,7 +28,7 @@ struct Db {
 const DATABASES: &[Db] = &[
     Db {
         name: "dump_test",
-        known: DUMP_TEST_KNOWN,
+        known: &[],
     },
     Db {
         name: "regress_pg_dump_test",
@@ -44,24 +44,7 @@ const DATABASES: &[Db] = &[
     },
 ];
 
-/// From a source before 18, a child that re-declares an inherited NOT NULL column gets a
-/// NOT NULL of its own, where pg_dump's leaves it inherited (issue 16, cause 13; fixed for
-/// 18 sources, whose catalog says which constraint is the child's own).
-const REDECLARED_NOT_NULL: &str =
-    "cause 13 from a pre-18 source: a re-declared inherited NOT NULL becomes local";
-
-const DUMP_TEST_KNOWN: &[(&str, &str)] = &[
-    (
-        "test_table_generated_child2; Type: TABLE;",
-        REDECLARED_NOT_NULL,
-    ),
-    ("test_inheritance_child; Type: TABLE;", REDECLARED_NOT_NULL),
-];
-
 const REGRESSION_KNOWN: &[(&str, &str)] = &[
-    ("gtestxx_3; Type: TABLE;", REDECLARED_NOT_NULL),
-    ("gtestxx_4; Type: TABLE;", REDECLARED_NOT_NULL),
-    ("regress_notnull2; Type: TABLE;", REDECLARED_NOT_NULL),
     // From a 15 source, pg_dump's script creates this cast before the binary cast that lets
     // its function's result reach the target type, and fails; pgmove orders it after, so only
     // pgmove's target has it. Not a gap of pgmove's.

@@ -62,7 +62,7 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
                 t,
                 seq,
                 detached.contains(&c.attrdef_oid.unwrap_or(0)),
-                not_null_from_parents(&tables, t, c),
+                owns_not_null(cat, &tables, t, c),
             ));
         }
         for c in checks.get(&t.oid).into_iter().flatten() {
@@ -72,21 +72,32 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
                 c.definition
             ));
         }
-        // A NOT NULL constraint of its own on a column it only inherits (18+).
+        // A NOT NULL of its own on a column it only inherits. 18 writes it as a table
+        // constraint; a source before 18 may go to a target before 18, which has no such
+        // syntax, so there it is set after CREATE TABLE (same result on 18).
         let declared_here: Vec<&Column> = if of_type.is_none() && !t.is_partition() {
             t.columns
                 .iter()
-                .filter(|c| !c.is_local && c.not_null && child_declares_not_null(&tables, t, c))
+                .filter(|c| !c.is_local && c.not_null && !not_null_invalid(c))
+                .filter(|c| owns_not_null(cat, &tables, t, c))
                 .collect()
         } else {
             Vec::new()
         };
+        let mut set_not_null = String::new();
         for c in &declared_here {
-            lines.push(format!(
-                "    CONSTRAINT {} NOT NULL {}",
-                ident(&not_null_name(t, c)),
-                ident(&c.name)
-            ));
+            if cat.server_version >= 180000 {
+                lines.push(format!(
+                    "    CONSTRAINT {} NOT NULL {}",
+                    ident(&not_null_name(t, c)),
+                    ident(&c.name)
+                ));
+            } else {
+                set_not_null += &format!(
+                    "ALTER TABLE ONLY {name} ALTER COLUMN {} SET NOT NULL;\n",
+                    ident(&c.name)
+                );
+            }
         }
         let mut sql = format!(
             "CREATE {}{}TABLE {name}",
@@ -128,6 +139,7 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
             sql += &format!("\nWITH ({})", t.extra().reloptions.join(", "));
         }
         sql += ";\n";
+        sql += &set_not_null;
         sql += &column_settings(t, &name);
         // An identity sequence takes its table's persistence; one set apart keeps its own.
         for c in t.columns.iter().filter(|c| c.identity.is_some()) {
@@ -502,36 +514,52 @@ fn typed_column_options(c: &Column, detached: bool) -> Option<String> {
     (!s.is_empty()).then(|| format!("    {}{s}", ident(&c.name)))
 }
 
-/// Whether a child's CREATE TABLE declares the NOT NULL constraint of column `c`, which it
-/// inherits (18+): when the constraint is the child's own (local), and when it is valid here
-/// while its parents' are all NOT VALID (left to inheritance, it would come out NOT VALID).
-fn child_declares_not_null(tables: &HashMap<u32, &Table>, t: &Table, c: &Column) -> bool {
-    match c.extra().not_null_constraint.filter(|n| n.validated) {
+/// Whether table `t` writes the NOT NULL of column `c` itself (on the column, or as a
+/// constraint of its own), rather than leaving it to what its parents pass down. The one
+/// place that decides it, so that each NOT NULL lands on the target local or inherited as
+/// in pg_dump's migration. A table without inheritance parents owns all its NOT NULLs, and
+/// a partition (created alone, then attached) lists all of its own.
+/// - From 18 the catalog says: the constraint is the child's own (`conislocal`), or it is
+///   valid here while every parent's is NOT VALID (left to inheritance, it would come out
+///   NOT VALID). The reader keeps the constraint only where it differs from the column's
+///   locality, so without one it is the column's.
+/// - Before 18 nothing records it, and the child owns it only when no parent has the
+///   column NOT NULL (pg_dump's convention: a re-declared inherited NOT NULL stays
+///   inherited, and one set on the child alone stays the child's).
+///
+/// It never says whether the column is NOT NULL, nor whether the constraint is valid: the
+/// caller asks `c.not_null` and [`not_null_invalid`].
+fn owns_not_null(cat: &Catalog, tables: &HashMap<u32, &Table>, t: &Table, c: &Column) -> bool {
+    if t.is_partition() || t.extra().inherits.is_empty() {
+        return true;
+    }
+    if cat.server_version < 180000 {
+        return parent_not_nulls(tables, t, c).next().is_none();
+    }
+    match c.extra().not_null_constraint {
         Some(own) => own.is_local || parents_not_valid(tables, t, c),
-        None => false,
+        None => c.is_local,
     }
 }
 
-/// Whether column `c`, one of the table's own, takes its NOT NULL from its parents (18+): its
-/// constraint is only inherited, and a parent's valid one brings it (pg_dump leaves it out).
-/// A partition is created alone and attached, so it always lists its own.
-fn not_null_from_parents(tables: &HashMap<u32, &Table>, t: &Table, c: &Column) -> bool {
-    !t.is_partition()
-        && c.extra().not_null_constraint.is_some_and(|n| !n.is_local)
-        && !parents_not_valid(tables, t, c)
+/// The NOT NULL columns of `t`'s inheritance parents that `c` inherits (same name).
+fn parent_not_nulls<'a>(
+    tables: &'a HashMap<u32, &Table>,
+    t: &'a Table,
+    c: &'a Column,
+) -> impl Iterator<Item = &'a Column> {
+    t.extra()
+        .inherits
+        .iter()
+        .filter_map(|(parent, _, _)| tables.get(parent))
+        .filter_map(|p| p.columns.iter().find(|pc| pc.name == c.name && pc.not_null))
 }
 
 /// Whether every parent NOT NULL constraint on the column `c` inherits is NOT VALID (and there
 /// is one): one valid parent constraint makes the inherited one valid.
 fn parents_not_valid(tables: &HashMap<u32, &Table>, t: &Table, c: &Column) -> bool {
-    let parents: Vec<&Column> = t
-        .extra()
-        .inherits
-        .iter()
-        .filter_map(|(parent, _, _)| tables.get(parent))
-        .filter_map(|p| p.columns.iter().find(|pc| pc.name == c.name && pc.not_null))
-        .collect();
-    !parents.is_empty() && parents.iter().all(|pc| not_null_invalid(pc))
+    let mut parents = parent_not_nulls(tables, t, c).peekable();
+    parents.peek().is_some() && parents.all(not_null_invalid)
 }
 
 /// Whether the column's NOT NULL constraint is NOT VALID (18+): added in post-data.
@@ -552,7 +580,7 @@ fn column_def(
     t: &Table,
     identity_seq: Option<&crate::model::Sequence>,
     detached: bool,
-    not_null_from_parents: bool,
+    owns_not_null: bool,
 ) -> String {
     let mut s = format!("    {} {}", ident(&c.name), c.type_name());
     if let Some(coll) = &c.extra().collation {
@@ -564,7 +592,7 @@ fn column_def(
         (_, Some(expr)) if !detached => s += &format!(" DEFAULT {expr}"),
         _ => {}
     }
-    if c.not_null && !not_null_invalid(c) && !not_null_from_parents {
+    if c.not_null && !not_null_invalid(c) && owns_not_null {
         if let Some(n) = &c.extra().not_null_name {
             s += &format!(" CONSTRAINT {}", ident(n));
         }
@@ -639,4 +667,155 @@ fn column_settings_of<'a>(
         }
     }
     sql
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ColumnType, NotNullConstraint, TableExtra};
+
+    /// An `integer` column; `own` says whether the table defines it (not only inherits it).
+    fn int(num: i16, name: &str, not_null: bool, own: bool) -> Column {
+        let mut c = Column::new(num, name, ColumnType::builtin(23, "int4", "integer"));
+        c.not_null = not_null;
+        c.is_local = own;
+        c.inh_count = i32::from(!own);
+        c
+    }
+
+    /// Table `oid` named `name`, inheriting from `parent` when given.
+    fn table(oid: u32, name: &str, parent: Option<&str>, columns: Vec<Column>) -> Table {
+        let mut t = Table::new(oid, "public", name);
+        t.columns = columns;
+        if let Some(p) = parent {
+            t.set_extra(TableExtra {
+                inherits: vec![(1, "public".into(), p.into())],
+                ..TableExtra::default()
+            });
+        }
+        t
+    }
+
+    /// The CREATE TABLE item of each table, by table name.
+    fn create_tables(cat: &Catalog) -> HashMap<String, String> {
+        let mut items = Vec::new();
+        render(cat, &Options::default(), &mut items);
+        items
+            .into_iter()
+            .filter(|i| i.kind == Kind::Table)
+            .map(|i| {
+                (
+                    i.name.trim_start_matches("table public.").to_string(),
+                    i.sql,
+                )
+            })
+            .collect()
+    }
+
+    /// Parent `p (a NOT NULL, b)` and its children: `c1` re-declares `a NOT NULL`, `c2`
+    /// declares `b NOT NULL`, `c3` only inherits both and sets `b NOT NULL` itself, `c4`
+    /// only inherits both.
+    fn family(version: i32) -> Catalog {
+        let mut cat = Catalog {
+            server_version: version,
+            ..Catalog::default()
+        };
+        cat.tables = vec![
+            table(
+                1,
+                "p",
+                None,
+                vec![int(1, "a", true, true), int(2, "b", false, true)],
+            ),
+            table(
+                2,
+                "c1",
+                Some("p"),
+                vec![int(1, "a", true, true), int(2, "b", false, true)],
+            ),
+            table(
+                3,
+                "c2",
+                Some("p"),
+                vec![int(1, "a", true, false), int(2, "b", true, true)],
+            ),
+            table(
+                4,
+                "c3",
+                Some("p"),
+                vec![int(1, "a", true, false), int(2, "b", true, false)],
+            ),
+            table(
+                5,
+                "c4",
+                Some("p"),
+                vec![int(1, "a", true, false), int(2, "b", false, false)],
+            ),
+        ];
+        cat
+    }
+
+    #[test]
+    fn before_18_a_child_owns_a_not_null_no_parent_has() {
+        let sql = create_tables(&family(150000));
+        // A NOT NULL the parent has stays inherited, even where the child re-declares it.
+        assert!(sql["c1"].contains("    a integer,\n"), "{}", sql["c1"]);
+        // One the parent lacks is the child's: on its column, or set on the inherited one
+        // (with no table-constraint syntax, which a target before 18 lacks).
+        assert!(
+            sql["c2"].contains("    b integer NOT NULL\n"),
+            "{}",
+            sql["c2"]
+        );
+        assert!(
+            sql["c3"].contains("ALTER TABLE ONLY public.c3 ALTER COLUMN b SET NOT NULL;\n"),
+            "{}",
+            sql["c3"]
+        );
+        assert!(!sql["c3"].contains("CONSTRAINT"), "{}", sql["c3"]);
+        assert!(!sql["c4"].contains("NOT NULL"), "{}", sql["c4"]);
+        assert!(
+            sql["p"].contains("    a integer NOT NULL,\n"),
+            "{}",
+            sql["p"]
+        );
+    }
+
+    #[test]
+    fn from_18_the_constraint_says_whose_it_is() {
+        let mut cat = family(180000);
+        // 18 records c1's re-declared NOT NULL as its own (local), and c3's as its own; the
+        // reader keeps a constraint only where it differs from the column's locality.
+        let own = |oid| NotNullConstraint {
+            oid,
+            validated: true,
+            is_local: true,
+        };
+        cat.tables[3].columns[1].set_extra(ColumnExtra {
+            not_null_constraint: Some(own(30)),
+            ..ColumnExtra::default()
+        });
+        let sql = create_tables(&cat);
+        assert!(
+            sql["c1"].contains("    a integer NOT NULL,\n"),
+            "{}",
+            sql["c1"]
+        );
+        assert!(
+            sql["c3"].contains("    CONSTRAINT c3_b_not_null NOT NULL b\n"),
+            "{}",
+            sql["c3"]
+        );
+        assert!(!sql["c4"].contains("NOT NULL"), "{}", sql["c4"]);
+        // A re-declared NOT NULL that 18 records as inherited only stays inherited.
+        cat.tables[1].columns[0].set_extra(ColumnExtra {
+            not_null_constraint: Some(NotNullConstraint {
+                is_local: false,
+                ..own(20)
+            }),
+            ..ColumnExtra::default()
+        });
+        let sql = create_tables(&cat);
+        assert!(sql["c1"].contains("    a integer,\n"), "{}", sql["c1"]);
+    }
 }
