@@ -473,13 +473,9 @@ async fn replicate_killed_while_subscribing_then_resumed() {
 
         tokio::time::sleep(Duration::from_secs(2)).await;
         writer.stop().await;
-        let (so, to) = (
-            conn::connect(&ss).await.unwrap(),
-            conn::connect(&ts).await.unwrap(),
-        );
         let mut co = CutoverOptions::default();
         co.margin = 10;
-        let report = cdc::cutover(&so, &to, &co, |_| {}).await.unwrap();
+        let report = cdc::cutover(&ss, &ts, &co, |_| {}).await.unwrap();
         assert!(!report.already_done);
         assert_rows_equal(&src, &dst, s, &format!("{s}->{t} after kill and resume"));
         assert_eq!(
@@ -615,9 +611,7 @@ async fn ddl_on_the_source_stops_cutover_until_allowed() {
             .contains("belongs to a migration into another target"),
         "{err}"
     );
-    let oc = conn::connect(&os).await.unwrap();
-    let so = conn::connect(&ss).await.unwrap();
-    let err = cdc::cutover(&so, &oc, &CutoverOptions::default(), |_| {})
+    let err = cdc::cutover(&ss, &os, &CutoverOptions::default(), |_| {})
         .await
         .unwrap_err();
     assert!(
@@ -646,7 +640,7 @@ async fn ddl_on_the_source_stops_cutover_until_allowed() {
     )
     .unwrap();
 
-    let err = cdc::cutover(&so, &to, &CutoverOptions::default(), |_| {})
+    let err = cdc::cutover(&ss, &ts, &CutoverOptions::default(), |_| {})
         .await
         .unwrap_err();
     let Error::Problems { problems, .. } = &err else {
@@ -665,7 +659,7 @@ async fn ddl_on_the_source_stops_cutover_until_allowed() {
 
     let mut co = CutoverOptions::default();
     co.allow_schema_changes = true;
-    let report = cdc::cutover(&so, &to, &co, |_| {}).await.unwrap();
+    let report = cdc::cutover(&ss, &ts, &co, |_| {}).await.unwrap();
     assert!(report.schema_changes.len() >= 3, "{report:?}");
     assert_rows_equal(&src, &dst, s, "after allowed schema changes");
     assert_nothing_left(&src, &dst);
@@ -693,7 +687,7 @@ async fn cutover_killed_after_dropping_the_subscription_finishes_on_rerun() {
     dst.sql("app", "SELECT setval('app.accounts_id_seq', 1000000)")
         .unwrap();
     dst.sql("app", "DROP SUBSCRIPTION pgmove_cdc_app").unwrap();
-    let report = cdc::cutover(&so, &to, &CutoverOptions::default(), |_| {})
+    let report = cdc::cutover(&ss, &ts, &CutoverOptions::default(), |_| {})
         .await
         .unwrap();
     assert!(!report.already_done);
