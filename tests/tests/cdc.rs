@@ -3,7 +3,9 @@
 //! deletes during the copy and after it, post-data is applied while changes flow, and after
 //! cutover every table's rows (count and an order-free md5, computed by psql on each server)
 //! are equal, sequences are past the source's plus the margin, and no slot, publication or
-//! subscription is left on either server. Also: a `replicate` killed while it creates the
+//! subscription is left on either server. Large objects, which PostgreSQL does not replicate,
+//! are copied by `migrate --online` and brought up to date by cutover (created, changed,
+//! removed, commented in between). Also: a `replicate` killed while it creates the
 //! subscription and run again loses and doubles nothing; the preflight refuses with one line
 //! per problem and creates nothing.
 
@@ -11,6 +13,7 @@ use pgmove_core::cdc::{self, CutoverOptions, StartOptions};
 use pgmove_core::conn::{self, ConnSpec, Secret};
 use pgmove_core::plan::{self, Step};
 use pgmove_core::{apply, catalog, Error};
+use pgmove_testkit::checks::large_objects;
 use pgmove_testkit::{test_pairs, Cluster};
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
@@ -396,6 +399,134 @@ async fn online_migration_under_writes() {
     }
 }
 
+/// Large objects of every kind: empty, binary, several 1 MiB hash pieces, commented, granted.
+const LARGE_OBJECTS: &str = r#"
+SELECT lo_from_bytea(50001, '');
+SELECT lo_from_bytea(50002, '\x000102ff'::bytea);
+SELECT lo_from_bytea(50003, convert_to(string_agg(md5(g::text), '' ORDER BY g), 'UTF8'))
+  FROM generate_series(1, 100000) g;
+COMMENT ON LARGE OBJECT 50002 IS 'commented';
+GRANT SELECT ON LARGE OBJECT 50003 TO lo_reader;
+SELECT lo_from_bytea(60000 + g, convert_to(repeat(g::text, g), 'UTF8'))
+  FROM generate_series(1, 50) g;
+"#;
+
+/// Every large object with its size, md5, ACL and comment, computed by the server.
+const LARGE_OBJECT_STATE: &str = "SELECT m.oid, length(lo_get(m.oid)), md5(lo_get(m.oid)),
+       m.lomacl, d.description
+  FROM pg_largeobject_metadata m
+  LEFT JOIN pg_description d ON d.objoid = m.oid AND d.classoid = 'pg_largeobject'::regclass
+ ORDER BY 1";
+
+fn assert_large_objects_equal(src: &Cluster, dst: &Cluster, what: &str) {
+    assert_eq!(
+        large_objects(dst, "app").unwrap(),
+        large_objects(src, "app").unwrap(),
+        "{what}: large objects differ (count, OIDs, contents)"
+    );
+    assert_eq!(
+        value(dst, LARGE_OBJECT_STATE),
+        value(src, LARGE_OBJECT_STATE),
+        "{what}: large objects differ (sizes, ACLs, comments)"
+    );
+}
+
+/// `migrate --online` under writes copies the source's large objects; between it and cutover
+/// the source creates one, changes one (`lo_put`), removes one (`lo_unlink`) and comments one;
+/// cutover brings them over (reporting what it did), and afterwards the target's large
+/// objects equal the source's, as psql computes them on each server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn online_migration_carries_large_objects_through_cutover() {
+    for (s, t) in pairs() {
+        let src = source_cluster(s);
+        let dst = Cluster::start(t).unwrap();
+        for c in [&src, &dst] {
+            c.sql("postgres", "CREATE ROLE lo_reader NOLOGIN").unwrap();
+        }
+        src.create_db("app").unwrap();
+        src.sql("app", &source_sql(s)).unwrap();
+        src.sql("app", LARGE_OBJECTS).unwrap();
+        // The keyless table replicates with an identity of its own: `--replica-identity-full`
+        // would change the source's schema after migrate read it, and its validation see that.
+        src.sql("app", "ALTER TABLE app.nokey REPLICA IDENTITY FULL")
+            .unwrap();
+        dst.create_db("app").unwrap();
+        let (sc, tc) = (src.conninfo("app"), dst.conninfo("app"));
+        let ss: ConnSpec = sc.parse().unwrap();
+        let writer = Writer::start(&ss, s).await;
+
+        let out = run_clean(pgmove(&[
+            "migrate", "--source", &sc, "--target", &tc, "--online", "-j", "2",
+        ]));
+        assert!(out.status.success(), "{s}->{t}: migrate --online: {out:?}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        eprintln!("{s}->{t} migrate --online:\n{text}");
+        assert!(text.contains("53 large objects (53 copied"), "{text}");
+        assert_large_objects_equal(&src, &dst, &format!("{s}->{t} after migrate --online"));
+
+        src.sql(
+            "app",
+            "SELECT lo_from_bytea(70001, 'created while replicating');
+             SELECT lo_put(50003, 4000, 'changed while replicating');
+             SELECT lo_unlink(60007);
+             COMMENT ON LARGE OBJECT 60009 IS 'commented while replicating';",
+        )
+        .unwrap();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        writer.stop().await;
+
+        let out = run_clean(pgmove(&[
+            "cutover",
+            "--source",
+            &sc,
+            "--target",
+            &tc,
+            "--format",
+            "json",
+            "--timeout",
+            "5m",
+        ]));
+        assert!(out.status.success(), "{s}->{t}: cutover: {out:?}");
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let lo = &report["large_objects"];
+        assert_eq!(
+            (
+                &lo["copied"],
+                &lo["removed"],
+                &lo["recopied"],
+                &lo["unchanged"]
+            ),
+            (
+                &serde_json::json!(1),
+                &serde_json::json!(1),
+                &serde_json::json!(2),
+                &serde_json::json!(50)
+            ),
+            "{s}->{t}: {report}"
+        );
+        assert_large_objects_equal(&src, &dst, &format!("{s}->{t} after cutover"));
+        assert_rows_equal(&src, &dst, s, &format!("{s}->{t} with large objects"));
+        assert_nothing_left(&src, &dst);
+
+        // Again: nothing to do, and the target's large objects are not touched.
+        dst.sql(
+            "app",
+            "SELECT lo_from_bytea(80001, 'written on the target')",
+        )
+        .unwrap();
+        let out = run_clean(pgmove(&["cutover", "--source", &sc, "--target", &tc]));
+        assert!(out.status.success(), "{out:?}");
+        assert!(String::from_utf8_lossy(&out.stdout).contains("nothing to do"));
+        assert_eq!(
+            value(
+                &dst,
+                "SELECT count(*) FROM pg_largeobject_metadata WHERE oid = 80001"
+            ),
+            "1"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicate_killed_while_subscribing_then_resumed() {
     for (s, t) in pairs() {
@@ -477,13 +608,9 @@ async fn replicate_killed_while_subscribing_then_resumed() {
 
         tokio::time::sleep(Duration::from_secs(2)).await;
         writer.stop().await;
-        let (so, to) = (
-            conn::connect(&ss).await.unwrap(),
-            conn::connect(&ts).await.unwrap(),
-        );
         let mut co = CutoverOptions::default();
         co.margin = 10;
-        let report = cdc::cutover(&so, &to, &co, |_| {}).await.unwrap();
+        let report = cdc::cutover(&ss, &ts, &co, |_| {}).await.unwrap();
         assert!(!report.already_done);
         assert_rows_equal(&src, &dst, s, &format!("{s}->{t} after kill and resume"));
         assert_eq!(
@@ -619,9 +746,7 @@ async fn ddl_on_the_source_stops_cutover_until_allowed() {
             .contains("belongs to a migration into another target"),
         "{err}"
     );
-    let oc = conn::connect(&os).await.unwrap();
-    let so = conn::connect(&ss).await.unwrap();
-    let err = cdc::cutover(&so, &oc, &CutoverOptions::default(), |_| {})
+    let err = cdc::cutover(&ss, &os, &CutoverOptions::default(), |_| {})
         .await
         .unwrap_err();
     assert!(
@@ -650,7 +775,7 @@ async fn ddl_on_the_source_stops_cutover_until_allowed() {
     )
     .unwrap();
 
-    let err = cdc::cutover(&so, &to, &CutoverOptions::default(), |_| {})
+    let err = cdc::cutover(&ss, &ts, &CutoverOptions::default(), |_| {})
         .await
         .unwrap_err();
     let Error::Problems { problems, .. } = &err else {
@@ -669,7 +794,7 @@ async fn ddl_on_the_source_stops_cutover_until_allowed() {
 
     let mut co = CutoverOptions::default();
     co.allow_schema_changes = true;
-    let report = cdc::cutover(&so, &to, &co, |_| {}).await.unwrap();
+    let report = cdc::cutover(&ss, &ts, &co, |_| {}).await.unwrap();
     assert!(report.schema_changes.len() >= 3, "{report:?}");
     assert_rows_equal(&src, &dst, s, "after allowed schema changes");
     assert_nothing_left(&src, &dst);
@@ -697,7 +822,7 @@ async fn cutover_killed_after_dropping_the_subscription_finishes_on_rerun() {
     dst.sql("app", "SELECT setval('app.accounts_id_seq', 1000000)")
         .unwrap();
     dst.sql("app", "DROP SUBSCRIPTION pgmove_cdc_app").unwrap();
-    let report = cdc::cutover(&so, &to, &CutoverOptions::default(), |_| {})
+    let report = cdc::cutover(&ss, &ts, &CutoverOptions::default(), |_| {})
         .await
         .unwrap();
     assert!(!report.already_done);

@@ -25,13 +25,16 @@ Every problem is listed before anything is created. The target connects to the s
 source's own connection string (password included; PostgreSQL stores it in the target's
 pg_subscription until cutover drops the subscription) unless --source-from-target gives another.
 Run again after an interruption: it finds its publication and subscription and continues.
-Large objects are not replicated: copy them after cutover.";
+Large objects are not replicated by PostgreSQL: cutover copies them (all of them, when
+replicate was used rather than migrate --online, which copies them while the tables sync).";
 
 pub const CUTOVER_HELP: &str =
     "Run once the application stopped writing to the source. Waits until every table streams
 and the target confirmed the source's WAL, checks that the source's schema did not change since
 replicate started (DDL is not replicated), sets every sequence from its current source value
-plus --margin, then drops the subscription (and its slot) and the publication.
+plus --margin, brings the large objects up to date (without filters: copies new ones, removes
+dropped ones, copies changed ones again, comparing hashes each server computes), then drops
+the subscription (and its slot) and the publication.
 Safe to run again; exit status 0 only when the cutover is done.
 
 With AWS DMS (after `pgmove migrate --data dms --dms-config dms.toml`; a build with the `dms`
@@ -282,7 +285,6 @@ pub async fn cutover(a: CutoverArgs) -> Result<()> {
         return Err(Error::Invalid(crate::migrate::NO_DMS.into()));
     }
     let (source, target) = a.ends.specs()?;
-    let (s, t) = tokio::try_join!(conn::connect(&source), conn::connect(&target))?;
     let mut opts = CutoverOptions::default();
     opts.filter = a.filter.filter()?;
     opts.margin = a.margin;
@@ -290,7 +292,7 @@ pub async fn cutover(a: CutoverArgs) -> Result<()> {
     opts.allow_schema_changes = a.allow_schema_changes;
     let mut last = Instant::now();
     let quiet = a.quiet;
-    let report = cdc::cutover(&s, &t, &opts, |st| {
+    let report = cdc::cutover(&source, &target, &opts, |st| {
         if !quiet && last.elapsed() >= Duration::from_secs(5) {
             last = Instant::now();
             eprintln!(
@@ -331,14 +333,31 @@ pub async fn cutover(a: CutoverArgs) -> Result<()> {
             for s in &report.sequences_set {
                 println!("set {s}");
             }
+            if let Some(l) = &report.large_objects {
+                println!(
+                    "large objects: {} copied, {} removed, {} copied again (changed), {} unchanged ({:.1} MB written)",
+                    l.copied,
+                    l.removed,
+                    l.recopied,
+                    l.unchanged,
+                    l.bytes as f64 / (1 << 20) as f64
+                );
+            }
             for t in &report.identity_restored {
                 println!("replica identity set back on {t}");
             }
             for d in &report.dropped {
                 println!("dropped {d}");
             }
+            let lobs = match &report.large_objects {
+                Some(_) => "large objects up to date",
+                None if opts.filter.is_empty() => {
+                    "large objects not touched (the subscription was already gone)"
+                }
+                None => "large objects left out (filters)",
+            };
             println!(
-                "cutover done: {} sequence(s) set; large objects are not replicated, copy them now",
+                "cutover done: {} sequence(s) set; {lobs}",
                 report.sequences_set.len()
             );
         }

@@ -13,6 +13,10 @@
 //! refused before anything is written. Owners are not copied (pgmove works like `pg_dump -O`):
 //! the target's objects belong to the role that connects.
 //!
+//! [`sync`] brings a target that already holds a copy up to date (an online migration's
+//! cutover): it copies what is new, removes what the source dropped and copies again what
+//! changed, deciding by hashes each server computes over its own objects.
+//!
 //! It must never write to the source: every source connection reads in one `REPEATABLE READ
 //! READ ONLY` transaction sharing one snapshot (the caller's, or one exported here).
 
@@ -20,7 +24,7 @@ use crate::conn::{self, ConnSpec};
 use crate::quote::literal;
 use crate::{Error, Result};
 use serde::Serialize;
-use std::collections::{BTreeSet, HashSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Mutex;
 use std::time::Instant;
 use tokio_postgres::Client;
@@ -96,8 +100,7 @@ struct Object {
     comment: Option<String>,
 }
 
-const LIST_SOURCE: &str =
-    "SELECT m.oid, m.lomacl::text[], pg_catalog.pg_get_userbyid(m.lomowner)::text,
+const LIST: &str = "SELECT m.oid, m.lomacl::text[], pg_catalog.pg_get_userbyid(m.lomowner)::text,
        d.description
   FROM pg_catalog.pg_largeobject_metadata m
   LEFT JOIN pg_catalog.pg_description d
@@ -116,6 +119,9 @@ const WRITE_FIRST: &str = "SELECT pg_catalog.lo_put(pg_catalog.lo_create(u.o), 0
                   pg_catalog.unnest($2::pg_catalog.bytea[])) AS u(o, d)";
 /// Write `$3` into object `$1` at offset `$2`.
 const WRITE_MORE: &str = "SELECT pg_catalog.lo_put($1, $2, $3)";
+/// Remove each object of `$1`.
+const UNLINK: &str =
+    "SELECT pg_catalog.lo_unlink(u.o) FROM pg_catalog.unnest($1::pg_catalog.oid[]) AS u(o)";
 
 /// Copy every large object of `source` that `target` lacks, reading in `snapshot` when given
 /// (an exported snapshot id, as `pg_export_snapshot` returns; the caller keeps its transaction
@@ -132,8 +138,6 @@ pub async fn copy(
     progress: &(dyn Fn(Progress) + Send + Sync),
 ) -> Result<Report> {
     let started = Instant::now();
-    let chunk = i32::try_from(opts.chunk_bytes.max(1)).unwrap_or(i32::MAX);
-    let batch_objects = opts.batch_objects.max(1);
 
     // The first source connection reads the list, in the caller's snapshot or its own.
     let first = open_source(source).await?;
@@ -142,39 +146,9 @@ pub async fn copy(
             import_snapshot(&first, s, source).await?;
             s.to_string()
         }
-        None => {
-            begin_read(&first, source).await?;
-            let row = first
-                .query_one("SELECT pg_catalog.pg_export_snapshot()", &[])
-                .await
-                .map_err(|e| {
-                    Error::db(
-                        e,
-                        Some(format!("exporting a snapshot on {}", source.display_safe())),
-                        Some("pg_export_snapshot"),
-                    )
-                })?;
-            row.get(0)
-        }
+        None => export_snapshot(&first, source).await?,
     };
-    let objects: Vec<Object> = first
-        .query(LIST_SOURCE, &[])
-        .await
-        .map_err(|e| {
-            Error::db(
-                e,
-                Some("listing large objects of the source".into()),
-                Some(LIST_SOURCE),
-            )
-        })?
-        .iter()
-        .map(|r| Object {
-            oid: r.get(0),
-            acl: r.get(1),
-            owner: r.get(2),
-            comment: r.get(3),
-        })
-        .collect();
+    let objects = list(&first, "source").await?;
 
     let first_target = open_target(target).await?;
     let present: Vec<u32> = first_target
@@ -194,16 +168,11 @@ pub async fn copy(
         .filter(|o| !on_source.contains(o))
         .collect();
     if !foreign.is_empty() {
-        let shown: Vec<String> = foreign.iter().take(5).map(u32::to_string).collect();
-        let more = match foreign.len() {
-            n if n > 5 => format!(" and {} more", n - 5),
-            _ => String::new(),
-        };
         return Err(Error::Conflict(format!(
-            "the target holds {} large object(s) the source does not have (OID {}{more}); \
+            "the target holds {} large object(s) the source does not have (OID {}); \
              copy into a database without them",
             foreign.len(),
-            shown.join(", ")
+            first_oids(&foreign)
         )));
     }
     let present: HashSet<u32> = present.into_iter().collect();
@@ -215,24 +184,310 @@ pub async fn copy(
         check_roles(&first_target, &todo).await?;
     }
     let skipped = present.len();
-    let total = todo.len();
-    let batches: VecDeque<Vec<Object>> =
-        todo.chunks(batch_objects).map(<[Object]>::to_vec).collect();
+    let batches = batches(todo, false, opts);
+    let pairs = with_pairs(
+        (first, first_target),
+        source,
+        target,
+        &snapshot,
+        opts.jobs.max(1).min(batches.len().max(1)),
+    )
+    .await?;
+    let (objects, bytes) = copy_batches(&pairs, batches, opts, progress).await?;
+    end_reads(&pairs).await;
+    Ok(Report {
+        objects,
+        skipped,
+        bytes,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// What [`sync`] did.
+#[derive(Debug, Clone, Default, Serialize)]
+#[non_exhaustive]
+pub struct SyncReport {
+    /// Objects the target lacked, copied.
+    pub copied: usize,
+    /// Objects the source no longer has, removed from the target.
+    pub removed: usize,
+    /// Objects whose contents, privileges or comment differed, removed and copied again.
+    pub recopied: usize,
+    /// Objects equal on both sides, left as they are.
+    pub unchanged: usize,
+    /// Bytes of contents written.
+    pub bytes: u64,
+    /// Wall time, in seconds.
+    pub seconds: f64,
+}
+
+impl SyncReport {
+    /// Whether the target had to change.
+    pub fn changed(&self) -> bool {
+        self.copied + self.removed + self.recopied > 0
+    }
+}
+
+/// Make the target's large objects those of the source: copy the objects it lacks, remove
+/// those the source does not have, and copy again those whose contents, privileges (with
+/// `privileges`) or comment differ. Everything is read from the source in one snapshot,
+/// exported here.
+///
+/// Which objects differ is decided from each server's own hash of each object's contents
+/// (md5 over its 1 MiB pieces, computed where the object is, so none is pulled whole into
+/// pgmove), its size, its GRANTs as they would be rendered for its owner, and its comment.
+/// An object is removed and copied again in one target transaction, so the target never
+/// shows it half written. Running it again after it finished changes nothing; after an
+/// interruption it picks up whatever is still different.
+///
+/// It removes what the source lacks: meant for a target that only pgmove writes, such as
+/// an online migration's before its cutover. Fails before writing anything when the target
+/// lacks a role that the GRANTs of an object to copy name.
+pub async fn sync(
+    source: &ConnSpec,
+    target: &ConnSpec,
+    opts: &Options,
+    progress: &(dyn Fn(Progress) + Send + Sync),
+) -> Result<SyncReport> {
+    let started = Instant::now();
+    let first = open_source(source).await?;
+    let snapshot = export_snapshot(&first, source).await?;
+    let first_target = open_target(target).await?;
+    let (objects, present) = futures::join!(list(&first, "source"), list(&first_target, "target"));
+    let (objects, present) = (objects?, present?);
+
+    let mut theirs: HashMap<u32, Object> = present.into_iter().map(|o| (o.oid, o)).collect();
+    let mut missing = Vec::new();
+    let mut differ = Vec::new();
+    let mut alike = Vec::new();
+    for o in objects {
+        match theirs.remove(&o.oid) {
+            None => missing.push(o),
+            Some(t) => {
+                let (a, b) = (std::slice::from_ref(&o), std::slice::from_ref(&t));
+                if extras(a, opts.privileges) == extras(b, opts.privileges) {
+                    alike.push(o);
+                } else {
+                    differ.push(o);
+                }
+            }
+        }
+    }
+    let mut removed: Vec<u32> = theirs.into_keys().collect();
+    removed.sort_unstable();
+
+    let jobs = opts.jobs.max(1);
+    let pairs = with_pairs((first, first_target), source, target, &snapshot, jobs).await?;
+    let (same, changed) = compare_contents(&pairs, alike).await?;
+    differ.extend(changed);
+    differ.sort_by_key(|o| o.oid);
+
+    let mut todo = missing.clone();
+    todo.extend(differ.iter().cloned());
+    if opts.privileges {
+        check_roles(&pairs[0].1, &todo).await?;
+    }
     drop(todo);
 
-    let jobs = opts.jobs.max(1).min(batches.len().max(1));
-    let mut pairs = vec![(first, first_target)];
-    for _ in 1..jobs {
-        let (s, t) = futures::join!(open_source(source), open_target(target));
-        let s = s?;
-        import_snapshot(&s, &snapshot, source).await?;
-        pairs.push((s, t?));
+    for oids in removed.chunks(1000) {
+        let oids = oids.to_vec();
+        pairs[0].1.query(UNLINK, &[&oids]).await.map_err(|e| {
+            Error::db(
+                e,
+                Some(format!(
+                    "removing large objects the source no longer has (OID {})",
+                    first_oids(&oids)
+                )),
+                Some(UNLINK),
+            )
+        })?;
     }
 
+    let (copied, recopied) = (missing.len(), differ.len());
+    let mut queue = batches(missing, false, opts);
+    queue.extend(batches(differ, true, opts));
+    let (_, bytes) = copy_batches(&pairs, queue, opts, progress).await?;
+    end_reads(&pairs).await;
+    Ok(SyncReport {
+        copied,
+        removed: removed.len(),
+        recopied,
+        unchanged: same,
+        bytes,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// Objects hashed per query (each query opens one descriptor per object).
+pub(crate) const HASH_BATCH: usize = 500;
+
+/// Size and contents hash of each object of `$1`: the md5 of the md5s of its 1 MiB pieces,
+/// in order, computed by the server that holds it.
+pub(crate) const HASH: &str = "SELECT u.o, s.size,
+       (SELECT pg_catalog.md5(coalesce(pg_catalog.string_agg(
+                   pg_catalog.md5(pg_catalog.lo_get(u.o, c, 1048576)), '' ORDER BY c), ''))
+          FROM pg_catalog.generate_series(0::pg_catalog.int8, s.size - 1, 1048576) c)
+  FROM pg_catalog.unnest($1::pg_catalog.oid[]) AS u(o),
+       LATERAL (SELECT pg_catalog.lo_lseek64(pg_catalog.lo_open(u.o, 262144), 0, 2) AS size) s";
+
+/// Hash `objects` on both sides of each pair; how many are equal, and those that are not.
+async fn compare_contents(
+    pairs: &[(Client, Client)],
+    objects: Vec<Object>,
+) -> Result<(usize, Vec<Object>)> {
+    let queue: Mutex<VecDeque<Vec<Object>>> =
+        Mutex::new(objects.chunks(HASH_BATCH).map(<[Object]>::to_vec).collect());
+    let workers = pairs.iter().map(|(s, t)| async {
+        let mut same = 0;
+        let mut differ = Vec::new();
+        loop {
+            let Some(batch) = queue.lock().unwrap().pop_front() else {
+                return Ok::<_, Error>((same, differ));
+            };
+            let oids: Vec<u32> = batch.iter().map(|o| o.oid).collect();
+            let (a, b) = futures::join!(hash_in_snapshot(s, &oids), hashes(t, &oids, "target"));
+            let b: HashMap<u32, (i64, String)> =
+                b?.into_iter().map(|(o, n, h)| (o, (n, h))).collect();
+            let a: HashMap<u32, (i64, String)> =
+                a?.into_iter().map(|(o, n, h)| (o, (n, h))).collect();
+            for o in batch {
+                if a.contains_key(&o.oid) && a.get(&o.oid) == b.get(&o.oid) {
+                    same += 1;
+                } else {
+                    differ.push(o);
+                }
+            }
+        }
+    });
+    let mut same = 0;
+    let mut differ = Vec::new();
+    for r in futures::future::join_all(workers).await {
+        let (n, mut d) = r?;
+        same += n;
+        differ.append(&mut d);
+    }
+    Ok((same, differ))
+}
+
+/// [`HASH`] on a source connection inside its snapshot's transaction, in a savepoint rolled
+/// back after, so the descriptors it opens are closed and do not pile up in that transaction.
+async fn hash_in_snapshot(c: &Client, oids: &[u32]) -> Result<Vec<(u32, i64, String)>> {
+    let err = |e| Error::db(e, Some("hashing large objects on the source".into()), None);
+    c.batch_execute("SAVEPOINT pgmove_lobs_hash")
+        .await
+        .map_err(err)?;
+    let r = hashes(c, oids, "source").await;
+    c.batch_execute("ROLLBACK TO SAVEPOINT pgmove_lobs_hash")
+        .await
+        .map_err(err)?;
+    r
+}
+
+/// [`HASH`] of `oids` on `c`: (OID, size, hash) of each.
+pub(crate) async fn hashes(
+    c: &Client,
+    oids: &[u32],
+    side: &str,
+) -> Result<Vec<(u32, i64, String)>> {
+    let rows = c.query(HASH, &[&oids]).await.map_err(|e| {
+        Error::db(
+            e,
+            Some(format!("hashing large objects on the {side}")),
+            Some(HASH),
+        )
+    })?;
+    Ok(rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect())
+}
+
+/// The first five of `oids`, and how many more.
+fn first_oids(oids: &[u32]) -> String {
+    let shown: Vec<String> = oids.iter().take(5).map(u32::to_string).collect();
+    match oids.len() {
+        n if n > 5 => format!("{} and {} more", shown.join(", "), n - 5),
+        _ => shown.join(", "),
+    }
+}
+
+/// Every large object of a server with its ACL, owner and comment, by OID.
+async fn list(c: &Client, side: &str) -> Result<Vec<Object>> {
+    Ok(c.query(LIST, &[])
+        .await
+        .map_err(|e| {
+            Error::db(
+                e,
+                Some(format!("listing large objects of the {side}")),
+                Some(LIST),
+            )
+        })?
+        .iter()
+        .map(|r| Object {
+            oid: r.get(0),
+            acl: r.get(1),
+            owner: r.get(2),
+            comment: r.get(3),
+        })
+        .collect())
+}
+
+/// Objects to write in one target transaction each; `replace`: remove the target's first.
+struct Batch {
+    objects: Vec<Object>,
+    replace: bool,
+}
+
+fn batches(objects: Vec<Object>, replace: bool, opts: &Options) -> VecDeque<Batch> {
+    objects
+        .chunks(opts.batch_objects.max(1))
+        .map(|c| Batch {
+            objects: c.to_vec(),
+            replace,
+        })
+        .collect()
+}
+
+/// `first` and further pairs up to `n`, each source connection in `snapshot`.
+async fn with_pairs(
+    first: (Client, Client),
+    source: &ConnSpec,
+    target: &ConnSpec,
+    snapshot: &str,
+    n: usize,
+) -> Result<Vec<(Client, Client)>> {
+    let mut pairs = vec![first];
+    for _ in 1..n.max(1) {
+        let (s, t) = futures::join!(open_source(source), open_target(target));
+        let s = s?;
+        import_snapshot(&s, snapshot, source).await?;
+        pairs.push((s, t?));
+    }
+    Ok(pairs)
+}
+
+/// End the source connections' read-only transactions.
+async fn end_reads(pairs: &[(Client, Client)]) {
+    for (s, _) in pairs {
+        // Read-only: the end of the transaction changes nothing.
+        let _ = s.batch_execute("COMMIT").await;
+    }
+}
+
+/// Write `batches` on `pairs`, each pair taking the next batch; (objects, bytes) written.
+async fn copy_batches(
+    pairs: &[(Client, Client)],
+    batches: VecDeque<Batch>,
+    opts: &Options,
+    progress: &(dyn Fn(Progress) + Send + Sync),
+) -> Result<(usize, u64)> {
+    let chunk = i32::try_from(opts.chunk_bytes.max(1)).unwrap_or(i32::MAX);
+    let total = batches.iter().map(|b| b.objects.len()).sum();
+    let busy = opts.jobs.max(1).min(batches.len()).min(pairs.len());
     let queue = Mutex::new(batches);
     let done = Mutex::new((0usize, 0u64));
     let failed: Mutex<Option<Error>> = Mutex::new(None);
-    let workers = pairs.iter().map(|(s, t)| async {
+    let workers = pairs[..busy].iter().map(|(s, t)| async {
         let statements = match prepare(s, t).await {
             Ok(p) => p,
             Err(e) => {
@@ -251,7 +506,7 @@ pub async fn copy(
                 Ok(bytes) => {
                     let p = {
                         let mut d = done.lock().unwrap();
-                        d.0 += batch.len();
+                        d.0 += batch.objects.len();
                         d.1 += bytes;
                         Progress {
                             objects_done: d.0,
@@ -272,17 +527,7 @@ pub async fn copy(
     if let Some(e) = failed.into_inner().unwrap() {
         return Err(e);
     }
-    for (s, _) in &pairs {
-        // Read-only: the end of the transaction changes nothing.
-        let _ = s.batch_execute("COMMIT").await;
-    }
-    let (objects, bytes) = done.into_inner().unwrap();
-    Ok(Report {
-        objects,
-        skipped,
-        bytes,
-        seconds: started.elapsed().as_secs_f64(),
-    })
+    Ok(done.into_inner().unwrap())
 }
 
 /// The four statements a pair runs, prepared once.
@@ -316,10 +561,12 @@ async fn copy_batch(
     s: &Client,
     t: &Client,
     st: &Statements,
-    batch: &[Object],
+    batch: &Batch,
     chunk: i32,
     privileges: bool,
 ) -> Result<u64> {
+    let replace = batch.replace;
+    let batch = &batch.objects;
     let oids: Vec<u32> = batch.iter().map(|o| o.oid).collect();
     let what = || match (oids.first(), oids.last()) {
         (Some(a), Some(b)) if a != b => format!("large objects {a} to {b}"),
@@ -336,6 +583,11 @@ async fn copy_batch(
         .await
         .map_err(|e| Error::db(e, None, Some("BEGIN")))?;
     let result = async {
+        if replace {
+            t.query(UNLINK, &[&oids])
+                .await
+                .map_err(|e| Error::db(e, Some(format!("removing {}", what())), Some(UNLINK)))?;
+        }
         let mut bytes: u64 = firsts.iter().map(|(_, d)| d.len() as u64).sum();
         // Objects whose first chunk was full may have more.
         let longer: Vec<u32> = firsts
@@ -507,6 +759,22 @@ async fn begin_read(c: &Client, spec: &ConnSpec) -> Result<()> {
                 Some("BEGIN"),
             )
         })
+}
+
+/// Begin a read-only transaction on `c` and export its snapshot; its id.
+async fn export_snapshot(c: &Client, spec: &ConnSpec) -> Result<String> {
+    begin_read(c, spec).await?;
+    let row = c
+        .query_one("SELECT pg_catalog.pg_export_snapshot()", &[])
+        .await
+        .map_err(|e| {
+            Error::db(
+                e,
+                Some(format!("exporting a snapshot on {}", spec.display_safe())),
+                Some("pg_export_snapshot"),
+            )
+        })?;
+    Ok(row.get(0))
 }
 
 /// Begin a read-only transaction in the exported snapshot `id`.

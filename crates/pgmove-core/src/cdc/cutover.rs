@@ -1,18 +1,20 @@
 //! Cutover, once the application stopped writing to the source: wait until every table streams
 //! and the target confirmed everything the source wrote, check that the source's schema is
 //! the one replication started with, set every sequence from the source's current state plus
-//! a margin, then drop the subscription (which drops its slot on the source) and the
-//! publication, leaving nothing of pgmove on either server.
+//! a margin, bring the large objects up to date (PostgreSQL does not replicate them: new ones
+//! are copied, dropped ones removed, changed ones copied again, see [`crate::lobs::sync`]),
+//! then drop the subscription (which drops its slot on the source) and the publication,
+//! leaving nothing of pgmove on either server.
 //!
-//! Safe to run again at any point: sequences are set only while the subscription exists
-//! (after it is dropped the target may already take writes, and an older source value must
-//! never move a sequence back), and every drop skips what is gone. Large objects are not
-//! replicated by PostgreSQL: copy them after cutover returns.
+//! Safe to run again at any point: sequences and large objects are set only while the
+//! subscription exists (after it is dropped the target may already take writes, and an older
+//! source state must never overwrite them), and every drop skips what is gone.
 
 use super::fingerprint::{self, Meta};
 use super::status::{status, wait_streaming, Status};
 use super::{check_owner, existing, names_of, target_identity, Names};
 use crate::catalog::{self, ReadOptions};
+use crate::conn::{self, ConnSpec};
 use crate::filter::Filter;
 use crate::plan::{self, Step};
 use crate::quote::ident;
@@ -34,6 +36,9 @@ pub struct CutoverOptions {
     /// Go on when the source's schema changed since start (the user applied the same changes
     /// on the target); by default such changes are an error and nothing is dropped.
     pub allow_schema_changes: bool,
+    /// How large objects are brought up to date (connections, privileges). They are left out
+    /// when `filter` selects part of the database, as in an offline migration.
+    pub large_objects: crate::lobs::Options,
 }
 
 impl Default for CutoverOptions {
@@ -43,6 +48,7 @@ impl Default for CutoverOptions {
             margin: 0,
             timeout: Duration::from_secs(600),
             allow_schema_changes: false,
+            large_objects: crate::lobs::Options::default(),
         }
     }
 }
@@ -63,6 +69,9 @@ pub struct CutoverReport {
     pub waited_seconds: f64,
     /// Sequences set (`sequence schema.name`).
     pub sequences_set: Vec<String>,
+    /// What bringing the large objects up to date did; none when they were left out (a
+    /// filter) or the subscription was already gone.
+    pub large_objects: Option<crate::lobs::SyncReport>,
     /// Schema changes on the source since start, when allowed.
     pub schema_changes: Vec<String>,
     /// Tables whose replica identity was set back on the source.
@@ -76,11 +85,14 @@ pub struct CutoverReport {
 /// Cut over from `source` to `target`; see the module documentation. `progress` gets each
 /// status read while waiting.
 pub async fn cutover(
-    source: &Client,
-    target: &Client,
+    source_spec: &ConnSpec,
+    target_spec: &ConnSpec,
     opts: &CutoverOptions,
     mut progress: impl FnMut(&Status),
 ) -> Result<CutoverReport> {
+    let (source, target) =
+        tokio::try_join!(conn::connect(source_spec), conn::connect(target_spec))?;
+    let (source, target) = (&source, &target);
     let (names, ex, meta) = what_replicates(source, target).await?;
     let mut report = CutoverReport {
         names: names.clone(),
@@ -88,6 +100,7 @@ pub async fn cutover(
         confirmed_lsn: None,
         waited_seconds: 0.0,
         sequences_set: Vec::new(),
+        large_objects: None,
         schema_changes: Vec::new(),
         identity_restored: Vec::new(),
         dropped: Vec::new(),
@@ -137,6 +150,13 @@ pub async fn cutover(
         );
         apply::apply_in_transaction(target, &p.items, |_, _, _| {}).await?;
         report.sequences_set = p.items.iter().map(|i| i.name.to_string()).collect();
+
+        // Large objects, before the subscription goes: past it the target may take writes.
+        if opts.filter.is_empty() {
+            report.large_objects = Some(
+                crate::lobs::sync(source_spec, target_spec, &opts.large_objects, &|_| {}).await?,
+            );
+        }
     }
     if ex.publication.is_some() {
         report.identity_restored = meta

@@ -29,9 +29,9 @@
 //! subscription (readable by superusers there), and is gone once cutover drops the
 //! subscription.
 //!
-//! Not replicated by PostgreSQL, so not by this module: DDL (detected, see [`fingerprint`]),
-//! sequence values (set at cutover) and large objects (`pg_largeobject`): cutover must copy
-//! those separately.
+//! Not replicated by PostgreSQL: DDL (detected, see [`fingerprint`]), sequence values (set at
+//! cutover) and large objects (`pg_largeobject`; `migrate --online` copies them with the rows,
+//! and cutover brings them up to date with [`crate::lobs::sync`]).
 
 pub mod cutover;
 pub mod fingerprint;

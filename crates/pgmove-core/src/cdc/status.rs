@@ -235,6 +235,11 @@ fn cutover_plan(st: &Status) -> Vec<String> {
         ));
         v.push("compare the source's schema with the one at start (DDL since is an error)".into());
         v.push("set every sequence from the source's current state plus the margin".into());
+        v.push(
+            "bring the large objects up to date (copy new ones, remove dropped ones, copy \
+             changed ones again), unless filters select part of the database"
+                .into(),
+        );
         v.push(format!(
             "drop subscription {} on the target, which drops slot {} on the source",
             n.subscription, n.slot
@@ -248,7 +253,6 @@ fn cutover_plan(st: &Status) -> Vec<String> {
             n.publication
         ));
     }
-    v.push("large objects are not replicated: copy them separately".into());
     v
 }
 

@@ -363,7 +363,9 @@ impl Migration {
                 },
                 roles_step: self.roles,
                 schema_pending: !recorded.done("schema"),
-                large_objects: self.data == DataMode::Copy && !recorded.done("data"),
+                large_objects: matches!(self.data, DataMode::Copy | DataMode::Online)
+                    && self.filter.is_empty()
+                    && !recorded.done("data"),
             },
         )
         .await?;
@@ -632,7 +634,12 @@ impl Migration {
     }
 
     /// Online: publication and subscription ([`crate::cdc::start`], which continues an earlier
-    /// run's), then a wait until every table's initial copy is done and it streams.
+    /// run's), then a wait until every table's initial copy is done and it streams. Meanwhile
+    /// the large objects (without filters) are copied by [`crate::lobs::sync`], in a snapshot
+    /// of their own: logical replication does not carry them, and the table syncs each copy
+    /// in their own snapshot, so there is no one snapshot of the rows to share. What changes
+    /// after it, cutover's sync brings over; a run continued after an interruption syncs what
+    /// the earlier one left.
     async fn online_step(
         &self,
         cat: &crate::model::Catalog,
@@ -648,20 +655,40 @@ impl Migration {
             step: StepName::Data,
             total: s.tables.len(),
         });
-        crate::cdc::status::wait_streaming(source, target, ONLINE_SYNC_TIMEOUT, |st| {
-            progress(Event::Progress {
-                step: StepName::Data,
-                done: st.counts.streaming,
-                total: s.tables.len(),
-                what: "tables streaming",
-            })
-        })
-        .await?;
+        let streaming =
+            crate::cdc::status::wait_streaming(source, target, ONLINE_SYNC_TIMEOUT, |st| {
+                progress(Event::Progress {
+                    step: StepName::Data,
+                    done: st.counts.streaming,
+                    total: s.tables.len(),
+                    what: "tables streaming",
+                })
+            });
+        let lobs = async {
+            if !self.filter.is_empty() {
+                return Ok(None);
+            }
+            let lo = crate::lobs::Options::with_jobs(self.jobs);
+            crate::lobs::sync(&self.source, &self.target, &lo, &|_| {})
+                .await
+                .map(Some)
+        };
+        let (_, lobs) = tokio::try_join!(streaming, lobs)?;
         let mut step = done(StepName::Data, s.tables.len(), started);
-        step.note = Some(format!(
+        let mut note = String::new();
+        if let Some(l) = lobs {
+            note += &format!(
+                "{} large objects ({} copied, {} already there); ",
+                l.copied + l.recopied + l.unchanged,
+                l.copied + l.recopied,
+                l.unchanged
+            );
+        }
+        note += &format!(
             "replicating into subscription {}: stop the application's writes, then run `pgmove cutover`",
             s.names.subscription
-        ));
+        );
+        step.note = Some(note);
         Ok(step)
     }
 

@@ -6,14 +6,12 @@
 //! GRANTs that would recreate them without owners (pgmove copies objects like `pg_dump -O`, so
 //! the owner may differ). It must never write and never pull an object's contents.
 
+use crate::lobs::{hashes, HASH_BATCH};
 use crate::quote::literal;
 use crate::{Error, Result};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use tokio_postgres::Client;
-
-/// OIDs hashed per query (each query opens one descriptor per object, freed when it ends).
-const BATCH: usize = 500;
 
 /// Differences listed in a report at most (all are counted).
 const LISTED: usize = 100;
@@ -59,14 +57,6 @@ const LIST: &str = "SELECT m.oid, m.lomacl::text[], pg_catalog.pg_get_userbyid(m
    AND d.objoid = m.oid AND d.objsubid = 0
  ORDER BY m.oid";
 
-/// Size and contents hash of each object of `$1`.
-const HASH: &str = "SELECT u.o, s.size,
-       (SELECT pg_catalog.md5(coalesce(pg_catalog.string_agg(
-                   pg_catalog.md5(pg_catalog.lo_get(u.o, c, 1048576)), '' ORDER BY c), ''))
-          FROM pg_catalog.generate_series(0::pg_catalog.int8, s.size - 1, 1048576) c)
-  FROM pg_catalog.unnest($1::pg_catalog.oid[]) AS u(o),
-       LATERAL (SELECT pg_catalog.lo_lseek64(pg_catalog.lo_open(u.o, 262144), 0, 2) AS size) s";
-
 async fn list(c: &Client, side: &str) -> Result<BTreeMap<u32, Seen>> {
     let rows = c.query(LIST, &[]).await.map_err(|e| {
         Error::db(
@@ -96,20 +86,6 @@ async fn list(c: &Client, side: &str) -> Result<BTreeMap<u32, Seen>> {
                 },
             )
         })
-        .collect())
-}
-
-async fn hashes(c: &Client, oids: &[u32], side: &str) -> Result<Vec<(u32, i64, String)>> {
-    let rows = c.query(HASH, &[&oids]).await.map_err(|e| {
-        Error::db(
-            e,
-            Some(format!("hashing large objects on the {side}")),
-            Some(HASH),
-        )
-    })?;
-    Ok(rows
-        .iter()
-        .map(|r| (r.get(0), r.get(1), r.get(2)))
         .collect())
 }
 
@@ -151,7 +127,7 @@ pub async fn compare(s: &Client, t: &Client) -> Result<LargeObjectsResult> {
     for oid in b.keys().filter(|o| !a.contains_key(o)) {
         note(*oid, "extra on the target".into());
     }
-    for batch in common.chunks(BATCH) {
+    for batch in common.chunks(HASH_BATCH) {
         let (x, y) = futures::join!(hashes(s, batch, "source"), hashes(t, batch, "target"));
         let y: BTreeMap<u32, (i64, String)> = y?.into_iter().map(|(o, n, h)| (o, (n, h))).collect();
         for (oid, size, hash) in x? {
