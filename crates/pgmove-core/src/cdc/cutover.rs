@@ -245,6 +245,17 @@ async fn teardown(
                 "ALTER TABLE IF EXISTS ONLY {table} REPLICA IDENTITY {identity};\n"
             ));
         }
+        // The target's copies first (start mirrored FULL there): while the publication is
+        // there, a rerun still finds which tables they are.
+        if !sql.is_empty() {
+            target.batch_execute(&sql).await.map_err(|e| {
+                Error::db(
+                    e,
+                    Some("setting replica identities back on the target".into()),
+                    Some(&sql),
+                )
+            })?;
+        }
         sql.push_str(&format!(
             "DROP PUBLICATION IF EXISTS {};",
             ident(&names.publication)

@@ -134,6 +134,26 @@ pub async fn start(
         })?;
     }
 
+    // The target's copies of the tables set to FULL get it too, so the two schemas stay
+    // alike until cutover sets both back (a subscriber's replica identity changes nothing).
+    let full_on_source: Vec<&String> = match (&meta, ex.publication.is_some()) {
+        (Some(m), true) => m.identity_full.iter().map(|(t, _)| t).collect(),
+        _ => pre.without_key.iter().map(|(t, _)| t).collect(),
+    };
+    if !full_on_source.is_empty() {
+        let sql: String = full_on_source
+            .iter()
+            .map(|t| format!("ALTER TABLE IF EXISTS ONLY {t} REPLICA IDENTITY FULL;\n"))
+            .collect();
+        t.batch_execute(&sql).await.map_err(|e| {
+            Error::db(
+                e,
+                Some("setting REPLICA IDENTITY FULL on the target".into()),
+                Some(&sql),
+            )
+        })?;
+    }
+
     let keys_created = if ex.subscription.is_none() {
         identity_keys(&t, cat, &opts.filter).await?
     } else {
