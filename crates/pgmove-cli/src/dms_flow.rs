@@ -221,6 +221,12 @@ fn cutover_text(r: &CutoverReport) -> String {
     for s in &r.sequences_set {
         out += &format!("set {s}\n");
     }
+    if let Some(l) = &r.large_objects {
+        out += &format!(
+            "large objects: {} copied, {} removed, {} copied again, {} unchanged\n",
+            l.copied, l.removed, l.recopied, l.unchanged
+        );
+    }
     if let Some(v) = &r.validation {
         out += &crate::validate::text(v);
         out += "\n";
@@ -237,8 +243,7 @@ fn cutover_text(r: &CutoverReport) -> String {
     }
     if !r.already_done {
         out += &format!(
-            "cutover {}: {} sequence(s) set; DMS moves no large objects: copy them with \
-             `pgmove large-objects`\n",
+            "cutover {}: {} sequence(s) set\n",
             if r.passed() { "done" } else { "NOT done" },
             r.sequences_set.len()
         );

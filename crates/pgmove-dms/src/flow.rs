@@ -468,6 +468,9 @@ pub struct CutoverReport {
     pub stopped_task: bool,
     /// Sequences set (`sequence schema.name`); empty when an earlier run set them.
     pub sequences_set: Vec<String>,
+    /// Large objects brought up to date (DMS moves none); `None` with filters, which leave
+    /// them out, or when nothing was left to do.
+    pub large_objects: Option<pgmove_core::lobs::SyncReport>,
     /// Schema, sequences and rows compared.
     pub validation: Option<validate::Report>,
     /// What `destroy` deleted: `kind id`.
@@ -518,6 +521,7 @@ async fn cutover_boxed<P: LatencyProbe>(
         waited_seconds: 0.0,
         stopped_task: false,
         sequences_set: Vec::new(),
+        large_objects: None,
         validation: None,
         destroyed: Vec::new(),
         idle_source_slots: Vec::new(),
@@ -606,6 +610,22 @@ async fn cutover_boxed<P: LatencyProbe>(
         pgmove_core::apply::apply_in_transaction_with(&target, "", &p.items, &mark, |_, _, _| {})
             .await?;
         report.sequences_set = p.items.iter().map(|i| i.name.to_string()).collect();
+    }
+
+    // Large objects: DMS moves none. Now that the source is still, the target gets the new
+    // ones, loses the removed ones and gets the changed ones again (idempotent, so a rerun
+    // does it again harmlessly), before the validation that compares them.
+    if opts.filter.is_empty() {
+        let lo = pgmove_core::lobs::Options::with_jobs(opts.jobs.max(1));
+        report.large_objects = Some(
+            Box::pin(pgmove_core::lobs::sync(
+                &opts.source,
+                &opts.target,
+                &lo,
+                &|_| {},
+            ))
+            .await?,
+        );
     }
 
     // Validation, now that the source is still; the record goes only when it passed.
