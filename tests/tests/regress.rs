@@ -6,8 +6,9 @@
 //! below with their reason.
 //!
 //! Apart from `roundtrip.rs` because it is long (the regression suite alone takes a minute or
-//! two to load), with pairs of its own: `PGMOVE_REGRESS_PAIRS` (default `18:18`, the pair CI
-//! runs once; e.g. `18:18,15:18`), `cargo test -p pgmove-e2e --test regress`.
+//! two to load), with pairs of its own: `PGMOVE_REGRESS_PAIRS` (default `18:18`; `cargo xtask
+//! test` runs 18:18 and 15:18, one in each of its two runs), `cargo test -p pgmove-e2e --test
+//! regress`.
 
 use pgmove_core::plan::{self, Step};
 use pgmove_core::{apply, catalog, conn};
