@@ -4,7 +4,7 @@ use super::constraintdef::{self, RawCheck, RawKey};
 use super::exprdef::{self, Operator, Operators};
 use super::indexdef::{self, KeyColumn, Opclass, Opclasses, RawIndex};
 use super::row::Row;
-use super::{ch, opt_ch, query, query_each, since, USER_SCHEMAS};
+use super::{ch, opt_ch, query, query_each, since, Conn, USER_SCHEMAS};
 use crate::model::{
     class, Catalog, Column, ColumnExtra, ColumnType, Constraint, Index, IndexExtra, ObjRef, Policy,
     Rule, Statistic, Table, TableExtra, TypeKind, View,
@@ -12,7 +12,6 @@ use crate::model::{
 use crate::Result;
 use std::collections::HashMap;
 use std::sync::Arc;
-use tokio_postgres::Client;
 
 /// Tables, views, columns, indexes, triggers, rules, policies and statistics. Returns the
 /// columns of composite types, for [`fill_composite_types`], and every column by (table,
@@ -24,7 +23,7 @@ use tokio_postgres::Client;
 /// triggers, rules, policies, statistics), then what is built with the columns (tables,
 /// views, indexes). Each reader fills its own part of the model; `cat` absorbs them in the
 /// order the reads used to run one after the other.
-pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<(Columns, Operators)> {
+pub(super) async fn read(client: Conn<'_>, cat: &mut Catalog) -> Result<(Columns, Operators)> {
     let part = || Catalog {
         server_version: cat.server_version,
         ..Default::default()
@@ -83,7 +82,7 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<(Columns,
 }
 
 /// Inheritance parents that are not partition parents, in order, by child.
-async fn read_inherits(client: &Client, v: i32) -> Result<HashMap<u32, Vec<Parent>>> {
+async fn read_inherits(client: Conn<'_>, v: i32) -> Result<HashMap<u32, Vec<Parent>>> {
     let mut inherits: HashMap<u32, Vec<Parent>> = HashMap::new();
     // Declarative partitioning arrived in 10: before, every pg_inherits row is inheritance.
     let not_partition = since(v, 100000, "NOT c.relispartition", "true");
@@ -120,7 +119,7 @@ type Parent = (
 
 /// Tables, with the columns and inheritance parents read before.
 async fn read_tables(
-    client: &Client,
+    client: Conn<'_>,
     cat: &mut Catalog,
     columns: &mut HashMap<u32, Vec<Column>>,
     inherits: &mut HashMap<u32, Vec<Parent>>,
@@ -368,7 +367,7 @@ pub(super) type Columns = (HashMap<u32, Vec<Column>>, HashMap<(u32, i16), KeyCol
 /// a generated column's expression can), and with a relation the deparser opens it to learn its
 /// column names, building a relcache entry per table — 0.6 s of server time for the 30,000
 /// defaults of 10,000 tables in a fresh backend, against 0.09 s without. The text is the same.
-async fn read_columns(client: &Client, cat: &mut Catalog) -> Result<Columns> {
+async fn read_columns(client: Conn<'_>, cat: &mut Catalog) -> Result<Columns> {
     let v = cat.server_version;
     let sql = format!(
         "SELECT a.attrelid, a.attnum, a.attname::text AS name,
@@ -510,14 +509,14 @@ async fn read_columns(client: &Client, cat: &mut Catalog) -> Result<Columns> {
 /// from `sql`, which takes the oids as `$1`: one query for everything pgmove could not print
 /// itself. `None` for an object dropped since the snapshot (the fingerprint then reads again).
 async fn server_definitions(
-    client: &Client,
+    client: Conn<'_>,
     what: &str,
     sql: &str,
     pending: &[(usize, u32)],
 ) -> Result<HashMap<u32, Option<String>>> {
     let oids: Vec<u32> = pending.iter().map(|(_, oid)| *oid).collect();
-    super::count(1);
     Ok(client
+        .send(1)
         .query_typed(sql, &[(&oids, tokio_postgres::types::Type::OID_ARRAY)])
         .await
         .map_err(|e| {
@@ -534,7 +533,7 @@ async fn server_definitions(
 
 /// Every operator class, and the implicit binary-coercible casts: what tells whether an index
 /// column's class is its type's default (see `indexdef`).
-async fn read_opclasses(client: &Client) -> Result<Opclasses> {
+async fn read_opclasses(client: Conn<'_>) -> Result<Opclasses> {
     let mut out = Opclasses::default();
     for r in query(
         client,
@@ -579,7 +578,7 @@ async fn read_opclasses(client: &Client) -> Result<Opclasses> {
 }
 
 /// The operators of `pg_catalog`, for the expressions `exprdef` prints.
-async fn read_operators(client: &Client) -> Result<Operators> {
+async fn read_operators(client: Conn<'_>) -> Result<Operators> {
     let mut out = Operators::default();
     for r in query(client, "operators", exprdef::OPERATORS_SQL).await? {
         out.by_oid.insert(
@@ -611,7 +610,7 @@ pub(super) type PendingKeys = Vec<(usize, u32, RawDefinition, bool)>;
 /// Constraints on tables. Exclusion constraints, constraint triggers and the checks pgmove
 /// does not print come with the server's definition; keys, foreign keys and the other checks
 /// come back as [`PendingKeys`], for [`finish_constraints`] once the columns are known.
-pub(super) async fn read_constraints(client: &Client, cat: &mut Catalog) -> Result<PendingKeys> {
+pub(super) async fn read_constraints(client: Conn<'_>, cat: &mut Catalog) -> Result<PendingKeys> {
     let v = cat.server_version;
     let parent = since(v, 110000, "co.conparentid", "0::oid");
     let plain_kind = since(
@@ -755,7 +754,7 @@ pub(super) async fn read_constraints(client: &Client, cat: &mut Catalog) -> Resu
 /// columns and operators (see `constraintdef`, `exprdef`), or, for any it cannot build, from
 /// the server's `pg_get_constraintdef` in one query. Runs inside the read's snapshot.
 pub(super) async fn finish_constraints(
-    client: &Client,
+    client: Conn<'_>,
     cat: &mut Catalog,
     pending: PendingKeys,
     columns: &HashMap<(u32, i16), KeyColumn>,
@@ -795,7 +794,7 @@ pub(super) async fn finish_constraints(
 }
 
 async fn read_indexes(
-    client: &Client,
+    client: Conn<'_>,
     cat: &mut Catalog,
     columns: &HashMap<(u32, i16), KeyColumn>,
     operators: &Operators,
@@ -919,8 +918,8 @@ async fn read_indexes(
                                 FROM generate_series(1, i.indnatts::int4) k
                                 WHERE i.indkey[k - 1] = 0 ORDER BY k) AS expressions
                    FROM pg_index i WHERE i.indexrelid = ANY($1)";
-        super::count(1);
         let rows = client
+            .send(1)
             .query_typed(sql, &[(&oids, tokio_postgres::types::Type::OID_ARRAY)])
             .await
             .map_err(|e| {
@@ -971,7 +970,7 @@ async fn read_indexes(
 }
 
 /// Extended statistics (10+).
-async fn read_statistics(client: &Client, cat: &mut Catalog) -> Result<()> {
+async fn read_statistics(client: Conn<'_>, cat: &mut Catalog) -> Result<()> {
     let v = cat.server_version;
     if v >= 100000 {
         let target = since(v, 130000, "s.stxstattarget::int4", "NULL::int4");
@@ -1000,7 +999,7 @@ async fn read_statistics(client: &Client, cat: &mut Catalog) -> Result<()> {
     Ok(())
 }
 
-async fn read_triggers_rules(client: &Client, cat: &mut Catalog) -> Result<()> {
+async fn read_triggers_rules(client: Conn<'_>, cat: &mut Catalog) -> Result<()> {
     let v = cat.server_version;
     // Clones of a parent's trigger come with the partition; one whose enabled state differs
     // from its parent's is read for that state.

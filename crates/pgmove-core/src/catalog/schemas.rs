@@ -1,11 +1,10 @@
 //! Schemas, extensions, collations, comments and dependencies.
 
-use super::{ch, query_each, query_many, since, USER_SCHEMAS};
+use super::{ch, query_each, query_many, since, Conn, USER_SCHEMAS};
 use crate::model::{class, Catalog, Collation, Depend, Extension, ObjRef, Schema};
 use crate::Result;
-use tokio_postgres::Client;
 
-pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
+pub(super) async fn read(client: Conn<'_>, cat: &mut Catalog) -> Result<()> {
     let v = cat.server_version;
     // Collations: provider columns arrived over the versions (10: provider, 12: deterministic,
     // 15: ICU locale, 16: ICU rules, 17: colllocale replaces colliculocale).

@@ -9,14 +9,13 @@
 //! definition and state of each sequence come from the relation itself (one query per sequence —
 //! the only per-object query pgmove has, kept for 9.4–9.6 sources).
 
-use super::{ch, query_each, USER_SCHEMAS};
+use super::{ch, query_each, Conn, USER_SCHEMAS};
 use crate::model::{Catalog, Sequence};
 use crate::quote;
 use crate::Result;
-use tokio_postgres::Client;
 
 /// Definitions always; with `with_state`, each sequence's current value too.
-pub(super) async fn read(client: &Client, cat: &mut Catalog, with_state: bool) -> Result<()> {
+pub(super) async fn read(client: Conn<'_>, cat: &mut Catalog, with_state: bool) -> Result<()> {
     let v = cat.server_version;
     let (defn, state, join) = if v >= 100000 && !with_state {
         (
@@ -107,8 +106,8 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog, with_state: bool) -
         // 9.4–9.6: no pg_sequence; each sequence relation holds its definition and state.
         for s in &mut cat.sequences {
             let rel = quote::qualified(&s.schema, &s.name);
-            super::count(1);
             let r = client
+                .send(1)
                 .query_one(
                     &format!(
                         "SELECT start_value, increment_by, min_value, max_value, cache_value,
@@ -147,7 +146,7 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog, with_state: bool) -
                 .collect();
             // Without SELECT privilege on a sequence this fails; the state then stays unknown.
             // The savepoint keeps such a failure from aborting the snapshot transaction.
-            super::count(3);
+            let client = client.send(3);
             client.batch_execute("SAVEPOINT sequence_state").await?;
             let rows = client.simple_query(&sql).await;
             let end = if rows.is_ok() {

@@ -1,14 +1,13 @@
 //! User-defined types: enums, composites, ranges, domains and base types; and the map from
 //! rowtypes and array types to what defines them.
 
-use super::{ch, query_each, query_many, since, USER_SCHEMAS};
+use super::{ch, query_each, query_many, since, Conn, USER_SCHEMAS};
 use crate::model::{class, Catalog, ColumnType, DomainCheck, ObjRef, TypeDef, TypeKind};
 use crate::quote;
 use crate::Result;
 use std::collections::HashMap;
-use tokio_postgres::Client;
 
-pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
+pub(super) async fn read(client: Conn<'_>, cat: &mut Catalog) -> Result<()> {
     let v = cat.server_version;
     let multi = since(
         v,
