@@ -58,6 +58,7 @@ pub fn setval_items(cat: &Catalog, margin: i64) -> Vec<Item> {
 
 /// Kinds of items in the order they are emitted when nothing else decides (lower first).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[non_exhaustive]
 pub enum Kind {
     Schema,
     Language,
@@ -133,6 +134,7 @@ pub type ObjRefs = smallvec::SmallVec<[ObjRef; 1]>;
 
 /// One object's statements, ready to order and apply.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct Item {
     pub kind: Kind,
     /// What it is, for messages and progress: e.g. `table public.film`.
@@ -371,6 +373,7 @@ impl Item {
 
 /// Choices that change what is rendered (pg_dump's `-O` and `-x` and their opposites).
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct Options {
     /// Emit `ALTER … OWNER TO` (off by default, as `pg_dump -O`).
     pub owners: bool,

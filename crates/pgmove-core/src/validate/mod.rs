@@ -149,6 +149,7 @@ async fn open(spec: &ConnSpec, timeout: Option<&str>) -> Result<Client> {
 
 /// What [`run`] is doing, for progress displays.
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub enum Progress<'a> {
     /// A stage started: `catalogs`, `sequences`, `large objects` or `rows`.
     Stage(&'a str),

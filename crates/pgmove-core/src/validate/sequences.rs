@@ -14,6 +14,7 @@ use tokio_postgres::Client;
 
 /// One sequence's states on both sides and what is wrong, if anything.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct SequenceCheck {
     pub sequence: String,
     /// `last_value` and `is_called` on each side (`None`: missing or unreadable).
