@@ -21,8 +21,8 @@ use std::sync::Arc;
 /// Two groups of queries, each sent at once (pipelined, see the module documentation): first
 /// the columns and what needs nothing else (operators, operator classes, inheritance,
 /// triggers, rules, policies, statistics), then what is built with the columns (tables,
-/// views, indexes). Each reader fills its own part of the model; `cat` absorbs them in the
-/// order the reads used to run one after the other.
+/// views, indexes). Each reader fills its own part of the model; `cat` absorbs them in a fixed
+/// order, so the model does not depend on which query finishes first.
 pub(super) async fn read(client: Conn<'_>, cat: &mut Catalog) -> Result<(Columns, Operators)> {
     let part = || Catalog {
         server_version: cat.server_version,
@@ -159,7 +159,7 @@ async fn read_tables(
             "CASE WHEN c.relkind = 'p' THEN pg_get_partkeydef(c.oid) END",
             "NULL::text"
         ),
-        // A join, not a subquery per table (a scan of pg_am each: 10 to 30 ms at 10,000).
+        // A join, not a subquery per table (which would scan pg_am once per table).
         am = since(v, 120000, "am.amname::text", "NULL::text"),
         // A partitioned table has one from 17 (what its partitions take by default).
         am_join = match v >= 170000 {
@@ -213,8 +213,7 @@ async fn read_tables(
 
 /// The views query. From each view's and matview's `_RETURN` rule (every one has exactly one,
 /// which it needs), of a relation made after initdb (as every one in a user schema is): found
-/// by the index on pg_rewrite, where relkind scanned all of pg_class (~50 -> 0.2 ms at 10,000
-/// tables).
+/// by the index on pg_rewrite, where a filter on relkind would scan all of pg_class.
 fn views_sql(v: i32) -> String {
     format!(
         "SELECT c.oid, n.nspname::text AS schema, c.relname::text AS name, c.relkind,
@@ -365,8 +364,7 @@ pub(super) type Columns = (HashMap<u32, Vec<Column>>, HashMap<(u32, i16), KeyCol
 ///
 /// Defaults are deparsed with `pg_get_expr(adbin, 0)`: a default cannot refer to a column (only
 /// a generated column's expression can), and with a relation the deparser opens it to learn its
-/// column names, building a relcache entry per table — 0.6 s of server time for the 30,000
-/// defaults of 10,000 tables in a fresh backend, against 0.09 s without. The text is the same.
+/// column names, building a relcache entry per table. The text is the same either way.
 async fn read_columns(client: Conn<'_>, cat: &mut Catalog) -> Result<Columns> {
     let v = cat.server_version;
     let sql = format!(
@@ -404,8 +402,8 @@ async fn read_columns(client: Conn<'_>, cat: &mut Catalog) -> Result<Columns> {
         identity = since(v, 100000, "a.attidentity", "''::\"char\""),
         stattarget = since(v, 170000, "a.attstattarget::int4", "NULLIF(a.attstattarget, -1)::int4"),
         compression = since(v, 140000, "a.attcompression", "''::\"char\""),
-        // 18 names NOT NULL constraints; a join, not a subquery per column (seconds at 10,000
-        // tables).
+        // 18 names NOT NULL constraints; a join, not a subquery per column (one lookup per
+        // column would grow with the whole schema).
         nn_name = since(v, 180000, "nc.conname::text", "NULL::text"),
         // Kept only where needed (NOT VALID, commented, local where the column is not or the
         // reverse, or valid here but inherited from a parent's NOT VALID one): every NOT NULL
@@ -498,7 +496,7 @@ async fn read_columns(client: Conn<'_>, cat: &mut Catalog) -> Result<Columns> {
     })
     .await?;
     // A table's columns arrive one by one, and a vector grown by pushes has room for up to
-    // twice as many: at 500,000 columns that is tens of MB of nothing.
+    // twice as many, memory that holds nothing.
     for cols in out.values_mut() {
         cols.shrink_to_fit();
     }
@@ -637,7 +635,7 @@ pub(super) async fn read_constraints(client: Conn<'_>, cat: &mut Catalog) -> Res
     let key_count = since(v, 110000, "ix.indnkeyatts::int4", "ix.indnatts::int4");
     let mut pending = Vec::new();
     // Only what a join can match is hashed: foreign keys reference tables, keys' indexes are
-    // unique (at 10,000 tables, 10,000 rows of pg_class, not 70,000; 20,000 of pg_index).
+    // unique (so only tables of pg_class, and only unique indexes of pg_index).
     query_each(
         client,
         "constraints",
@@ -806,8 +804,8 @@ async fn read_indexes(
     let nulls_not_distinct = since(v, 150000, "i.indnullsnotdistinct", "false");
     let mut pending = Vec::new();
     // The constraint and the columns' options and statistics targets by joins, not subqueries
-    // per index: at 10,000 tables those were 30,000 index scans each (about 60 ms apiece) and a
-    // scan of all of pg_attribute; now one scan of pg_attribute keeps its few rows with either.
+    // per index (several index scans per index, and a scan of all of pg_attribute): one scan of
+    // pg_attribute keeps its few rows with either.
     query_each(
         client,
         "indexes",
@@ -962,8 +960,8 @@ async fn read_indexes(
             }
         }
     }
-    // Ordered here, not by the query: at 100,000 tables its 300,000 wide rows spilled the
-    // server's sort to disk (1.5 s of a 7 s query), while the client sorts them in milliseconds.
+    // Ordered here, not by the query: on large schemas the server's sort of these wide rows
+    // spills to disk, while the client sorts them in memory.
     cat.indexes
         .sort_unstable_by(|a, b| (&a.schema, &a.name).cmp(&(&b.schema, &b.name)));
     Ok(())

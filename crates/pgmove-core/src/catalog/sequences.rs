@@ -132,8 +132,8 @@ pub(super) async fn read(client: Conn<'_>, cat: &mut Catalog, with_state: bool) 
             .collect();
         if !pending.is_empty() {
             // One simple-query message of one small SELECT per sequence: one round trip, and
-            // each statement is planned alone (a UNION ALL of them all took the planner
-            // quadratic time: seconds at 1,000 sequences).
+            // each statement is planned alone (the planner takes quadratic time over a
+            // UNION ALL of them all).
             let sql: String = pending
                 .iter()
                 .map(|&i| {
