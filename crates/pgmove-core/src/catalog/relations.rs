@@ -309,8 +309,7 @@ pub(super) fn fill_composite_types(cat: &mut Catalog, mut columns: HashMap<u32, 
                     .into_iter()
                     .map(|c| {
                         let collation = c.extra().collation.clone();
-                        let ty = c.type_name().to_string();
-                        (c.name.into(), ty, collation)
+                        (c.name.into(), ColumnType::clone(&c.ty), collation)
                     })
                     .collect();
             }
@@ -375,7 +374,8 @@ async fn read_columns(client: Conn<'_>, cat: &mut Catalog) -> Result<Columns> {
                      ELSE pg_get_expr(d.adbin, d.adrelid) END AS default, d.oid AS attrdef,
                 {generated} AS generated, {identity} AS identity,
                 CASE WHEN a.attcollation <> t.typcollation AND a.attcollation <> 0
-                     THEN quote_ident(cn.nspname) || '.' || quote_ident(co.collname) END AS collation,
+                     THEN cn.nspname::text END AS collation_schema,
+                co.collname::text AS collation_name,
                 a.attislocal, a.attinhcount::int4 AS attinhcount, a.attstorage, t.typstorage,
                 {stattarget} AS stattarget, {compression} AS compression,
                 a.attoptions::text[] AS options, a.attfdwoptions::text[] AS fdwoptions,
@@ -400,7 +400,12 @@ async fn read_columns(client: Conn<'_>, cat: &mut Catalog) -> Result<Columns> {
          ORDER BY a.attrelid, a.attnum",
         generated = since(v, 120000, "a.attgenerated", "''::\"char\""),
         identity = since(v, 100000, "a.attidentity", "''::\"char\""),
-        stattarget = since(v, 170000, "a.attstattarget::int4", "NULLIF(a.attstattarget, -1)::int4"),
+        stattarget = since(
+            v,
+            170000,
+            "a.attstattarget::int4",
+            "NULLIF(a.attstattarget, -1)::int4"
+        ),
         compression = since(v, 140000, "a.attcompression", "''::\"char\""),
         // 18 names NOT NULL constraints; a join, not a subquery per column (one lookup per
         // column would grow with the whole schema).
@@ -408,7 +413,9 @@ async fn read_columns(client: Conn<'_>, cat: &mut Catalog) -> Result<Columns> {
         // Kept only where needed (NOT VALID, commented, local where the column is not or the
         // reverse, or valid here but inherited from a parent's NOT VALID one): every NOT NULL
         // column has one.
-        nn_oid = since(v, 180000,
+        nn_oid = since(
+            v,
+            180000,
             "CASE WHEN NOT nc.convalidated OR nd.objoid IS NOT NULL
                        OR nc.conislocal <> a.attislocal
                        OR (NOT nc.conislocal AND EXISTS (
@@ -420,7 +427,9 @@ async fn read_columns(client: Conn<'_>, cat: &mut Catalog) -> Result<Columns> {
         ),
         nn_valid = since(v, 180000, "nc.convalidated", "true"),
         nn_local = since(v, 180000, "nc.conislocal", "true"),
-        nn_join = since(v, 180000,
+        nn_join = since(
+            v,
+            180000,
             "LEFT JOIN pg_constraint nc ON nc.conrelid = a.attrelid AND nc.contype = 'n'
                AND nc.conkey[1] = a.attnum
              LEFT JOIN pg_description nd ON nd.objoid = nc.oid
@@ -480,7 +489,9 @@ async fn read_columns(client: Conn<'_>, cat: &mut Catalog) -> Result<Columns> {
                 validated: r.get("nn_valid"),
                 is_local: r.get("nn_local"),
             }),
-            collation: r.get("collation"),
+            collation: r
+                .text_opt("collation_schema")
+                .map(|schema| (schema, r.text("collation_name"))),
             storage: (storage != ch(&r, "typstorage")).then_some(storage),
             stat_target: r.get("stattarget"),
             compression: opt_ch(&r, "compression"),

@@ -90,8 +90,12 @@ pub enum TypeKind {
     Composite {
         /// The `pg_class` OID behind the type (comments on attributes are keyed by it).
         relid: u32,
-        /// (name, type, collation)
-        attributes: Vec<(String, String, Option<String>)>,
+        /// (name, type, collation when not the type's default: (schema, name), unquoted)
+        attributes: Vec<(
+            String,
+            super::ColumnType,
+            Option<(super::CompactString, super::CompactString)>,
+        )>,
     },
     Range {
         subtype: String,

@@ -138,8 +138,8 @@ pub struct ColumnExtra {
     /// pg_dump does, where defined on this table), has a comment (found by its OID), or is
     /// local where the column is only inherited, or the reverse.
     pub not_null_constraint: Option<NotNullConstraint>,
-    /// Collation when it differs from the type's default, qualified+quoted.
-    pub collation: Option<String>,
+    /// Collation when it differs from the type's default: (schema, name), unquoted.
+    pub collation: Option<(CompactString, CompactString)>,
     /// `attstorage` when it differs from the type's default.
     pub storage: Option<char>,
     /// `attstattarget` when set (>= 0).
@@ -289,9 +289,9 @@ pub struct View {
     pub options: Vec<String>,
     /// `local` or `cascaded`.
     pub check_option: Option<String>,
-    /// Column names, types and non-default collations, for the dummy view that breaks a
-    /// dependency cycle.
-    pub columns: Vec<(String, ColumnType, Option<String>)>,
+    /// Column names, types and non-default collations ((schema, name), unquoted), for the
+    /// dummy view that breaks a dependency cycle.
+    pub columns: Vec<(String, ColumnType, Option<(CompactString, CompactString)>)>,
     /// Defaults set on view columns (`ALTER VIEW … ALTER COLUMN … SET DEFAULT`).
     pub column_defaults: Vec<(String, String)>,
     pub access_method: Option<String>,
@@ -320,8 +320,8 @@ pub struct Sequence {
     pub max: i64,
     pub cache: i64,
     pub cycle: bool,
-    /// `OWNED BY`: the owning table's OID, its qualified name and the column.
-    pub owned_by: Option<(u32, CompactString, CompactString)>,
+    /// `OWNED BY`: the column the sequence belongs to.
+    pub owned_by: Option<OwnedBy>,
     /// Belongs to an identity column (created with it, never on its own).
     pub identity: bool,
     /// `last_value` and `is_called`; `None` when it could not be read (no privilege).
@@ -330,6 +330,29 @@ pub struct Sequence {
     pub unlogged: bool,
     pub acl: Option<Vec<String>>,
     pub owner: CompactString,
+}
+
+/// The column a sequence is `OWNED BY`, as the catalog names it (unquoted).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct OwnedBy {
+    /// The owning table's OID.
+    pub table_oid: u32,
+    pub schema: CompactString,
+    pub table: CompactString,
+    pub column: CompactString,
+}
+
+impl OwnedBy {
+    /// Column `column` of table `schema.table` (OID `table_oid`).
+    pub fn new(table_oid: u32, schema: &str, table: &str, column: &str) -> OwnedBy {
+        OwnedBy {
+            table_oid,
+            schema: schema.into(),
+            table: table.into(),
+            column: column.into(),
+        }
+    }
 }
 
 /// An index (`pg_get_indexdef`) and what pg_dump attaches to it.

@@ -13,7 +13,10 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
         .sequences
         .iter()
         .filter(|s| s.identity)
-        .filter_map(|s| s.owned_by.as_ref().map(|(t, _, c)| ((*t, c.as_str()), s)))
+        .filter_map(|s| {
+            let o = s.owned_by.as_ref()?;
+            Some(((o.table_oid, o.column.as_str()), s))
+        })
         .collect();
     let tables = cat.table_by_oid();
     // A table's own checks go in its CREATE TABLE. A partition is created on its own and
@@ -304,7 +307,7 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
                 .map(|(c, t, coll)| {
                     let coll = coll
                         .as_ref()
-                        .map(|x| format!(" COLLATE {x}"))
+                        .map(|(schema, name)| format!(" COLLATE {}", qualified(schema, name)))
                         .unwrap_or_default();
                     format!("    NULL::{}{coll} AS {}", t.rendered, ident(c))
                 })
@@ -555,8 +558,8 @@ fn column_def(
     not_null_from_parents: bool,
 ) -> String {
     let mut s = format!("    {} {}", ident(&c.name), c.type_name());
-    if let Some(coll) = &c.extra().collation {
-        s += &format!(" COLLATE {coll}");
+    if let Some((schema, name)) = &c.extra().collation {
+        s += &format!(" COLLATE {}", qualified(schema, name));
     }
     match (c.generated, &c.default) {
         (Some('s'), Some(expr)) => s += &format!(" GENERATED ALWAYS AS ({expr}) STORED"),

@@ -28,9 +28,9 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
                     .map(|(n, ty, coll)| {
                         let c = coll
                             .as_ref()
-                            .map(|c| format!(" COLLATE {c}"))
+                            .map(|(schema, name)| format!(" COLLATE {}", qualified(schema, name)))
                             .unwrap_or_default();
-                        format!("\t{} {ty}{c}", ident(n))
+                        format!("\t{} {}{c}", ident(n), ty.rendered)
                     })
                     .collect::<Vec<_>>()
                     .join(",\n")
