@@ -6,8 +6,8 @@ use super::indexdef::{self, KeyColumn, Opclass, Opclasses, RawIndex};
 use super::row::Row;
 use super::{ch, opt_ch, query, query_each, since, Conn, USER_SCHEMAS};
 use crate::model::{
-    class, Catalog, Column, ColumnExtra, ColumnType, Constraint, Index, IndexExtra, ObjRef, Policy,
-    Rule, Statistic, Table, TableExtra, TypeKind, View,
+    class, Attribute, Catalog, Column, ColumnExtra, ColumnType, Constraint, Index, IndexExtra,
+    ObjRef, Policy, Rule, Statistic, Table, TableExtra, TypeKind, View,
 };
 use crate::Result;
 use std::collections::HashMap;
@@ -284,13 +284,7 @@ fn read_views(cat: &mut Catalog, rows: Vec<Row>, columns: &mut HashMap<u32, Vec<
                     any.then(|| (c.name.clone(), Box::new(x.clone())))
                 })
                 .collect(),
-            columns: cols
-                .into_iter()
-                .map(|c| {
-                    let collation = c.extra().collation.clone();
-                    (c.name.into(), ColumnType::clone(&c.ty), collation)
-                })
-                .collect(),
+            columns: cols.iter().map(Attribute::of_column).collect(),
             access_method: r.get("am"),
             acl: r.get("acl"),
             owner: r.text("owner"),
@@ -305,13 +299,7 @@ pub(super) fn fill_composite_types(cat: &mut Catalog, mut columns: HashMap<u32, 
     for t in &mut cat.types {
         if let TypeKind::Composite { relid, attributes } = &mut t.kind {
             if let Some(cols) = columns.remove(relid) {
-                *attributes = cols
-                    .into_iter()
-                    .map(|c| {
-                        let collation = c.extra().collation.clone();
-                        (c.name.into(), ColumnType::clone(&c.ty), collation)
-                    })
-                    .collect();
+                *attributes = cols.iter().map(Attribute::of_column).collect();
             }
         }
     }

@@ -90,12 +90,7 @@ pub enum TypeKind {
     Composite {
         /// The `pg_class` OID behind the type (comments on attributes are keyed by it).
         relid: u32,
-        /// (name, type, collation when not the type's default: (schema, name), unquoted)
-        attributes: Vec<(
-            String,
-            super::ColumnType,
-            Option<(super::CompactString, super::CompactString)>,
-        )>,
+        attributes: Vec<super::Attribute>,
     },
     Range {
         subtype: String,

@@ -173,6 +173,28 @@ static NO_EXTRA: ColumnExtra = ColumnExtra {
     acl: None,
 };
 
+/// A view's column or a composite type's attribute: what `CREATE TYPE … AS (…)` and a view's
+/// dummy `SELECT` list need of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct Attribute {
+    pub name: CompactString,
+    pub ty: ColumnType,
+    /// Collation when it differs from the type's default: (schema, name), unquoted.
+    pub collation: Option<(CompactString, CompactString)>,
+}
+
+impl Attribute {
+    /// The column `c` as an attribute.
+    pub fn of_column(c: &Column) -> Attribute {
+        Attribute {
+            name: c.name.clone(),
+            ty: c.ty.as_ref().clone(),
+            collation: c.extra().collation.clone(),
+        }
+    }
+}
+
 /// A column's type as `pg_attribute` and `pg_type` record it. Read these fields to know what
 /// a type is; [`ColumnType::rendered`] is only for writing SQL.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
@@ -289,9 +311,8 @@ pub struct View {
     pub options: Vec<String>,
     /// `local` or `cascaded`.
     pub check_option: Option<String>,
-    /// Column names, types and non-default collations ((schema, name), unquoted), for the
-    /// dummy view that breaks a dependency cycle.
-    pub columns: Vec<(String, ColumnType, Option<(CompactString, CompactString)>)>,
+    /// The columns, for the dummy view that breaks a dependency cycle.
+    pub columns: Vec<Attribute>,
     /// Defaults set on view columns (`ALTER VIEW … ALTER COLUMN … SET DEFAULT`).
     pub column_defaults: Vec<(String, String)>,
     pub access_method: Option<String>,

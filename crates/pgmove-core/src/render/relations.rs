@@ -304,12 +304,13 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
             let cols: Vec<String> = v
                 .columns
                 .iter()
-                .map(|(c, t, coll)| {
-                    let coll = coll
+                .map(|a| {
+                    let coll = a
+                        .collation
                         .as_ref()
                         .map(|(schema, name)| format!(" COLLATE {}", qualified(schema, name)))
                         .unwrap_or_default();
-                    format!("    NULL::{}{coll} AS {}", t.rendered, ident(c))
+                    format!("    NULL::{}{coll} AS {}", a.ty.rendered, ident(&a.name))
                 })
                 .collect();
             sql += &format!(" AS\nSELECT\n{};\n", cols.join(",\n"));
@@ -345,7 +346,7 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
         );
         sql += &owner(opts, || format!("{word} {name}"), &v.owner);
         sql += &comment(cat, class::PG_CLASS, v.oid, 0, || format!("{word} {name}"));
-        for (i, (col, _, _)) in v.columns.iter().enumerate() {
+        for (i, col) in v.columns.iter().map(|a| &a.name).enumerate() {
             sql += &comment(cat, class::PG_CLASS, v.oid, i as i32 + 1, || {
                 format!("COLUMN {name}.{}", ident(col))
             });

@@ -139,7 +139,7 @@ pub fn matview_specs(
             let cols: Vec<String> = v
                 .columns
                 .iter()
-                .map(|(name, ty, _)| column_expr(name, ty, exact_floats))
+                .map(|a| column_expr(&a.name, &a.ty, exact_floats))
                 .collect();
             TableSpec {
                 name: qualified(&v.schema, &v.name),

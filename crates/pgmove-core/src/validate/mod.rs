@@ -387,8 +387,12 @@ async fn compare_rows(
         .map(|v| (qualified(&v.schema, &v.name), v))
         .collect();
     let same_matview = |v: &crate::model::View| {
-        let names =
-            |v: &crate::model::View| v.columns.iter().map(|c| c.0.clone()).collect::<Vec<_>>();
+        let names = |v: &crate::model::View| {
+            v.columns
+                .iter()
+                .map(|c| c.name.to_string())
+                .collect::<Vec<_>>()
+        };
         selected.contains(&v.oid)
             && !sc
                 .extension_members
