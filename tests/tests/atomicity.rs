@@ -96,14 +96,9 @@ async fn existing_objects_and_missing_roles_are_refused_before_anything_runs() {
     let t = conn::connect_str(&tgt.conninfo("empty")).await.unwrap();
     let err = plan::check_target(&t, &cat, &p).await.unwrap_err();
     assert!(err.to_string().contains("only_on_source"), "{err}");
-    let p = plan::plan(
-        &cat,
-        Step::Schema,
-        &pgmove_core::render::Options {
-            owners: false,
-            privileges: false,
-        },
-    );
+    let mut opts = pgmove_core::render::Options::default();
+    opts.privileges = false;
+    let p = plan::plan(&cat, Step::Schema, &opts);
     plan::check_target(&t, &cat, &p).await.unwrap();
 }
 

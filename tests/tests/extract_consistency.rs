@@ -75,7 +75,7 @@ async fn ddl_committed_during_a_read_is_detected_and_read_again() {
     let view = cat.views.iter().find(|v| v.name == "names").unwrap();
     assert!(view.definition.contains("title"), "{}", view.definition);
     assert_eq!(
-        view.columns[0].0, "name",
+        view.columns[0].name, "name",
         "the view's own column keeps its name"
     );
     let idx = cat.indexes.iter().find(|i| i.name == "items_name").unwrap();

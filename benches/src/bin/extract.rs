@@ -28,7 +28,7 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     let started = Instant::now();
-    let cat = rt.block_on(async {
+    let (cat, stats) = rt.block_on(async {
         // As the CLI: two connections sharing one snapshot.
         let (a, b) =
             futures::try_join!(conn::connect_str(&conninfo), conn::connect_str(&conninfo))?;
@@ -36,7 +36,7 @@ fn main() -> anyhow::Result<()> {
         // As pg_dump --schema-only: definitions, not sequence states.
         let mut opts = catalog::ReadOptions::default();
         opts.sequence_state = false;
-        catalog::read_parallel(&clients, opts).await
+        catalog::read_with_stats(&clients, opts).await
     })?;
     let read = started.elapsed();
     let items = render::all(&cat, &render::Options::default());
@@ -54,7 +54,7 @@ fn main() -> anyhow::Result<()> {
         read.as_millis(),
         (total - read).as_millis(),
         total.as_millis(),
-        catalog::queries_sent(),
+        stats.queries,
         items.len(),
         sink.0,
     );

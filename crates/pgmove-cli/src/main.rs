@@ -269,10 +269,9 @@ pub(crate) fn named_file(e: pgmove_core::Error, path: Option<&str>) -> pgmove_co
 async fn run(cli: Cli) -> pgmove_core::Result<()> {
     match cli.command {
         Command::Schema(a) => {
-            let opts = render::Options {
-                owners: a.owners,
-                privileges: !a.no_privileges,
-            };
+            let mut opts = render::Options::default();
+            opts.owners = a.owners;
+            opts.privileges = !a.no_privileges;
             step(
                 &a.common,
                 Step::Schema,

@@ -122,6 +122,8 @@ async fn validate(a: &ValidateArgs) -> pgmove_core::Result<Report> {
                     pb.set_position(done as u64);
                     pb.set_message(table.to_string());
                 }
+                // A kind of progress this CLI does not show yet.
+                _ => {}
             }
         }
     })

@@ -70,7 +70,7 @@ pub async fn apply_in_transaction(
 /// not at all. They are the caller's fixed SQL, never rendered objects.
 ///
 /// The items are pipelined (sent ahead of the replies to earlier ones) on the one connection,
-/// in order: over a link with latency the run no longer waits a round trip per item. Errors,
+/// in order: over a link with latency the run does not wait a round trip per item. Errors,
 /// rollback and progress are as if they ran one after the other.
 pub async fn apply_in_transaction_with(
     client: &Client,

@@ -204,7 +204,7 @@ impl Filter {
             .collect();
         // A sequence OWNED BY a column follows its table, as in pg_dump.
         for s in &cat.sequences {
-            if let Some((table, _, _)) = &s.owned_by {
+            if let Some(table) = s.owned_by.as_ref().map(|o| &o.table_oid) {
                 if picked.contains(table) {
                     picked.insert(s.oid);
                 }

@@ -16,8 +16,8 @@ use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
 use std::sync::Arc;
 
-/// The items each item must follow, as one sorted edge list (compressed rows): at 10,000
-/// tables there are some 300,000 edges, and a set per item cost more memory than the items.
+/// The items each item must follow, as one sorted edge list (compressed rows): there are many
+/// times more edges than items, and a set per item would take more memory than the items.
 pub(crate) struct Deps {
     /// Item `i`'s dependencies are `to[start[i]..start[i + 1]]`, sorted, without repeats.
     start: Vec<u32>,

@@ -243,15 +243,10 @@ mod tests {
 
     /// A column type: `schema.name`, modifier, array dimensions, `typtype`.
     fn ty(schema: &str, name: &str, typmod: i32, dims: i16, kind: char) -> ColumnType {
-        ColumnType {
-            oid: 0,
-            schema: schema.into(),
-            name: name.into(),
-            kind,
-            typmod,
-            dims,
-            rendered: String::new().into(),
-        }
+        let mut t = ColumnType::new(0, schema, name, kind, "");
+        t.typmod = typmod;
+        t.dims = dims;
+        t
     }
 
     fn builtin(name: &str, typmod: i32) -> ColumnType {
@@ -259,20 +254,14 @@ mod tests {
     }
 
     fn domain(schema: &str, name: &str, base: ColumnType) -> TypeDef {
-        TypeDef {
-            oid: 0,
-            schema: schema.into(),
-            name: name.into(),
-            kind: TypeKind::Domain {
-                base,
-                collation: None,
-                default: None,
-                not_null: false,
-                constraints: vec![],
-            },
-            acl: None,
-            owner: String::new(),
-        }
+        let kind = TypeKind::Domain {
+            base,
+            collation: None,
+            default: None,
+            not_null: false,
+            constraints: vec![],
+        };
+        TypeDef::new(0, schema, name, kind)
     }
 
     #[test]
@@ -337,35 +326,16 @@ mod tests {
     }
 
     fn index(unique: bool, keys: Vec<IndexColumn>, predicate: Option<&str>) -> Index {
-        Index {
-            oid: 1,
-            schema: "s".into(),
-            name: "i".into(),
-            table_oid: 2,
-            definition: String::new(),
-            constraint_oid: None,
-            is_valid: true,
-            is_clustered: false,
-            is_replica_identity: false,
-            is_partitioned: false,
-            parts: Box::new(IndexParts {
-                method: "btree".into(),
-                unique,
-                keys: keys
-                    .into_iter()
-                    .map(|key| IndexKey {
-                        key,
-                        opclass: ("pg_catalog".into(), "int4_ops".into()),
-                        descending: false,
-                        nulls_first: false,
-                    })
-                    .collect(),
-                include: vec!["d".into()],
-                predicate: predicate.map(String::from),
-                ..Default::default()
-            }),
-            extra: None,
-        }
+        let mut parts = IndexParts::default();
+        parts.method = "btree".into();
+        parts.unique = unique;
+        parts.keys = keys
+            .into_iter()
+            .map(|key| IndexKey::new(key, ("pg_catalog".into(), "int4_ops".into())))
+            .collect();
+        parts.include = vec!["d".into()];
+        parts.predicate = predicate.map(String::from);
+        Index::new(1, "s", "i", 2, parts)
     }
 
     #[test]

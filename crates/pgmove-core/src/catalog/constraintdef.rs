@@ -1,8 +1,8 @@
 //! Primary key, unique, foreign key and check definitions built from `pg_constraint`'s own
 //! columns, as `pg_get_constraintdef(oid)` prints them.
 //!
-//! For the same reason as `indexdef`: in a fresh backend the server's deparser costs tens of
-//! microseconds per constraint in cache misses, while the three kinds of keys are nothing but
+//! For the same reason as `indexdef`: the server's deparser costs cache misses per constraint,
+//! while the three kinds of keys are nothing but
 //! column lists, a referenced table and a few flags. A check is its expression (printed by
 //! `exprdef`, when it can) and two flags. Exclusion constraints, constraint triggers, and on
 //! PostgreSQL 18 `WITHOUT OVERLAPS`/`PERIOD` keys and `NOT ENFORCED` foreign keys and checks

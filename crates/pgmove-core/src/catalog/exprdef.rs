@@ -2,10 +2,9 @@
 //! trees (`pg_constraint.conbin`, `pg_index.indpred`), as `pg_get_expr(tree, relid)` prints them.
 //!
 //! Why: to print an expression that may name columns, the server's deparser first builds a
-//! deparse context for the table, which opens the relation and builds its relcache entry: about
-//! 55 µs per table in a fresh backend, so `pg_get_constraintdef` on the CHECK constraints and
-//! `pg_get_expr` on the index predicates of a 10,000-table database cost each reader connection
-//! about half a second. The commonest expressions are small — a column compared with an integer
+//! deparse context for the table, which opens the relation and builds its relcache entry, once
+//! per table for `pg_get_constraintdef` on the CHECK constraints and `pg_get_expr` on the index
+//! predicates: a cost that grows with the number of tables. The commonest expressions are small — a column compared with an integer
 //! or a string, `IS NULL`, `AND`/`OR`/`NOT` of those — and their text follows from the tree and
 //! the operator and column names alone.
 //!

@@ -1,10 +1,9 @@
 //! Index definitions built from `pg_index`'s own columns, as `pg_get_indexdef(oid)` prints them.
 //!
-//! `pg_get_indexdef` was the most expensive call of a catalog read: in a fresh backend it costs
-//! about 30 µs per index (syscache misses for the index, its table, access method, operator
-//! classes and collations), a second of a 10,000-table read, while the columns it reads come
-//! back in a plain scan of `pg_index` in milliseconds. So pgmove reads the columns and prints
-//! the definition itself for the indexes whose definition follows from them alone: plain
+//! Why: `pg_get_indexdef` costs the server a round of cache misses per index (the index, its
+//! table, access method, operator classes and collations), which adds up with the number of
+//! indexes, while the columns it reads come back from a plain scan of `pg_index`. So pgmove
+//! reads the columns and prints the definition itself for the indexes whose definition follows from them alone: plain
 //! columns (no expressions), operator classes that are the default for the column's type or
 //! named, no collation other than the column's, no per-column opclass options, no storage
 //! parameters, not a partitioned index. Everything else — and any index this module is not

@@ -2,7 +2,7 @@
 //! languages, transforms, conversions, default privileges and privileges of system objects: the
 //! kinds most databases have few of, each still read in one query.
 
-use super::{ch, not_member, query_many, since, USER_SCHEMAS};
+use super::{ch, not_member, query_many, since, Conn, USER_SCHEMAS};
 use crate::model::{
     Catalog, Conversion, DefaultPrivilege, EventTrigger, ForeignDataWrapper, ForeignServer,
     Language, Publication, PublicationTable, SecurityLabel, Subscription, SystemAcl,
@@ -10,9 +10,8 @@ use crate::model::{
 };
 use crate::Result;
 use std::collections::HashMap;
-use tokio_postgres::Client;
 
-pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
+pub(super) async fn read(client: Conn<'_>, cat: &mut Catalog) -> Result<()> {
     let v = cat.server_version;
     let truncate = since(v, 110000, "x.pubtruncate", "false");
     let wrappers = format!(
@@ -457,7 +456,7 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
 /// The subscriptions of the database `client` reads, with their options other than the
 /// defaults (`WITH` values as `CREATE SUBSCRIPTION` takes them). Only where the role may read
 /// their connection strings.
-async fn read_subscriptions_of(client: &Client, cat: &mut Catalog) -> Result<()> {
+async fn read_subscriptions_of(client: Conn<'_>, cat: &mut Catalog) -> Result<()> {
     let v = cat.server_version;
     let sql = format!(
         "SELECT s.oid, s.subname::text AS name, s.subconninfo AS conninfo,

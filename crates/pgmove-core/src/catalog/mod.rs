@@ -92,17 +92,38 @@ pub(crate) const USER_SCHEMAS: &str =
 /// changing.
 pub const MAX_ATTEMPTS: u32 = 4;
 
-static QUERIES: AtomicUsize = AtomicUsize::new(0);
-
-/// Statements the catalog readers have sent in this process (all connections, all reads): a
-/// hook for the extraction benchmark and its test, process-wide, so not for library users.
-#[doc(hidden)]
-pub fn queries_sent() -> usize {
-    QUERIES.load(Ordering::Relaxed)
+/// What one read cost, from [`read_with_stats`]. It describes that read only: no count is kept
+/// between reads or shared by two of them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ReadStats {
+    /// Statements sent to the server, on every connection and in every attempt, transaction
+    /// control included. It does not grow with the number of objects (see the module
+    /// documentation), which is what the extraction benchmark and its test check.
+    pub queries: usize,
+    /// How many times the catalog was read: 1, or more when DDL committed during a read.
+    pub attempts: u32,
 }
 
-fn count(n: usize) {
-    QUERIES.fetch_add(n, Ordering::Relaxed);
+/// One connection of a read, with that read's count of statements sent. Readers send only
+/// through it, so that [`ReadStats::queries`] counts every statement of the read; it is never
+/// kept past the read.
+#[derive(Clone, Copy)]
+pub(crate) struct Conn<'a> {
+    client: &'a Client,
+    sent: &'a AtomicUsize,
+}
+
+impl<'a> Conn<'a> {
+    pub(crate) fn new(client: &'a Client, sent: &'a AtomicUsize) -> Self {
+        Conn { client, sent }
+    }
+
+    /// The connection, to send `n` statements on it (counted now).
+    pub(crate) fn send(self, n: usize) -> &'a Client {
+        self.sent.fetch_add(n, Ordering::Relaxed);
+        self.client
+    }
 }
 
 /// Read the whole catalog of the database `client` is connected to.
@@ -134,7 +155,7 @@ impl Default for ReadOptions {
 
 /// [`read`] with [`ReadOptions`].
 pub async fn read_with(client: &Client, opts: ReadOptions) -> Result<Catalog> {
-    read_attempts(std::slice::from_ref(client), opts, |_, _| async {}).await
+    read_parallel(std::slice::from_ref(client), opts).await
 }
 
 /// [`read_with`] on two connections to the same database at once, for a read in about half
@@ -156,6 +177,25 @@ pub async fn read_with(client: &Client, opts: ReadOptions) -> Result<Catalog> {
 /// # Ok(()) }
 /// ```
 pub async fn read_parallel(clients: &[Client], opts: ReadOptions) -> Result<Catalog> {
+    Ok(read_with_stats(clients, opts).await?.0)
+}
+
+/// [`read_parallel`] (on one connection or two), also telling what the read cost: how many
+/// statements it sent and how many attempts it took.
+///
+/// ```no_run
+/// # async fn demo() -> pgmove_core::Result<()> {
+/// use pgmove_core::{catalog, conn};
+/// let client = conn::connect_str("host=db1 dbname=app").await?;
+/// let (cat, stats) =
+///     catalog::read_with_stats(&[client], catalog::ReadOptions::default()).await?;
+/// println!("{} tables in {} queries", cat.tables.len(), stats.queries);
+/// # Ok(()) }
+/// ```
+pub async fn read_with_stats(
+    clients: &[Client],
+    opts: ReadOptions,
+) -> Result<(Catalog, ReadStats)> {
     read_attempts(clients, opts, |_, _| async {}).await
 }
 
@@ -164,13 +204,15 @@ pub async fn read_parallel(clients: &[Client], opts: ReadOptions) -> Result<Cata
 /// at its start, but sequence states must be read after the rows were copied: a value taken
 /// before the copy may be behind rows the copy moved.
 pub async fn refresh_sequence_state(client: &Client, cat: &mut Catalog) -> Result<()> {
-    begin_read(client).await?;
+    // Counted as any read's statements are; this one reports no figures.
+    let sent = AtomicUsize::new(0);
+    let conn = Conn::new(client, &sent);
+    begin_read(conn).await?;
     let mut fresh = Catalog {
         server_version: cat.server_version,
         ..Default::default()
     };
-    let read = sequences::read(client, &mut fresh, true).await;
-    count(1);
+    let read = sequences::read(conn, &mut fresh, true).await;
     let _ = client.batch_execute("ROLLBACK").await;
     read?;
     let states: std::collections::HashMap<u32, (Option<i64>, bool)> = fresh
@@ -209,7 +251,7 @@ where
     F: FnMut(u32, Stage) -> Fut,
     Fut: Future<Output = ()>,
 {
-    read_attempts(clients, opts, hook).await
+    Ok(read_attempts(clients, opts, hook).await?.0)
 }
 
 /// Opens a read's transaction: one snapshot for every query.
@@ -229,9 +271,9 @@ const READ_SETTINGS: &str = "SELECT pg_catalog.set_config('search_path', '', tru
        FROM pg_catalog.pg_settings WHERE name IN ('max_parallel_workers_per_gather', 'jit');";
 
 /// Open a read's transaction on `client` (the first connection: its snapshot is the read's).
-async fn begin_read(client: &Client) -> Result<()> {
-    count(1);
+async fn begin_read(client: Conn<'_>) -> Result<()> {
     client
+        .send(1)
         .batch_execute(&format!("{BEGIN_READ}\n{READ_SETTINGS}"))
         .await
         .map_err(|e| Error::db(e, None, Some("BEGIN")))
@@ -241,26 +283,25 @@ async fn read_attempts<F, Fut>(
     clients: &[Client],
     opts: ReadOptions,
     mut hook: F,
-) -> Result<Catalog>
+) -> Result<(Catalog, ReadStats)>
 where
     F: FnMut(u32, Stage) -> Fut,
     Fut: Future<Output = ()>,
 {
+    let sent = AtomicUsize::new(0);
     let first = clients
         .first()
         .ok_or_else(|| Error::Invalid("no connection to read the catalog with".into()))?;
+    let first = Conn::new(first, &sent);
     for attempt in 0..MAX_ATTEMPTS {
         begin_read(first).await?;
         let second = match clients.get(1) {
-            Some(c) => share_snapshot(first, c).await?,
+            Some(c) => share_snapshot(first, Conn::new(c, &sent)).await?,
             None => None,
         };
         let result = read_in_snapshot(first, second, opts, &mut hook, attempt).await;
         // Read-only: rolling back is the same as committing, and also cleans up after an error.
-        let rollback = || {
-            count(1);
-            first.batch_execute("ROLLBACK")
-        };
+        let rollback = || first.send(1).batch_execute("ROLLBACK");
         let unchanged = match second {
             None => {
                 let _ = rollback().await;
@@ -272,7 +313,6 @@ where
             Some(second) => {
                 // The server's transaction snapshot once the read's has ended, asked in the
                 // same round trip as the ROLLBACK (pipelined).
-                count(1);
                 let (_, now) = futures::join!(
                     rollback(),
                     text_row(first, "SELECT txid_current_snapshot()::text")
@@ -293,13 +333,16 @@ where
                     Ok((after == before).then_some(cat))
                 }
                 .await;
-                count(1);
-                let _ = second.batch_execute("ROLLBACK").await;
+                let _ = second.send(1).batch_execute("ROLLBACK").await;
                 checked?
             }
         };
         if let Some(cat) = unchanged {
-            return Ok(cat);
+            let stats = ReadStats {
+                queries: sent.load(Ordering::Relaxed),
+                attempts: attempt + 1,
+            };
+            return Ok((cat, stats));
         }
         tracing::info!(
             "the source's catalog changed during read {}; reading again",
@@ -313,15 +356,14 @@ where
 
 /// Give `second` the snapshot of `first`'s open transaction. `None` (all reading then happens
 /// on `first`) when the server cannot export one; `first`'s transaction is then open again.
-async fn share_snapshot<'a>(first: &Client, second: &'a Client) -> Result<Option<&'a Client>> {
-    count(1);
+async fn share_snapshot<'a>(first: Conn<'_>, second: Conn<'a>) -> Result<Option<Conn<'a>>> {
     let id = match text_row(first, "SELECT pg_export_snapshot()").await {
         Ok(row) => row.into_iter().next().unwrap_or_default(),
         Err(e) => {
             tracing::debug!("reading on one connection: cannot export a snapshot: {e}");
             // The failed statement aborted the transaction: start it again.
-            count(1);
             first
+                .send(1)
                 .batch_execute("ROLLBACK")
                 .await
                 .map_err(|e| Error::db(e, None, Some("ROLLBACK")))?;
@@ -329,8 +371,8 @@ async fn share_snapshot<'a>(first: &Client, second: &'a Client) -> Result<Option
             return Ok(None);
         }
     };
-    count(1);
     second
+        .send(1)
         .batch_execute(&format!(
             "{BEGIN_READ}\nSET TRANSACTION SNAPSHOT {};\n{READ_SETTINGS}",
             crate::quote::literal(&id),
@@ -341,8 +383,8 @@ async fn share_snapshot<'a>(first: &Client, second: &'a Client) -> Result<Option
 }
 
 async fn read_in_snapshot<F, Fut>(
-    first: &Client,
-    second: Option<&Client>,
+    first: Conn<'_>,
+    second: Option<Conn<'_>>,
     opts: ReadOptions,
     hook: &mut F,
     attempt: u32,
@@ -351,7 +393,6 @@ where
     F: FnMut(u32, Stage) -> Fut,
     Fut: Future<Output = ()>,
 {
-    count(1);
     let row = text_row(
         first,
         "SELECT current_setting('server_version_num'), txid_current_snapshot()::text",
@@ -557,7 +598,7 @@ const FINGERPRINT_CATALOGS: &[(&str, i32, &str)] = &[
 
 /// The catalog fingerprint (see the module documentation): one text, equal before and after a
 /// read exactly when no DDL committed in between (up to hash collisions).
-async fn fingerprint(client: &Client, version: i32) -> Result<String> {
+async fn fingerprint(client: Conn<'_>, version: i32) -> Result<String> {
     let parts: Vec<String> = FINGERPRINT_CATALOGS
         .iter()
         .filter(|(_, min, _)| version >= *min)
@@ -618,7 +659,7 @@ pub(crate) fn not_member(catalog: &str, alias: &str, internal: bool) -> String {
 }
 
 /// Run one catalog query, naming it in the error when it fails.
-pub(crate) async fn query(client: &Client, what: &str, sql: &str) -> Result<Vec<Row>> {
+pub(crate) async fn query(client: Conn<'_>, what: &str, sql: &str) -> Result<Vec<Row>> {
     let mut rows = Vec::new();
     query_each(client, what, sql, |r| rows.push(r)).await?;
     Ok(rows)
@@ -630,7 +671,7 @@ pub(crate) async fn query(client: &Client, what: &str, sql: &str) -> Result<Vec<
 /// SQL text (a catalog this server does not have) gives no rows and sends nothing. On failure
 /// the error is the one that caused the others' (see [`cause`]).
 pub(crate) async fn query_many<const N: usize>(
-    client: &Client,
+    client: Conn<'_>,
     queries: [(&str, String); N],
 ) -> Result<[Vec<Row>; N]> {
     let results = futures::future::join_all(queries.iter().map(|(what, sql)| async move {
@@ -654,13 +695,12 @@ pub(crate) async fn query_many<const N: usize>(
 /// tables, sequences, constraints, indexes…) use it directly: collected first, their rows would
 /// sit in memory beside the model built from them.
 pub(crate) async fn query_each(
-    client: &Client,
+    client: Conn<'_>,
     what: &str,
     sql: &str,
     mut each: impl FnMut(Row),
 ) -> Result<()> {
     use futures::TryStreamExt;
-    count(1);
     let started = std::time::Instant::now();
     let fail = |e| {
         Error::db(
@@ -672,6 +712,7 @@ pub(crate) async fn query_each(
     // Unprepared (`query_typed_raw`: parse, bind and execute in one message): one round trip
     // instead of two, and nothing to prepare, as none of these queries runs twice.
     let stream = client
+        .send(1)
         .query_typed_raw(
             sql,
             std::iter::empty::<(i32, tokio_postgres::types::Type)>(),
@@ -695,8 +736,9 @@ pub(crate) async fn query_each(
 
 /// The first row of a small query, its values as text (NULL as empty): the simple-query
 /// protocol, so one round trip, where `query_one` would prepare first (two).
-async fn text_row(client: &Client, sql: &str) -> Result<Vec<String>> {
+async fn text_row(client: Conn<'_>, sql: &str) -> Result<Vec<String>> {
     let messages = client
+        .send(1)
         .simple_query(sql)
         .await
         .map_err(|e| Error::db(e, None, Some(sql)))?;

@@ -4,15 +4,14 @@ use super::constraintdef::{self, RawCheck, RawKey};
 use super::exprdef::{self, Operator, Operators};
 use super::indexdef::{self, KeyColumn, Opclass, Opclasses, RawIndex};
 use super::row::Row;
-use super::{ch, opt_ch, query, query_each, since, USER_SCHEMAS};
+use super::{ch, opt_ch, query, query_each, since, Conn, USER_SCHEMAS};
 use crate::model::{
-    class, Catalog, Column, ColumnExtra, ColumnType, Constraint, Index, IndexExtra, ObjRef, Policy,
-    Rule, Statistic, Table, TableExtra, TypeKind, View,
+    class, Attribute, Catalog, Column, ColumnExtra, ColumnType, Constraint, Index, IndexExtra,
+    ObjRef, Policy, Rule, Statistic, Table, TableExtra, TypeKind, View,
 };
 use crate::Result;
 use std::collections::HashMap;
 use std::sync::Arc;
-use tokio_postgres::Client;
 
 /// Tables, views, columns, indexes, triggers, rules, policies and statistics. Returns the
 /// columns of composite types, for [`fill_composite_types`], and every column by (table,
@@ -22,9 +21,9 @@ use tokio_postgres::Client;
 /// Two groups of queries, each sent at once (pipelined, see the module documentation): first
 /// the columns and what needs nothing else (operators, operator classes, inheritance,
 /// triggers, rules, policies, statistics), then what is built with the columns (tables,
-/// views, indexes). Each reader fills its own part of the model; `cat` absorbs them in the
-/// order the reads used to run one after the other.
-pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<(Columns, Operators)> {
+/// views, indexes). Each reader fills its own part of the model; `cat` absorbs them in a fixed
+/// order, so the model does not depend on which query finishes first.
+pub(super) async fn read(client: Conn<'_>, cat: &mut Catalog) -> Result<(Columns, Operators)> {
     let part = || Catalog {
         server_version: cat.server_version,
         ..Default::default()
@@ -83,7 +82,7 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<(Columns,
 }
 
 /// Inheritance parents that are not partition parents, in order, by child.
-async fn read_inherits(client: &Client, v: i32) -> Result<HashMap<u32, Vec<Parent>>> {
+async fn read_inherits(client: Conn<'_>, v: i32) -> Result<HashMap<u32, Vec<Parent>>> {
     let mut inherits: HashMap<u32, Vec<Parent>> = HashMap::new();
     // Declarative partitioning arrived in 10: before, every pg_inherits row is inheritance.
     let not_partition = since(v, 100000, "NOT c.relispartition", "true");
@@ -120,7 +119,7 @@ type Parent = (
 
 /// Tables, with the columns and inheritance parents read before.
 async fn read_tables(
-    client: &Client,
+    client: Conn<'_>,
     cat: &mut Catalog,
     columns: &mut HashMap<u32, Vec<Column>>,
     inherits: &mut HashMap<u32, Vec<Parent>>,
@@ -160,7 +159,7 @@ async fn read_tables(
             "CASE WHEN c.relkind = 'p' THEN pg_get_partkeydef(c.oid) END",
             "NULL::text"
         ),
-        // A join, not a subquery per table (a scan of pg_am each: 10 to 30 ms at 10,000).
+        // A join, not a subquery per table (which would scan pg_am once per table).
         am = since(v, 120000, "am.amname::text", "NULL::text"),
         // A partitioned table has one from 17 (what its partitions take by default).
         am_join = match v >= 170000 {
@@ -214,8 +213,7 @@ async fn read_tables(
 
 /// The views query. From each view's and matview's `_RETURN` rule (every one has exactly one,
 /// which it needs), of a relation made after initdb (as every one in a user schema is): found
-/// by the index on pg_rewrite, where relkind scanned all of pg_class (~50 -> 0.2 ms at 10,000
-/// tables).
+/// by the index on pg_rewrite, where a filter on relkind would scan all of pg_class.
 fn views_sql(v: i32) -> String {
     format!(
         "SELECT c.oid, n.nspname::text AS schema, c.relname::text AS name, c.relkind,
@@ -286,13 +284,7 @@ fn read_views(cat: &mut Catalog, rows: Vec<Row>, columns: &mut HashMap<u32, Vec<
                     any.then(|| (c.name.clone(), Box::new(x.clone())))
                 })
                 .collect(),
-            columns: cols
-                .into_iter()
-                .map(|c| {
-                    let collation = c.extra().collation.clone();
-                    (c.name.into(), ColumnType::clone(&c.ty), collation)
-                })
-                .collect(),
+            columns: cols.iter().map(Attribute::of_column).collect(),
             access_method: r.get("am"),
             acl: r.get("acl"),
             owner: r.text("owner"),
@@ -307,14 +299,7 @@ pub(super) fn fill_composite_types(cat: &mut Catalog, mut columns: HashMap<u32, 
     for t in &mut cat.types {
         if let TypeKind::Composite { relid, attributes } = &mut t.kind {
             if let Some(cols) = columns.remove(relid) {
-                *attributes = cols
-                    .into_iter()
-                    .map(|c| {
-                        let collation = c.extra().collation.clone();
-                        let ty = c.type_name().to_string();
-                        (c.name.into(), ty, collation)
-                    })
-                    .collect();
+                *attributes = cols.iter().map(Attribute::of_column).collect();
             }
         }
     }
@@ -366,9 +351,8 @@ pub(super) type Columns = (HashMap<u32, Vec<Column>>, HashMap<(u32, i16), KeyCol
 ///
 /// Defaults are deparsed with `pg_get_expr(adbin, 0)`: a default cannot refer to a column (only
 /// a generated column's expression can), and with a relation the deparser opens it to learn its
-/// column names, building a relcache entry per table — 0.6 s of server time for the 30,000
-/// defaults of 10,000 tables in a fresh backend, against 0.09 s without. The text is the same.
-async fn read_columns(client: &Client, cat: &mut Catalog) -> Result<Columns> {
+/// column names, building a relcache entry per table. The text is the same either way.
+async fn read_columns(client: Conn<'_>, cat: &mut Catalog) -> Result<Columns> {
     let v = cat.server_version;
     let sql = format!(
         "SELECT a.attrelid, a.attnum, a.attname::text AS name,
@@ -378,7 +362,8 @@ async fn read_columns(client: &Client, cat: &mut Catalog) -> Result<Columns> {
                      ELSE pg_get_expr(d.adbin, d.adrelid) END AS default, d.oid AS attrdef,
                 {generated} AS generated, {identity} AS identity,
                 CASE WHEN a.attcollation <> t.typcollation AND a.attcollation <> 0
-                     THEN quote_ident(cn.nspname) || '.' || quote_ident(co.collname) END AS collation,
+                     THEN cn.nspname::text END AS collation_schema,
+                co.collname::text AS collation_name,
                 a.attislocal, a.attinhcount::int4 AS attinhcount, a.attstorage, t.typstorage,
                 {stattarget} AS stattarget, {compression} AS compression,
                 a.attoptions::text[] AS options, a.attfdwoptions::text[] AS fdwoptions,
@@ -403,15 +388,22 @@ async fn read_columns(client: &Client, cat: &mut Catalog) -> Result<Columns> {
          ORDER BY a.attrelid, a.attnum",
         generated = since(v, 120000, "a.attgenerated", "''::\"char\""),
         identity = since(v, 100000, "a.attidentity", "''::\"char\""),
-        stattarget = since(v, 170000, "a.attstattarget::int4", "NULLIF(a.attstattarget, -1)::int4"),
+        stattarget = since(
+            v,
+            170000,
+            "a.attstattarget::int4",
+            "NULLIF(a.attstattarget, -1)::int4"
+        ),
         compression = since(v, 140000, "a.attcompression", "''::\"char\""),
-        // 18 names NOT NULL constraints; a join, not a subquery per column (seconds at 10,000
-        // tables).
+        // 18 names NOT NULL constraints; a join, not a subquery per column (one lookup per
+        // column would grow with the whole schema).
         nn_name = since(v, 180000, "nc.conname::text", "NULL::text"),
         // Kept only where needed (NOT VALID, commented, local where the column is not or the
         // reverse, or valid here but inherited from a parent's NOT VALID one): every NOT NULL
         // column has one.
-        nn_oid = since(v, 180000,
+        nn_oid = since(
+            v,
+            180000,
             "CASE WHEN NOT nc.convalidated OR nd.objoid IS NOT NULL
                        OR nc.conislocal <> a.attislocal
                        OR (NOT nc.conislocal AND EXISTS (
@@ -423,7 +415,9 @@ async fn read_columns(client: &Client, cat: &mut Catalog) -> Result<Columns> {
         ),
         nn_valid = since(v, 180000, "nc.convalidated", "true"),
         nn_local = since(v, 180000, "nc.conislocal", "true"),
-        nn_join = since(v, 180000,
+        nn_join = since(
+            v,
+            180000,
             "LEFT JOIN pg_constraint nc ON nc.conrelid = a.attrelid AND nc.contype = 'n'
                AND nc.conkey[1] = a.attnum
              LEFT JOIN pg_description nd ON nd.objoid = nc.oid
@@ -483,7 +477,9 @@ async fn read_columns(client: &Client, cat: &mut Catalog) -> Result<Columns> {
                 validated: r.get("nn_valid"),
                 is_local: r.get("nn_local"),
             }),
-            collation: r.get("collation"),
+            collation: r
+                .text_opt("collation_schema")
+                .map(|schema| (schema, r.text("collation_name"))),
             storage: (storage != ch(&r, "typstorage")).then_some(storage),
             stat_target: r.get("stattarget"),
             compression: opt_ch(&r, "compression"),
@@ -499,7 +495,7 @@ async fn read_columns(client: &Client, cat: &mut Catalog) -> Result<Columns> {
     })
     .await?;
     // A table's columns arrive one by one, and a vector grown by pushes has room for up to
-    // twice as many: at 500,000 columns that is tens of MB of nothing.
+    // twice as many, memory that holds nothing.
     for cols in out.values_mut() {
         cols.shrink_to_fit();
     }
@@ -510,14 +506,14 @@ async fn read_columns(client: &Client, cat: &mut Catalog) -> Result<Columns> {
 /// from `sql`, which takes the oids as `$1`: one query for everything pgmove could not print
 /// itself. `None` for an object dropped since the snapshot (the fingerprint then reads again).
 async fn server_definitions(
-    client: &Client,
+    client: Conn<'_>,
     what: &str,
     sql: &str,
     pending: &[(usize, u32)],
 ) -> Result<HashMap<u32, Option<String>>> {
     let oids: Vec<u32> = pending.iter().map(|(_, oid)| *oid).collect();
-    super::count(1);
     Ok(client
+        .send(1)
         .query_typed(sql, &[(&oids, tokio_postgres::types::Type::OID_ARRAY)])
         .await
         .map_err(|e| {
@@ -534,7 +530,7 @@ async fn server_definitions(
 
 /// Every operator class, and the implicit binary-coercible casts: what tells whether an index
 /// column's class is its type's default (see `indexdef`).
-async fn read_opclasses(client: &Client) -> Result<Opclasses> {
+async fn read_opclasses(client: Conn<'_>) -> Result<Opclasses> {
     let mut out = Opclasses::default();
     for r in query(
         client,
@@ -579,7 +575,7 @@ async fn read_opclasses(client: &Client) -> Result<Opclasses> {
 }
 
 /// The operators of `pg_catalog`, for the expressions `exprdef` prints.
-async fn read_operators(client: &Client) -> Result<Operators> {
+async fn read_operators(client: Conn<'_>) -> Result<Operators> {
     let mut out = Operators::default();
     for r in query(client, "operators", exprdef::OPERATORS_SQL).await? {
         out.by_oid.insert(
@@ -611,7 +607,7 @@ pub(super) type PendingKeys = Vec<(usize, u32, RawDefinition, bool)>;
 /// Constraints on tables. Exclusion constraints, constraint triggers and the checks pgmove
 /// does not print come with the server's definition; keys, foreign keys and the other checks
 /// come back as [`PendingKeys`], for [`finish_constraints`] once the columns are known.
-pub(super) async fn read_constraints(client: &Client, cat: &mut Catalog) -> Result<PendingKeys> {
+pub(super) async fn read_constraints(client: Conn<'_>, cat: &mut Catalog) -> Result<PendingKeys> {
     let v = cat.server_version;
     let parent = since(v, 110000, "co.conparentid", "0::oid");
     let plain_kind = since(
@@ -638,7 +634,7 @@ pub(super) async fn read_constraints(client: &Client, cat: &mut Catalog) -> Resu
     let key_count = since(v, 110000, "ix.indnkeyatts::int4", "ix.indnatts::int4");
     let mut pending = Vec::new();
     // Only what a join can match is hashed: foreign keys reference tables, keys' indexes are
-    // unique (at 10,000 tables, 10,000 rows of pg_class, not 70,000; 20,000 of pg_index).
+    // unique (so only tables of pg_class, and only unique indexes of pg_index).
     query_each(
         client,
         "constraints",
@@ -755,7 +751,7 @@ pub(super) async fn read_constraints(client: &Client, cat: &mut Catalog) -> Resu
 /// columns and operators (see `constraintdef`, `exprdef`), or, for any it cannot build, from
 /// the server's `pg_get_constraintdef` in one query. Runs inside the read's snapshot.
 pub(super) async fn finish_constraints(
-    client: &Client,
+    client: Conn<'_>,
     cat: &mut Catalog,
     pending: PendingKeys,
     columns: &HashMap<(u32, i16), KeyColumn>,
@@ -795,7 +791,7 @@ pub(super) async fn finish_constraints(
 }
 
 async fn read_indexes(
-    client: &Client,
+    client: Conn<'_>,
     cat: &mut Catalog,
     columns: &HashMap<(u32, i16), KeyColumn>,
     operators: &Operators,
@@ -807,8 +803,8 @@ async fn read_indexes(
     let nulls_not_distinct = since(v, 150000, "i.indnullsnotdistinct", "false");
     let mut pending = Vec::new();
     // The constraint and the columns' options and statistics targets by joins, not subqueries
-    // per index: at 10,000 tables those were 30,000 index scans each (about 60 ms apiece) and a
-    // scan of all of pg_attribute; now one scan of pg_attribute keeps its few rows with either.
+    // per index (several index scans per index, and a scan of all of pg_attribute): one scan of
+    // pg_attribute keeps its few rows with either.
     query_each(
         client,
         "indexes",
@@ -919,8 +915,8 @@ async fn read_indexes(
                                 FROM generate_series(1, i.indnatts::int4) k
                                 WHERE i.indkey[k - 1] = 0 ORDER BY k) AS expressions
                    FROM pg_index i WHERE i.indexrelid = ANY($1)";
-        super::count(1);
         let rows = client
+            .send(1)
             .query_typed(sql, &[(&oids, tokio_postgres::types::Type::OID_ARRAY)])
             .await
             .map_err(|e| {
@@ -963,15 +959,15 @@ async fn read_indexes(
             }
         }
     }
-    // Ordered here, not by the query: at 100,000 tables its 300,000 wide rows spilled the
-    // server's sort to disk (1.5 s of a 7 s query), while the client sorts them in milliseconds.
+    // Ordered here, not by the query: on large schemas the server's sort of these wide rows
+    // spills to disk, while the client sorts them in memory.
     cat.indexes
         .sort_unstable_by(|a, b| (&a.schema, &a.name).cmp(&(&b.schema, &b.name)));
     Ok(())
 }
 
 /// Extended statistics (10+).
-async fn read_statistics(client: &Client, cat: &mut Catalog) -> Result<()> {
+async fn read_statistics(client: Conn<'_>, cat: &mut Catalog) -> Result<()> {
     let v = cat.server_version;
     if v >= 100000 {
         let target = since(v, 130000, "s.stxstattarget::int4", "NULL::int4");
@@ -1000,7 +996,7 @@ async fn read_statistics(client: &Client, cat: &mut Catalog) -> Result<()> {
     Ok(())
 }
 
-async fn read_triggers_rules(client: &Client, cat: &mut Catalog) -> Result<()> {
+async fn read_triggers_rules(client: Conn<'_>, cat: &mut Catalog) -> Result<()> {
     let v = cat.server_version;
     // Clones of a parent's trigger come with the partition; one whose enabled state differs
     // from its parent's is read for that state.

@@ -1,6 +1,6 @@
 //! Functions, procedures, aggregates, operators and casts.
 
-use super::{ch, not_member, query_many, since, USER_SCHEMAS};
+use super::{ch, not_member, query_many, since, Conn, USER_SCHEMAS};
 use crate::model::{
     class, AccessMethod, Aggregate, Argument, Cast, Catalog, FuncMember, Function, ObjRef, OpClass,
     OpFamily, OpMember, Operator,
@@ -8,9 +8,8 @@ use crate::model::{
 use crate::quote;
 use crate::Result;
 use std::collections::HashMap;
-use tokio_postgres::Client;
 
-pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
+pub(super) async fn read(client: Conn<'_>, cat: &mut Catalog) -> Result<()> {
     let v = cat.server_version;
     // prokind arrived in 11; before it, proisagg/proiswindow said the same.
     let kind = since(

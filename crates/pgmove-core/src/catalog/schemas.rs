@@ -1,11 +1,10 @@
 //! Schemas, extensions, collations, comments and dependencies.
 
-use super::{ch, query_each, query_many, since, USER_SCHEMAS};
+use super::{ch, query_each, query_many, since, Conn, USER_SCHEMAS};
 use crate::model::{class, Catalog, Collation, Depend, Extension, ObjRef, Schema};
 use crate::Result;
-use tokio_postgres::Client;
 
-pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
+pub(super) async fn read(client: Conn<'_>, cat: &mut Catalog) -> Result<()> {
     let v = cat.server_version;
     // Collations: provider columns arrived over the versions (10: provider, 12: deterministic,
     // 15: ICU locale, 16: ICU rules, 17: colllocale replaces colliculocale).
@@ -29,8 +28,7 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
          FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace ORDER BY e.extname"
             .to_string();
     // An extension member's `e` dependency always references its extension: by `refclassid`
-    // the reference index finds them, where `deptype` alone read all of pg_depend (25 ms at
-    // 10,000 tables, 0.1 ms now).
+    // the reference index finds them, where `deptype` alone would read all of pg_depend.
     let members = "SELECT classid, objid FROM pg_depend
          WHERE refclassid = 'pg_extension'::regclass AND deptype = 'e'"
         .to_string();
@@ -116,7 +114,7 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
     query_each(
         client,
         "dependencies",
-        // Two kinds of rows are left out, a quarter of them at 10,000 tables, because the sort
+        // Two kinds of rows are left out, a large share of them, because the sort
         // could only drop them: a type's internal dependency (a rowtype on its relation, an
         // array on its element, a multirange on its range) joins two things that
         // `Catalog::owners` already makes one; and the internal triggers of foreign keys are

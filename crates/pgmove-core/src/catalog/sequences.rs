@@ -9,14 +9,13 @@
 //! definition and state of each sequence come from the relation itself (one query per sequence —
 //! the only per-object query pgmove has, kept for 9.4–9.6 sources).
 
-use super::{ch, query_each, USER_SCHEMAS};
-use crate::model::{Catalog, Sequence};
+use super::{ch, query_each, Conn, USER_SCHEMAS};
+use crate::model::{Catalog, OwnedBy, Sequence};
 use crate::quote;
 use crate::Result;
-use tokio_postgres::Client;
 
 /// Definitions always; with `with_state`, each sequence's current value too.
-pub(super) async fn read(client: &Client, cat: &mut Catalog, with_state: bool) -> Result<()> {
+pub(super) async fn read(client: Conn<'_>, cat: &mut Catalog, with_state: bool) -> Result<()> {
     let v = cat.server_version;
     let (defn, state, join) = if v >= 100000 && !with_state {
         (
@@ -64,7 +63,7 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog, with_state: bool) -
               AND d.deptype IN ('a', 'i')
          LEFT JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
          -- The owning table's name by a join, not `::regclass::text`: that looks each table
-         -- up in a fresh backend's empty cache, a tenth of a second per 10,000 sequences.
+         -- up in a fresh backend's empty cache.
          LEFT JOIN pg_class oc ON oc.oid = d.refobjid
          LEFT JOIN pg_namespace ocn ON ocn.oid = oc.relnamespace
          WHERE c.relkind = 'S' AND {USER_SCHEMAS}
@@ -84,14 +83,11 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog, with_state: bool) -
             max: r.get("seqmax"),
             cache: r.get("seqcache"),
             cycle: r.get("seqcycle"),
-            owned_by: owner_table.map(|t| {
-                let schema: String = r.get("owner_schema");
-                let rel: String = r.get("owner_rel");
-                (
-                    t,
-                    crate::quote::qualified(&schema, &rel).into(),
-                    r.text("owner_column"),
-                )
+            owned_by: owner_table.map(|table_oid| OwnedBy {
+                table_oid,
+                schema: r.text("owner_schema"),
+                table: r.text("owner_rel"),
+                column: r.text("owner_column"),
             }),
             identity: deptype == Some(b'i' as i8),
             last_value: r.get("last_value"),
@@ -107,8 +103,8 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog, with_state: bool) -
         // 9.4–9.6: no pg_sequence; each sequence relation holds its definition and state.
         for s in &mut cat.sequences {
             let rel = quote::qualified(&s.schema, &s.name);
-            super::count(1);
             let r = client
+                .send(1)
                 .query_one(
                     &format!(
                         "SELECT start_value, increment_by, min_value, max_value, cache_value,
@@ -133,8 +129,8 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog, with_state: bool) -
             .collect();
         if !pending.is_empty() {
             // One simple-query message of one small SELECT per sequence: one round trip, and
-            // each statement is planned alone (a UNION ALL of them all took the planner
-            // quadratic time: seconds at 1,000 sequences).
+            // each statement is planned alone (the planner takes quadratic time over a
+            // UNION ALL of them all).
             let sql: String = pending
                 .iter()
                 .map(|&i| {
@@ -147,7 +143,7 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog, with_state: bool) -
                 .collect();
             // Without SELECT privilege on a sequence this fails; the state then stays unknown.
             // The savepoint keeps such a failure from aborting the snapshot transaction.
-            super::count(3);
+            let client = client.send(3);
             client.batch_execute("SAVEPOINT sequence_state").await?;
             let rows = client.simple_query(&sql).await;
             let end = if rows.is_ok() {

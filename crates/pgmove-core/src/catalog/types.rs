@@ -1,14 +1,13 @@
 //! User-defined types: enums, composites, ranges, domains and base types; and the map from
 //! rowtypes and array types to what defines them.
 
-use super::{ch, query_each, query_many, since, USER_SCHEMAS};
+use super::{ch, query_each, query_many, since, Conn, USER_SCHEMAS};
 use crate::model::{class, Catalog, ColumnType, DomainCheck, ObjRef, TypeDef, TypeKind};
 use crate::quote;
 use crate::Result;
 use std::collections::HashMap;
-use tokio_postgres::Client;
 
-pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
+pub(super) async fn read(client: Conn<'_>, cat: &mut Catalog) -> Result<()> {
     let v = cat.server_version;
     let multi = since(
         v,
@@ -37,16 +36,15 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
              WHERE r.rngtypid >= 16384"
     );
     // `contypid > 0`, not `<> 0` (the same for an oid): the index on contypid finds the
-    // few domain constraints, where `<>` scanned all of pg_constraint (~25 -> 0.3 ms at
-    // 10,000 tables).
+    // few domain constraints, where `<>` would scan all of pg_constraint.
     let domain_check_rows = "SELECT co.oid, co.contypid, co.conname::text AS name,
                 pg_get_constraintdef(co.oid) AS def, co.convalidated, co.contype = 'n' AS not_null
          FROM pg_constraint co
          WHERE co.contypid > 0 AND co.contype IN ('c', 'n')
          ORDER BY co.contypid, co.conname"
         .to_string();
-    // The join to pg_class only keeps standalone composites (what the WHERE asks of it): a
-    // hash of all of pg_class was 50 ms of this query at 10,000 tables.
+    // The join to pg_class only keeps standalone composites (what the WHERE asks of it), so
+    // it does not hash all of pg_class.
     let type_rows = format!(
             "SELECT t.oid, n.nspname::text AS schema, t.typname::text AS name, t.typtype,
                     {acl} AS acl, pg_get_userbyid(t.typowner)::text AS owner, t.typrelid,
@@ -108,11 +106,10 @@ pub(super) async fn read(client: &Client, cat: &mut Catalog) -> Result<()> {
         client,
         "type owners",
         &format!(
-            // Joins, not subqueries per type: nothing indexes `typarray`, and a subquery
-            // scanned all of pg_type once per type (quadratic: seconds at 10,000 tables); the
-            // multirange one scanned pg_range per type (40 ms). Only standalone composites'
-            // relations are joined (`relkind` is 'c' or NULL, all the code below asks): a hash
-            // of all of pg_class cost 50 ms at 10,000 tables, and the query ~130 -> ~60 ms.
+            // Joins, not subqueries per type: nothing indexes `typarray`, so a subquery would
+            // scan all of pg_type once per type (quadratic), and the multirange one pg_range
+            // once per type. Only standalone composites' relations are joined (`relkind` is
+            // 'c' or NULL, all the code below asks), so all of pg_class is not hashed.
             "SELECT t.oid, t.typrelid, c.relkind, e.oid AS array_of,
                     {multirange} AS multirange_of
              FROM pg_type t LEFT JOIN pg_class c ON c.oid = t.typrelid AND c.relkind = 'c'

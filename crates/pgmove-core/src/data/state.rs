@@ -18,6 +18,7 @@ const LOCK_KEY: i64 = 0x7067_6d6f_7665_6461; // "pgmoveda"
 
 /// A task as stored: the table by name (the OIDs differ between runs' catalog reads).
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Stored {
     pub id: i32,
     pub schema: String,
@@ -32,6 +33,7 @@ pub struct Stored {
 
 /// What an earlier, interrupted run left.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Resume {
     pub fingerprint: String,
     pub tasks: Vec<Stored>,

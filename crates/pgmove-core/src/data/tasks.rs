@@ -10,6 +10,7 @@ use std::collections::HashMap;
 
 /// One table whose own rows are copied.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct TableCopy {
     pub oid: u32,
     pub schema: CompactString,
@@ -154,6 +155,7 @@ impl Range {
 /// One unit of work: a table or one range of it. It lands in one target transaction with the
 /// record that it is done.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Task {
     /// Its number in the run's state.
     pub id: i32,

@@ -22,6 +22,7 @@ pub const STATE_SCHEMA: &str = "pgmove_migrate";
 
 /// What an earlier run of the same migration recorded on the target.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct State {
     /// step name → detail (`done`, or `external` for rows left to another tool).
     pub steps: BTreeMap<String, String>,

@@ -77,6 +77,7 @@ impl ObjRef {
 
 /// One row of `pg_depend` between two user objects (OIDs ≥ 16384).
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct Depend {
     pub obj: ObjRef,
     pub obj_sub: i32,

@@ -26,6 +26,7 @@ impl Schema {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct Extension {
     pub oid: u32,
     pub name: String,
@@ -38,6 +39,7 @@ pub struct Extension {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct Collation {
     pub oid: u32,
     pub schema: String,
@@ -55,6 +57,7 @@ pub struct Collation {
 /// A user-defined type. Rowtypes of tables and array types are not listed: they come with what
 /// defines them.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct TypeDef {
     pub oid: u32,
     pub schema: String,
@@ -64,7 +67,22 @@ pub struct TypeDef {
     pub owner: String,
 }
 
+impl TypeDef {
+    /// The type `schema.name` (OID `oid`) of kind `kind`, without owner or privileges.
+    pub fn new(oid: u32, schema: &str, name: &str, kind: TypeKind) -> TypeDef {
+        TypeDef {
+            oid,
+            schema: schema.into(),
+            name: name.into(),
+            kind,
+            acl: None,
+            owner: String::new(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub enum TypeKind {
     Enum {
         labels: Vec<String>,
@@ -72,8 +90,7 @@ pub enum TypeKind {
     Composite {
         /// The `pg_class` OID behind the type (comments on attributes are keyed by it).
         relid: u32,
-        /// (name, type, collation)
-        attributes: Vec<(String, String, Option<String>)>,
+        attributes: Vec<super::Attribute>,
     },
     Range {
         subtype: String,
@@ -102,6 +119,7 @@ pub enum TypeKind {
 
 /// A domain's CHECK constraint, or its NOT NULL one (17+ records those too).
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct DomainCheck {
     pub oid: u32,
     pub name: String,
@@ -114,6 +132,7 @@ pub struct DomainCheck {
 
 /// A function or procedure; `definition` is `pg_get_functiondef`.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct Function {
     pub oid: u32,
     pub schema: String,
@@ -136,6 +155,7 @@ pub struct Function {
 
 /// One argument of a function or procedure.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct Argument {
     /// `i` IN, `o` OUT, `b` INOUT, `v` VARIADIC, `t` a `RETURNS TABLE` column.
     pub mode: char,
@@ -148,6 +168,7 @@ pub struct Argument {
 
 /// An aggregate, rendered from `pg_aggregate`.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct Aggregate {
     pub oid: u32,
     pub schema: String,
@@ -165,6 +186,7 @@ pub struct Aggregate {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct Operator {
     pub oid: u32,
     pub schema: String,
@@ -177,6 +199,7 @@ pub struct Operator {
 
 /// `CREATE ACCESS METHOD` (user-defined only: the built-in ones exist everywhere).
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct AccessMethod {
     pub oid: u32,
     pub name: String,
@@ -188,6 +211,7 @@ pub struct AccessMethod {
 
 /// An operator of an operator class or family (a `pg_amop` row).
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct OpMember {
     pub strategy: i16,
     /// `name(left,right)` as `regoperator` prints it (qualified outside `pg_catalog`).
@@ -198,6 +222,7 @@ pub struct OpMember {
 
 /// A support function of an operator class or family (a `pg_amproc` row).
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct FuncMember {
     pub number: i16,
     /// The operand types it supports (`format_type`).
@@ -210,6 +235,7 @@ pub struct FuncMember {
 /// `CREATE OPERATOR FAMILY`, with the members that belong to the family alone (added with
 /// `ALTER OPERATOR FAMILY … ADD`); members of its classes go with the classes.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct OpFamily {
     pub oid: u32,
     pub schema: String,
@@ -222,6 +248,7 @@ pub struct OpFamily {
 
 /// `CREATE OPERATOR CLASS`.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct OpClass {
     pub oid: u32,
     pub schema: String,
@@ -239,6 +266,7 @@ pub struct OpClass {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct Cast {
     pub oid: u32,
     pub source: String,
@@ -252,6 +280,7 @@ pub struct Cast {
 
 /// `CREATE PROCEDURAL LANGUAGE` (made by users, not by an extension).
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct Language {
     pub oid: u32,
     pub name: String,
@@ -266,6 +295,7 @@ pub struct Language {
 
 /// `CREATE TRANSFORM FOR type LANGUAGE lang (…)`.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct Transform {
     pub oid: u32,
     /// `format_type`.
@@ -278,6 +308,7 @@ pub struct Transform {
 
 /// `CREATE [DEFAULT] CONVERSION`.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct Conversion {
     pub oid: u32,
     pub schema: String,
@@ -292,6 +323,7 @@ pub struct Conversion {
 /// A text search parser (`kind` `P`: its functions are start, gettoken, end, lextypes,
 /// headline) or template (`kind` `T`: init, lexize), with its functions as `(option, regproc)`.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct TextSearchPart {
     pub oid: u32,
     pub schema: String,
@@ -301,6 +333,7 @@ pub struct TextSearchPart {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct TextSearchConfig {
     pub oid: u32,
     pub schema: String,
@@ -311,6 +344,7 @@ pub struct TextSearchConfig {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct TextSearchDict {
     pub oid: u32,
     pub schema: String,
@@ -320,6 +354,7 @@ pub struct TextSearchDict {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct ForeignDataWrapper {
     pub oid: u32,
     pub name: String,
@@ -331,6 +366,7 @@ pub struct ForeignDataWrapper {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct ForeignServer {
     pub oid: u32,
     pub name: String,
@@ -347,6 +383,7 @@ pub struct ForeignServer {
 /// function, an extension's language): what it has, against what it had when it was made
 /// (`pg_init_privs`), or its owner's defaults when nothing was recorded.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct SystemAcl {
     /// `TABLE`, `FUNCTION` or `LANGUAGE`.
     pub kind: String,
@@ -360,6 +397,7 @@ pub struct SystemAcl {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct EventTrigger {
     pub oid: u32,
     pub name: String,
@@ -370,6 +408,7 @@ pub struct EventTrigger {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct Publication {
     pub oid: u32,
     pub name: String,
@@ -386,6 +425,7 @@ pub struct Publication {
 
 /// `CREATE SUBSCRIPTION`, made on the target without connecting (as pg_dump does).
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct Subscription {
     pub oid: u32,
     pub name: String,
@@ -398,6 +438,7 @@ pub struct Subscription {
 
 /// A table a publication names, with its column list and row filter (15+).
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct PublicationTable {
     /// Qualified and quoted.
     pub table: String,
@@ -409,6 +450,7 @@ pub struct PublicationTable {
 
 /// `ALTER DEFAULT PRIVILEGES` entry.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct DefaultPrivilege {
     pub role: String,
     pub schema: Option<String>,
@@ -420,6 +462,7 @@ pub struct DefaultPrivilege {
 /// `SECURITY LABEL FOR provider ON objtype objname IS label` (from `pg_seclabels`, whose
 /// `objname` the server already quotes and qualifies).
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct SecurityLabel {
     /// The labelled object (for ordering after it).
     pub class: u32,

@@ -34,6 +34,7 @@ pub struct Table {
 /// foreign tables, storage options, access method, privileges. Boxed apart so that a plain
 /// table stays small; never boxed when all unset (see [`Table::set_extra`]).
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct TableExtra {
     /// Inheritance parents (not partition parents), in `inhseqno` order: OID, schema, name.
     pub inherits: Vec<(u32, CompactString, CompactString)>,
@@ -129,6 +130,7 @@ pub struct Column {
 /// A column's settings that most columns leave unset, boxed apart so that a column stays small
 /// (there are many); never boxed when all unset (see [`Column::set_extra`]).
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct ColumnExtra {
     /// Name of the NOT NULL constraint (PostgreSQL 18 names them), when not the default one.
     pub not_null_name: Option<String>,
@@ -136,8 +138,8 @@ pub struct ColumnExtra {
     /// pg_dump does, where defined on this table), has a comment (found by its OID), or is
     /// local where the column is only inherited, or the reverse.
     pub not_null_constraint: Option<NotNullConstraint>,
-    /// Collation when it differs from the type's default, qualified+quoted.
-    pub collation: Option<String>,
+    /// Collation when it differs from the type's default: (schema, name), unquoted.
+    pub collation: Option<(CompactString, CompactString)>,
     /// `attstorage` when it differs from the type's default.
     pub storage: Option<char>,
     /// `attstattarget` when set (>= 0).
@@ -151,6 +153,7 @@ pub struct ColumnExtra {
 
 /// A column's NOT NULL constraint as 18 records it (see [`ColumnExtra::not_null_constraint`]).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct NotNullConstraint {
     pub oid: u32,
     pub validated: bool,
@@ -170,9 +173,32 @@ static NO_EXTRA: ColumnExtra = ColumnExtra {
     acl: None,
 };
 
+/// A view's column or a composite type's attribute: what `CREATE TYPE … AS (…)` and a view's
+/// dummy `SELECT` list need of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct Attribute {
+    pub name: CompactString,
+    pub ty: ColumnType,
+    /// Collation when it differs from the type's default: (schema, name), unquoted.
+    pub collation: Option<(CompactString, CompactString)>,
+}
+
+impl Attribute {
+    /// The column `c` as an attribute.
+    pub fn of_column(c: &Column) -> Attribute {
+        Attribute {
+            name: c.name.clone(),
+            ty: c.ty.as_ref().clone(),
+            collation: c.extra().collation.clone(),
+        }
+    }
+}
+
 /// A column's type as `pg_attribute` and `pg_type` record it. Read these fields to know what
 /// a type is; [`ColumnType::rendered`] is only for writing SQL.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[non_exhaustive]
 pub struct ColumnType {
     /// `atttypid` (for an array column, the array type's OID).
     pub oid: u32,
@@ -193,6 +219,20 @@ pub struct ColumnType {
 }
 
 impl ColumnType {
+    /// The type `schema.name` (OID `oid`, `typtype` `kind`) without modifier, not an array,
+    /// written as `rendered`; set [`ColumnType::typmod`] and [`ColumnType::dims`] for others.
+    pub fn new(oid: u32, schema: &str, name: &str, kind: char, rendered: &str) -> ColumnType {
+        ColumnType {
+            oid,
+            schema: schema.into(),
+            name: name.into(),
+            kind,
+            typmod: -1,
+            dims: 0,
+            rendered: rendered.into(),
+        }
+    }
+
     /// The built-in type `pg_catalog.name` (OID `oid`) without modifier, not an array, as
     /// `rendered` (`format_type`'s text, e.g. `integer` for `int4`).
     pub fn builtin(oid: u32, name: &str, rendered: &str) -> ColumnType {
@@ -259,6 +299,7 @@ impl Column {
 
 /// A view (`v`) or materialized view (`m`).
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct View {
     pub oid: u32,
     pub schema: CompactString,
@@ -270,9 +311,8 @@ pub struct View {
     pub options: Vec<String>,
     /// `local` or `cascaded`.
     pub check_option: Option<String>,
-    /// Column names, types and non-default collations, for the dummy view that breaks a
-    /// dependency cycle.
-    pub columns: Vec<(String, ColumnType, Option<String>)>,
+    /// The columns, for the dummy view that breaks a dependency cycle.
+    pub columns: Vec<Attribute>,
     /// Defaults set on view columns (`ALTER VIEW … ALTER COLUMN … SET DEFAULT`).
     pub column_defaults: Vec<(String, String)>,
     pub access_method: Option<String>,
@@ -288,6 +328,7 @@ pub struct View {
 
 /// A sequence: its definition, its owner column and its current state.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct Sequence {
     pub oid: u32,
     pub schema: CompactString,
@@ -300,8 +341,8 @@ pub struct Sequence {
     pub max: i64,
     pub cache: i64,
     pub cycle: bool,
-    /// `OWNED BY`: the owning table's OID, its qualified name and the column.
-    pub owned_by: Option<(u32, CompactString, CompactString)>,
+    /// `OWNED BY`: the column the sequence belongs to.
+    pub owned_by: Option<OwnedBy>,
     /// Belongs to an identity column (created with it, never on its own).
     pub identity: bool,
     /// `last_value` and `is_called`; `None` when it could not be read (no privilege).
@@ -312,8 +353,32 @@ pub struct Sequence {
     pub owner: CompactString,
 }
 
+/// The column a sequence is `OWNED BY`, as the catalog names it (unquoted).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct OwnedBy {
+    /// The owning table's OID.
+    pub table_oid: u32,
+    pub schema: CompactString,
+    pub table: CompactString,
+    pub column: CompactString,
+}
+
+impl OwnedBy {
+    /// Column `column` of table `schema.table` (OID `table_oid`).
+    pub fn new(table_oid: u32, schema: &str, table: &str, column: &str) -> OwnedBy {
+        OwnedBy {
+            table_oid,
+            schema: schema.into(),
+            table: table.into(),
+            column: column.into(),
+        }
+    }
+}
+
 /// An index (`pg_get_indexdef`) and what pg_dump attaches to it.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct Index {
     pub oid: u32,
     pub schema: CompactString,
@@ -336,6 +401,7 @@ pub struct Index {
 /// What an index is made of, as `pg_index` records it: read these, never the text of
 /// [`Index::definition`].
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct IndexParts {
     /// The access method (`btree`, `gist`, …).
     pub method: CompactString,
@@ -353,6 +419,7 @@ pub struct IndexParts {
 
 /// One key of an index.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct IndexKey {
     pub key: IndexColumn,
     /// The operator class (`indclass`): schema and name.
@@ -360,6 +427,18 @@ pub struct IndexKey {
     /// `indoption`: `DESC`, `NULLS FIRST`.
     pub descending: bool,
     pub nulls_first: bool,
+}
+
+impl IndexKey {
+    /// An ascending key, nulls last, with operator class `opclass` (schema, name).
+    pub fn new(key: IndexColumn, opclass: (CompactString, CompactString)) -> IndexKey {
+        IndexKey {
+            key,
+            opclass,
+            descending: false,
+            nulls_first: false,
+        }
+    }
 }
 
 /// What an index key indexes.
@@ -374,6 +453,7 @@ pub enum IndexColumn {
 /// An index's settings that most indexes leave unset, boxed apart so that an index stays
 /// small.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct IndexExtra {
     /// Storage parameters (`pg_class.reloptions`, e.g. `fillfactor=70`). Part of `definition`
     /// already; kept apart for the keys built on the index, whose `pg_get_constraintdef` text
@@ -393,6 +473,25 @@ static NO_INDEX_EXTRA: IndexExtra = IndexExtra {
 };
 
 impl Index {
+    /// A valid, non-partitioned index `schema.name` (OID `oid`) of table `table_oid`, made of
+    /// `parts`, implementing no constraint and without extras.
+    pub fn new(oid: u32, schema: &str, name: &str, table_oid: u32, parts: IndexParts) -> Index {
+        Index {
+            oid,
+            schema: schema.into(),
+            name: name.into(),
+            table_oid,
+            definition: String::new(),
+            constraint_oid: None,
+            is_valid: true,
+            is_clustered: false,
+            is_replica_identity: false,
+            is_partitioned: false,
+            parts: Box::new(parts),
+            extra: None,
+        }
+    }
+
     /// The index's [`IndexExtra`], all unset when it has none.
     pub fn extra(&self) -> &IndexExtra {
         self.extra.as_deref().unwrap_or(&NO_INDEX_EXTRA)
@@ -406,6 +505,7 @@ impl Index {
 
 /// A constraint on a table or a domain.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct Constraint {
     pub oid: u32,
     pub schema: CompactString,
@@ -435,6 +535,7 @@ pub struct Constraint {
 /// What a primary key, unique or foreign key constraint is made of, as `pg_constraint` (and
 /// a key's index) record it: read these, never the text of [`Constraint::definition`].
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct KeyDef {
     /// `conkey`: the constrained columns, by name, in order.
     pub columns: Vec<CompactString>,
@@ -450,6 +551,7 @@ pub struct KeyDef {
 
 /// What a foreign key references, and what it does on changes there.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct References {
     /// `confrelid`, with its schema and name.
     pub table_oid: u32,
@@ -469,6 +571,7 @@ pub struct References {
 
 /// A trigger (`pg_get_triggerdef`) with its enabled state.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct Trigger {
     pub oid: u32,
     pub table_oid: u32,
@@ -483,6 +586,7 @@ pub struct Trigger {
 
 /// A rewrite rule other than a view's `_RETURN`.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct Rule {
     pub oid: u32,
     pub table_oid: u32,
@@ -493,6 +597,7 @@ pub struct Rule {
 
 /// A row-level security policy.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct Policy {
     pub oid: u32,
     pub table_oid: u32,
@@ -507,6 +612,7 @@ pub struct Policy {
 
 /// An extended statistics object (`CREATE STATISTICS`).
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct Statistic {
     pub oid: u32,
     pub schema: String,

@@ -58,6 +58,7 @@ pub fn setval_items(cat: &Catalog, margin: i64) -> Vec<Item> {
 
 /// Kinds of items in the order they are emitted when nothing else decides (lower first).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[non_exhaustive]
 pub enum Kind {
     Schema,
     Language,
@@ -128,11 +129,12 @@ impl Kind {
 }
 
 /// A few catalog objects, the first one held inline: nearly every item creates one object and
-/// follows at most one, and a heap allocation each cost 30 MB at 100,000 tables.
+/// follows at most one, so most items need no heap allocation for them.
 pub type ObjRefs = smallvec::SmallVec<[ObjRef; 1]>;
 
 /// One object's statements, ready to order and apply.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct Item {
     pub kind: Kind,
     /// What it is, for messages and progress: e.g. `table public.film`.
@@ -157,8 +159,8 @@ pub struct Item {
 }
 
 /// Where an item's lead lies in its `sql`: the lengths of its parts, which are the text's own
-/// beginning. Copies of the parts (and a box for them) cost about 9 MB at 10,000 tables, as
-/// much as all the SQL, for what only the post-data applier reads, and only on some tables.
+/// beginning. Not copies of the parts: they would double the memory of the SQL text for what
+/// only the post-data applier reads, and only on some tables.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LeadAt {
     /// Length of the `ALTER TABLE …` head; 0 for a `CREATE INDEX` (which has none).
@@ -371,6 +373,7 @@ impl Item {
 
 /// Choices that change what is rendered (pg_dump's `-O` and `-x` and their opposites).
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct Options {
     /// Emit `ALTER … OWNER TO` (off by default, as `pg_dump -O`).
     pub owners: bool,
@@ -404,8 +407,8 @@ pub fn all(cat: &Catalog, opts: &Options) -> Vec<Item> {
 }
 
 /// Add a finished item. Statements are built by appending, so a string's capacity can be up to
-/// twice its length: trimmed here, one item at a time, the slack never adds up (trimmed all at
-/// the end, it raised the peak of a 10,000-table render by about 10 MB).
+/// twice its length: trimmed here, one item at a time, the slack never adds up (trimmed only at
+/// the end, it would all be held at once at the peak).
 fn push(items: &mut Vec<Item>, mut item: Item) {
     item.sql.shrink_to_fit();
     share_schema(items, &mut item);

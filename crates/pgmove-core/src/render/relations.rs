@@ -13,7 +13,10 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
         .sequences
         .iter()
         .filter(|s| s.identity)
-        .filter_map(|s| s.owned_by.as_ref().map(|(t, _, c)| ((*t, c.as_str()), s)))
+        .filter_map(|s| {
+            let o = s.owned_by.as_ref()?;
+            Some(((o.table_oid, o.column.as_str()), s))
+        })
         .collect();
     let tables = cat.table_by_oid();
     // A table's own checks go in its CREATE TABLE. A partition is created on its own and
@@ -313,12 +316,13 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
             let cols: Vec<String> = v
                 .columns
                 .iter()
-                .map(|(c, t, coll)| {
-                    let coll = coll
+                .map(|a| {
+                    let coll = a
+                        .collation
                         .as_ref()
-                        .map(|x| format!(" COLLATE {x}"))
+                        .map(|(schema, name)| format!(" COLLATE {}", qualified(schema, name)))
                         .unwrap_or_default();
-                    format!("    NULL::{}{coll} AS {}", t.rendered, ident(c))
+                    format!("    NULL::{}{coll} AS {}", a.ty.rendered, ident(&a.name))
                 })
                 .collect();
             sql += &format!(" AS\nSELECT\n{};\n", cols.join(",\n"));
@@ -354,7 +358,7 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
         );
         sql += &owner(opts, || format!("{word} {name}"), &v.owner);
         sql += &comment(cat, class::PG_CLASS, v.oid, 0, || format!("{word} {name}"));
-        for (i, (col, _, _)) in v.columns.iter().enumerate() {
+        for (i, col) in v.columns.iter().map(|a| &a.name).enumerate() {
             sql += &comment(cat, class::PG_CLASS, v.oid, i as i32 + 1, || {
                 format!("COLUMN {name}.{}", ident(col))
             });
@@ -583,8 +587,8 @@ fn column_def(
     owns_not_null: bool,
 ) -> String {
     let mut s = format!("    {} {}", ident(&c.name), c.type_name());
-    if let Some(coll) = &c.extra().collation {
-        s += &format!(" COLLATE {coll}");
+    if let Some((schema, name)) = &c.extra().collation {
+        s += &format!(" COLLATE {}", qualified(schema, name));
     }
     match (c.generated, &c.default) {
         (Some('s'), Some(expr)) => s += &format!(" GENERATED ALWAYS AS ({expr}) STORED"),

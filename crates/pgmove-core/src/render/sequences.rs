@@ -36,7 +36,7 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
             items,
             Item::new(Kind::Sequence, format!("sequence {name}"), &s.schema, sql).provides(me),
         );
-        if let Some((table, table_name, column)) = &s.owned_by {
+        if let Some(o) = &s.owned_by {
             push(
                 items,
                 Item::new(
@@ -44,13 +44,14 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
                     format!("sequence {name} owned by"),
                     &s.schema,
                     format!(
-                        "ALTER SEQUENCE {name} OWNED BY {table_name}.{};\n",
-                        ident(column)
+                        "ALTER SEQUENCE {name} OWNED BY {}.{};\n",
+                        qualified(&o.schema, &o.table),
+                        ident(&o.column)
                     ),
                 )
                 .after(me)
-                .after(ObjRef::new(class::PG_CLASS, *table))
-                .on_table(*table),
+                .after(ObjRef::new(class::PG_CLASS, o.table_oid))
+                .on_table(o.table_oid),
             );
         }
     }

@@ -25,12 +25,13 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
                 "CREATE TYPE {name} AS (\n{}\n);\n",
                 attributes
                     .iter()
-                    .map(|(n, ty, coll)| {
-                        let c = coll
+                    .map(|a| {
+                        let c = a
+                            .collation
                             .as_ref()
-                            .map(|c| format!(" COLLATE {c}"))
+                            .map(|(schema, name)| format!(" COLLATE {}", qualified(schema, name)))
                             .unwrap_or_default();
-                        format!("\t{} {ty}{c}", ident(n))
+                        format!("\t{} {}{c}", ident(&a.name), a.ty.rendered)
                     })
                     .collect::<Vec<_>>()
                     .join(",\n")
@@ -183,7 +184,7 @@ fn finish(
     *sql += &owner(opts, || format!("{word} {name}"), &t.owner);
     *sql += &comment(cat, class::PG_TYPE, t.oid, 0, || format!("{word} {name}"));
     if let TypeKind::Composite { relid, attributes } = &t.kind {
-        for (i, (a, _, _)) in attributes.iter().enumerate() {
+        for (i, a) in attributes.iter().map(|a| &a.name).enumerate() {
             *sql += &comment(cat, class::PG_CLASS, *relid, i as i32 + 1, || {
                 format!("COLUMN {name}.{}", ident(a))
             });

@@ -22,6 +22,7 @@ use tokio_postgres::Client;
 
 /// One source table to compare, with what the queries need.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct TableSpec {
     /// `schema.name`, quoted as needed.
     pub name: String,
@@ -34,6 +35,7 @@ pub struct TableSpec {
 
 /// One chunk's checksum on one side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Sum {
     pub rows: i64,
     /// The two 32-bit-half sums as one hex string's worth of bits.
@@ -42,6 +44,7 @@ pub struct Sum {
 
 /// A key range whose rows differ.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct ChunkDiff {
     /// The range as SQL, e.g. `id > 100 AND id <= 200` (`all rows` for a table without key).
     pub range: String,
@@ -51,6 +54,7 @@ pub struct ChunkDiff {
 
 /// What one table's comparison found.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct TableResult {
     pub table: String,
     /// `match`, `differ`, `missing` (no such table on the target) or `error`.
@@ -135,7 +139,7 @@ pub fn matview_specs(
             let cols: Vec<String> = v
                 .columns
                 .iter()
-                .map(|(name, ty, _)| column_expr(name, ty, exact_floats))
+                .map(|a| column_expr(&a.name, &a.ty, exact_floats))
                 .collect();
             TableSpec {
                 name: qualified(&v.schema, &v.name),

@@ -18,6 +18,7 @@ const LISTED: usize = 100;
 
 /// What the comparison found.
 #[derive(Debug, Clone, Default, Serialize)]
+#[non_exhaustive]
 pub struct LargeObjectsResult {
     pub source_objects: usize,
     pub target_objects: usize,
@@ -35,6 +36,7 @@ impl LargeObjectsResult {
 
 /// One large object that is not the same on both sides.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct LargeObjectDiff {
     pub oid: u32,
     /// e.g. `missing on the target`, `size 10 on the source, 12 on the target`.

@@ -149,6 +149,7 @@ async fn open(spec: &ConnSpec, timeout: Option<&str>) -> Result<Client> {
 
 /// What [`run`] is doing, for progress displays.
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub enum Progress<'a> {
     /// A stage started: `catalogs`, `sequences`, `large objects` or `rows`.
     Stage(&'a str),
@@ -386,8 +387,12 @@ async fn compare_rows(
         .map(|v| (qualified(&v.schema, &v.name), v))
         .collect();
     let same_matview = |v: &crate::model::View| {
-        let names =
-            |v: &crate::model::View| v.columns.iter().map(|c| c.0.clone()).collect::<Vec<_>>();
+        let names = |v: &crate::model::View| {
+            v.columns
+                .iter()
+                .map(|c| c.name.to_string())
+                .collect::<Vec<_>>()
+        };
         selected.contains(&v.oid)
             && !sc
                 .extension_members

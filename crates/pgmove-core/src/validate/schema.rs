@@ -24,6 +24,7 @@ pub enum Status {
 
 /// One object that is not the same on both sides, with each side's SQL.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct SchemaDiff {
     pub kind: Kind,
     /// As the renderers name it, e.g. `index public.film_title`.

@@ -14,6 +14,7 @@ use tokio_postgres::Client;
 
 /// One sequence's states on both sides and what is wrong, if anything.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct SequenceCheck {
     pub sequence: String,
     /// `last_value` and `is_called` on each side (`None`: missing or unreadable).
@@ -46,7 +47,7 @@ pub fn check(source: &Sequence, target: Option<&Sequence>, extreme: Option<i64>)
     let column = source
         .owned_by
         .as_ref()
-        .map(|(_, t, c)| format!("{t}.{}", ident(c)));
+        .map(|o| format!("{}.{}", qualified(&o.schema, &o.table), ident(&o.column)));
     let mut out = SequenceCheck {
         sequence: name,
         source: source.last_value.map(|v| (v, source.is_called)),
@@ -109,9 +110,10 @@ pub async fn column_extremes(
 ) -> Result<HashMap<String, i64>> {
     let mut out = HashMap::new();
     for s in target.sequences.iter().filter(|s| wanted(s)) {
-        let Some((_, table, column)) = &s.owned_by else {
+        let Some(o) = &s.owned_by else {
             continue;
         };
+        let (table, column) = (qualified(&o.schema, &o.table), &o.column);
         let agg = if s.increment > 0 { "max" } else { "min" };
         let sql = format!("SELECT {agg}({})::text FROM {table}", ident(column));
         let row = client
@@ -129,6 +131,7 @@ pub async fn column_extremes(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::OwnedBy;
 
     fn seq(last: Option<i64>, called: bool, inc: i64) -> Sequence {
         Sequence {
@@ -142,7 +145,7 @@ mod tests {
             max: i64::MAX,
             cache: 1,
             cycle: false,
-            owned_by: Some((2, "public.t".into(), "id".into())),
+            owned_by: Some(OwnedBy::new(2, "public", "t", "id")),
             identity: false,
             last_value: last,
             is_called: called,
