@@ -260,6 +260,17 @@ fn pgmove(args: &[&str]) -> Command {
     c
 }
 
+/// `pgmove cutover --format json` (5 minutes to catch up) with `extra` arguments: its report,
+/// after checking it succeeded and printed no password.
+fn cutover_json(source: &str, target: &str, extra: &[&str], what: &str) -> serde_json::Value {
+    let mut args = vec!["cutover", "--source", source, "--target", target];
+    args.extend(extra);
+    args.extend(["--format", "json", "--timeout", "5m"]);
+    let out = run_clean(pgmove(&args));
+    assert!(out.status.success(), "{what}: cutover: {out:?}");
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 /// Run and check that the password shows nowhere in what pgmove printed.
 fn run_clean(mut c: Command) -> Output {
     let out = c.output().unwrap();
@@ -351,21 +362,7 @@ async fn online_migration_under_writes() {
             assert_eq!(st.errors, Some((0, 0)), "{st:?}");
         }
 
-        let out = run_clean(pgmove(&[
-            "cutover",
-            "--source",
-            &sc,
-            "--target",
-            &tc,
-            "--margin",
-            "100",
-            "--format",
-            "json",
-            "--timeout",
-            "5m",
-        ]));
-        assert!(out.status.success(), "{s}->{t}: cutover: {out:?}");
-        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let report = cutover_json(&sc, &tc, &["--margin", "100"], &format!("{s}->{t}"));
         assert_eq!(report["already_done"], false);
         assert_eq!(report["identity_restored"][0], "app.nokey");
         assert!(report["confirmed_lsn"].is_string(), "{report}");
@@ -487,19 +484,7 @@ async fn online_migration_carries_large_objects_through_cutover() {
         tokio::time::sleep(Duration::from_secs(1)).await;
         writer.stop().await;
 
-        let out = run_clean(pgmove(&[
-            "cutover",
-            "--source",
-            &sc,
-            "--target",
-            &tc,
-            "--format",
-            "json",
-            "--timeout",
-            "5m",
-        ]));
-        assert!(out.status.success(), "{s}->{t}: cutover: {out:?}");
-        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let report = cutover_json(&sc, &tc, &[], &format!("{s}->{t}"));
         let lo = &report["large_objects"];
         assert_eq!(
             (
