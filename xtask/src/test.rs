@@ -161,15 +161,15 @@ pub fn run() -> Result<()> {
     // the two side by side take little more than the longer one on two cores. (cargo holds
     // its build lock only while building, not while tests run.) Each writes to its own log,
     // printed whole (cargo's `test result:` lines intact) when it ends.
-    let mut streams = vec![Stream::new(
-        format!("cargo test, pairs {test_pairs_spec}"),
-        vec![workspace_run],
-    )];
+    let mut streams = vec![Stream {
+        name: format!("cargo test, pairs {test_pairs_spec}"),
+        command: workspace_run,
+    }];
     match cross_run {
-        Some(c) => streams.push(Stream::new(
-            format!("cargo test (end-to-end tests), pairs {cross_spec}"),
-            vec![c],
-        )),
+        Some(command) => streams.push(Stream {
+            name: format!("cargo test (end-to-end tests), pairs {cross_spec}"),
+            command,
+        }),
         None => eprintln!("PGMOVE_CROSS_PAIRS is empty: no cross-major run"),
     }
     timings.parallel(streams)?;
@@ -183,33 +183,28 @@ pub fn run() -> Result<()> {
     Ok(())
 }
 
-/// Test commands run one after another, their output to one log file.
+/// A test command run side by side with others, its output to a log file of its own.
 struct Stream {
     name: String,
-    commands: Vec<Command>,
+    command: Command,
 }
 
 impl Stream {
-    fn new(name: String, commands: Vec<Command>) -> Self {
-        Stream { name, commands }
-    }
-
-    /// Run every command (stopping at the first failure) with stdout and stderr in `log`.
+    /// Run the command with stdout and stderr in `log`; fail unless it exits 0.
     fn run(&mut self, log: &Path) -> Result<()> {
+        use std::io::Write;
         let file =
             std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
-        for cmd in &mut self.commands {
-            use std::io::Write;
-            writeln!(&file, "$ {}", sh::describe(cmd))?;
-            let status = cmd
-                .stdin(Stdio::null())
-                .stdout(file.try_clone()?)
-                .stderr(file.try_clone()?)
-                .status()
-                .with_context(|| format!("could not start `{}`", sh::describe(cmd)))?;
-            if !status.success() {
-                bail!("`{}` failed ({status})", sh::describe(cmd));
-            }
+        let cmd = &mut self.command;
+        writeln!(&file, "$ {}", sh::describe(cmd))?;
+        let status = cmd
+            .stdin(Stdio::null())
+            .stdout(file.try_clone()?)
+            .stderr(file.try_clone()?)
+            .status()
+            .with_context(|| format!("could not start `{}`", sh::describe(cmd)))?;
+        if !status.success() {
+            bail!("`{}` failed ({status})", sh::describe(cmd));
         }
         Ok(())
     }
