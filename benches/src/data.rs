@@ -14,24 +14,12 @@ use anyhow::{bail, Context, Result};
 use std::process::Command;
 
 /// What to generate and how to run.
-#[derive(Debug, Clone)]
-pub struct Options {
-    /// Approximate source size in MB.
-    pub size_mb: usize,
-    pub jobs: usize,
-    /// PostgreSQL major of both servers.
-    pub major: u32,
-    /// Keep the servers' data on disk rather than on `/dev/shm`.
-    pub on_disk: bool,
-}
+pub use crate::source::Scale as Options;
 
 /// Run the benchmark and print its table.
 pub fn run(o: &Options) -> Result<()> {
-    let parent = source::data_parent(o.on_disk);
     let pgmove = sibling_binary("pgmove")?;
-    let src = source::start(o.major, parent, false)?;
-    let dst = source::start(o.major, parent, false)?;
-    let size = source::generate(&src, "bench", o.size_mb)?;
+    let (src, dst, size) = source::servers(o.major, o.on_disk, o.size_mb, false)?;
     let want = row_hashes(&src, "bench", false)?;
     let want_lobs = large_objects(&src, "bench")?;
 

@@ -16,16 +16,7 @@ use std::path::Path;
 use std::process::Command;
 
 /// What to generate and how to run.
-#[derive(Debug, Clone)]
-pub struct Options {
-    /// Approximate source size in MB.
-    pub size_mb: usize,
-    pub jobs: usize,
-    /// PostgreSQL major of both servers (pgcopydb 0.10 reads servers up to 15).
-    pub major: u32,
-    /// Keep the servers' data on disk rather than on `/dev/shm`.
-    pub on_disk: bool,
-}
+pub use crate::source::Scale as Options;
 
 /// One tool's run: what it cost and what its target database holds.
 struct Run {
@@ -40,10 +31,7 @@ struct Run {
 
 /// Run the benchmark and print its table.
 pub fn run(o: &Options) -> Result<()> {
-    let parent = source::data_parent(o.on_disk);
-    let src = source::start(o.major, parent, false)?;
-    let dst = source::start(o.major, parent, false)?;
-    let size = source::generate(&src, "bench", o.size_mb)?;
+    let (src, dst, size) = source::servers(o.major, o.on_disk, o.size_mb, false)?;
     let want_rows = row_hashes(&src, "bench", true)?;
     let want_lobs = large_objects(&src, "bench")?;
     let want_seqs = sequences(&src, "bench")?;

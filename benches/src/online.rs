@@ -56,10 +56,7 @@ struct Outcome {
 
 /// Run the benchmark and print its table.
 pub fn run(o: &Options) -> Result<()> {
-    let parent = source::data_parent(o.on_disk);
-    let src = source::start(o.major, parent, true)?;
-    let dst = source::start(o.major, parent, false)?;
-    let size = source::generate(&src, "bench", o.size_mb)?;
+    let (src, dst, size) = source::servers(o.major, o.on_disk, o.size_mb, true)?;
     let big_rows: i64 = sql_value(&src, "bench", "SELECT max(id) FROM s.big_1")?
         .parse()
         .context("s.big_1's size")?;

@@ -110,6 +110,34 @@ pub fn data_parent(on_disk: bool) -> Option<&'static Path> {
     (!on_disk && shm.is_dir()).then_some(shm)
 }
 
+/// What the `data` and `migrate` benchmarks generate and how they run.
+#[derive(Debug, Clone)]
+pub struct Scale {
+    /// Approximate source size in MB.
+    pub size_mb: usize,
+    pub jobs: usize,
+    /// PostgreSQL major of both servers.
+    pub major: u32,
+    /// Keep the servers' data on disk rather than on `/dev/shm`.
+    pub on_disk: bool,
+}
+
+/// A source server of `major` holding the generated database `bench` (about `size_mb` MB;
+/// ready for logical replication with `logical_source`) and an empty target server of the
+/// same major, both on `/dev/shm` unless `on_disk`; with the description [`generate`] gives.
+pub fn servers(
+    major: u32,
+    on_disk: bool,
+    size_mb: usize,
+    logical_source: bool,
+) -> Result<(Cluster, Cluster, String)> {
+    let parent = data_parent(on_disk);
+    let src = start(major, parent, logical_source)?;
+    let dst = start(major, parent, false)?;
+    let size = generate(&src, "bench", size_mb)?;
+    Ok((src, dst, size))
+}
+
 /// Generate the source into `db` of `src`; returns a one-line description of what it holds.
 pub fn generate(src: &Cluster, db: &str, size_mb: usize) -> Result<String> {
     eprintln!(

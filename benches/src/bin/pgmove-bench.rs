@@ -106,33 +106,15 @@ enum Bench {
     /// Row copy: pgmove data --jobs N vs pgcopydb copy table-data --table-jobs N vs
     /// pg_dump -Fd -j N --data-only + pg_restore -j N --data-only, rows checked equal.
     Data {
-        /// Approximate source size in MB (e.g. 64 for a quick check).
-        #[arg(long, default_value_t = 1024, env = "PGMOVE_BENCH_SIZE_MB")]
-        size: usize,
-        #[arg(long, default_value_t = 2)]
-        jobs: usize,
-        /// PostgreSQL major of both servers (15: the Debian tools and pgcopydb match it).
-        #[arg(long, default_value_t = 15)]
-        major: u32,
-        /// Keep the servers' data on disk rather than on the tmpfs /dev/shm.
-        #[arg(long)]
-        on_disk: bool,
+        #[command(flatten)]
+        scale: ScaleArgs,
     },
     /// Whole migration into an empty database: pgmove migrate --jobs N --validate none vs
     /// pgcopydb clone --table-jobs N --index-jobs N --no-owner vs pg_dump -Fd -j N -O +
     /// pg_restore -j N -O; pgmove's target checked (schema, rows, large objects, sequences).
     Migrate {
-        /// Approximate source size in MB (e.g. 64 for a quick check).
-        #[arg(long, default_value_t = 1024, env = "PGMOVE_BENCH_SIZE_MB")]
-        size: usize,
-        #[arg(long, default_value_t = 2)]
-        jobs: usize,
-        /// PostgreSQL major of both servers (15: pgcopydb 0.10 reads up to 15).
-        #[arg(long, default_value_t = 15)]
-        major: u32,
-        /// Keep the servers' data on disk rather than on the tmpfs /dev/shm.
-        #[arg(long)]
-        on_disk: bool,
+        #[command(flatten)]
+        scale: ScaleArgs,
     },
     /// Online migration under a steady write load: pgmove migrate --online + cutover vs
     /// pgcopydb clone --follow + sentinel end position; time to streaming, lag, rows checked.
@@ -217,28 +199,8 @@ fn run(args: Args) -> Result<()> {
             pgmove,
             major,
         } => schema(tables, runs.max(1), delay_ms, pgmove, major),
-        Bench::Data {
-            size,
-            jobs,
-            major,
-            on_disk,
-        } => pgmove_benches::data::run(&pgmove_benches::data::Options {
-            size_mb: size.max(1),
-            jobs: jobs.max(1),
-            major,
-            on_disk,
-        }),
-        Bench::Migrate {
-            size,
-            jobs,
-            major,
-            on_disk,
-        } => pgmove_benches::migrate::run(&pgmove_benches::migrate::Options {
-            size_mb: size.max(1),
-            jobs: jobs.max(1),
-            major,
-            on_disk,
-        }),
+        Bench::Data { scale } => pgmove_benches::data::run(&scale.scale()),
+        Bench::Migrate { scale } => pgmove_benches::migrate::run(&scale.scale()),
         Bench::Online {
             size,
             jobs,
@@ -254,6 +216,34 @@ fn run(args: Args) -> Result<()> {
             lag_window: Duration::from_secs(lag_seconds.max(1)),
             on_disk,
         }),
+    }
+}
+
+/// Size, jobs and servers of the benchmarks on the generated database (`data`, `migrate`).
+#[derive(clap::Args)]
+struct ScaleArgs {
+    /// Approximate source size in MB (e.g. 64 for a quick check).
+    #[arg(long, default_value_t = 1024, env = "PGMOVE_BENCH_SIZE_MB")]
+    size: usize,
+    #[arg(long, default_value_t = 2)]
+    jobs: usize,
+    /// PostgreSQL major of both servers (15: pgcopydb 0.10 reads servers up to 15, and
+    /// Debian's tools match it).
+    #[arg(long, default_value_t = 15)]
+    major: u32,
+    /// Keep the servers' data on disk rather than on the tmpfs /dev/shm.
+    #[arg(long)]
+    on_disk: bool,
+}
+
+impl ScaleArgs {
+    fn scale(&self) -> pgmove_benches::source::Scale {
+        pgmove_benches::source::Scale {
+            size_mb: self.size.max(1),
+            jobs: self.jobs.max(1),
+            major: self.major,
+            on_disk: self.on_disk,
+        }
     }
 }
 
