@@ -534,6 +534,13 @@ async fn replicate_killed_while_subscribing_then_resumed() {
     for (s, t) in pairs() {
         let (src, dst, ss, ts) = servers(s, t).await;
         let (sc, tc) = (src.conninfo("app"), dst.conninfo("app"));
+        // Large objects are not replicated: replicate copies them before it returns.
+        src.sql(
+            "app",
+            "SELECT lo_from_bytea(91001, 'before replicate');
+             SELECT lo_from_bytea(91002, convert_to(repeat('x', 300000), 'UTF8'));",
+        )
+        .unwrap();
         let writer = Writer::start(&ss, s).await;
         // A write transaction open on the source: the slot cannot be created before it ends,
         // so CREATE SUBSCRIPTION waits, and pgmove is killed there.
@@ -598,6 +605,8 @@ async fn replicate_killed_while_subscribing_then_resumed() {
         );
         assert!(out.status.success(), "{s}->{t}: second replicate: {all}");
         assert!(!all.contains(PASSWORD), "{all}");
+        assert!(all.contains("large objects: 2 copied"), "{all}");
+        assert_large_objects_equal(&src, &dst, &format!("{s}->{t} after replicate"));
 
         // And a third time while the copy may still run: it continues what exists.
         let cat = catalog::read(&conn::connect(&ss).await.unwrap())
@@ -614,6 +623,8 @@ async fn replicate_killed_while_subscribing_then_resumed() {
         co.margin = 10;
         let report = cdc::cutover(&ss, &ts, &co, |_| {}).await.unwrap();
         assert!(!report.already_done);
+        let lo = report.large_objects.as_ref().expect("large objects synced");
+        assert_eq!((lo.copied, lo.unchanged), (0, 2), "{report:?}");
         assert_rows_equal(&src, &dst, s, &format!("{s}->{t} after kill and resume"));
         assert_eq!(
             value(
@@ -794,10 +805,19 @@ async fn ddl_on_the_source_stops_cutover_until_allowed() {
     assert_eq!(value(&dst, "SELECT count(*) FROM pg_subscription"), "1");
     assert_eq!(value(&src, "SELECT count(*) FROM pg_publication"), "1");
 
+    // Large objects left out when asked: the target gets none.
+    src.sql("app", "SELECT lo_from_bytea(92001, 'not moved')")
+        .unwrap();
     let mut co = CutoverOptions::default();
     co.allow_schema_changes = true;
+    co.large_objects = None;
     let report = cdc::cutover(&ss, &ts, &co, |_| {}).await.unwrap();
     assert!(report.schema_changes.len() >= 3, "{report:?}");
+    assert!(report.large_objects.is_none(), "{report:?}");
+    assert_eq!(
+        value(&dst, "SELECT count(*) FROM pg_largeobject_metadata"),
+        "0"
+    );
     assert_rows_equal(&src, &dst, s, "after allowed schema changes");
     assert_nothing_left(&src, &dst);
 }

@@ -25,16 +25,16 @@ Every problem is listed before anything is created. The target connects to the s
 source's own connection string (password included; PostgreSQL stores it in the target's
 pg_subscription until cutover drops the subscription) unless --source-from-target gives another.
 Run again after an interruption: it finds its publication and subscription and continues.
-Large objects are not replicated by PostgreSQL: cutover copies them (all of them, when
-replicate was used rather than migrate --online, which copies them while the tables sync).";
+Large objects are not replicated by PostgreSQL: replicate copies them once the subscription
+exists (without filters, unless --no-large-objects), and cutover copies what changed since.";
 
 pub const CUTOVER_HELP: &str =
     "Run once the application stopped writing to the source. Waits until every table streams
 and the target confirmed the source's WAL, checks that the source's schema did not change since
 replicate started (DDL is not replicated), sets every sequence from its current source value
 plus --margin, brings the large objects up to date (without filters: copies new ones, removes
-dropped ones, copies changed ones again, comparing hashes each server computes), then drops
-the subscription (and its slot) and the publication.
+dropped ones, copies changed ones again, comparing hashes each server computes; not with
+--no-large-objects), then drops the subscription (and its slot) and the publication.
 Safe to run again; exit status 0 only when the cutover is done.
 
 With AWS DMS (after `pgmove migrate --data dms --dms-config dms.toml`; a build with the `dms`
@@ -80,6 +80,13 @@ pub struct ReplicateArgs {
     /// address is not reachable from the target.
     #[arg(long, value_name = "CONN", env = "PGMOVE_SOURCE_FROM_TARGET")]
     source_from_target: Option<String>,
+    /// Leave the large objects out (by default they are copied once the subscription exists,
+    /// unless a filter is given; cutover brings them up to date).
+    #[arg(long)]
+    no_large_objects: bool,
+    /// Connection pairs copying large objects.
+    #[arg(short, long, default_value_t = 4, value_name = "N")]
+    jobs: usize,
     /// Print nothing but errors.
     #[arg(short, long)]
     quiet: bool,
@@ -110,6 +117,10 @@ pub struct CutoverArgs {
     /// changes on the target first).
     #[arg(long)]
     allow_schema_changes: bool,
+    /// Leave the large objects as they are on the target (by default cutover copies the ones
+    /// created, changed or dropped on the source since they were copied).
+    #[arg(long)]
+    pub(crate) no_large_objects: bool,
     /// The report as text or JSON (on stdout).
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub(crate) format: Format,
@@ -127,7 +138,8 @@ pub struct CutoverArgs {
     /// created (task, endpoints, instance, subnet group).
     #[arg(long, requires = "dms_config")]
     pub(crate) destroy: bool,
-    /// With --dms-config: connection pairs for the row check.
+    /// Connection pairs bringing large objects up to date and, with --dms-config, checking
+    /// rows.
     #[arg(short, long, default_value_t = 4, value_name = "N")]
     pub(crate) jobs: usize,
 }
@@ -160,6 +172,14 @@ pub async fn replicate(a: ReplicateArgs) -> Result<()> {
     read.sequence_state = false;
     let cat = catalog::read_parallel(&[x, y], read).await?;
     let started = cdc::start(&source, &target, &cat, &opts).await?;
+    // Large objects are not replicated: copy them now, so cutover (while writes are stopped)
+    // only copies what changed since.
+    let lobs = if a.no_large_objects || !opts.filter.is_empty() {
+        None
+    } else {
+        let lo = pgmove_core::lobs::Options::with_jobs(a.jobs.max(1));
+        Some(pgmove_core::lobs::sync(&source, &target, &lo, &|_| {}).await?)
+    };
     if !a.quiet {
         for t in &started.identity_full {
             eprintln!("  set REPLICA IDENTITY FULL on {t} (the source)");
@@ -178,6 +198,17 @@ pub async fn replicate(a: ReplicateArgs) -> Result<()> {
             started.names.subscription,
             started.keys_created
         );
+        match &lobs {
+            Some(l) => eprintln!(
+                "pgmove: large objects: {} copied, {} removed, {} copied again (changed), {} \
+                 unchanged; cutover copies what changes from now on",
+                l.copied, l.removed, l.recopied, l.unchanged
+            ),
+            None if a.no_large_objects => {
+                eprintln!("pgmove: large objects left out (--no-large-objects)")
+            }
+            None => eprintln!("pgmove: large objects left out (filters)"),
+        }
         eprintln!(
             "watch it:  pgmove status --source SOURCE --target TARGET\n\
              meanwhile: pgmove post-data --source SOURCE --target TARGET\n\
@@ -290,6 +321,8 @@ pub async fn cutover(a: CutoverArgs) -> Result<()> {
     opts.margin = a.margin;
     opts.timeout = a.timeout;
     opts.allow_schema_changes = a.allow_schema_changes;
+    opts.large_objects =
+        (!a.no_large_objects).then(|| pgmove_core::lobs::Options::with_jobs(a.jobs.max(1)));
     let mut last = Instant::now();
     let quiet = a.quiet;
     let report = cdc::cutover(&source, &target, &opts, |st| {
@@ -351,6 +384,9 @@ pub async fn cutover(a: CutoverArgs) -> Result<()> {
             }
             let lobs = match &report.large_objects {
                 Some(_) => "large objects up to date",
+                None if opts.large_objects.is_none() => {
+                    "large objects left out (--no-large-objects)"
+                }
                 None if opts.filter.is_empty() => {
                     "large objects not touched (the subscription was already gone)"
                 }

@@ -36,9 +36,10 @@ pub struct CutoverOptions {
     /// Go on when the source's schema changed since start (the user applied the same changes
     /// on the target); by default such changes are an error and nothing is dropped.
     pub allow_schema_changes: bool,
-    /// How large objects are brought up to date (connections, privileges). They are left out
-    /// when `filter` selects part of the database, as in an offline migration.
-    pub large_objects: crate::lobs::Options,
+    /// How large objects are brought up to date (connections, privileges); `None` leaves
+    /// them out. They are left out too when `filter` selects part of the database, as
+    /// pg_dump leaves them out of a filtered dump.
+    pub large_objects: Option<crate::lobs::Options>,
 }
 
 impl Default for CutoverOptions {
@@ -48,7 +49,7 @@ impl Default for CutoverOptions {
             margin: 0,
             timeout: Duration::from_secs(600),
             allow_schema_changes: false,
-            large_objects: crate::lobs::Options::default(),
+            large_objects: Some(crate::lobs::Options::default()),
         }
     }
 }
@@ -152,10 +153,9 @@ pub async fn cutover(
         report.sequences_set = p.items.iter().map(|i| i.name.to_string()).collect();
 
         // Large objects, before the subscription goes: past it the target may take writes.
-        if opts.filter.is_empty() {
-            report.large_objects = Some(
-                crate::lobs::sync(source_spec, target_spec, &opts.large_objects, &|_| {}).await?,
-            );
+        if let (Some(lo), true) = (&opts.large_objects, opts.filter.is_empty()) {
+            report.large_objects =
+                Some(crate::lobs::sync(source_spec, target_spec, lo, &|_| {}).await?);
         }
     }
     if ex.publication.is_some() {
