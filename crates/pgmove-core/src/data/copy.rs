@@ -7,6 +7,7 @@ use super::state;
 use super::tasks::{Range, TableCopy};
 use crate::quote::literal;
 use crate::{Error, Result};
+use bytes::BytesMut;
 use futures::{SinkExt, StreamExt};
 use tokio_postgres::Client;
 
@@ -118,6 +119,9 @@ pub struct Moved {
     pub bytes: u64,
 }
 
+/// Bytes gathered into one CopyData message to the target.
+const BATCH: usize = 256 * 1024;
+
 /// Progress is reported after at least this many bytes of a task.
 const PROGRESS_EVERY: u64 = 4 << 20;
 
@@ -192,17 +196,26 @@ async fn stream(
     futures::pin_mut!(rows);
     let mut bytes = 0u64;
     let mut reported = 0u64;
+    // The source sends a message per row; they are gathered into one CopyData message of
+    // about BATCH bytes, so the hand-over to the target connection happens per batch, not
+    // per row. `feed` waits while the target is behind (the sink's channel holds one
+    // message), so memory stays bounded.
+    let mut batch = BytesMut::with_capacity(BATCH);
     while let Some(chunk) = rows.next().await {
         let chunk = chunk.map_err(src_err)?;
         bytes += chunk.len() as u64;
-        // `feed` waits while the target is behind (the sink's channel holds one message), so
-        // memory stays bounded; it batches small chunks (a row each in text form) into
-        // messages of about 4 kB.
-        sink.feed(chunk).await.map_err(tgt_err)?;
+        batch.extend_from_slice(&chunk);
+        if batch.len() >= BATCH {
+            let full = std::mem::replace(&mut batch, BytesMut::with_capacity(BATCH));
+            sink.feed(full.freeze()).await.map_err(tgt_err)?;
+        }
         if bytes - reported >= PROGRESS_EVERY {
             reported = bytes;
             on_bytes(bytes);
         }
+    }
+    if !batch.is_empty() {
+        sink.feed(batch.freeze()).await.map_err(tgt_err)?;
     }
     let rows = sink.as_mut().finish().await.map_err(tgt_err)?;
     Ok(Moved { rows, bytes })
