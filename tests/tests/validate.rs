@@ -757,3 +757,96 @@ async fn each_once_silent_kind_is_caught_when_it_differs() {
         .extend(each_injection_is_named(&src, &tgt, ("valid", SUBSCRIPTION), 2, validated).await);
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
+
+/// NOT NULL shapes of inheritance and partitioning on a source before 18, whose catalog has no
+/// NOT NULL constraint records (an 18 target has them), and default privileges written with
+/// the privilege list of a server before 17 (no MAINTAIN).
+const INHERITED_NOT_NULLS: &str = "
+CREATE SCHEMA inh;
+CREATE TABLE inh.parent (a int NOT NULL, b int, c int);
+-- Inherits a's NOT NULL.
+CREATE TABLE inh.child () INHERITS (inh.parent);
+-- Re-declares the NOT NULL column, with NOT NULL and without.
+CREATE TABLE inh.redeclared (a int NOT NULL, d text) INHERITS (inh.parent);
+CREATE TABLE inh.redeclared_bare (a int) INHERITS (inh.parent);
+-- NOT NULL on an inherited column none of whose parents has it NOT NULL, and a grandchild
+-- that inherits it.
+CREATE TABLE inh.adds () INHERITS (inh.parent);
+ALTER TABLE ONLY inh.adds ALTER COLUMN b SET NOT NULL;
+CREATE TABLE inh.adds_child () INHERITS (inh.adds);
+-- Two parents, of which one has the column NOT NULL.
+CREATE TABLE inh.other (b int NOT NULL);
+CREATE TABLE inh.two () INHERITS (inh.parent, inh.other);
+-- Partitions: the root's NOT NULL, one of a partition's own, a sub-partitioned partition,
+-- one made alone with more NOT NULLs and attached, a default one.
+CREATE TABLE inh.parted (id int NOT NULL, k int, v text) PARTITION BY RANGE (id);
+CREATE TABLE inh.parted_1 PARTITION OF inh.parted (k NOT NULL) FOR VALUES FROM (0) TO (100);
+CREATE TABLE inh.parted_2 PARTITION OF inh.parted FOR VALUES FROM (100) TO (200) PARTITION BY LIST (k);
+CREATE TABLE inh.parted_2a PARTITION OF inh.parted_2 FOR VALUES IN (1);
+CREATE TABLE inh.parted_3 (id int NOT NULL, k int NOT NULL, v text NOT NULL);
+ALTER TABLE inh.parted ATTACH PARTITION inh.parted_3 FOR VALUES FROM (200) TO (300);
+CREATE TABLE inh.parted_d PARTITION OF inh.parted DEFAULT;
+ALTER DEFAULT PRIVILEGES IN SCHEMA inh GRANT SELECT ON TABLES TO validate_reader;
+ALTER DEFAULT PRIVILEGES FOR ROLE validate_reader REVOKE SELECT ON TABLES FROM validate_reader;
+INSERT INTO inh.child VALUES (1, 2, 3);
+INSERT INTO inh.redeclared VALUES (1, 2, 3, 'x');
+INSERT INTO inh.adds VALUES (1, 2, 3);
+INSERT INTO inh.adds_child VALUES (1, 2, NULL);
+INSERT INTO inh.two VALUES (1, 2, 3);
+INSERT INTO inh.parted VALUES (1, 1, 'a'), (150, 1, 'b'), (250, 2, 'c'), (500, NULL, NULL);
+";
+
+/// From 15 to 18, the NOT NULLs of inheritance children and partitions: pgmove's copy is
+/// pg_dump's own migration (the targets' `pg_dump --schema-only -O` are equal), and validation
+/// reports no difference where that migration has none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inherited_not_nulls_from_15_to_18_validate_clean() {
+    let src = start_source(Major::from(15), INHERITED_NOT_NULLS);
+    let tgt = start_target(Major::from(18));
+    faithful_copy(&src, &tgt, "copy").await;
+    tgt.create_db("reference").unwrap();
+    let args = &["--schema-only", "-O"];
+    src.pg_dump_into("src", args, &tgt, "reference").unwrap();
+    let (ours, theirs) = (
+        tgt.pg_dump("copy", args).unwrap(),
+        tgt.pg_dump("reference", args).unwrap(),
+    );
+    let diffs: Vec<String> = pgmove_testkit::checks::differing_blocks(&ours, &theirs)
+        .into_iter()
+        .map(|(side, blk)| format!("{side}:\n{blk}"))
+        .collect();
+    let r = Box::pin(validate(&src, &tgt, "copy")).await;
+    let json = serde_json::to_string_pretty(&r).unwrap();
+    assert!(diffs.is_empty(), "{}", diffs.join("\n\n"));
+    assert_eq!(r.verdict(), Verdict::Match, "{json}");
+    assert!(
+        r.tables.iter().any(|t| t.table == "inh.adds_child"),
+        "{json}"
+    );
+
+    // Not blind across the versions either.
+    let cases: &[Case] = &[
+        (
+            "child's own NOT NULL dropped",
+            "ALTER TABLE inh.adds ALTER COLUMN b DROP NOT NULL",
+            &["table inh.adds", "adds_b_not_null"],
+        ),
+        (
+            "inherited NOT NULL made the child's own",
+            "ALTER TABLE inh.redeclared_bare ALTER COLUMN a SET NOT NULL",
+            &["table inh.redeclared_bare", "NOT NULL"],
+        ),
+        (
+            "partition's own NOT NULL dropped",
+            "ALTER TABLE inh.parted_3 ALTER COLUMN v DROP NOT NULL",
+            &["table inh.parted_3"],
+        ),
+        (
+            "role default privileges",
+            "ALTER DEFAULT PRIVILEGES FOR ROLE validate_reader GRANT SELECT ON TABLES TO validate_reader",
+            &["validate_reader"],
+        ),
+    ];
+    let failures = each_injection_is_named(&src, &tgt, ("case", ""), 1, cases).await;
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
