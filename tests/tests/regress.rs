@@ -12,8 +12,8 @@
 
 use pgmove_core::plan::{self, Step};
 use pgmove_core::{apply, catalog, conn};
+use pgmove_testkit::checks::differing_blocks;
 use pgmove_testkit::{client_bin_dir, corpus_dir, parse_pairs, Cluster, ExpectedError, Major};
-use std::collections::BTreeMap;
 use std::process::Command;
 use std::time::Instant;
 
@@ -77,32 +77,6 @@ const TAP_LOAD_ERRORS: &[(u32, u32, &str)] = &[
     (15, 15, "syntax error at or near \"NOT\""),
     (15, 15, "syntax error at or near \"WITHOUT\""),
 ];
-
-/// A dump cut into its `-- Name:` blocks, order-free.
-fn blocks(dump: &str) -> BTreeMap<String, usize> {
-    let mut out = BTreeMap::new();
-    for b in dump.split("\n--\n-- Name: ").skip(1) {
-        *out.entry(b.trim().to_string()).or_insert(0) += 1;
-    }
-    out
-}
-
-/// The blocks found on one side only, as `(side, block)`.
-fn differing(pgmove: &str, reference: &str) -> Vec<(&'static str, String)> {
-    let (a, b) = (blocks(pgmove), blocks(reference));
-    let mut out = Vec::new();
-    for (blk, n) in &a {
-        if b.get(blk) != Some(n) {
-            out.push(("only in pgmove's target", blk.clone()));
-        }
-    }
-    for (blk, n) in &b {
-        if a.get(blk) != Some(n) {
-            out.push(("only in pg_dump's target", blk.clone()));
-        }
-    }
-    out
-}
 
 /// Load the corpora into `c`: the regression database with its own `load.sh`, which runs the
 /// suite's files as pg_regress would (many statements fail by design: what remains is the
@@ -240,12 +214,7 @@ async fn pg_own_test_objects_round_trip_as_pg_dump() {
             // then its subscriptions dropped (their names are the cluster's: pgmove's target
             // makes the same ones).
             let args = &["--schema-only", "-O"];
-            let sql = source.pg_dump(name, args).unwrap();
-            let file = tempfile::NamedTempFile::new().unwrap();
-            std::fs::write(file.path(), sql).unwrap();
-            target
-                .load_tolerating_errors(&b, &[file.path()], &[])
-                .unwrap();
+            source.pg_dump_into(name, args, &target, &b).unwrap();
             let dbb = target.pg_dump(&b, args).unwrap();
             drop_subscriptions(&target, &b);
 
@@ -263,7 +232,7 @@ async fn pg_own_test_objects_round_trip_as_pg_dump() {
                 std::fs::write(dir.join(format!("{sm}-{tm}-{name}-pgmove.sql")), &da).unwrap();
                 std::fs::write(dir.join(format!("{sm}-{tm}-{name}-pgdump.sql")), &dbb).unwrap();
             }
-            let diffs = differing(&da, &dbb);
+            let diffs = differing_blocks(&da, &dbb);
             let mut unknown = Vec::new();
             let mut known_seen = 0;
             for (side, blk) in &diffs {

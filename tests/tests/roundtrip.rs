@@ -6,7 +6,7 @@
 use pgmove_core::model::Catalog;
 use pgmove_core::plan::{self, Step};
 use pgmove_core::{apply, catalog, conn};
-use pgmove_testkit::checks::sequence_states;
+use pgmove_testkit::checks::{dump_blocks, sequence_states};
 use pgmove_testkit::{corpus_dir, test_pairs, Cluster, ExpectedError, Major};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -131,18 +131,9 @@ fn expected_load_errors(corpus: &str) -> Vec<ExpectedError> {
     ExpectedError::parse_list(list, corpus).unwrap()
 }
 
-/// A dump cut into its `-- Name:` blocks, order-free.
-fn blocks(dump: &str) -> BTreeMap<String, usize> {
-    let mut out = BTreeMap::new();
-    for b in dump.split("\n--\n-- Name: ").skip(1) {
-        *out.entry(b.trim().to_string()).or_insert(0) += 1;
-    }
-    out
-}
-
 /// Differences between two dumps, ignoring blocks that name one of `allowed` (in pgmove's only).
 fn dump_diff(pgmove: &str, reference: &str, allowed: &[&str]) -> Vec<String> {
-    let (a, b) = (blocks(pgmove), blocks(reference));
+    let (a, b) = (dump_blocks(pgmove), dump_blocks(reference));
     let mut diffs = Vec::new();
     for (blk, n) in &a {
         if b.get(blk) != Some(n)
@@ -159,17 +150,6 @@ fn dump_diff(pgmove: &str, reference: &str, allowed: &[&str]) -> Vec<String> {
         }
     }
     diffs
-}
-
-/// `pg_dump ARGS source | psql target`, errors tolerated (pg_dump's script cannot always be
-/// restored, and that is what the comparison shows).
-fn load_pg_dump(source: &Cluster, db: &str, target: &Cluster, target_db: &str, args: &[&str]) {
-    let sql = source.pg_dump(db, args).unwrap();
-    let file = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(file.path(), sql).unwrap();
-    target
-        .load_tolerating_errors(target_db, &[file.path()], &[])
-        .unwrap();
 }
 
 /// `pgmove schema` into `target_db`.
@@ -384,7 +364,9 @@ async fn corpus_round_trip_matches_pg_dump() {
             }
             // The reference: pg_dump's schema through psql (errors tolerated, as pg_dump's own
             // script cannot always be restored).
-            load_pg_dump(&source, db, &target, &b, &["--schema-only", "-O"]);
+            source
+                .pg_dump_into(db, &["--schema-only", "-O"], &target, &b)
+                .unwrap();
             // The first step alone, against `pg_dump --section=pre-data -O | psql`.
             let (a_pre, b_pre) = (format!("{db}_pgmove_pre"), format!("{db}_pgdump_pre"));
             target.create_db(&a_pre).unwrap();
@@ -393,7 +375,9 @@ async fn corpus_round_trip_matches_pg_dump() {
                 failures.push(format!("{sm}->{tm} {db}: pgmove schema failed: {e:#}"));
                 continue;
             }
-            load_pg_dump(&source, db, &target, &b_pre, &["--section=pre-data", "-O"]);
+            source
+                .pg_dump_into(db, &["--section=pre-data", "-O"], &target, &b_pre)
+                .unwrap();
 
             let full = &["--schema-only", "-O"][..];
             for (label, pa, pb, args) in [

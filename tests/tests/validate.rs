@@ -54,20 +54,34 @@ ANALYZE;
 ";
 
 fn setup_source(major: impl Into<Major>) -> Cluster {
-    let c = Cluster::start(major).expect("source cluster");
-    c.sql("postgres", "CREATE ROLE validate_reader NOLOGIN")
-        .unwrap();
-    c.create_db("src").unwrap();
+    let major = major.into();
     // Row-level security arrives in 9.5: older sources get the rest.
     let sql: String = SOURCE_SQL
         .lines()
         .filter(|l| {
-            c.major() >= Major::V9_5
+            major >= Major::V9_5
                 || !(l.contains("ROW LEVEL SECURITY") || l.starts_with("CREATE POLICY"))
         })
         .map(|l| format!("{l}\n"))
         .collect();
-    c.sql("src", &sql).unwrap();
+    start_source(major, &sql)
+}
+
+/// A cluster of `major` with role `validate_reader` and database `src` holding `sql`.
+fn start_source(major: Major, sql: &str) -> Cluster {
+    let c = Cluster::start(major).expect("source cluster");
+    c.sql("postgres", "CREATE ROLE validate_reader NOLOGIN")
+        .unwrap();
+    c.create_db("src").unwrap();
+    c.sql("src", sql).unwrap();
+    c
+}
+
+/// A target cluster of `major` with the role the sources grant to.
+fn start_target(major: Major) -> Cluster {
+    let c = Cluster::start(major).expect("target cluster");
+    c.sql("postgres", "CREATE ROLE validate_reader NOLOGIN")
+        .unwrap();
     c
 }
 
@@ -124,6 +138,59 @@ fn assert_clean(r: &validate::Report) {
     assert!(!r.sequences.is_empty());
 }
 
+/// One injected difference: what it is, the SQL that injects it into a fresh clone of the
+/// copy, and what the report must name.
+type Case<'a> = (&'a str, &'a str, &'a [&'a str]);
+
+/// For each case, clone `copy` on `t` into `{prefix}{i}` (running `per_clone` there first: what
+/// a template does not carry, such as subscriptions, which live in a shared catalog), inject
+/// the difference and validate against `src` of `s`: the report must say Differ, name what
+/// the case names, and report exactly `differences` differences (schema objects, tables,
+/// sequences and large objects), so that nothing else is reported. Returns one message per
+/// failed expectation.
+async fn each_injection_is_named(
+    s: &Cluster,
+    t: &Cluster,
+    (prefix, per_clone): (&str, &str),
+    differences: usize,
+    cases: &[Case<'_>],
+) -> Vec<String> {
+    let mut failures = Vec::new();
+    for (i, (what, sql, names)) in cases.iter().enumerate() {
+        let db = format!("{prefix}{i}");
+        t.sql("postgres", &format!("CREATE DATABASE {db} TEMPLATE copy"))
+            .unwrap();
+        if !per_clone.is_empty() {
+            t.sql(&db, per_clone).unwrap();
+        }
+        if let Err(e) = t.sql(&db, sql) {
+            failures.push(format!("{what}: the injection fails: {e:#}"));
+            continue;
+        }
+        // Boxed: validation's future is large, and tests run on a thread's small stack.
+        let r = Box::pin(validate(s, t, &db)).await;
+        let json = serde_json::to_string_pretty(&r).unwrap();
+        if r.verdict() != Verdict::Differ {
+            failures.push(format!("{what}: not caught:\n{json}"));
+            continue;
+        }
+        for n in names.iter() {
+            if !json.contains(n) {
+                failures.push(format!("{what}: report does not name {n:?}:\n{json}"));
+            }
+        }
+        let found = r.schema.len()
+            + r.sequences.iter().filter(|s| s.problem.is_some()).count()
+            + r.tables.iter().filter(|t| t.differs()).count()
+            + r.large_objects.differing_objects;
+        if found != differences {
+            failures.push(format!("{what}: {found} differences reported:\n{json}"));
+        }
+        eprintln!("{what}: caught");
+    }
+    failures
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn faithful_copy_validates_clean_and_each_injected_difference_is_named() {
     let src = setup_source(15);
@@ -134,7 +201,7 @@ async fn faithful_copy_validates_clean_and_each_injected_difference_is_named() {
     assert_clean(&validate(&src, &tgt, "copy").await);
 
     // (what is injected, SQL on a fresh copy, what the report must name)
-    let cases: &[(&str, &str, &[&str])] = &[
+    let cases: &[Case] = &[
         (
             "dropped index",
             "DROP INDEX app.film_title",
@@ -210,32 +277,7 @@ async fn faithful_copy_validates_clean_and_each_injected_difference_is_named() {
             &["view app.cheap", "6"],
         ),
     ];
-    let mut failures = Vec::new();
-    for (i, (what, sql, names)) in cases.iter().enumerate() {
-        let db = format!("case{i}");
-        tgt.sql("postgres", &format!("CREATE DATABASE {db} TEMPLATE copy"))
-            .unwrap();
-        tgt.sql(&db, sql).unwrap();
-        let r = validate(&src, &tgt, &db).await;
-        let json = serde_json::to_string_pretty(&r).unwrap();
-        if r.verdict() != Verdict::Differ {
-            failures.push(format!("{what}: not caught:\n{json}"));
-            continue;
-        }
-        for n in names.iter() {
-            if !json.contains(n) {
-                failures.push(format!("{what}: report does not name {n:?}:\n{json}"));
-            }
-        }
-        // Nothing else is reported: one schema object, or one table, or one sequence.
-        let found = r.schema.len()
-            + r.sequences.iter().filter(|s| s.problem.is_some()).count()
-            + r.tables.iter().filter(|t| t.differs()).count();
-        if found != 1 {
-            failures.push(format!("{what}: {found} differences reported:\n{json}"));
-        }
-        eprintln!("{what}: caught");
-    }
+    let failures = each_injection_is_named(&src, &tgt, ("case", ""), 1, cases).await;
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
@@ -362,7 +404,7 @@ async fn matviews_and_large_objects_are_compared() {
         (3, 3)
     );
 
-    let cases: &[(&str, &str, &[&str])] = &[
+    let cases: &[Case] = &[
         (
             "matview left unpopulated",
             "REFRESH MATERIALIZED VIEW app.film_moods WITH NO DATA",
@@ -407,32 +449,7 @@ async fn matviews_and_large_objects_are_compared() {
             &["424243", "privileges differ"],
         ),
     ];
-    let mut failures = Vec::new();
-    for (i, (what, sql, names)) in cases.iter().enumerate() {
-        let db = format!("mcase{i}");
-        tgt.sql("postgres", &format!("CREATE DATABASE {db} TEMPLATE copy"))
-            .unwrap();
-        tgt.sql(&db, sql).unwrap();
-        let r = validate(&src, &tgt, &db).await;
-        let json = serde_json::to_string_pretty(&r).unwrap();
-        if r.verdict() != Verdict::Differ {
-            failures.push(format!("{what}: not caught:\n{json}"));
-            continue;
-        }
-        for n in names.iter() {
-            if !json.contains(n) {
-                failures.push(format!("{what}: report does not name {n:?}:\n{json}"));
-            }
-        }
-        let found = r.schema.len()
-            + r.sequences.iter().filter(|s| s.problem.is_some()).count()
-            + r.tables.iter().filter(|t| t.differs()).count()
-            + r.large_objects.differing_objects;
-        if found != 1 {
-            failures.push(format!("{what}: {found} differences reported:\n{json}"));
-        }
-        eprintln!("{what}: caught");
-    }
+    let failures = each_injection_is_named(&src, &tgt, ("mcase", ""), 1, cases).await;
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
@@ -459,4 +476,377 @@ async fn a_matview_post_data_cannot_refresh_is_reported() {
     assert_eq!(r.schema[0].object, "materialized view data app.outer_m");
     assert!(json.contains("\"missing\""), "{json}");
     assert!(!r.tables.iter().any(|t| t.differs()), "{json}");
+}
+
+/// One object of each kind a migration once lost without a word (see `SILENT_KIND_CASES`),
+/// on 18. The subscription is apart ([`SUBSCRIPTION`]).
+const SILENT_KINDS: &str = "
+CREATE SCHEMA app;
+-- Never emitted once: a language with a grant, a transform, a shell type, a conversion, a text
+-- search parser and template.
+CREATE FUNCTION app.pl_handler() RETURNS language_handler AS 'plpgsql', 'plpgsql_call_handler' LANGUAGE c;
+CREATE TRUSTED LANGUAGE kind_pl HANDLER app.pl_handler;
+COMMENT ON LANGUAGE kind_pl IS 'a language';
+REVOKE USAGE ON LANGUAGE kind_pl FROM PUBLIC;
+GRANT USAGE ON LANGUAGE kind_pl TO validate_reader;
+CREATE TRANSFORM FOR integer LANGUAGE sql (FROM SQL WITH FUNCTION prsd_lextype(internal), TO SQL WITH FUNCTION int4recv(internal));
+CREATE TYPE app.shell;
+COMMENT ON TYPE app.shell IS 'a shell';
+CREATE CONVERSION app.latin_to_utf8 FOR 'LATIN1' TO 'UTF8' FROM iso8859_1_to_utf8;
+CREATE TEXT SEARCH PARSER app.prs (START = prsd_start, GETTOKEN = prsd_nexttoken, END = prsd_end, LEXTYPES = prsd_lextype);
+CREATE TEXT SEARCH TEMPLATE app.tmpl (LEXIZE = dsimple_lexize);
+-- A typed table, TOAST storage parameters, an unlogged identity sequence of a logged table.
+CREATE TYPE app.person AS (id integer, name text);
+CREATE TABLE app.persons OF app.person (id WITH OPTIONS NOT NULL);
+CREATE TABLE app.toasty (t text) WITH (toast.autovacuum_enabled = false);
+CREATE TABLE app.ident (a integer GENERATED ALWAYS AS IDENTITY);
+ALTER SEQUENCE app.ident_a_seq SET UNLOGGED;
+-- NOT NULL constraints: one NOT VALID; a child's own on an inherited column; children
+-- re-declaring a NOT NULL column of their parent's, with a NOT NULL of their own and without;
+-- commented ones, with a CHECK and a key's index.
+CREATE TABLE app.nn_later (a int, b int);
+ALTER TABLE app.nn_later ADD CONSTRAINT a_nn NOT NULL a NOT VALID;
+CREATE TABLE app.nn_parent (a int NOT NULL, b int);
+CREATE TABLE app.nn_child (CONSTRAINT nn_child_b NOT NULL b) INHERITS (app.nn_parent);
+CREATE TABLE app.nn_redeclared (a int NOT NULL) INHERITS (app.nn_parent);
+CREATE TABLE app.nn_inherited (a int) INHERITS (app.nn_parent);
+CREATE TABLE app.checked (id int CONSTRAINT checked_pk PRIMARY KEY,
+    q int CONSTRAINT q_nn NOT NULL CONSTRAINT q_pos CHECK (q > 0));
+COMMENT ON CONSTRAINT q_pos ON app.checked IS 'positive';
+COMMENT ON CONSTRAINT q_nn ON app.checked IS 'present';
+COMMENT ON INDEX app.checked_pk IS 'the key';
+CREATE DOMAIN app.code AS text CONSTRAINT code_nn NOT NULL CONSTRAINT code_len CHECK (length(VALUE) < 9);
+COMMENT ON CONSTRAINT code_nn ON DOMAIN app.code IS 'always';
+COMMENT ON CONSTRAINT code_len ON DOMAIN app.code IS 'short';
+-- A partitioned table's trigger, disabled on one partition, ENABLE ALWAYS on another.
+CREATE FUNCTION app.audit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$;
+CREATE TABLE app.parted (a int) PARTITION BY LIST (a);
+CREATE TABLE app.parted_1 PARTITION OF app.parted FOR VALUES IN (1);
+CREATE TABLE app.parted_2 PARTITION OF app.parted FOR VALUES IN (2);
+CREATE TRIGGER parted_audit AFTER INSERT ON app.parted FOR EACH ROW EXECUTE FUNCTION app.audit();
+ALTER TABLE app.parted_1 DISABLE TRIGGER parted_audit;
+ALTER TABLE app.parted_2 ENABLE ALWAYS TRIGGER parted_audit;
+-- Publications: a column list and row filter via the partition root (commented), a schema's,
+-- generated columns.
+CREATE TABLE app.published (id int PRIMARY KEY, v text, w text);
+CREATE PUBLICATION pub_rows FOR TABLE app.published (id, v) WHERE (id > 10)
+    WITH (publish_via_partition_root = true);
+COMMENT ON PUBLICATION pub_rows IS 'rows';
+CREATE SCHEMA pubschema;
+CREATE PUBLICATION pub_schema FOR TABLES IN SCHEMA pubschema;
+CREATE PUBLICATION pub_gen FOR TABLE app.published WITH (publish_generated_columns = stored);
+-- Privileges on what pgmove does not create: a catalog column and function, plpgsql; and
+-- on a foreign data wrapper and server.
+GRANT SELECT (proname) ON pg_catalog.pg_proc TO validate_reader;
+REVOKE EXECUTE ON FUNCTION pg_catalog.pg_sleep(double precision) FROM PUBLIC;
+REVOKE USAGE ON LANGUAGE plpgsql FROM PUBLIC;
+CREATE FOREIGN DATA WRAPPER kind_fdw;
+CREATE SERVER kind_server FOREIGN DATA WRAPPER kind_fdw;
+GRANT USAGE ON FOREIGN DATA WRAPPER kind_fdw TO validate_reader;
+GRANT USAGE ON FOREIGN SERVER kind_server TO validate_reader;
+-- Default privileges: a schema's, and a role's own narrowed.
+ALTER DEFAULT PRIVILEGES IN SCHEMA app GRANT SELECT ON TABLES TO validate_reader;
+ALTER DEFAULT PRIVILEGES FOR ROLE validate_reader REVOKE SELECT ON TABLES FROM validate_reader;
+INSERT INTO app.checked VALUES (1, 1), (2, 2);
+";
+
+/// A subscription made without connecting, with a comment. Subscriptions live in a shared
+/// catalog, so a database cloned from a template has none: each clone gets it again.
+const SUBSCRIPTION: &str = "
+CREATE SUBSCRIPTION kind_sub CONNECTION 'host=127.0.0.1 port=1 dbname=nowhere'
+    PUBLICATION kind_pub WITH (connect = false);
+COMMENT ON SUBSCRIPTION kind_sub IS 'a subscription';
+";
+
+/// Each kind of [`SILENT_KINDS`] changed on a copy: (what, SQL, what the report must name).
+const SILENT_KIND_CASES: &[Case] = &[
+    (
+        "dropped transform",
+        "DROP TRANSFORM FOR integer LANGUAGE sql",
+        &["transform for integer language sql"],
+    ),
+    ("dropped shell type", "DROP TYPE app.shell", &["app.shell"]),
+    (
+        "dropped language",
+        "DROP LANGUAGE kind_pl",
+        &["language kind_pl", "missing"],
+    ),
+    (
+        "revoked language grant",
+        "REVOKE USAGE ON LANGUAGE kind_pl FROM validate_reader",
+        &["language kind_pl", "validate_reader"],
+    ),
+    (
+        "dropped conversion",
+        "DROP CONVERSION app.latin_to_utf8",
+        &["app.latin_to_utf8"],
+    ),
+    (
+        "dropped text search parser",
+        "DROP TEXT SEARCH PARSER app.prs",
+        &["app.prs"],
+    ),
+    (
+        "dropped text search template",
+        "DROP TEXT SEARCH TEMPLATE app.tmpl",
+        &["app.tmpl"],
+    ),
+    (
+        "changed subscription comment",
+        "COMMENT ON SUBSCRIPTION kind_sub IS 'changed'",
+        &["subscription kind_sub", "changed"],
+    ),
+    (
+        "typed table made plain",
+        "ALTER TABLE app.persons NOT OF",
+        &["table app.persons", "OF app.person"],
+    ),
+    (
+        "reset TOAST storage parameter",
+        "ALTER TABLE app.toasty RESET (toast.autovacuum_enabled)",
+        &["table app.toasty", "toast.autovacuum_enabled"],
+    ),
+    (
+        "identity sequence logged",
+        "ALTER SEQUENCE app.ident_a_seq SET LOGGED",
+        &["app.ident", "UNLOGGED"],
+    ),
+    (
+        "child's own NOT NULL dropped",
+        "ALTER TABLE app.nn_child ALTER COLUMN b DROP NOT NULL",
+        &["table app.nn_child", "nn_child_b"],
+    ),
+    (
+        "inherited NOT NULL made the child's own",
+        "ALTER TABLE app.nn_inherited ALTER COLUMN a SET NOT NULL",
+        &["table app.nn_inherited", "NOT NULL"],
+    ),
+    (
+        "changed CHECK comment",
+        "COMMENT ON CONSTRAINT q_pos ON app.checked IS 'changed'",
+        &["app.checked", "changed"],
+    ),
+    (
+        "changed NOT NULL comment",
+        "COMMENT ON CONSTRAINT q_nn ON app.checked IS 'changed'",
+        &["app.checked", "changed"],
+    ),
+    (
+        "changed key index comment",
+        "COMMENT ON INDEX app.checked_pk IS 'changed'",
+        &["checked_pk", "changed"],
+    ),
+    (
+        "changed domain CHECK comment",
+        "COMMENT ON CONSTRAINT code_len ON DOMAIN app.code IS 'changed'",
+        &["app.code", "changed"],
+    ),
+    (
+        "changed domain NOT NULL comment",
+        "COMMENT ON CONSTRAINT code_nn ON DOMAIN app.code IS 'changed'",
+        &["app.code", "changed"],
+    ),
+    (
+        "renamed domain NOT NULL",
+        "ALTER DOMAIN app.code RENAME CONSTRAINT code_nn TO code_required",
+        &["app.code", "code_required"],
+    ),
+    (
+        "disabled partition trigger enabled",
+        "ALTER TABLE app.parted_1 ENABLE TRIGGER parted_audit",
+        &["parted_audit", "app.parted_1"],
+    ),
+    (
+        "ENABLE ALWAYS partition trigger made REPLICA",
+        "ALTER TABLE app.parted_2 ENABLE REPLICA TRIGGER parted_audit",
+        &["parted_audit", "app.parted_2"],
+    ),
+    (
+        "publication row filter",
+        "ALTER PUBLICATION pub_rows SET TABLE app.published (id, v) WHERE (id > 20)",
+        &["publication pub_rows", "20"],
+    ),
+    (
+        "publication column list",
+        "ALTER PUBLICATION pub_rows SET TABLE app.published (id, w) WHERE (id > 10)",
+        &["publication pub_rows", "w"],
+    ),
+    (
+        "publication via partition root",
+        "ALTER PUBLICATION pub_rows SET (publish_via_partition_root = false)",
+        &["publication pub_rows", "publish_via_partition_root"],
+    ),
+    (
+        "publication comment",
+        "COMMENT ON PUBLICATION pub_rows IS 'changed'",
+        &["publication pub_rows", "changed"],
+    ),
+    (
+        "publication schema dropped",
+        "ALTER PUBLICATION pub_schema DROP TABLES IN SCHEMA pubschema",
+        &["publication pub_schema", "pubschema"],
+    ),
+    (
+        "publication generated columns",
+        "ALTER PUBLICATION pub_gen SET (publish_generated_columns = none)",
+        &["publication pub_gen", "publish_generated_columns"],
+    ),
+    (
+        "catalog function grant",
+        "GRANT EXECUTE ON FUNCTION pg_catalog.pg_sleep(double precision) TO PUBLIC",
+        &["pg_sleep"],
+    ),
+    (
+        "catalog column grant",
+        "REVOKE SELECT (proname) ON pg_catalog.pg_proc FROM validate_reader",
+        &["pg_proc", "proname"],
+    ),
+    (
+        "plpgsql grant",
+        "GRANT USAGE ON LANGUAGE plpgsql TO PUBLIC",
+        &["plpgsql"],
+    ),
+    (
+        "foreign data wrapper grant",
+        "REVOKE USAGE ON FOREIGN DATA WRAPPER kind_fdw FROM validate_reader",
+        &["kind_fdw", "validate_reader"],
+    ),
+    (
+        "foreign server grant",
+        "REVOKE USAGE ON FOREIGN SERVER kind_server FROM validate_reader",
+        &["kind_server", "validate_reader"],
+    ),
+    (
+        "schema default privileges",
+        "ALTER DEFAULT PRIVILEGES IN SCHEMA app REVOKE SELECT ON TABLES FROM validate_reader",
+        &["validate_reader"],
+    ),
+    (
+        "role default privileges",
+        "ALTER DEFAULT PRIVILEGES FOR ROLE validate_reader GRANT SELECT ON TABLES TO validate_reader",
+        &["validate_reader"],
+    ),
+];
+
+/// Every kind a migration once lost silently, on 18 to 18: a faithful copy validates clean,
+/// and each kind changed on a copy is reported and named.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_once_silent_kind_is_caught_when_it_differs() {
+    let src = start_source(Major::from(18), SILENT_KINDS);
+    src.sql("src", SUBSCRIPTION).unwrap();
+    let tgt = start_target(Major::from(18));
+    faithful_copy(&src, &tgt, "copy").await;
+    let r = validate(&src, &tgt, "copy").await;
+    let json = serde_json::to_string_pretty(&r).unwrap();
+    assert_eq!(r.verdict(), Verdict::Match, "{json}");
+    assert!(r.schema_objects > 30, "{json}");
+    let mut failures =
+        each_injection_is_named(&src, &tgt, ("kind", SUBSCRIPTION), 1, SILENT_KIND_CASES).await;
+    // Validated, the NOT NULL is the table's: the table differs, and the NOT VALID constraint
+    // post-data adds is missing.
+    let validated: &[Case] = &[(
+        "NOT VALID NOT NULL validated",
+        "ALTER TABLE app.nn_later VALIDATE CONSTRAINT a_nn",
+        &[
+            "table app.nn_later",
+            "constraint a_nn on app.nn_later",
+            "NOT VALID",
+        ],
+    )];
+    failures
+        .extend(each_injection_is_named(&src, &tgt, ("valid", SUBSCRIPTION), 2, validated).await);
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// NOT NULL shapes of inheritance and partitioning on a source before 18, whose catalog has no
+/// NOT NULL constraint records (an 18 target has them), and default privileges written with
+/// the privilege list of a server before 17 (no MAINTAIN).
+const INHERITED_NOT_NULLS: &str = "
+CREATE SCHEMA inh;
+CREATE TABLE inh.parent (a int NOT NULL, b int, c int);
+-- Inherits a's NOT NULL.
+CREATE TABLE inh.child () INHERITS (inh.parent);
+-- Re-declares the NOT NULL column, with NOT NULL and without.
+CREATE TABLE inh.redeclared (a int NOT NULL, d text) INHERITS (inh.parent);
+CREATE TABLE inh.redeclared_bare (a int) INHERITS (inh.parent);
+-- NOT NULL on an inherited column none of whose parents has it NOT NULL, and a grandchild
+-- that inherits it.
+CREATE TABLE inh.adds () INHERITS (inh.parent);
+ALTER TABLE ONLY inh.adds ALTER COLUMN b SET NOT NULL;
+CREATE TABLE inh.adds_child () INHERITS (inh.adds);
+-- Two parents, of which one has the column NOT NULL.
+CREATE TABLE inh.other (b int NOT NULL);
+CREATE TABLE inh.two () INHERITS (inh.parent, inh.other);
+-- Partitions: the root's NOT NULL, one of a partition's own, a sub-partitioned partition,
+-- one made alone with more NOT NULLs and attached, a default one.
+CREATE TABLE inh.parted (id int NOT NULL, k int, v text) PARTITION BY RANGE (id);
+CREATE TABLE inh.parted_1 PARTITION OF inh.parted (k NOT NULL) FOR VALUES FROM (0) TO (100);
+CREATE TABLE inh.parted_2 PARTITION OF inh.parted FOR VALUES FROM (100) TO (200) PARTITION BY LIST (k);
+CREATE TABLE inh.parted_2a PARTITION OF inh.parted_2 FOR VALUES IN (1);
+CREATE TABLE inh.parted_3 (id int NOT NULL, k int NOT NULL, v text NOT NULL);
+ALTER TABLE inh.parted ATTACH PARTITION inh.parted_3 FOR VALUES FROM (200) TO (300);
+CREATE TABLE inh.parted_d PARTITION OF inh.parted DEFAULT;
+ALTER DEFAULT PRIVILEGES IN SCHEMA inh GRANT SELECT ON TABLES TO validate_reader;
+ALTER DEFAULT PRIVILEGES FOR ROLE validate_reader REVOKE SELECT ON TABLES FROM validate_reader;
+INSERT INTO inh.child VALUES (1, 2, 3);
+INSERT INTO inh.redeclared VALUES (1, 2, 3, 'x');
+INSERT INTO inh.adds VALUES (1, 2, 3);
+INSERT INTO inh.adds_child VALUES (1, 2, NULL);
+INSERT INTO inh.two VALUES (1, 2, 3);
+INSERT INTO inh.parted VALUES (1, 1, 'a'), (150, 1, 'b'), (250, 2, 'c'), (500, NULL, NULL);
+";
+
+/// From 15 to 18, the NOT NULLs of inheritance children and partitions: pgmove's copy is
+/// pg_dump's own migration (the targets' `pg_dump --schema-only -O` are equal), and validation
+/// reports no difference where that migration has none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inherited_not_nulls_from_15_to_18_validate_clean() {
+    let src = start_source(Major::from(15), INHERITED_NOT_NULLS);
+    let tgt = start_target(Major::from(18));
+    faithful_copy(&src, &tgt, "copy").await;
+    tgt.create_db("reference").unwrap();
+    let args = &["--schema-only", "-O"];
+    src.pg_dump_into("src", args, &tgt, "reference").unwrap();
+    let (ours, theirs) = (
+        tgt.pg_dump("copy", args).unwrap(),
+        tgt.pg_dump("reference", args).unwrap(),
+    );
+    let diffs: Vec<String> = pgmove_testkit::checks::differing_blocks(&ours, &theirs)
+        .into_iter()
+        .map(|(side, blk)| format!("{side}:\n{blk}"))
+        .collect();
+    let r = Box::pin(validate(&src, &tgt, "copy")).await;
+    let json = serde_json::to_string_pretty(&r).unwrap();
+    assert!(diffs.is_empty(), "{}", diffs.join("\n\n"));
+    assert_eq!(r.verdict(), Verdict::Match, "{json}");
+    assert!(
+        r.tables.iter().any(|t| t.table == "inh.adds_child"),
+        "{json}"
+    );
+
+    // Not blind across the versions either.
+    let cases: &[Case] = &[
+        (
+            "child's own NOT NULL dropped",
+            "ALTER TABLE inh.adds ALTER COLUMN b DROP NOT NULL",
+            &["table inh.adds", "adds_b_not_null"],
+        ),
+        (
+            "inherited NOT NULL made the child's own",
+            "ALTER TABLE inh.redeclared_bare ALTER COLUMN a SET NOT NULL",
+            &["table inh.redeclared_bare", "NOT NULL"],
+        ),
+        (
+            "partition's own NOT NULL dropped",
+            "ALTER TABLE inh.parted_3 ALTER COLUMN v DROP NOT NULL",
+            &["table inh.parted_3"],
+        ),
+        (
+            "role default privileges",
+            "ALTER DEFAULT PRIVILEGES FOR ROLE validate_reader GRANT SELECT ON TABLES TO validate_reader",
+            &["validate_reader"],
+        ),
+    ];
+    let failures = each_injection_is_named(&src, &tgt, ("case", ""), 1, cases).await;
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }

@@ -1,9 +1,38 @@
 //! What tests compare between a source and a target, computed by the servers through psql and
 //! never by pgmove: rows, large objects, sequence states. Each returns text that is equal on
-//! two databases exactly when what it covers is (up to md5 collisions).
+//! two databases exactly when what it covers is (up to md5 collisions). And the schema as
+//! pg_dump prints it, cut into blocks, to set pgmove's target beside pg_dump's own migration.
 
 use crate::Cluster;
 use anyhow::Result;
+use std::collections::BTreeMap;
+
+/// A `pg_dump` script cut into its `-- Name:` blocks, order-free.
+pub fn dump_blocks(dump: &str) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    for b in dump.split("\n--\n-- Name: ").skip(1) {
+        *out.entry(b.trim().to_string()).or_insert(0) += 1;
+    }
+    out
+}
+
+/// The blocks of two dumps found on one side only, as `(side, block)`: `pgmove` is the dump
+/// of pgmove's target, `reference` that of the target `pg_dump | psql` made.
+pub fn differing_blocks(pgmove: &str, reference: &str) -> Vec<(&'static str, String)> {
+    let (a, b) = (dump_blocks(pgmove), dump_blocks(reference));
+    let mut out = Vec::new();
+    for (blk, n) in &a {
+        if b.get(blk) != Some(n) {
+            out.push(("only in pgmove's target", blk.clone()));
+        }
+    }
+    for (blk, n) in &b {
+        if a.get(blk) != Some(n) {
+            out.push(("only in pg_dump's target", blk.clone()));
+        }
+    }
+    out
+}
 
 /// Per table and populated materialized view of `db`, one line: its name, `count(*)` and an
 /// order-free md5 of its rows' text.

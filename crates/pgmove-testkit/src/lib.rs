@@ -491,6 +491,22 @@ impl Cluster {
             .collect())
     }
 
+    /// `pg_dump ARGS db | psql to_db` on `to`, errors tolerated (pg_dump's script cannot always
+    /// be restored, and that is what a comparison with it shows): pg_dump's own migration, the
+    /// reference pgmove's target is compared with. Returns psql's stderr.
+    pub fn pg_dump_into(
+        &self,
+        db: &str,
+        args: &[&str],
+        to: &Cluster,
+        to_db: &str,
+    ) -> Result<String> {
+        let sql = self.pg_dump(db, args)?;
+        let file = tempfile::NamedTempFile::new().context("staging the dump")?;
+        std::fs::write(file.path(), sql)?;
+        to.load_tolerating_errors(to_db, &[file.path()], &[])
+    }
+
     /// Copy the rows of `db` into `to_db` on `to`, standing in for DMS: pg_dump's data section
     /// through psql (stopping at the first error), without its `setval` lines, so that moving
     /// sequences stays the job of the code under test, and without `SET transaction_timeout`,

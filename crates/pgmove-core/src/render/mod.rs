@@ -379,6 +379,10 @@ pub struct Options {
     pub owners: bool,
     /// Emit GRANT/REVOKE and default privileges (on by default; `-x` turns it off).
     pub privileges: bool,
+    /// The `server_version_num` of the server the SQL is for, where versions spell one
+    /// object differently; `None`: the catalog's own (a target of that version or later).
+    /// Validation sets it so that a catalog before 18 and one of 18 render alike.
+    pub target_version: Option<i32>,
 }
 
 impl Default for Options {
@@ -386,6 +390,7 @@ impl Default for Options {
         Options {
             owners: false,
             privileges: true,
+            target_version: None,
         }
     }
 }

@@ -77,7 +77,8 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
         }
         // A NOT NULL of its own on a column it only inherits. 18 writes it as a table
         // constraint; a source before 18 may go to a target before 18, which has no such
-        // syntax, so there it is set after CREATE TABLE (same result on 18).
+        // syntax, so there it is set after CREATE TABLE (same result on 18), unless the SQL
+        // is for 18 or later.
         let declared_here: Vec<&Column> = if of_type.is_none() && !t.is_partition() {
             t.columns
                 .iter()
@@ -89,7 +90,7 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
         };
         let mut set_not_null = String::new();
         for c in &declared_here {
-            if cat.server_version >= 180000 {
+            if opts.target_version.unwrap_or(cat.server_version) >= 180000 {
                 lines.push(format!(
                     "    CONSTRAINT {} NOT NULL {}",
                     ident(&not_null_name(t, c)),
@@ -783,6 +784,27 @@ mod tests {
             "{}",
             sql["p"]
         );
+    }
+
+    #[test]
+    fn before_18_rendered_for_18_a_child_s_own_not_null_is_a_table_constraint() {
+        let mut items = Vec::new();
+        let opts = Options {
+            target_version: Some(180000),
+            ..Options::default()
+        };
+        render(&family(150000), &opts, &mut items);
+        let c3 = items
+            .iter()
+            .find(|i| i.kind == Kind::Table && i.name == "table public.c3")
+            .unwrap();
+        // As an 18 source's catalog renders it: the name is the one 18 gives it.
+        assert!(
+            c3.sql.contains("    CONSTRAINT c3_b_not_null NOT NULL b\n"),
+            "{}",
+            c3.sql
+        );
+        assert!(!c3.sql.contains("SET NOT NULL"), "{}", c3.sql);
     }
 
     #[test]

@@ -196,10 +196,17 @@ pub async fn run(
     let (sc, tc) = futures::join!(catalog::read(&s), catalog::read(&t));
     let (sc, tc) = (sc?, tc?);
 
+    // Both catalogs rendered as SQL for the target, so that what two versions spell
+    // differently for the same object (a source before 18 has no NOT NULL constraint
+    // syntax) is spelled one way.
+    let render_opts = render::Options {
+        target_version: Some(tc.server_version),
+        ..Default::default()
+    };
     let (mut schema, schema_objects) = schema::diff(
         &sc,
         &tc,
-        &render::Options::default(),
+        &render_opts,
         &kept_items(&opts.filter, &sc),
         &not_bookkeeping(kept_items(&opts.filter, &tc)),
     );
