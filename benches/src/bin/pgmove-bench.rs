@@ -74,6 +74,10 @@ enum Bench {
         /// Runs per tool (the median is reported).
         #[arg(long, default_value_t = 1, env = "PGMOVE_BENCH_RUNS")]
         runs: usize,
+        /// Latency added each way, in ms, between every tool and the target (a delay proxy;
+        /// 0: direct), as for a target in another availability zone.
+        #[arg(long, default_value_t = 0, env = "PGMOVE_BENCH_DELAY_MS")]
+        delay_ms: u64,
         /// PostgreSQL major of both servers (pg_dump, pg_restore and psql are the server's own).
         #[arg(long, default_value_t = 18)]
         major: u32,
@@ -178,6 +182,7 @@ fn run(args: Args) -> Result<()> {
             pgmove_args,
             jobs,
             runs,
+            delay_ms,
             major,
             on_disk,
         } => post_data(
@@ -189,6 +194,7 @@ fn run(args: Args) -> Result<()> {
             pgmove_args.as_deref().unwrap_or(""),
             jobs,
             runs.max(1),
+            delay_ms,
             major,
             on_disk,
         ),
@@ -377,6 +383,7 @@ fn post_data(
     pgmove_args: &str,
     jobs: usize,
     runs: usize,
+    delay_ms: u64,
     major: u32,
     on_disk: bool,
 ) -> Result<()> {
@@ -458,6 +465,25 @@ fn post_data(
         .with_context(|| format!("restoring {section} into the target template"))?;
     }
     dst.sql("base", "VACUUM ANALYZE")?;
+    // The tools reach the target through the delay proxy when asked; the checks go direct.
+    let proxy = (delay_ms > 0)
+        .then(|| proxy::DelayProxy::start(dst.port(), Duration::from_millis(delay_ms)))
+        .transpose()?;
+    let target = |db: &str| match &proxy {
+        Some(p) => format!("host=127.0.0.1 port={} user=postgres dbname={db}", p.port()),
+        None => dst.conninfo(db),
+    };
+    let link = match &proxy {
+        Some(_) => {
+            let rtt = proxy::round_trip(&target("base"), 20)?;
+            eprintln!(
+                "-- through the delay proxy: SELECT 1 round trip {:.2} ms",
+                rtt.as_secs_f64() * 1e3
+            );
+            format!(", target +{}ms RTT", 2 * delay_ms)
+        }
+        None => String::new(),
+    };
 
     let mut times: [Vec<f64>; 3] = Default::default();
     let names = [
@@ -502,7 +528,7 @@ fn post_data(
                         .arg("--source")
                         .arg(src.conninfo("bench"))
                         .arg("--target")
-                        .arg(dst.conninfo(&db));
+                        .arg(target(&db));
                     c
                 }
                 1 => {
@@ -510,14 +536,14 @@ fn post_data(
                     c.args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-f"])
                         .arg(&script)
                         .arg("-d")
-                        .arg(dst.conninfo(&db));
+                        .arg(target(&db));
                     c
                 }
                 _ => {
                     let mut c = Command::new(pgmove_benches::tools::client(&dst, "pg_restore")?);
                     c.args(["-O", "-e", "--section=post-data", "-j", &jobs.to_string()])
                         .arg("-d")
-                        .arg(dst.conninfo(&db))
+                        .arg(target(&db))
                         .arg(&dump);
                     c
                 }
@@ -569,7 +595,7 @@ fn post_data(
         "goal ≤ 0.5x the faster"
     };
     println!(
-        "\n== post-data of {what} ({expected}), PostgreSQL {major}, {jobs} jobs, {runs} run(s), medians =="
+        "\n== post-data of {what} ({expected}), PostgreSQL {major}, {jobs} jobs{link}, {runs} run(s), medians =="
     );
     for ((name, t), a) in names.iter().zip(&med).zip(&accounts) {
         // The account of the run whose time is the median.
