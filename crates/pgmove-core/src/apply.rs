@@ -54,6 +54,12 @@ fn one_line(s: &str) -> std::borrow::Cow<'_, str> {
 /// statements; few enough that an error leaves little queued behind it.
 const PIPELINE_DEPTH: usize = 64;
 
+/// Post-data units one connection has on their way at once (see [`apply_parallel_with`]).
+const UNITS_IN_FLIGHT: usize = 8;
+
+/// Units on tables smaller than this are pipelined on a connection; a bigger one runs alone.
+const PIPELINED_UNIT_MAX_BYTES: i64 = 8 << 20;
+
 /// Apply `items` on `client` in one transaction. `progress` is called after each item with
 /// (done, total, item name). On error the transaction is rolled back and the error names the
 /// object and the statement.
@@ -200,6 +206,10 @@ pub async fn apply_parallel(
 /// constraints, comments, `CLUSTER ON`…) is a unit that claims the table exclusively and
 /// starts once all its builds are done. (On an 18+ target, a primary key on a table with
 /// parents is not built apart: see [`crate::render::UsingIndex::inherited_not_null`].)
+///
+/// A connection keeps up to [`UNITS_IN_FLIGHT`] units of small tables on their way at once
+/// (pipelined, each still its own transaction), so that over a link with latency it does not
+/// wait a round trip per unit; a unit of a bigger table runs alone on its connection.
 ///
 /// A unit's statements go to the server in one round trip, as one implicit transaction, with
 /// consecutive `ALTER TABLE` subcommands on the same table (its keys, its foreign keys) in one
@@ -385,45 +395,71 @@ pub async fn apply_parallel_with(
         let released = tokio::sync::Notify::new();
         let failed: Mutex<Option<Error>> = Mutex::new(None);
 
-        let workers = clients.iter().map(|client| async {
+        let (state, released, failed) = (&state, &released, &failed);
+        let (found, report, progress) = (&found, &report, &progress);
+        let workers = clients.iter().map(|client| async move {
+            // The units on their way on this connection. Small ones are pipelined (sent
+            // ahead of the replies to earlier ones): over a link with latency a connection
+            // does not wait a round trip per unit. A big one goes alone, so that small units
+            // never queue behind a long build while another connection could run them.
+            let mut in_flight = futures::stream::FuturesUnordered::new();
+            let mut big_in_flight = false;
             loop {
-                let unit = loop {
-                    let wake = released.notified();
-                    tokio::pin!(wake);
-                    wake.as_mut().enable();
-                    {
-                        let mut st = state.lock().unwrap();
-                        if failed.lock().unwrap().is_some() || st.0.is_empty() {
-                            drop(st);
-                            // Others may be waiting for a unit this worker will never take.
-                            released.notify_waiters();
-                            return;
-                        }
-                        let (queue, claims) = &mut *st;
-                        if let Some(i) = queue.iter().position(|u| claims.free(u)) {
-                            let u = queue.remove(i).expect("position is in range");
-                            claims.take(&u);
-                            break u;
-                        }
+                let wake = released.notified();
+                tokio::pin!(wake);
+                wake.as_mut().enable();
+                let stop = {
+                    let mut st = state.lock().unwrap();
+                    let stop = failed.lock().unwrap().is_some() || st.0.is_empty();
+                    let (queue, claims) = &mut *st;
+                    while !stop && !big_in_flight && in_flight.len() < UNITS_IN_FLIGHT {
+                        let small = |u: &Unit| u.size < PIPELINED_UNIT_MAX_BYTES;
+                        let Some(i) = queue
+                            .iter()
+                            .position(|u| claims.free(u) && (in_flight.is_empty() || small(u)))
+                        else {
+                            break;
+                        };
+                        let unit = queue.remove(i).expect("position is in range");
+                        claims.take(&unit);
+                        big_in_flight = !small(&unit);
+                        in_flight.push(async move {
+                            let began = std::time::Instant::now();
+                            let outcome = run_unit(client, &unit.ops).await;
+                            (unit, outcome, began)
+                        });
+                    }
+                    stop
+                };
+                if in_flight.is_empty() {
+                    if stop {
+                        // Others may be waiting for a unit this worker will never take.
+                        released.notify_waiters();
+                        return;
                     }
                     wake.await;
-                };
-                let began = std::time::Instant::now();
-                let outcome = run_unit(client, &unit.ops).await;
+                    continue;
+                }
+                let (unit, outcome, began) = in_flight.next().await.expect("not empty");
                 tracing::debug!(
                     "post-data phase {phase}: {} ({} statements) took {:.2}s",
                     unit.ops[0].item.name,
                     unit.ops.len(),
                     began.elapsed().as_secs_f64()
                 );
+                if unit.size >= PIPELINED_UNIT_MAX_BYTES {
+                    big_in_flight = false;
+                }
                 state.lock().unwrap().1.release(&unit);
                 released.notify_waiters();
                 let already = match outcome {
                     Ok(a) => a,
                     Err(e) => {
-                        *failed.lock().unwrap() = Some(e);
+                        // No new unit starts; the ones on their way finish (each is its own
+                        // transaction), and the first error is the one reported.
+                        failed.lock().unwrap().get_or_insert(e);
                         released.notify_waiters();
-                        return;
+                        continue;
                     }
                 };
                 let mut done = Vec::new();
@@ -453,7 +489,8 @@ pub async fn apply_parallel_with(
             }
         });
         join_all(workers).await;
-        if let Some(e) = failed.into_inner().unwrap() {
+        let first_error = failed.lock().unwrap().take();
+        if let Some(e) = first_error {
             return Err(e);
         }
     }
