@@ -506,8 +506,14 @@ async fn index_build_progress_names_the_running_build() {
         let monitor = connect(&c, "app").await;
         let build = builder.batch_execute("CREATE INDEX ON \"Big T\" (public.slow(id))");
         let mut seen = Vec::new();
+        let version: i32 = monitor
+            .query_one("SELECT current_setting('server_version_num')::int4", &[])
+            .await
+            .unwrap()
+            .get(0);
         let out = build_progress::watch(
             &monitor,
+            version,
             build,
             std::time::Duration::from_millis(100),
             |b| seen.push(build_progress::summary(b)),

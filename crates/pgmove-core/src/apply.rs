@@ -215,6 +215,22 @@ pub async fn apply_parallel_with(
     opts: &ParallelOptions,
     progress: impl FnMut(usize, usize, &str),
 ) -> Result<ApplyReport> {
+    let first = clients
+        .first()
+        .ok_or_else(|| Error::Invalid("no connection to apply with".into()))?;
+    let version = crate::migrate::target_version(first).await?;
+    apply_parallel_on(clients, items, table_sizes, opts, version, progress).await
+}
+
+/// [`apply_parallel_with`] on a target whose `server_version_num` the caller read.
+pub(crate) async fn apply_parallel_on(
+    clients: &[Client],
+    items: &[Item],
+    table_sizes: &HashMap<u32, i64>,
+    opts: &ParallelOptions,
+    version: i32,
+    progress: impl FnMut(usize, usize, &str),
+) -> Result<ApplyReport> {
     use futures::future::join_all;
     use std::collections::VecDeque;
     use std::sync::Mutex;
@@ -241,11 +257,6 @@ pub async fn apply_parallel_with(
         }
     }
     rebuild_invalid_indexes(first, items).await?;
-    let version: i32 = first
-        .query_one("SELECT current_setting('server_version_num')::int4", &[])
-        .await
-        .map_err(|e| Error::db(e, None, Some("server_version_num")))?
-        .get(0);
     // See UsingIndex::inherited_not_null.
     let may_split = |it: &Item| {
         version < 180000

@@ -54,7 +54,15 @@ pub async fn apply_post_data(
 ) -> Result<ApplyReport> {
     let clients =
         futures::future::try_join_all((0..opts.jobs.max(1)).map(|_| conn::connect(target))).await?;
-    let work = apply::apply_parallel_with(&clients, items, table_sizes, &opts.parallel, progress);
+    let version = crate::migrate::target_version(&clients[0]).await?;
+    let work = apply::apply_parallel_on(
+        &clients,
+        items,
+        table_sizes,
+        &opts.parallel,
+        version,
+        progress,
+    );
     let monitor = conn::connect(target).await?;
-    build_progress::watch(&monitor, work, opts.build_poll, builds).await
+    build_progress::watch(&monitor, version, work, opts.build_poll, builds).await
 }

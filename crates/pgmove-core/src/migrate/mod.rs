@@ -876,7 +876,7 @@ fn external(tables: usize, next: &str) -> StepReport {
 }
 
 /// The target's `server_version_num`.
-pub(super) async fn target_version(target: &Client) -> Result<i32> {
+pub(crate) async fn target_version(target: &Client) -> Result<i32> {
     Ok(target
         .query_one("SELECT current_setting('server_version_num')::int4", &[])
         .await
