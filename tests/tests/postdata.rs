@@ -506,8 +506,14 @@ async fn index_build_progress_names_the_running_build() {
         let monitor = connect(&c, "app").await;
         let build = builder.batch_execute("CREATE INDEX ON \"Big T\" (public.slow(id))");
         let mut seen = Vec::new();
+        let version: i32 = monitor
+            .query_one("SELECT current_setting('server_version_num')::int4", &[])
+            .await
+            .unwrap()
+            .get(0);
         let out = build_progress::watch(
             &monitor,
+            version,
             build,
             std::time::Duration::from_millis(100),
             |b| seen.push(build_progress::summary(b)),
@@ -519,5 +525,60 @@ async fn index_build_progress_names_the_running_build() {
             "{major}: no progress seen naming the table: {seen:?}"
         );
         assert!(build_progress::read(&monitor).await.unwrap().is_empty());
+    }
+}
+
+/// A matview that reads another, directly or through a view, refreshes after it; others
+/// need not wait. With two connections and refreshes that wait only for the refreshes they
+/// read, each matview holds on the target what it holds on the source.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refreshes_follow_the_matviews_they_read() {
+    use pgmove_core::postdata;
+    for major in majors() {
+        let c = Cluster::start(major).unwrap();
+        c.create_db("app").unwrap();
+        c.sql(
+            "app",
+            "CREATE TABLE public.t (id int PRIMARY KEY, even bool NOT NULL);
+             INSERT INTO public.t SELECT g, g % 2 = 0 FROM generate_series(1, 100) g;
+             CREATE FUNCTION public.t_count() RETURNS bigint LANGUAGE plpgsql STABLE
+                 AS $$BEGIN RETURN (SELECT count(*) FROM public.t); END$$;
+             CREATE MATERIALIZED VIEW public.m1 AS SELECT id FROM public.t WHERE even;
+             CREATE UNIQUE INDEX m1_id ON public.m1 (id);
+             CREATE VIEW public.v1 AS SELECT id FROM public.m1 WHERE id > 10;
+             CREATE MATERIALIZED VIEW public.m2 AS SELECT count(*) AS n FROM public.v1;
+             CREATE MATERIALIZED VIEW public.m3 AS SELECT public.t_count() AS n;
+             CREATE MATERIALIZED VIEW public.m4 AS
+                 SELECT m2.n + 1 AS n FROM public.m2, public.m1 WHERE m1.id = 2;",
+        )
+        .unwrap();
+        // Refreshed in an order that leaves none empty.
+        for m in ["m1", "m2", "m3", "m4"] {
+            c.sql("app", &format!("REFRESH MATERIALIZED VIEW public.{m}"))
+                .unwrap();
+        }
+        let contents = "SELECT (SELECT count(*) FROM public.m1), (SELECT n FROM public.m2),
+                               (SELECT n FROM public.m3), (SELECT n FROM public.m4)";
+        let want = c.sql("app", contents).unwrap();
+        assert!(want.contains("50 | 45 | 100 | 46"), "{major}: {want}");
+
+        let cat = catalog::read(&connect(&c, "app").await).await.unwrap();
+        prepared_target(&c, &cat, "target").await;
+        let post = plan::plan(&cat, Step::PostData, &Default::default());
+        let sizes: HashMap<u32, i64> = cat.tables.iter().map(|t| (t.oid, t.size_bytes)).collect();
+        let mut opts = postdata::Options::default();
+        opts.jobs = 2;
+        let r = postdata::apply_post_data(
+            &c.conninfo("target").parse().unwrap(),
+            &post.items,
+            &sizes,
+            &opts,
+            |_, _, _| {},
+            |_| {},
+        )
+        .await
+        .unwrap();
+        assert_eq!((r.applied, r.skipped), (post.items.len(), 0), "{major}");
+        assert_eq!(c.sql("target", contents).unwrap(), want, "{major}");
     }
 }

@@ -277,7 +277,6 @@ async fn run(cli: Cli) -> pgmove_core::Result<()> {
                 Step::Schema,
                 &opts,
                 |_, _| {},
-                1,
                 &Default::default(),
             )
             .await
@@ -288,15 +287,15 @@ async fn run(cli: Cli) -> pgmove_core::Result<()> {
                 Step::Sequences { margin: a.margin },
                 &Default::default(),
                 |_, _| {},
-                1,
                 &Default::default(),
             )
             .await
         }
         Command::PostData(a) => {
             let fk = a.fk_not_valid;
-            let mut parallel = apply::ParallelOptions::default();
-            parallel.memory = a.memory.maintenance_work_mem;
+            let mut post = pgmove_core::postdata::Options::default();
+            post.jobs = a.jobs.max(1);
+            post.parallel.memory = a.memory.maintenance_work_mem;
             step(
                 &a.common,
                 Step::PostData,
@@ -306,8 +305,7 @@ async fn run(cli: Cli) -> pgmove_core::Result<()> {
                         plan::fk_not_valid(p, cat)
                     }
                 },
-                a.jobs.max(1),
-                &parallel,
+                &post,
             )
             .await
         }
@@ -353,8 +351,7 @@ async fn step(
     step: Step,
     opts: &render::Options,
     adjust: impl FnOnce(&mut plan::Plan, &pgmove_core::model::Catalog),
-    jobs: usize,
-    parallel: &apply::ParallelOptions,
+    post: &pgmove_core::postdata::Options,
 ) -> pgmove_core::Result<()> {
     let filter = c.filter.filter()?;
     let source_spec: ConnSpec = c.source.parse()?;
@@ -408,21 +405,15 @@ async fn step(
     let started = std::time::Instant::now();
     match step {
         Step::PostData => {
-            let mut clients = vec![target];
-            for _ in 1..jobs {
-                clients.push(conn::connect(&target_spec).await?);
-            }
+            // The check's connection is not one of post-data's own.
+            drop(target);
             let sizes = cat.tables.iter().map(|t| (t.oid, t.size_bytes)).collect();
-            let work =
-                apply::apply_parallel_with(&clients, &p.items, &sizes, parallel, |d, t, n| {
-                    bar.tick(d, t, n)
-                });
-            // Long index builds are reported from a connection of their own.
-            let monitor = conn::connect(&target_spec).await?;
-            let report = pgmove_core::build_progress::watch(
-                &monitor,
-                work,
-                std::time::Duration::from_secs(1),
+            let report = pgmove_core::postdata::apply_post_data(
+                &target_spec,
+                &p.items,
+                &sizes,
+                post,
+                |d, t, n| bar.tick(d, t, n),
                 |builds| bar.detail(&pgmove_core::build_progress::summary(builds)),
             )
             .await;
@@ -438,7 +429,7 @@ async fn step(
                     target_spec.display_safe(),
                     report.applied,
                     report.skipped,
-                    jobs,
+                    post.jobs,
                     started.elapsed().as_secs_f64()
                 );
             }

@@ -136,6 +136,46 @@ fn a_second_primary_key_fails_post_data() {
     );
 }
 
+/// `pgmove post-data` onto a target applies on `-j` connections and says what it did in one
+/// line: exit 0, the counts, the connections.
+#[test]
+fn post_data_applies_and_says_what_it_did() {
+    let c = Cluster::start(15).unwrap();
+    c.create_db("app").unwrap();
+    let tables = "CREATE TABLE t (id int, a int NOT NULL);
+                  CREATE TABLE u (id int, t_id int);";
+    c.sql("app", tables).unwrap();
+    c.sql(
+        "app",
+        "ALTER TABLE t ADD PRIMARY KEY (id);
+         ALTER TABLE u ADD FOREIGN KEY (t_id) REFERENCES t (id);
+         CREATE INDEX t_a ON t (a);",
+    )
+    .unwrap();
+    c.create_db("dst").unwrap();
+    c.sql("dst", tables).unwrap();
+    let o = pgmove(&[
+        "post-data",
+        "-j",
+        "2",
+        "--source",
+        &c.conninfo("app"),
+        "--target",
+        &c.conninfo("dst"),
+    ]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("pgmove: post-data on ")
+            && err.contains(": 3 applied, 0 already there, 2 connections"),
+        "{err}"
+    );
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    let keys =
+        "SELECT count(*) FROM pg_constraint WHERE conrelid IN ('t'::regclass, 'u'::regclass)";
+    assert_eq!(c.sql("dst", keys).unwrap(), c.sql("app", keys).unwrap());
+}
+
 /// `pgmove large-objects` copies, says what it did, and refuses a target with objects of its
 /// own (exit 1, one line).
 #[test]

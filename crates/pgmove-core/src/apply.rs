@@ -189,8 +189,8 @@ pub async fn apply_parallel(
 ///
 /// Items run in phases of one [`crate::render::Kind`] group at a time (keys and indexes, then
 /// partition attachments, statistics, rules, triggers, foreign keys, policies…, and last the
-/// refreshes of materialized views, a level at a time: one that reads another after it), so what an
-/// item needs from an earlier kind is always done. A foreign key between two tables with rows of
+/// refreshes of materialized views, each after the refreshes of the matviews it reads), so what
+/// an item needs from an earlier kind is always done. A foreign key between two tables with rows of
 /// their own is the exception: it runs in the first phase, as soon as the keys and indexes of
 /// both its tables are built, while other tables' builds go on. Within a phase, the items on one table form a
 /// unit that runs on one connection (they take conflicting locks); a unit *claims* its table and,
@@ -225,6 +225,22 @@ pub async fn apply_parallel_with(
     opts: &ParallelOptions,
     progress: impl FnMut(usize, usize, &str),
 ) -> Result<ApplyReport> {
+    let first = clients
+        .first()
+        .ok_or_else(|| Error::Invalid("no connection to apply with".into()))?;
+    let version = crate::migrate::target_version(first).await?;
+    apply_parallel_on(clients, items, table_sizes, opts, version, progress).await
+}
+
+/// [`apply_parallel_with`] on a target whose `server_version_num` the caller read.
+pub(crate) async fn apply_parallel_on(
+    clients: &[Client],
+    items: &[Item],
+    table_sizes: &HashMap<u32, i64>,
+    opts: &ParallelOptions,
+    version: i32,
+    progress: impl FnMut(usize, usize, &str),
+) -> Result<ApplyReport> {
     use futures::future::join_all;
     use std::collections::VecDeque;
     use std::sync::Mutex;
@@ -251,53 +267,14 @@ pub async fn apply_parallel_with(
         }
     }
     rebuild_invalid_indexes(first, items).await?;
-    let version: i32 = first
-        .query_one("SELECT current_setting('server_version_num')::int4", &[])
-        .await
-        .map_err(|e| Error::db(e, None, Some("server_version_num")))?
-        .get(0);
-    // See UsingIndex::inherited_not_null.
-    let may_split = |it: &Item| {
-        version < 180000
-            || !matches!(it.lead(), Some(LeadRef::AlterTable { using_index: Some(u), .. })
-                         if u.inherited_not_null)
-    };
-
-    let size_of = |t: u32| table_sizes.get(&t).copied().unwrap_or(0);
-    // A foreign key needs the referenced key built, and it locks both tables against their
-    // builds. Between tables with rows of their own (not partitioned: then it needs the
-    // partitions' indexes attached, phase 1), it is a unit of phase 0 that *waits for* the
-    // other phase-0 units on both tables, so a big table's key checks start as soon as its
-    // builds and the referenced table's are done, while other tables still build; a foreign
-    // key on a partitioned table, or on an empty one, keeps its own phase.
-    let early_fk = |it: &Item| {
-        it.kind == Kind::ForeignKey
-            && it.table.is_some_and(|t| size_of(t) > 0)
-            && it
-                .after
-                .iter()
-                .filter(|a| a.class == crate::model::class::PG_CLASS)
-                .all(|a| table_sizes.get(&a.oid).is_none_or(|s| *s > 0))
-    };
-    // Matview refreshes come last, in levels: one that reads another refreshes after it.
-    let levels = refresh_levels(items);
-    let phase_of = |i: usize, k: Kind| -> usize {
-        match k {
-            Kind::Constraint | Kind::Index => 0,
-            Kind::IndexAttach => 1,
-            Kind::Statistics
-            | Kind::ViewDefinition
-            | Kind::PostponedDefinition
-            | Kind::Rule
-            | Kind::Trigger => 2,
-            Kind::ForeignKey if early_fk(&items[i]) => 0,
-            Kind::ForeignKey => 3,
-            Kind::MatviewRefresh => 5 + levels[i],
-            _ => 4,
-        }
+    let schedule = Schedule {
+        items,
+        table_sizes,
+        parallel_builds_min_bytes: opts.parallel_builds_min_bytes,
+        version,
     };
     let last_phase = (0..items.len())
-        .map(|i| phase_of(i, items[i].kind))
+        .map(|i| schedule.phase_of(i))
         .max()
         .unwrap_or(0);
     let total = items.len();
@@ -309,86 +286,9 @@ pub async fn apply_parallel_with(
     // Per item: whether what it creates was found already there.
     let found = Mutex::new(vec![false; total]);
     for phase in 0..=last_phase {
-        let mut by_table: HashMap<u32, Unit> = HashMap::new();
-        // Phase 0's foreign keys, per table: they wait for the table's (and the referenced
-        // tables') other phase-0 units.
-        let mut early_fks: HashMap<u32, Unit> = HashMap::new();
-        let mut units: Vec<Unit> = Vec::new();
-        // Trigger states go in one unit, in the items' order: a partitioned table's ENABLE or
-        // DISABLE TRIGGER reaches its partitions, whose own state must be set after it.
-        let mut trigger_states = Vec::new();
-        for (i, it) in items.iter().enumerate() {
-            if phase_of(i, it.kind) != phase {
-                continue;
-            }
-            if it.kind == Kind::TriggerState {
-                trigger_states.push(Op::whole(i, it));
-                continue;
-            }
-            let Some(t) = it.table else {
-                units.push(Unit::new(0, vec![Op::whole(i, it)]));
-                continue;
-            };
-            if phase == 0 && size_of(t) >= opts.parallel_builds_min_bytes && may_split(it) {
-                if let Some((build, finish)) = Op::split(i, it) {
-                    let mut u = Unit::new(size_of(t), vec![build]);
-                    u.shared.push(t);
-                    u.builds_on = Some(t);
-                    units.push(u);
-                    let u = by_table
-                        .entry(t)
-                        .or_insert_with(|| Unit::on_table(t, size_of(t)));
-                    u.after_builds_on = Some(t);
-                    u.ops.extend(finish);
-                    continue;
-                }
-            }
-            let map = if phase == 0 && it.kind == Kind::ForeignKey {
-                &mut early_fks
-            } else {
-                &mut by_table
-            };
-            let u = map
-                .entry(t)
-                .or_insert_with(|| Unit::on_table(t, size_of(t)));
-            u.ops.push(Op::whole(i, it));
-            if it.kind == Kind::ForeignKey {
-                for a in &it.after {
-                    if a.class == crate::model::class::PG_CLASS && !u.exclusive.contains(&a.oid) {
-                        u.exclusive.push(a.oid);
-                        u.size = u.size.max(size_of(a.oid));
-                    }
-                }
-            }
-        }
-        units.extend(by_table.into_values().filter(|u| !u.ops.is_empty()));
-        for (_, mut u) in early_fks {
-            u.waits_for = u
-                .exclusive
-                .iter()
-                .copied()
-                .filter(|t| table_sizes.contains_key(t))
-                .collect();
-            units.push(u);
-        }
-        if !trigger_states.is_empty() {
-            units.push(Unit::new(0, trigger_states));
-        }
+        let (units, claims) = schedule.units(phase);
         if units.is_empty() {
             continue;
-        }
-        units.sort_by_key(|u| std::cmp::Reverse(u.size));
-        let mut claims = Claims::default();
-        for u in &mut units {
-            if let Some(t) = u.builds_on {
-                *claims.builds_left.entry(t).or_insert(0) += 1;
-            }
-            if u.waits_for.is_empty() {
-                u.awaited = u.exclusive.iter().chain(&u.shared).copied().collect();
-                for t in &u.awaited {
-                    *claims.pending.entry(*t).or_insert(0) += 1;
-                }
-            }
         }
         // The units not started yet, and the tables running units claim.
         let state = Mutex::new((units.into_iter().collect::<VecDeque<_>>(), claims));
@@ -410,7 +310,7 @@ pub async fn apply_parallel_with(
                 wake.as_mut().enable();
                 let stop = {
                     let mut st = state.lock().unwrap();
-                    let stop = failed.lock().unwrap().is_some() || st.0.is_empty();
+                    let mut stop = failed.lock().unwrap().is_some() || st.0.is_empty();
                     let (queue, claims) = &mut *st;
                     while !stop && !big_in_flight && in_flight.len() < UNITS_IN_FLIGHT {
                         let small = |u: &Unit| u.size < PIPELINED_UNIT_MAX_BYTES;
@@ -428,6 +328,17 @@ pub async fn apply_parallel_with(
                             let outcome = run_unit(client, &unit.ops).await;
                             (unit, outcome, began)
                         });
+                    }
+                    // Nothing runs that could free a unit: they wait for each other
+                    // (dependencies in a cycle, which no catalog makes).
+                    if !stop && in_flight.is_empty() && claims.running == 0 {
+                        let names: Vec<&str> =
+                            queue.iter().map(|u| u.ops[0].item.name.as_str()).collect();
+                        failed.lock().unwrap().get_or_insert(Error::Invalid(format!(
+                            "post-data items wait for each other: {}",
+                            names.join(", ")
+                        )));
+                        stop = true;
                     }
                     stop
                 };
@@ -497,39 +408,164 @@ pub async fn apply_parallel_with(
     Ok(report.into_inner().unwrap())
 }
 
-/// For each item, how many matview refreshes must run before it (through the refreshes its
-/// `after` names); 0 for other items. A cycle, which no catalog makes, stops deepening after
-/// as many rounds as there are refreshes.
-fn refresh_levels(items: &[Item]) -> Vec<usize> {
-    use crate::render::Kind;
-    let refreshes: Vec<usize> = (0..items.len())
-        .filter(|&i| items[i].kind == Kind::MatviewRefresh)
-        .collect();
-    let by_ref: HashMap<crate::model::ObjRef, usize> = refreshes
-        .iter()
-        .flat_map(|&i| items[i].provides.iter().map(move |p| (*p, i)))
-        .collect();
-    let mut level = vec![0usize; items.len()];
-    for _ in 0..refreshes.len() {
-        let mut changed = false;
-        for &i in &refreshes {
-            let l = items[i]
+/// How [`apply_parallel_with`] groups the items: the phase of each, and the units of a phase
+/// with what each waits for. Pure: it never touches a server, so its order can be tested.
+struct Schedule<'a> {
+    items: &'a [Item],
+    table_sizes: &'a HashMap<u32, i64>,
+    parallel_builds_min_bytes: i64,
+    /// The target's `server_version_num`.
+    version: i32,
+}
+
+impl<'a> Schedule<'a> {
+    fn size_of(&self, t: u32) -> i64 {
+        self.table_sizes.get(&t).copied().unwrap_or(0)
+    }
+
+    /// Whether the item's index may be built apart (see [`UsingIndex::inherited_not_null`]).
+    ///
+    /// [`UsingIndex::inherited_not_null`]: crate::render::UsingIndex::inherited_not_null
+    fn may_split(&self, it: &Item) -> bool {
+        self.version < 180000
+            || !matches!(it.lead(), Some(LeadRef::AlterTable { using_index: Some(u), .. })
+                         if u.inherited_not_null)
+    }
+
+    /// A foreign key needs the referenced key built, and it locks both tables against their
+    /// builds. Between tables with rows of their own (not partitioned: then it needs the
+    /// partitions' indexes attached, phase 1), it is a unit of phase 0 that *waits for* the
+    /// other phase-0 units on both tables, so a big table's key checks start as soon as its
+    /// builds and the referenced table's are done, while other tables still build; a foreign
+    /// key on a partitioned table, or on an empty one, keeps its own phase.
+    fn early_fk(&self, it: &Item) -> bool {
+        it.kind == Kind::ForeignKey
+            && it.table.is_some_and(|t| self.size_of(t) > 0)
+            && it
                 .after
                 .iter()
-                .filter_map(|a| by_ref.get(a))
-                .map(|&j| level[j] + 1)
-                .max()
-                .unwrap_or(0);
-            if l > level[i] {
-                level[i] = l;
-                changed = true;
-            }
-        }
-        if !changed {
-            break;
+                .filter(|a| a.class == crate::model::class::PG_CLASS)
+                .all(|a| self.table_sizes.get(&a.oid).is_none_or(|s| *s > 0))
+    }
+
+    /// The phase item `i` runs in.
+    ///
+    /// Matview refreshes come last, in a phase of their own: a refresh runs the view's query
+    /// as its owner, and what that query reads is not all recorded (a function's body may
+    /// read any table), so the row security (`ENABLE ROW LEVEL SECURITY` and policies, phase
+    /// 4) of every table it might read, the real definitions of views (phase 2) and the event
+    /// triggers that fire on `REFRESH` (phase 4, as in pg_dump) must all exist first. Within
+    /// their phase, a refresh waits only for the refreshes of the matviews it reads.
+    fn phase_of(&self, i: usize) -> usize {
+        match self.items[i].kind {
+            Kind::Constraint | Kind::Index => 0,
+            Kind::IndexAttach => 1,
+            Kind::Statistics
+            | Kind::ViewDefinition
+            | Kind::PostponedDefinition
+            | Kind::Rule
+            | Kind::Trigger => 2,
+            Kind::ForeignKey if self.early_fk(&self.items[i]) => 0,
+            Kind::ForeignKey => 3,
+            Kind::MatviewRefresh => 5,
+            _ => 4,
         }
     }
-    level
+
+    /// The units of `phase`, largest first, and the claims they start from.
+    fn units(&self, phase: usize) -> (Vec<Unit<'a>>, Claims) {
+        let items = self.items;
+        let mut by_table: HashMap<u32, Unit> = HashMap::new();
+        // Phase 0's foreign keys, per table: they wait for the table's (and the referenced
+        // tables') other phase-0 units.
+        let mut early_fks: HashMap<u32, Unit> = HashMap::new();
+        let mut units: Vec<Unit> = Vec::new();
+        // Trigger states go in one unit, in the items' order: a partitioned table's ENABLE or
+        // DISABLE TRIGGER reaches its partitions, whose own state must be set after it.
+        let mut trigger_states = Vec::new();
+        for (i, it) in items.iter().enumerate() {
+            if self.phase_of(i) != phase {
+                continue;
+            }
+            if it.kind == Kind::TriggerState {
+                trigger_states.push(Op::whole(i, it));
+                continue;
+            }
+            let Some(t) = it.table else {
+                units.push(Unit::new(0, vec![Op::whole(i, it)]));
+                continue;
+            };
+            let size = self.size_of(t);
+            if phase == 0 && size >= self.parallel_builds_min_bytes && self.may_split(it) {
+                if let Some((build, finish)) = Op::split(i, it) {
+                    let mut u = Unit::new(size, vec![build]);
+                    u.shared.push(t);
+                    u.builds_on = Some(t);
+                    units.push(u);
+                    let u = by_table.entry(t).or_insert_with(|| Unit::on_table(t, size));
+                    u.after_builds_on = Some(t);
+                    u.ops.extend(finish);
+                    continue;
+                }
+            }
+            let map = if phase == 0 && it.kind == Kind::ForeignKey {
+                &mut early_fks
+            } else {
+                &mut by_table
+            };
+            let u = map.entry(t).or_insert_with(|| Unit::on_table(t, size));
+            u.ops.push(Op::whole(i, it));
+            if it.kind == Kind::ForeignKey {
+                for a in &it.after {
+                    if a.class == crate::model::class::PG_CLASS && !u.exclusive.contains(&a.oid) {
+                        u.exclusive.push(a.oid);
+                        u.size = u.size.max(self.size_of(a.oid));
+                    }
+                }
+            }
+            // A refresh waits for the refreshes of the matviews its query reads (their
+            // rows are its input), each unit claiming its own matview.
+            if it.kind == Kind::MatviewRefresh {
+                for a in &it.after {
+                    if a.class == crate::model::class::MATVIEW_DATA && !u.waits_for.contains(&a.oid)
+                    {
+                        u.waits_for.push(a.oid);
+                    }
+                }
+            }
+        }
+        units.extend(by_table.into_values().filter(|u| !u.ops.is_empty()));
+        for (_, mut u) in early_fks {
+            u.waits_for = u
+                .exclusive
+                .iter()
+                .copied()
+                .filter(|t| self.table_sizes.contains_key(t))
+                .collect();
+            units.push(u);
+        }
+        if !trigger_states.is_empty() {
+            units.push(Unit::new(0, trigger_states));
+        }
+        units.sort_by_key(|u| std::cmp::Reverse(u.size));
+        let mut claims = Claims::default();
+        for u in &mut units {
+            if let Some(t) = u.builds_on {
+                *claims.builds_left.entry(t).or_insert(0) += 1;
+            }
+            // Others wait for a unit on the tables it claims, unless it waits for one of
+            // them itself (a foreign key of phase 0 waits for the rest on its tables, not
+            // for the other foreign keys there).
+            let claimed: Vec<u32> = u.exclusive.iter().chain(&u.shared).copied().collect();
+            if !claimed.iter().any(|t| u.waits_for.contains(t)) {
+                for t in &claimed {
+                    *claims.pending.entry(*t).or_insert(0) += 1;
+                }
+                u.awaited = claimed;
+            }
+        }
+        (units, claims)
+    }
 }
 
 /// Statements that run together on one connection, and the tables they lock.
@@ -544,8 +580,9 @@ struct Unit<'a> {
     builds_on: Option<u32>,
     /// For a table's finishing unit: start only once every build on it is done.
     after_builds_on: Option<u32>,
-    /// For a foreign key in phase 0: start only once no other unit that touches these
-    /// tables is left (see [`Claims::pending`]).
+    /// Start only once no unit that others wait for and that touches these tables is left
+    /// (see [`Claims::pending`]): for a foreign key in phase 0, its tables; for a matview's
+    /// refresh, the matviews it reads.
     waits_for: Vec<u32>,
     /// The tables this unit counts in [`Claims::pending`] until it is done.
     awaited: Vec<u32>,
@@ -579,8 +616,10 @@ struct Claims {
     shared: HashMap<u32, usize>,
     builds_left: HashMap<u32, usize>,
     /// Per table, the units not done yet that touch it and that waiting units wait for
-    /// (everything in the phase but those waiting units themselves).
+    /// (everything in the phase but units that wait for a table they claim themselves).
     pending: HashMap<u32, usize>,
+    /// Units taken and not yet released.
+    running: usize,
 }
 
 impl Claims {
@@ -596,6 +635,7 @@ impl Claims {
                 .all(|t| self.pending.get(t).is_none_or(|n| *n == 0))
     }
     fn take(&mut self, u: &Unit) {
+        self.running += 1;
         self.exclusive.extend(u.exclusive.iter().copied());
         for t in &u.shared {
             *self.shared.entry(*t).or_insert(0) += 1;
@@ -603,6 +643,7 @@ impl Claims {
     }
     /// After `u` ran (or failed: then nothing else starts anyway).
     fn release(&mut self, u: &Unit) {
+        self.running = self.running.saturating_sub(1);
         for t in &u.exclusive {
             self.exclusive.remove(t);
         }
@@ -1107,27 +1148,89 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_refresh_runs_a_level_after_the_refreshes_it_follows() {
+    /// A matview's refresh, claiming the matview and reading the matviews `reads`.
+    fn refresh(oid: u32, reads: &[u32]) -> Item {
         use crate::model::{class, ObjRef};
-        let refresh = |oid: u32, after: &[u32]| {
-            let mut it = item(&format!("m{oid}"), None, "REFRESH MATERIALIZED VIEW m;\n");
-            it.kind = Kind::MatviewRefresh;
-            it.provides.push(ObjRef::new(class::MATVIEW_DATA, oid));
-            it.after.push(ObjRef::new(class::PG_CLASS, oid));
-            it.after
-                .extend(after.iter().map(|a| ObjRef::new(class::MATVIEW_DATA, *a)));
-            it
-        };
-        // Listed out of order: 3 reads 2 and 1, 2 reads 1, 4 reads nothing.
+        let mut it = item(&format!("m{oid}"), None, "REFRESH MATERIALIZED VIEW m;\n");
+        it.kind = Kind::MatviewRefresh;
+        it.table = Some(oid);
+        it.provides.push(ObjRef::new(class::MATVIEW_DATA, oid));
+        it.after.push(ObjRef::new(class::PG_CLASS, oid));
+        it.after
+            .extend(reads.iter().map(|r| ObjRef::new(class::MATVIEW_DATA, *r)));
+        it
+    }
+
+    fn schedule<'a>(items: &'a [Item], sizes: &'a HashMap<u32, i64>) -> Schedule<'a> {
+        Schedule {
+            items,
+            table_sizes: sizes,
+            parallel_builds_min_bytes: PARALLEL_BUILDS_MIN_BYTES,
+            version: 180000,
+        }
+    }
+
+    #[test]
+    fn a_refresh_waits_only_for_the_refreshes_of_what_it_reads() {
+        // Listed out of order: 3 reads 2 and 1, 2 reads 1, 4 reads nothing; 5 reads a
+        // matview whose refresh is not in the plan. An index on table 9 comes first.
+        let mut ix = item("ix", None, "CREATE INDEX ix ON public.t (a);\n");
+        ix.kind = Kind::Index;
+        ix.table = Some(9);
         let items = [
             refresh(3, &[2, 1]),
-            item("pk", None, ""),
+            ix,
             refresh(2, &[1]),
             refresh(1, &[]),
             refresh(4, &[]),
+            refresh(5, &[6]),
         ];
-        assert_eq!(refresh_levels(&items), [2, 0, 1, 0, 0]);
+        let sizes = HashMap::from([(9, 1 << 30)]);
+        let s = schedule(&items, &sizes);
+        let phases: Vec<usize> = (0..items.len()).map(|i| s.phase_of(i)).collect();
+        assert_eq!(phases, [5, 0, 5, 5, 5, 5], "refreshes after all else");
+
+        let (units, mut c) = s.units(5);
+        let unit = |m: u32| {
+            units
+                .iter()
+                .find(|u| u.exclusive == [m])
+                .unwrap_or_else(|| panic!("no unit for m{m}"))
+        };
+        let (m1, m2, m3, m4, m5) = (unit(1), unit(2), unit(3), unit(4), unit(5));
+        assert_eq!(units.len(), 5);
+        for u in [m1, m4, m5] {
+            assert!(
+                c.free(u),
+                "{} reads no refresh of the plan",
+                u.ops[0].item.name
+            );
+        }
+        assert!(!c.free(m2) && !c.free(m3));
+        c.take(m4);
+        c.take(m1);
+        assert!(!c.free(m2), "m2 waits for m1");
+        c.release(m1);
+        assert!(c.free(m2), "m2 waits for m1 only, not for m4 still running");
+        assert!(!c.free(m3), "m3 also waits for m2");
+        c.take(m2);
+        assert!(!c.free(m3));
+        c.release(m2);
+        assert!(c.free(m3));
+        c.take(m3);
+        c.release(m3);
+        c.release(m4);
+        assert_eq!(c.running, 0);
+    }
+
+    #[test]
+    fn a_cycle_of_refreshes_is_never_free() {
+        // No catalog makes one; the workers report it instead of waiting forever.
+        let items = [refresh(1, &[2]), refresh(2, &[1])];
+        let sizes = HashMap::new();
+        let (units, c) = schedule(&items, &sizes).units(5);
+        assert!(units.iter().all(|u| !c.free(u)));
+        assert_eq!(c.running, 0);
     }
 
     #[test]

@@ -64,23 +64,18 @@ pub async fn read(client: &Client) -> crate::Result<Vec<Build>> {
 }
 
 /// Run `work` to its end while polling `client` every `every` and passing the builds seen to
-/// `on` (an empty list once none run). Returns what `work` returns. A target before 12, or a
-/// poll that fails, stops the polling; the work goes on.
+/// `on` (an empty list once none run). Returns what `work` returns. `server_version` is the
+/// target's `server_version_num`: before 12 there is nothing to poll. A poll that fails stops
+/// the polling; the work goes on.
 pub async fn watch<F: Future>(
     client: &Client,
+    server_version: i32,
     work: F,
     every: Duration,
     mut on: impl FnMut(&[Build]),
 ) -> F::Output {
     let polls = async {
-        let version: i32 = match client
-            .query_one("SELECT current_setting('server_version_num')::int4", &[])
-            .await
-        {
-            Ok(r) => r.get(0),
-            Err(_) => return,
-        };
-        if version < 120000 {
+        if server_version < 120000 {
             return;
         }
         let mut shown = false;

@@ -87,6 +87,7 @@ pub mod migrate;
 pub mod model;
 mod oidhash;
 pub mod plan;
+pub mod postdata;
 pub mod quote;
 pub mod render;
 pub mod roles;

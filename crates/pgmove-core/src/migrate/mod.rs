@@ -783,31 +783,33 @@ impl Migration {
             step: StepName::PostData,
             total: p.items.len(),
         });
-        let clients =
-            futures::future::try_join_all((0..self.jobs).map(|_| conn::connect(&self.target)))
-                .await?;
         let sizes = cat.tables.iter().map(|t| (t.oid, t.size_bytes)).collect();
-        let opts = apply::ParallelOptions {
-            memory: self.memory,
+        let mut opts = crate::postdata::Options {
+            jobs: self.jobs,
+            build_poll: BUILD_POLL,
             ..Default::default()
         };
-        let work =
-            apply::apply_parallel_with(&clients, &p.items, &sizes, &opts, |done, total, what| {
+        opts.parallel.memory = self.memory;
+        let r = crate::postdata::apply_post_data(
+            &self.target,
+            &p.items,
+            &sizes,
+            &opts,
+            |done, total, what| {
                 progress(Event::Progress {
                     step: StepName::PostData,
                     done,
                     total,
                     what,
                 })
-            });
-        // Long index builds are reported from a connection of their own.
-        let monitor = conn::connect(&self.target).await?;
-        let r = crate::build_progress::watch(&monitor, work, BUILD_POLL, |builds| {
-            progress(Event::Detail {
-                step: StepName::PostData,
-                what: &crate::build_progress::summary(builds),
-            })
-        })
+            },
+            |builds| {
+                progress(Event::Detail {
+                    step: StepName::PostData,
+                    what: &crate::build_progress::summary(builds),
+                })
+            },
+        )
         .await?;
         let mut report = done(StepName::PostData, r.applied, started);
         let mut notes = Vec::new();
@@ -874,7 +876,7 @@ fn external(tables: usize, next: &str) -> StepReport {
 }
 
 /// The target's `server_version_num`.
-pub(super) async fn target_version(target: &Client) -> Result<i32> {
+pub(crate) async fn target_version(target: &Client) -> Result<i32> {
     Ok(target
         .query_one("SELECT current_setting('server_version_num')::int4", &[])
         .await
