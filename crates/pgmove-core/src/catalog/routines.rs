@@ -1,6 +1,7 @@
 //! Functions, procedures, aggregates, operators and casts.
 
-use super::{ch, not_member, query_many, since, Conn, USER_SCHEMAS};
+use super::typeref::{type_cols, TypeCols};
+use super::{ch, not_member, opt_ch, query_many, since, Conn, USER_SCHEMAS};
 use crate::model::{
     class, AccessMethod, Aggregate, Argument, Cast, Catalog, FuncMember, Function, ObjRef, OpClass,
     OpFamily, OpMember, Operator,
@@ -8,6 +9,10 @@ use crate::model::{
 use crate::quote;
 use crate::Result;
 use std::collections::HashMap;
+
+/// A routine's result type and each argument's type.
+const RESULT: TypeCols = type_cols!("result");
+const ARGUMENT: TypeCols = type_cols!("arg");
 
 pub(super) async fn read(client: Conn<'_>, cat: &mut Catalog) -> Result<()> {
     let v = cat.server_version;
@@ -67,21 +72,33 @@ pub(super) async fn read(client: Conn<'_>, cat: &mut Catalog) -> Result<()> {
                     pg_get_function_identity_arguments(p.oid) AS identity_args,
                     CASE WHEN {kind} <> 'a' THEN pg_get_functiondef(p.oid) END AS def,
                     p.proacl::text[] AS acl, pg_get_userbyid(p.proowner)::text AS owner,
-                    COALESCE(p.proargnames, '{{}}')::text[] AS argnames,
-                    COALESCE(p.proargmodes::text[], '{{}}') AS argmodes,
-                    ARRAY(SELECT format_type(u.t, NULL)
-                          FROM unnest(COALESCE(p.proallargtypes, p.proargtypes::oid[]))
-                               WITH ORDINALITY AS u(t, n) ORDER BY u.n) AS argtypes,
-                    ARRAY(SELECT pg_get_function_arg_default(p.oid, g.n)
-                          FROM generate_series(1, COALESCE(array_length(p.proallargtypes, 1),
-                                                           p.pronargs::int)) AS g(n)
-                          ORDER BY g.n) AS argdefaults,
                     pg_get_function_arguments(p.oid) AS server_args,
-                    pg_get_function_result(p.oid) AS server_result
+                    pg_get_function_result(p.oid) AS server_result,
+                    p.proretset, {result_select}
              FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+             {result_joins}
              WHERE {USER_SCHEMAS}
                AND {p_not_member}
-             ORDER BY 2, 3, 5"
+             ORDER BY 2, 3, 5",
+        result_select = RESULT.select(),
+        result_joins = RESULT.joins("p.prorettype"),
+    );
+    // Every argument of every routine (aggregates too), one a row: `OUT` and `TABLE` ones
+    // among them (`proallargtypes`, when set).
+    let arguments = format!(
+        "SELECT p.oid AS proc, p.proargnames[u.n]::text AS argname,
+                p.proargmodes[u.n] AS argmode,
+                pg_get_function_arg_default(p.oid, u.n::int4) AS argdefault,
+                {arg_select}
+         FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+         CROSS JOIN LATERAL unnest(COALESCE(p.proallargtypes, p.proargtypes::oid[]))
+               WITH ORDINALITY AS u(t, n)
+         {arg_joins}
+         WHERE {USER_SCHEMAS}
+           AND {p_not_member}
+         ORDER BY p.oid, u.n",
+        arg_select = ARGUMENT.select(),
+        arg_joins = ARGUMENT.joins("u.t"),
     );
     // A shell operator (no function: made by another operator's COMMUTATOR or NEGATOR that
     // names it before it exists) is left out, as pg_dump does: the operator naming it makes it
@@ -165,11 +182,12 @@ pub(super) async fn read(client: Conn<'_>, cat: &mut Catalog) -> Result<()> {
          ORDER BY 1, 2"
         .to_string();
     // Every query of this reader at once (pipelined: one round trip), then the rows in order.
-    let [functions, aggregates, operators, casts, methods, families, classes, members] =
+    let [functions, arguments, aggregates, operators, casts, methods, families, classes, members] =
         query_many(
             client,
             [
                 ("functions", functions),
+                ("function arguments", arguments),
                 ("aggregates", aggregates),
                 ("operators", operators),
                 ("casts", casts),
@@ -247,27 +265,32 @@ pub(super) async fn read(client: Conn<'_>, cat: &mut Catalog) -> Result<()> {
             functions,
         });
     }
+    // Arguments by routine, in order.
+    let mut arguments_of: HashMap<u32, Vec<Argument>> = HashMap::new();
+    for r in arguments {
+        let Some(ty) = ARGUMENT.read(&r) else {
+            // Not in one snapshot: the routine's dependency keeps its types.
+            continue;
+        };
+        arguments_of
+            .entry(r.get("proc"))
+            .or_default()
+            .push(Argument {
+                mode: opt_ch(&r, "argmode").unwrap_or('i'),
+                name: r.get::<_, Option<String>>("argname").unwrap_or_default(),
+                ty,
+                default: r.get("argdefault"),
+            });
+    }
     for r in functions {
         let kind = ch(&r, "kind");
         if kind == 'a' {
             continue; // read with its pg_aggregate row below
         }
-        let names: Vec<String> = r.get("argnames");
-        let modes: Vec<String> = r.get("argmodes");
-        let types: Vec<String> = r.get("argtypes");
-        let defaults: Vec<Option<String>> = r.get("argdefaults");
-        let arguments = types
-            .into_iter()
-            .enumerate()
-            .map(|(i, type_name)| Argument {
-                mode: modes.get(i).and_then(|m| m.chars().next()).unwrap_or('i'),
-                name: names.get(i).cloned().unwrap_or_default(),
-                type_name,
-                default: defaults.get(i).cloned().flatten(),
-            })
-            .collect();
+        let oid: u32 = r.get("oid");
+        let arguments = arguments_of.remove(&oid).unwrap_or_default();
         cat.functions.push(Function {
-            oid: r.get("oid"),
+            oid,
             schema: r.get("schema"),
             name: r.get("name"),
             kind,
@@ -277,6 +300,8 @@ pub(super) async fn read(client: Conn<'_>, cat: &mut Catalog) -> Result<()> {
             server_result: r
                 .get::<_, Option<String>>("server_result")
                 .unwrap_or_default(),
+            result: RESULT.read(&r),
+            returns_set: r.get("proretset"),
             acl: r.get("acl"),
             owner: r.get("owner"),
         });

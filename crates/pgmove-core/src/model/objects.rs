@@ -149,6 +149,11 @@ pub struct Function {
     /// spans of `definition` that the renderer re-writes from `arguments`.
     pub server_arguments: String,
     pub server_result: String,
+    /// `prorettype`: what it returns (`void` for nothing, `record` for `RETURNS TABLE` or
+    /// several `OUT` arguments), None when the catalog records no type.
+    pub result: Option<super::ColumnType>,
+    /// `proretset`: `RETURNS SETOF` (or `TABLE`).
+    pub returns_set: bool,
     pub acl: Option<Vec<String>>,
     pub owner: String,
 }
@@ -161,7 +166,7 @@ pub struct Argument {
     pub mode: char,
     /// Empty when the argument has no name.
     pub name: String,
-    pub type_name: String,
+    pub ty: super::ColumnType,
     /// `pg_get_function_arg_default`.
     pub default: Option<String>,
 }

@@ -195,8 +195,10 @@ impl Attribute {
     }
 }
 
-/// A column's type as `pg_attribute` and `pg_type` record it. Read these fields to know what
-/// a type is; [`ColumnType::rendered`] is only for writing SQL.
+/// A column's type as `pg_attribute` and `pg_type` record it, and every other reference to a
+/// type in the model (a function's argument, a cast's source, an operator's operand…), which
+/// has no modifier and at most one array dimension. Read these fields to know what a type is;
+/// [`ColumnType::rendered`] is only for writing SQL.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 #[non_exhaustive]
 pub struct ColumnType {

@@ -269,7 +269,7 @@ fn argument_list(args: &[Argument], with_defaults: bool) -> String {
                 (Some(d), true) => format!(" DEFAULT {d}"),
                 _ => String::new(),
             };
-            format!("{mode}{name}{}{default}", a.type_name)
+            format!("{mode}{name}{}{default}", a.ty.rendered)
         })
         .collect::<Vec<_>>()
         .join(", ")
@@ -289,7 +289,7 @@ fn definition(f: &Function) -> String {
         .arguments
         .iter()
         .filter(|a| a.mode == 't')
-        .map(|a| format!("{} {}", ident(&a.name), a.type_name))
+        .map(|a| format!("{} {}", ident(&a.name), a.ty.rendered))
         .collect();
     if !columns.is_empty() {
         let ours = format!(" RETURNS TABLE({})\n", columns.join(", "));
@@ -302,12 +302,17 @@ fn definition(f: &Function) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::ColumnType;
 
     fn arg(mode: char, name: &str, ty: &str, default: Option<&str>) -> Argument {
+        let typname = match ty {
+            "integer" => "int4",
+            other => other,
+        };
         Argument {
             mode,
             name: name.into(),
-            type_name: ty.into(),
+            ty: ColumnType::builtin(0, typname, ty),
             default: default.map(str::to_string),
         }
     }
@@ -327,6 +332,8 @@ mod tests {
             ],
             server_arguments: "json json DEFAULT '{}'::json, OUT n integer".into(),
             server_result: "integer".into(),
+            result: Some(ColumnType::builtin(23, "int4", "integer")),
+            returns_set: false,
             acl: None,
             owner: "postgres".into(),
         };
