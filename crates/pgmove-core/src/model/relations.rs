@@ -42,8 +42,8 @@ pub struct TableExtra {
     pub partition_of: Option<(u32, String)>,
     /// For a partitioned table: `pg_get_partkeydef`, e.g. `RANGE (payment_date)`.
     pub partition_key: Option<String>,
-    /// Typed table: `OF type`.
-    pub of_type: Option<String>,
+    /// Typed table: `OF type` (a composite type).
+    pub of_type: Option<ColumnType>,
     /// Storage parameters (`key=value`), the TOAST table's among them as `toast.key=value`.
     pub reloptions: Vec<String>,
     /// Table access method when not `heap` (PostgreSQL 12+).

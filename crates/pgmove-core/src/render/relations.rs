@@ -43,7 +43,7 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
         }
         let name = qualified(&t.schema, &t.name);
         let mut lines: Vec<String> = Vec::new();
-        let of_type = t.extra().of_type.as_deref();
+        let of_type = t.extra().of_type.as_ref().map(|ty| ty.rendered.as_str());
         for c in &t.columns {
             // A typed table's columns come from its type: only their own options are listed.
             if of_type.is_some() && !t.is_partition() {
