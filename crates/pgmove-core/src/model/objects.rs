@@ -93,12 +93,13 @@ pub enum TypeKind {
         attributes: Vec<super::Attribute>,
     },
     Range {
-        subtype: String,
+        subtype: super::ColumnType,
         opclass: Option<String>,
         collation: Option<String>,
         canonical: Option<String>,
         subdiff: Option<String>,
-        multirange: Option<String>,
+        /// Its multirange type (14+).
+        multirange: Option<super::ColumnType>,
     },
     Domain {
         /// The base type, with its modifier and dimensions.
