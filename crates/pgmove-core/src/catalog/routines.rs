@@ -13,6 +13,9 @@ use std::collections::HashMap;
 /// A routine's result type and each argument's type.
 const RESULT: TypeCols = type_cols!("result");
 const ARGUMENT: TypeCols = type_cols!("arg");
+/// A cast's source and target types.
+const SOURCE: TypeCols = type_cols!("source");
+const TARGET: TypeCols = type_cols!("target");
 
 pub(super) async fn read(client: Conn<'_>, cat: &mut Catalog) -> Result<()> {
     let v = cat.server_version;
@@ -121,14 +124,19 @@ pub(super) async fn read(client: Conn<'_>, cat: &mut Catalog) -> Result<()> {
         neg = operator_name("o.oprnegate"),
     );
     let casts = format!(
-        "SELECT c.oid, format_type(c.castsource, NULL) AS source,
-                format_type(c.casttarget, NULL) AS target, c.castmethod,
+        "SELECT c.oid, {source_select}, {target_select}, c.castmethod,
                 CASE WHEN c.castfunc <> 0 THEN c.castfunc::regprocedure::text END AS func,
                 c.castcontext
          FROM pg_cast c
+         {source_joins}
+         {target_joins}
          WHERE c.oid >= 16384
            AND {c_not_member}
-         ORDER BY 2, 3"
+         ORDER BY source, target",
+        source_select = SOURCE.select(),
+        target_select = TARGET.select(),
+        source_joins = SOURCE.joins("c.castsource"),
+        target_joins = TARGET.joins("c.casttarget"),
     );
     // User access methods (9.6+: `amtype`); before, none can be made.
     let methods = match v >= 90600 {
@@ -418,10 +426,14 @@ pub(super) async fn read(client: Conn<'_>, cat: &mut Catalog) -> Result<()> {
     }
 
     for r in casts {
+        // Not in one snapshot: the cast's dependencies keep both types.
+        let (Some(source), Some(target)) = (SOURCE.read(&r), TARGET.read(&r)) else {
+            continue;
+        };
         cat.casts.push(Cast {
             oid: r.get("oid"),
-            source: r.get("source"),
-            target: r.get("target"),
+            source,
+            target,
             method: ch(&r, "castmethod"),
             function: r.get("func"),
             context: ch(&r, "castcontext"),

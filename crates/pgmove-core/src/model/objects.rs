@@ -275,8 +275,8 @@ pub struct OpClass {
 #[non_exhaustive]
 pub struct Cast {
     pub oid: u32,
-    pub source: String,
-    pub target: String,
+    pub source: super::ColumnType,
+    pub target: super::ColumnType,
     /// `f` function, `i` inout, `b` binary.
     pub method: char,
     pub function: Option<String>,

@@ -183,23 +183,19 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
             'i' => " AS IMPLICIT",
             _ => "",
         };
-        let what = format!("CAST ({} AS {})", c.source, c.target);
+        let (source, target) = (&c.source.rendered, &c.target.rendered);
+        let what = format!("CAST ({source} AS {target})");
         let mut sql = format!("CREATE {what} {how}{ctx};\n");
         sql += &comment(cat, class::PG_CAST, c.oid, 0, || what.to_string());
-        let mut item = Item::new(
-            Kind::Cast,
-            format!("cast ({} as {})", c.source, c.target),
-            "",
-            sql,
-        )
-        .provides(ObjRef::new(class::PG_CAST, c.oid));
+        let mut item = Item::new(Kind::Cast, format!("cast ({source} as {target})"), "", sql)
+            .provides(ObjRef::new(class::PG_CAST, c.oid));
         // A cast function's result must be the target type or binary-coercible to it, which a
         // binary cast into the target may be what allows: such casts come first.
         if c.method == 'f' {
             item.after.extend(
                 cat.casts
                     .iter()
-                    .filter(|b| b.method == 'b' && b.target == c.target && b.oid != c.oid)
+                    .filter(|b| b.method == 'b' && b.target.oid == c.target.oid && b.oid != c.oid)
                     .map(|b| ObjRef::new(class::PG_CAST, b.oid)),
             );
         }
