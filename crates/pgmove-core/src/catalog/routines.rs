@@ -16,6 +16,9 @@ const ARGUMENT: TypeCols = type_cols!("arg");
 /// A cast's source and target types.
 const SOURCE: TypeCols = type_cols!("source");
 const TARGET: TypeCols = type_cols!("target");
+/// An operator's operand types.
+const LEFT: TypeCols = type_cols!("left");
+const RIGHT: TypeCols = type_cols!("right");
 
 pub(super) async fn read(client: Conn<'_>, cat: &mut Catalog) -> Result<()> {
     let v = cat.server_version;
@@ -108,13 +111,14 @@ pub(super) async fn read(client: Conn<'_>, cat: &mut Catalog) -> Result<()> {
     // again on the target.
     let operators = format!(
         "SELECT o.oid, n.nspname::text AS schema, o.oprname::text AS name,
-                    CASE WHEN o.oprleft <> 0 THEN format_type(o.oprleft, NULL) END AS left,
-                    CASE WHEN o.oprright <> 0 THEN format_type(o.oprright, NULL) END AS right,
+                    {left_select}, {right_select},
                     {func} AS func, {com} AS com, {neg} AS neg,
                     NULLIF(o.oprrest, 0)::regproc::text AS rest,
                     NULLIF(o.oprjoin, 0)::regproc::text AS join,
                     o.oprcanhash, o.oprcanmerge
              FROM pg_operator o JOIN pg_namespace n ON n.oid = o.oprnamespace
+             {left_joins}
+             {right_joins}
              WHERE {USER_SCHEMAS}
                AND {o_not_member}
                AND o.oprcode <> 0
@@ -122,6 +126,10 @@ pub(super) async fn read(client: Conn<'_>, cat: &mut Catalog) -> Result<()> {
         func = function_name("o.oprcode"),
         com = operator_name("o.oprcom"),
         neg = operator_name("o.oprnegate"),
+        left_select = LEFT.select(),
+        right_select = RIGHT.select(),
+        left_joins = LEFT.joins("o.oprleft"),
+        right_joins = RIGHT.joins("o.oprright"),
     );
     let casts = format!(
         "SELECT c.oid, {source_select}, {target_select}, c.castmethod,
@@ -391,13 +399,14 @@ pub(super) async fn read(client: Conn<'_>, cat: &mut Catalog) -> Result<()> {
     }
 
     for r in operators {
+        let (left, right) = (LEFT.read(&r), RIGHT.read(&r));
         let mut options = Vec::new();
         options.push(("FUNCTION".to_string(), r.get("func")));
-        if let Some(l) = r.get::<_, Option<String>>("left") {
-            options.push(("LEFTARG".into(), l));
+        if let Some(l) = &left {
+            options.push(("LEFTARG".into(), l.rendered.to_string()));
         }
-        if let Some(rt) = r.get::<_, Option<String>>("right") {
-            options.push(("RIGHTARG".into(), rt));
+        if let Some(rt) = &right {
+            options.push(("RIGHTARG".into(), rt.rendered.to_string()));
         }
         for (k, c) in [("COMMUTATOR", "com"), ("NEGATOR", "neg")] {
             if let Some(op) = r.get::<_, Option<String>>(c) {
@@ -419,8 +428,8 @@ pub(super) async fn read(client: Conn<'_>, cat: &mut Catalog) -> Result<()> {
             oid: r.get("oid"),
             schema: r.get("schema"),
             name: r.get("name"),
-            left: r.get("left"),
-            right: r.get("right"),
+            left,
+            right,
             options,
         });
     }

@@ -197,9 +197,11 @@ pub struct Operator {
     pub oid: u32,
     pub schema: String,
     pub name: String,
-    pub left: Option<String>,
-    pub right: Option<String>,
-    /// Rendered options: FUNCTION, COMMUTATOR, NEGATOR, RESTRICT, JOIN, HASHES, MERGES.
+    /// The operand types, None where it has none (a prefix operator's left one).
+    pub left: Option<super::ColumnType>,
+    pub right: Option<super::ColumnType>,
+    /// Rendered options: FUNCTION, LEFTARG, RIGHTARG, COMMUTATOR, NEGATOR, RESTRICT, JOIN,
+    /// HASHES, MERGES.
     pub options: Vec<(String, String)>,
 }
 

@@ -82,8 +82,8 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
         let name = format!("{}.{}", crate::quote::ident(&o.schema), o.name);
         let sig = format!(
             "OPERATOR {name} ({}, {})",
-            o.left.as_deref().unwrap_or("NONE"),
-            o.right.as_deref().unwrap_or("NONE")
+            o.left.as_ref().map_or("NONE", |t| t.rendered.as_str()),
+            o.right.as_ref().map_or("NONE", |t| t.rendered.as_str())
         );
         let mut sql = format!("CREATE OPERATOR {name} {};\n", option_list(&o.options));
         sql += &comment(cat, class::PG_OPERATOR, o.oid, 0, || sig.to_string());
