@@ -16,6 +16,9 @@ const ARGUMENT: TypeCols = type_cols!("arg");
 /// A cast's source and target types.
 const SOURCE: TypeCols = type_cols!("source");
 const TARGET: TypeCols = type_cols!("target");
+/// An aggregate's state type and its moving-aggregate state type.
+const STATE: TypeCols = type_cols!("stype");
+const MOVING_STATE: TypeCols = type_cols!("mstype");
 /// An operator's operand types.
 const LEFT: TypeCols = type_cols!("left");
 const RIGHT: TypeCols = type_cols!("right");
@@ -36,18 +39,15 @@ pub(super) async fn read(client: Conn<'_>, cat: &mut Catalog) -> Result<()> {
         "SELECT p.oid, n.nspname::text AS schema, p.proname::text AS name,
                 pg_get_function_arguments(p.oid) AS args,
                 pg_get_function_identity_arguments(p.oid) AS identity_args,
-                array_to_string(ARRAY(SELECT format_type(u.t, NULL)
-                                      FROM unnest(p.proargtypes::oid[]) WITH ORDINALITY AS u(t, n)
-                                      ORDER BY u.n), ', ') AS type_args,
                 p.proacl::text[] AS acl, pg_get_userbyid(p.proowner)::text AS owner,
-                a.aggtransfn::regproc::text AS sfunc, format_type(a.aggtranstype, NULL) AS stype,
+                a.aggtransfn::regproc::text AS sfunc, {stype_select},
                 a.aggtransspace AS sspace,
                 NULLIF(a.aggfinalfn, 0)::regproc::text AS finalfunc, a.aggfinalextra AS finalextra,
                 {combine} AS combinefunc, {serial} AS serialfunc, {deserial} AS deserialfunc,
                 a.agginitval AS initcond,
                 NULLIF(a.aggmtransfn, 0)::regproc::text AS msfunc,
                 NULLIF(a.aggminvtransfn, 0)::regproc::text AS minvfunc,
-                CASE WHEN a.aggmtranstype <> 0 THEN format_type(a.aggmtranstype, NULL) END AS mstype,
+                {mstype_select},
                 a.aggmtransspace AS msspace,
                 NULLIF(a.aggmfinalfn, 0)::regproc::text AS mfinalfunc, a.aggmfinalextra AS mfinalextra,
                 a.aggminitval AS minitcond,
@@ -55,10 +55,16 @@ pub(super) async fn read(client: Conn<'_>, cat: &mut Catalog) -> Result<()> {
                 {finalmodify} AS finalmodify, {parallel} AS parallel, a.aggkind
          FROM pg_aggregate a JOIN pg_proc p ON p.oid = a.aggfnoid
          JOIN pg_namespace n ON n.oid = p.pronamespace
+         {stype_joins}
+         {mstype_joins}
          WHERE {USER_SCHEMAS}
            AND {p_not_member}
          ORDER BY 2, 3",
         sortop = operator_name("NULLIF(a.aggsortop, 0)"),
+        stype_select = STATE.select(),
+        mstype_select = MOVING_STATE.select(),
+        stype_joins = STATE.joins("a.aggtranstype"),
+        mstype_joins = MOVING_STATE.joins("a.aggmtranstype"),
         // Combine, serial and deserial functions and parallel safety: parallel query, 9.6.
         combine = since(v, 90600, "NULLIF(a.aggcombinefn, 0)::regproc::text", "NULL::text"),
         serial = since(v, 90600, "NULLIF(a.aggserialfn, 0)::regproc::text", "NULL::text"),
@@ -281,7 +287,7 @@ pub(super) async fn read(client: Conn<'_>, cat: &mut Catalog) -> Result<()> {
             functions,
         });
     }
-    // Arguments by routine, in order.
+    // Arguments by routine (aggregates too), in order.
     let mut arguments_of: HashMap<u32, Vec<Argument>> = HashMap::new();
     for r in arguments {
         let Some(ty) = ARGUMENT.read(&r) else {
@@ -331,7 +337,6 @@ pub(super) async fn read(client: Conn<'_>, cat: &mut Catalog) -> Result<()> {
             }
         };
         push("SFUNC", r.get("sfunc"));
-        push("STYPE", r.get("stype"));
         let sspace: i32 = r.get("sspace");
         push("SSPACE", (sspace != 0).then(|| sspace.to_string()));
         push("FINALFUNC", r.get("finalfunc"));
@@ -349,7 +354,6 @@ pub(super) async fn read(client: Conn<'_>, cat: &mut Catalog) -> Result<()> {
         );
         push("MSFUNC", r.get("msfunc"));
         push("MINVFUNC", r.get("minvfunc"));
-        push("MSTYPE", r.get("mstype"));
         let msspace: i32 = r.get("msspace");
         push("MSSPACE", (msspace != 0).then(|| msspace.to_string()));
         push("MFINALFUNC", r.get("mfinalfunc"));
@@ -385,13 +389,25 @@ pub(super) async fn read(client: Conn<'_>, cat: &mut Catalog) -> Result<()> {
             },
         );
         push("HYPOTHETICAL", (ch(&r, "aggkind") == 'h').then(String::new));
+        let Some(state_type) = STATE.read(&r) else {
+            continue; // not in one snapshot: the aggregate's dependency keeps its state type
+        };
+        let oid: u32 = r.get("oid");
+        let argument_types = arguments_of
+            .remove(&oid)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|a| a.ty)
+            .collect();
         cat.aggregates.push(Aggregate {
-            oid: r.get("oid"),
+            oid,
             schema: r.get("schema"),
             name: r.get("name"),
             arguments: r.get("args"),
             identity_args: r.get("identity_args"),
-            type_args: r.get("type_args"),
+            argument_types,
+            state_type,
+            moving_state_type: MOVING_STATE.read(&r),
             options: o,
             acl: r.get("acl"),
             owner: r.get("owner"),

@@ -182,10 +182,15 @@ pub struct Aggregate {
     /// `pg_get_function_arguments` (with ORDER BY for ordered-set aggregates).
     pub arguments: String,
     pub identity_args: String,
-    /// The argument types alone (`integer, text`), as `GRANT … ON FUNCTION` names an
+    /// The argument types alone (`proargtypes`), as `GRANT … ON FUNCTION` names an
     /// aggregate: an ordered-set aggregate's `ORDER BY` is not allowed there.
-    pub type_args: String,
-    /// `(key, value)` options in `CREATE AGGREGATE` order, values rendered.
+    pub argument_types: Vec<super::ColumnType>,
+    /// `STYPE`: the state type (`aggtranstype`).
+    pub state_type: super::ColumnType,
+    /// `MSTYPE`: the moving-aggregate state type (`aggmtranstype`), when it has one.
+    pub moving_state_type: Option<super::ColumnType>,
+    /// `(key, value)` options in `CREATE AGGREGATE` order, values rendered, but for `STYPE`
+    /// and `MSTYPE` (the fields above), which follow `SFUNC` and `MINVFUNC`.
     pub options: Vec<(String, String)>,
     pub acl: Option<Vec<String>>,
     pub owner: String,

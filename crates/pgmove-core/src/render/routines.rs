@@ -1,7 +1,9 @@
 //! Functions, procedures, aggregates, operators and casts.
 
 use super::{comment, option_list, owner, push, render_acl, Item, Kind, Options};
-use crate::model::{class, Argument, Catalog, FuncMember, Function, ObjRef, OpMember};
+use crate::model::{
+    class, Aggregate, Argument, Catalog, ColumnType, FuncMember, Function, ObjRef, OpMember,
+};
 use crate::quote::{ident, qualified};
 
 pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
@@ -53,14 +55,14 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
         let sig = format!("AGGREGATE {name}({ident_args})");
         let mut sql = format!(
             "CREATE AGGREGATE {name}({args}) {};\n",
-            option_list(&a.options)
+            option_list(&aggregate_options(a))
         );
         sql += &owner(opts, || sig.to_string(), &a.owner);
         sql += &comment(cat, class::PG_PROC, a.oid, 0, || sig.to_string());
         if opts.privileges {
             sql += &render_acl(
                 "FUNCTION",
-                &format!("FUNCTION {name}({})", a.type_args),
+                &format!("FUNCTION {name}({})", type_list(&a.argument_types)),
                 a.acl.as_deref(),
                 &a.owner,
                 None,
@@ -203,6 +205,30 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
     }
 }
 
+/// An aggregate's `CREATE AGGREGATE` options, with `STYPE` after `SFUNC` and `MSTYPE` after
+/// `MINVFUNC` (each moving-aggregate option requires the others).
+fn aggregate_options(a: &Aggregate) -> Vec<(String, String)> {
+    let mut options = Vec::with_capacity(a.options.len() + 2);
+    for (key, value) in &a.options {
+        options.push((key.clone(), value.clone()));
+        match (key.as_str(), &a.moving_state_type) {
+            ("SFUNC", _) => options.push(("STYPE".into(), a.state_type.rendered.to_string())),
+            ("MINVFUNC", Some(m)) => options.push(("MSTYPE".into(), m.rendered.to_string())),
+            _ => {}
+        }
+    }
+    options
+}
+
+/// Types as a comma-separated list of their rendered names.
+fn type_list(types: &[ColumnType]) -> String {
+    types
+        .iter()
+        .map(|t| t.rendered.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Functions whose body (`BEGIN ATOMIC`: the server records what it uses) relies on a primary
 /// key, unique or exclusion constraint, all post-data.
 fn functions_on_keys(cat: &Catalog) -> crate::oidhash::OidSet<u32> {
@@ -298,7 +324,6 @@ fn definition(f: &Function) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::ColumnType;
 
     fn arg(mode: char, name: &str, ty: &str, default: Option<&str>) -> Argument {
         let typname = match ty {
@@ -311,6 +336,45 @@ mod tests {
             ty: ColumnType::builtin(0, typname, ty),
             default: default.map(str::to_string),
         }
+    }
+
+    #[test]
+    fn state_types_follow_their_functions() {
+        let ty = |name: &str| ColumnType::builtin(0, name, name);
+        let option = |k: &str, v: &str| (k.to_string(), v.to_string());
+        let a = Aggregate {
+            oid: 1,
+            schema: "s".into(),
+            name: "agg".into(),
+            arguments: "integer".into(),
+            identity_args: "integer".into(),
+            argument_types: vec![ColumnType::builtin(23, "int4", "integer")],
+            state_type: ty("int8"),
+            moving_state_type: Some(ty("numeric")),
+            options: vec![
+                option("SFUNC", "s.step"),
+                option("SSPACE", "8"),
+                option("MSFUNC", "s.mstep"),
+                option("MINVFUNC", "s.minv"),
+                option("MSSPACE", "16"),
+            ],
+            acl: None,
+            owner: "postgres".into(),
+        };
+        let keys: Vec<(String, String)> = aggregate_options(&a);
+        assert_eq!(
+            keys,
+            [
+                option("SFUNC", "s.step"),
+                option("STYPE", "int8"),
+                option("SSPACE", "8"),
+                option("MSFUNC", "s.mstep"),
+                option("MINVFUNC", "s.minv"),
+                option("MSTYPE", "numeric"),
+                option("MSSPACE", "16"),
+            ]
+        );
+        assert_eq!(type_list(&a.argument_types), "integer");
     }
 
     #[test]
