@@ -55,6 +55,9 @@ CREATE FUNCTION "App Schema".to_mood(integer) RETURNS "App Schema".mood
     LANGUAGE sql AS 'SELECT ''ok''::"App Schema".mood';
 CREATE CAST (integer AS "App Schema".mood) WITH FUNCTION "App Schema".to_mood(integer);
 CREATE AGGREGATE "App Schema".gather(integer) (SFUNC = array_append, STYPE = integer[]);
+CREATE OPERATOR CLASS "App Schema".int4_x FOR TYPE integer USING btree AS
+    OPERATOR 1 <, OPERATOR 2 <=, OPERATOR 3 =, OPERATOR 4 >=, OPERATOR 5 >,
+    FUNCTION 1 btint4cmp(integer, integer);
 "#;
 
 /// 11+: INCLUDE columns, arrays of domains.
@@ -220,7 +223,7 @@ fn parts(schema: &str, name: &str, kind: char, dims: i16, rendered: &str) -> Par
 }
 
 /// Types named outside columns (arguments, results, typed tables, ranges, casts, operators,
-/// aggregates) are data too, and each one's parts name what the server prints.
+/// aggregates, operator classes and their support functions) are data too, and each one's parts name what the server prints.
 async fn check_type_references(cat: &Catalog, client: &tokio_postgres::Client, major: Major) {
     let int4 = parts("pg_catalog", "int4", 'b', 0, "integer");
     let mood = parts("App Schema", "mood", 'e', 0, "\"App Schema\".mood");
@@ -325,19 +328,28 @@ async fn check_type_references(cat: &Catalog, client: &tokio_postgres::Client, m
         (Some(int4.clone()), Some(int4.clone()))
     );
     let gather = cat.aggregates.iter().find(|a| a.name == "gather").unwrap();
-    assert_eq!(
-        gather
-            .argument_types
-            .iter()
-            .map(type_parts)
-            .collect::<Vec<_>>(),
-        [int4]
-    );
+    let argument_types: Vec<Parts> = gather.argument_types.iter().map(type_parts).collect();
+    assert_eq!(argument_types, vec![int4.clone()]);
     assert_eq!(
         type_parts(&gather.state_type),
         parts("pg_catalog", "int4", 'b', 1, "integer[]")
     );
     assert_eq!(gather.moving_state_type, None);
+    let class = cat
+        .operator_classes
+        .iter()
+        .find(|c| c.name == "int4_x")
+        .unwrap();
+    assert_eq!(
+        (type_parts(&class.input_type), &class.storage),
+        (int4.clone(), &None)
+    );
+    let support: Vec<(Parts, Parts)> = class
+        .functions
+        .iter()
+        .map(|f| (type_parts(&f.left), type_parts(&f.right)))
+        .collect();
+    assert_eq!(support, [(int4.clone(), int4.clone())], "{major}");
 
     // Every reference: its (element) type and dimensions name what the server prints.
     let printed: HashMap<(String, String), String> = client
@@ -366,6 +378,19 @@ async fn check_type_references(cat: &Catalog, client: &tokio_postgres::Client, m
     }
     for o in &cat.operators {
         all.extend(o.left.iter().chain(&o.right));
+    }
+    for c in &cat.operator_classes {
+        all.push(&c.input_type);
+        all.extend(&c.storage);
+    }
+    let families = cat.operator_families.iter().map(|f| &f.functions);
+    for f in cat
+        .operator_classes
+        .iter()
+        .map(|c| &c.functions)
+        .chain(families)
+    {
+        all.extend(f.iter().flat_map(|m| [&m.left, &m.right]));
     }
     all.extend(cat.tables.iter().filter_map(|t| t.extra().of_type.as_ref()));
     for t in &cat.types {

@@ -19,9 +19,13 @@ const TARGET: TypeCols = type_cols!("target");
 /// An aggregate's state type and its moving-aggregate state type.
 const STATE: TypeCols = type_cols!("stype");
 const MOVING_STATE: TypeCols = type_cols!("mstype");
-/// An operator's operand types.
+/// An operator's operand types, and those of a support function of an operator class or
+/// family.
 const LEFT: TypeCols = type_cols!("left");
 const RIGHT: TypeCols = type_cols!("right");
+/// An operator class's indexed type and the type stored, when another.
+const INPUT: TypeCols = type_cols!("input_type");
+const STORAGE: TypeCols = type_cols!("storage");
 
 pub(super) async fn read(client: Conn<'_>, cat: &mut Catalog) -> Result<()> {
     let v = cat.server_version;
@@ -170,39 +174,55 @@ pub(super) async fn read(client: Conn<'_>, cat: &mut Catalog) -> Result<()> {
     );
     let classes = format!(
         "SELECT c.oid, n.nspname::text AS schema, c.opcname::text AS name, a.amname::text AS method,
-                format_type(c.opcintype, NULL) AS input_type, c.opcdefault,
+                {input_select}, c.opcdefault,
                 fn.nspname::text AS family_schema, f.opfname::text AS family,
-                CASE WHEN c.opckeytype <> 0 AND c.opckeytype <> c.opcintype
-                     THEN format_type(c.opckeytype, NULL) END AS storage
+                {storage_select}
          FROM pg_opclass c JOIN pg_namespace n ON n.oid = c.opcnamespace
          JOIN pg_am a ON a.oid = c.opcmethod
          JOIN pg_opfamily f ON f.oid = c.opcfamily JOIN pg_namespace fn ON fn.oid = f.opfnamespace
+         {input_joins}
+         {storage_joins}
          WHERE {USER_SCHEMAS} AND {} ORDER BY 2, 3",
-        not_member("pg_opclass", "c", false)
+        not_member("pg_opclass", "c", false),
+        input_select = INPUT.select(),
+        storage_select = STORAGE.select(),
+        input_joins = INPUT.joins("c.opcintype"),
+        storage_joins = STORAGE.joins(
+            "CASE WHEN c.opckeytype <> c.opcintype THEN c.opckeytype END"
+        ),
     );
     // Members made by users (OIDs past the built-in ones), each with the class or family it
     // belongs to (its `pg_depend` row: internal on a class, auto on a family), in the order
     // they were made, which the target then keeps.
-    let members = "SELECT 'o' AS what, m.oid, d.refclassid, d.refobjid, m.amopstrategy AS number,
-                m.amopopr::regoperator::text AS member, NULL::text AS left, NULL::text AS right,
-                CASE WHEN m.amoppurpose = 'o'
-                     THEN quote_ident(sn.nspname) || '.' || quote_ident(sf.opfname) END AS order_by
-         FROM pg_amop m
-         JOIN pg_depend d ON d.classid = 'pg_amop'::regclass AND d.objid = m.oid
-              AND d.refclassid IN ('pg_opclass'::regclass, 'pg_opfamily'::regclass)
-         LEFT JOIN pg_opfamily sf ON sf.oid = m.amopsortfamily
-         LEFT JOIN pg_namespace sn ON sn.oid = sf.opfnamespace
-         WHERE m.oid >= 16384
-         UNION ALL
-         SELECT 'f', m.oid, d.refclassid, d.refobjid, m.amprocnum,
-                m.amproc::regprocedure::text, format_type(m.amproclefttype, NULL),
-                format_type(m.amprocrighttype, NULL), NULL
-         FROM pg_amproc m
-         JOIN pg_depend d ON d.classid = 'pg_amproc'::regclass AND d.objid = m.oid
-              AND d.refclassid IN ('pg_opclass'::regclass, 'pg_opfamily'::regclass)
-         WHERE m.oid >= 16384
-         ORDER BY 1, 2"
-        .to_string();
+    let members = format!(
+        "SELECT u.*, {left_select}, {right_select}
+         FROM (SELECT 'o' AS what, m.oid, d.refclassid, d.refobjid, m.amopstrategy AS number,
+                      m.amopopr::regoperator::text AS member, NULL::oid AS lefttype,
+                      NULL::oid AS righttype,
+                      CASE WHEN m.amoppurpose = 'o'
+                           THEN quote_ident(sn.nspname) || '.' || quote_ident(sf.opfname)
+                      END AS order_by
+               FROM pg_amop m
+               JOIN pg_depend d ON d.classid = 'pg_amop'::regclass AND d.objid = m.oid
+                    AND d.refclassid IN ('pg_opclass'::regclass, 'pg_opfamily'::regclass)
+               LEFT JOIN pg_opfamily sf ON sf.oid = m.amopsortfamily
+               LEFT JOIN pg_namespace sn ON sn.oid = sf.opfnamespace
+               WHERE m.oid >= 16384
+               UNION ALL
+               SELECT 'f', m.oid, d.refclassid, d.refobjid, m.amprocnum,
+                      m.amproc::regprocedure::text, m.amproclefttype, m.amprocrighttype, NULL
+               FROM pg_amproc m
+               JOIN pg_depend d ON d.classid = 'pg_amproc'::regclass AND d.objid = m.oid
+                    AND d.refclassid IN ('pg_opclass'::regclass, 'pg_opfamily'::regclass)
+               WHERE m.oid >= 16384) u
+         {left_joins}
+         {right_joins}
+         ORDER BY 1, 2",
+        left_select = LEFT.select(),
+        right_select = RIGHT.select(),
+        left_joins = LEFT.joins("u.lefttype"),
+        right_joins = RIGHT.joins("u.righttype"),
+    );
     // Every query of this reader at once (pipelined: one round trip), then the rows in order.
     let [functions, arguments, aggregates, operators, casts, methods, families, classes, members] =
         query_many(
@@ -244,10 +264,14 @@ pub(super) async fn read(client: Conn<'_>, cat: &mut Catalog) -> Result<()> {
             });
             class::PG_AMOP
         } else {
+            // Not in one snapshot: the member's dependencies keep both types.
+            let (Some(left), Some(right)) = (LEFT.read(&r), RIGHT.read(&r)) else {
+                continue;
+            };
             entry.1.push(FuncMember {
                 number,
-                left: r.get("left"),
-                right: r.get("right"),
+                left,
+                right,
                 function: member,
             });
             class::PG_AMPROC
@@ -270,6 +294,9 @@ pub(super) async fn read(client: Conn<'_>, cat: &mut Catalog) -> Result<()> {
         });
     }
     for r in classes {
+        let Some(input_type) = INPUT.read(&r) else {
+            continue; // not in one snapshot: the class's dependency keeps its type
+        };
         let oid: u32 = r.get("oid");
         let (operators, functions) = by_owner
             .remove(&ObjRef::new(class::PG_OPCLASS, oid))
@@ -279,10 +306,10 @@ pub(super) async fn read(client: Conn<'_>, cat: &mut Catalog) -> Result<()> {
             schema: r.get("schema"),
             name: r.get("name"),
             method: r.get("method"),
-            input_type: r.get("input_type"),
+            input_type,
             default: r.get("opcdefault"),
             family: (r.get("family_schema"), r.get("family")),
-            storage: r.get("storage"),
+            storage: STORAGE.read(&r),
             operators,
             functions,
         });

@@ -238,9 +238,9 @@ pub struct OpMember {
 #[non_exhaustive]
 pub struct FuncMember {
     pub number: i16,
-    /// The operand types it supports (`format_type`).
-    pub left: String,
-    pub right: String,
+    /// The operand types it supports.
+    pub left: super::ColumnType,
+    pub right: super::ColumnType,
     /// `name(args)` as `regprocedure` prints it.
     pub function: String,
 }
@@ -267,13 +267,13 @@ pub struct OpClass {
     pub schema: String,
     pub name: String,
     pub method: String,
-    /// The indexed type (`format_type`).
-    pub input_type: String,
+    /// The indexed type.
+    pub input_type: super::ColumnType,
     pub default: bool,
     /// The family's schema and name.
     pub family: (String, String),
     /// `STORAGE`: the type stored in the index, when it differs from the input type.
-    pub storage: Option<String>,
+    pub storage: Option<super::ColumnType>,
     pub operators: Vec<OpMember>,
     pub functions: Vec<FuncMember>,
 }

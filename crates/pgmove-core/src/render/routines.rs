@@ -143,20 +143,21 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
         if c.default {
             sql += "DEFAULT ";
         }
-        sql += &format!("FOR TYPE {} USING {}", c.input_type, ident(&c.method));
+        let input_type = &c.input_type.rendered;
+        sql += &format!("FOR TYPE {input_type} USING {}", ident(&c.method));
         // Without FAMILY the class goes into the family of its own name (made if missing).
         if c.family != (c.schema.clone(), c.name.clone()) {
             sql += &format!(" FAMILY {}", qualified(&c.family.0, &c.family.1));
         }
         let mut members = member_list(&c.operators, &c.functions);
-        if let Some(s) = &c.storage {
+        if let Some(s) = c.storage.as_ref().map(|s| &s.rendered) {
             members = match members.is_empty() {
                 true => format!("STORAGE {s}"),
                 false => format!("{members},\n    STORAGE {s}"),
             };
         } else if members.is_empty() {
             // The list cannot be empty: naming the input type as storage changes nothing.
-            members = format!("STORAGE {}", c.input_type);
+            members = format!("STORAGE {input_type}");
         }
         sql += &format!(" AS\n    {members};\n");
         sql += &comment(cat, class::PG_OPCLASS, c.oid, 0, || {
@@ -263,7 +264,7 @@ fn member_list(operators: &[OpMember], functions: &[FuncMember]) -> String {
     let funcs = functions.iter().map(|f| {
         format!(
             "FUNCTION {} ({}, {}) {}",
-            f.number, f.left, f.right, f.function
+            f.number, f.left.rendered, f.right.rendered, f.function
         )
     });
     ops.chain(funcs).collect::<Vec<_>>().join(",\n    ")
