@@ -311,8 +311,8 @@ pub struct Language {
 #[non_exhaustive]
 pub struct Transform {
     pub oid: u32,
-    /// `format_type`.
-    pub type_name: String,
+    /// The type it is for.
+    pub ty: super::ColumnType,
     pub language: String,
     /// `regprocedure` of each function, when set.
     pub from_sql: Option<String>,
