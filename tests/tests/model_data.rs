@@ -44,6 +44,20 @@ CREATE FUNCTION "App Schema"."eq(" (integer, integer) RETURNS boolean
     LANGUAGE sql IMMUTABLE AS 'SELECT $1 = $2';
 CREATE OPERATOR "App Schema".=== (PROCEDURE = "App Schema"."eq(", LEFTARG = integer,
     RIGHTARG = integer, COMMUTATOR = OPERATOR("App Schema".===));
+CREATE TYPE "App Schema".pair AS (a integer, b text);
+CREATE TABLE "App Schema".typed OF "App Schema".pair;
+CREATE TYPE "App Schema".span AS RANGE (subtype = numeric);
+CREATE FUNCTION "App Schema".tally("Words" "App Schema".words, n integer[] DEFAULT '{}',
+    OUT total bigint) LANGUAGE sql AS 'SELECT 1::bigint';
+CREATE FUNCTION "App Schema".rows_of(m "App Schema".mood)
+    RETURNS TABLE(id integer, "Tag" text) LANGUAGE sql AS 'SELECT 1, ''x''::text';
+CREATE FUNCTION "App Schema".to_mood(integer) RETURNS "App Schema".mood
+    LANGUAGE sql AS 'SELECT ''ok''::"App Schema".mood';
+CREATE CAST (integer AS "App Schema".mood) WITH FUNCTION "App Schema".to_mood(integer);
+CREATE AGGREGATE "App Schema".gather(integer) (SFUNC = array_append, STYPE = integer[]);
+CREATE OPERATOR CLASS "App Schema".int4_x FOR TYPE integer USING btree AS
+    OPERATOR 1 <, OPERATOR 2 <=, OPERATOR 3 =, OPERATOR 4 >=, OPERATOR 5 >,
+    FUNCTION 1 btint4cmp(integer, integer);
 "#;
 
 /// 11+: INCLUDE columns, arrays of domains.
@@ -76,6 +90,7 @@ async fn keys_indexes_and_column_types_are_the_catalogs() {
         let cat = catalog::read(&client).await.unwrap();
         client.batch_execute("SET search_path = ''").await.unwrap();
         check_types(&cat, &client, major).await;
+        check_type_references(&cat, &client, major).await;
         check_keys(&cat, &client, major).await;
         check_indexes(&cat, &client, major).await;
         let grandchild = cat.tables.iter().find(|t| t.name == "grandchild").unwrap();
@@ -187,6 +202,214 @@ async fn check_types(cat: &Catalog, client: &tokio_postgres::Client, major: Majo
                 col.name
             );
         }
+    }
+}
+
+/// `(schema, name, kind, dims, rendered)` of a type reference.
+type Parts = (String, String, char, i16, String);
+
+fn type_parts(ty: &ColumnType) -> Parts {
+    (
+        ty.schema.to_string(),
+        ty.name.to_string(),
+        ty.kind,
+        ty.dims,
+        ty.rendered.to_string(),
+    )
+}
+
+fn parts(schema: &str, name: &str, kind: char, dims: i16, rendered: &str) -> Parts {
+    (schema.into(), name.into(), kind, dims, rendered.into())
+}
+
+/// Types named outside columns (arguments, results, typed tables, ranges, casts, operators,
+/// aggregates, operator classes and their support functions) are data too, and each one's parts name what the server prints.
+async fn check_type_references(cat: &Catalog, client: &tokio_postgres::Client, major: Major) {
+    let int4 = parts("pg_catalog", "int4", 'b', 0, "integer");
+    let mood = parts("App Schema", "mood", 'e', 0, "\"App Schema\".mood");
+    let function = |name: &str| cat.functions.iter().find(|f| f.name == name).unwrap();
+    let arguments = |name: &str| -> Vec<(char, String, Parts)> {
+        function(name)
+            .arguments
+            .iter()
+            .map(|a| (a.mode, a.name.clone(), type_parts(&a.ty)))
+            .collect()
+    };
+    let tally = function("tally");
+    assert_eq!(
+        arguments("tally"),
+        [
+            (
+                'i',
+                "Words".to_string(),
+                parts("App Schema", "words", 'd', 0, "\"App Schema\".words")
+            ),
+            (
+                'i',
+                "n".to_string(),
+                parts("pg_catalog", "int4", 'b', 1, "integer[]")
+            ),
+            (
+                'o',
+                "total".to_string(),
+                parts("pg_catalog", "int8", 'b', 0, "bigint")
+            ),
+        ],
+        "{major}"
+    );
+    assert_eq!(
+        tally.arguments[1].default.as_deref(),
+        Some("'{}'::integer[]")
+    );
+    assert_eq!(
+        type_parts(tally.result.as_ref().unwrap()),
+        parts("pg_catalog", "int8", 'b', 0, "bigint")
+    );
+    assert!(!tally.returns_set);
+    let rows_of = function("rows_of");
+    assert_eq!(
+        arguments("rows_of"),
+        [
+            ('i', "m".to_string(), mood.clone()),
+            ('t', "id".to_string(), int4.clone()),
+            (
+                't',
+                "Tag".to_string(),
+                parts("pg_catalog", "text", 'b', 0, "text")
+            ),
+        ],
+        "{major}"
+    );
+    assert_eq!(type_parts(rows_of.result.as_ref().unwrap()).1, "record");
+    assert!(rows_of.returns_set);
+
+    let typed = cat.tables.iter().find(|t| t.name == "typed").unwrap();
+    assert_eq!(
+        type_parts(typed.extra().of_type.as_ref().unwrap()),
+        parts("App Schema", "pair", 'c', 0, "\"App Schema\".pair")
+    );
+    let span = cat.types.iter().find(|t| t.name == "span").unwrap();
+    let pgmove_core::model::TypeKind::Range {
+        subtype,
+        multirange,
+        ..
+    } = &span.kind
+    else {
+        panic!("span is a range");
+    };
+    assert_eq!(
+        type_parts(subtype),
+        parts("pg_catalog", "numeric", 'b', 0, "numeric")
+    );
+    assert_eq!(
+        multirange.as_ref().map(type_parts),
+        (major >= 14).then(|| {
+            parts(
+                "App Schema",
+                "span_multirange",
+                'm',
+                0,
+                "\"App Schema\".span_multirange",
+            )
+        }),
+        "{major}"
+    );
+    let cast = cat.casts.iter().find(|c| c.target.name == "mood").unwrap();
+    assert_eq!(
+        (type_parts(&cast.source), type_parts(&cast.target)),
+        (int4.clone(), mood)
+    );
+    let op = cat.operators.iter().find(|o| o.name == "===").unwrap();
+    assert_eq!(
+        (
+            op.left.as_ref().map(type_parts),
+            op.right.as_ref().map(type_parts)
+        ),
+        (Some(int4.clone()), Some(int4.clone()))
+    );
+    let gather = cat.aggregates.iter().find(|a| a.name == "gather").unwrap();
+    let argument_types: Vec<Parts> = gather.argument_types.iter().map(type_parts).collect();
+    assert_eq!(argument_types, vec![int4.clone()]);
+    assert_eq!(
+        type_parts(&gather.state_type),
+        parts("pg_catalog", "int4", 'b', 1, "integer[]")
+    );
+    assert_eq!(gather.moving_state_type, None);
+    let class = cat
+        .operator_classes
+        .iter()
+        .find(|c| c.name == "int4_x")
+        .unwrap();
+    assert_eq!(
+        (type_parts(&class.input_type), &class.storage),
+        (int4.clone(), &None)
+    );
+    let support: Vec<(Parts, Parts)> = class
+        .functions
+        .iter()
+        .map(|f| (type_parts(&f.left), type_parts(&f.right)))
+        .collect();
+    assert_eq!(support, [(int4.clone(), int4.clone())], "{major}");
+
+    // Every reference: its (element) type and dimensions name what the server prints.
+    let printed: HashMap<(String, String), String> = client
+        .query(
+            "SELECT n.nspname::text, t.typname::text, format_type(t.oid, NULL)
+             FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| ((r.get(0), r.get(1)), r.get(2)))
+        .collect();
+    let mut all: Vec<&ColumnType> = Vec::new();
+    for f in &cat.functions {
+        all.extend(f.arguments.iter().map(|a| &a.ty));
+        all.extend(&f.result);
+    }
+    for a in &cat.aggregates {
+        all.extend(&a.argument_types);
+        all.push(&a.state_type);
+        all.extend(&a.moving_state_type);
+    }
+    for c in &cat.casts {
+        all.extend([&c.source, &c.target]);
+    }
+    for o in &cat.operators {
+        all.extend(o.left.iter().chain(&o.right));
+    }
+    for c in &cat.operator_classes {
+        all.push(&c.input_type);
+        all.extend(&c.storage);
+    }
+    let families = cat.operator_families.iter().map(|f| &f.functions);
+    for f in cat
+        .operator_classes
+        .iter()
+        .map(|c| &c.functions)
+        .chain(families)
+    {
+        all.extend(f.iter().flat_map(|m| [&m.left, &m.right]));
+    }
+    all.extend(cat.tables.iter().filter_map(|t| t.extra().of_type.as_ref()));
+    for t in &cat.types {
+        if let pgmove_core::model::TypeKind::Range {
+            subtype,
+            multirange,
+            ..
+        } = &t.kind
+        {
+            all.push(subtype);
+            all.extend(multirange);
+        }
+    }
+    assert!(all.len() > 15, "{major}: {} references", all.len());
+    for ty in all {
+        let element = &printed[&(ty.schema.to_string(), ty.name.to_string())];
+        let suffix = if ty.dims > 0 { "[]" } else { "" };
+        assert_eq!(format!("{element}{suffix}"), ty.rendered, "{major}: {ty:?}");
+        assert_eq!(ty.typmod, -1, "{major}: {ty:?}");
     }
 }
 

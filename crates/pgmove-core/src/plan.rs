@@ -18,7 +18,7 @@
 //! ```
 
 use crate::filter::Filter;
-use crate::model::{class, Catalog, ObjRef};
+use crate::model::{class, Catalog, CompactString, ObjRef};
 use crate::render::{self, Item, Lead, LeadRef};
 use crate::{Error, Result};
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -96,11 +96,19 @@ pub fn plan_with(cat: &Catalog, step: Step, opts: &render::Options, filter: &Fil
 /// scan runs under `VALIDATE CONSTRAINT`, whose lock lets reads and writes go on. `cat` is the
 /// catalog `plan` was made from: it names the constraints.
 pub fn fk_not_valid(plan: &mut Plan, cat: &Catalog) {
+    // Foreign keys the source holds valid: one NOT VALID there stays as it is.
     let names: HashMap<u32, &str> = cat
         .constraints
         .iter()
-        .filter(|c| c.contype == 'f')
+        .filter(|c| c.contype == 'f' && c.validated)
         .map(|c| (c.oid, c.name.as_str()))
+        .collect();
+    // Items a run before already split (their validations are named after them).
+    let split: HashSet<CompactString> = plan
+        .items
+        .iter()
+        .filter(|i| i.kind == render::Kind::ValidateConstraint)
+        .map(|i| i.name.clone())
         .collect();
     let mut validations = Vec::new();
     for it in plan
@@ -108,12 +116,12 @@ pub fn fk_not_valid(plan: &mut Plan, cat: &Catalog) {
         .iter_mut()
         .filter(|i| i.kind == render::Kind::ForeignKey)
     {
+        if split.contains(&validation_name(&it.name)) {
+            continue;
+        }
         let Some((LeadRef::AlterTable { head, cmd, .. }, _)) = it.split() else {
             continue;
         };
-        if cmd.ends_with("NOT VALID") {
-            continue;
-        }
         let Some(cname) = it
             .provides
             .iter()
@@ -126,7 +134,7 @@ pub fn fk_not_valid(plan: &mut Plan, cat: &Catalog) {
         let (head, cmd) = (head.to_string(), cmd.to_string());
         let mut v = it.clone();
         v.kind = render::Kind::ValidateConstraint;
-        v.name = compact_str::format_compact!("validate {}", it.name);
+        v.name = validation_name(&it.name);
         let validate = Lead::AlterTable {
             head: head.clone(),
             cmd: format!("VALIDATE CONSTRAINT {cname}"),
@@ -144,6 +152,11 @@ pub fn fk_not_valid(plan: &mut Plan, cat: &Catalog) {
         validations.push(v);
     }
     plan.items.extend(validations);
+}
+
+/// The name of the item that validates foreign key item `name`.
+fn validation_name(name: &str) -> CompactString {
+    compact_str::format_compact!("validate {name}")
 }
 
 /// Check that `plan` can run on `target` before anything is sent: for `schema`, that none of
@@ -385,6 +398,7 @@ mod tests {
             lead: None,
         };
         fk.set_lead(lead, "COMMENT ON CONSTRAINT c_p_fkey ON public.c IS 'x';\n");
+        let original = fk.clone();
         let mut p = Plan {
             step: Step::PostData,
             items: vec![fk],
@@ -427,5 +441,19 @@ mod tests {
         // Twice changes nothing more.
         fk_not_valid(&mut p, &cat);
         assert_eq!(p.items.len(), 2);
+        assert!(
+            p.items[0].sql.contains("(id) NOT VALID;\n"),
+            "once NOT VALID"
+        );
+
+        // A key NOT VALID on the source is left as it is.
+        let sql = original.sql.clone();
+        let mut q = Plan {
+            items: vec![original],
+            ..p
+        };
+        cat.constraints[0].validated = false;
+        fk_not_valid(&mut q, &cat);
+        assert_eq!((q.items.len(), q.items[0].sql.as_str()), (1, sql.as_str()));
     }
 }

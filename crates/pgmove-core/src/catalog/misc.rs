@@ -2,6 +2,7 @@
 //! languages, transforms, conversions, default privileges and privileges of system objects: the
 //! kinds most databases have few of, each still read in one query.
 
+use super::typeref::{type_cols, TypeCols};
 use super::{ch, not_member, query_many, since, Conn, USER_SCHEMAS};
 use crate::model::{
     Catalog, Conversion, DefaultPrivilege, EventTrigger, ForeignDataWrapper, ForeignServer,
@@ -10,6 +11,9 @@ use crate::model::{
 };
 use crate::Result;
 use std::collections::HashMap;
+
+/// The type a transform is for.
+const TRANSFORM_TYPE: TypeCols = type_cols!("trftype");
 
 pub(super) async fn read(client: Conn<'_>, cat: &mut Catalog) -> Result<()> {
     let v = cat.server_version;
@@ -118,12 +122,15 @@ pub(super) async fn read(client: Conn<'_>, cat: &mut Catalog) -> Result<()> {
     );
     let transforms = match v >= 90500 {
         true => format!(
-            "SELECT t.oid, format_type(t.trftype, NULL) AS type, l.lanname::text AS language,
+            "SELECT t.oid, {type_select}, l.lanname::text AS language,
                     NULLIF(t.trffromsql, 0)::regprocedure::text AS from_sql,
                     NULLIF(t.trftosql, 0)::regprocedure::text AS to_sql
              FROM pg_transform t JOIN pg_language l ON l.oid = t.trflang
-             WHERE t.oid >= 16384 AND {} ORDER BY 2, 3",
-            not_member("pg_transform", "t", false)
+             {type_joins}
+             WHERE t.oid >= 16384 AND {} ORDER BY trftype, language",
+            not_member("pg_transform", "t", false),
+            type_select = TRANSFORM_TYPE.select(),
+            type_joins = TRANSFORM_TYPE.joins("t.trftype"),
         ),
         false => String::new(),
     };
@@ -269,9 +276,12 @@ pub(super) async fn read(client: Conn<'_>, cat: &mut Catalog) -> Result<()> {
         });
     }
     for r in transforms {
+        let Some(ty) = TRANSFORM_TYPE.read(&r) else {
+            continue; // not in one snapshot: the transform's dependency keeps its type
+        };
         cat.transforms.push(Transform {
             oid: r.get("oid"),
-            type_name: r.get("type"),
+            ty,
             language: r.get("language"),
             from_sql: r.get("from_sql"),
             to_sql: r.get("to_sql"),

@@ -74,6 +74,7 @@ mod routines;
 mod row;
 mod schemas;
 mod sequences;
+mod typeref;
 mod types;
 
 use crate::model::Catalog;

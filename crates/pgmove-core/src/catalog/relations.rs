@@ -4,6 +4,7 @@ use super::constraintdef::{self, RawCheck, RawKey};
 use super::exprdef::{self, Operator, Operators};
 use super::indexdef::{self, KeyColumn, Opclass, Opclasses, RawIndex};
 use super::row::Row;
+use super::typeref::{type_cols, TypeCols};
 use super::{ch, opt_ch, query, query_each, since, Conn, USER_SCHEMAS};
 use crate::model::{
     class, Attribute, Catalog, Column, ColumnExtra, ColumnType, Constraint, Index, IndexExtra,
@@ -117,6 +118,9 @@ type Parent = (
     crate::model::CompactString,
 );
 
+/// A typed table's type.
+const OF_TYPE: TypeCols = type_cols!("of_type");
+
 /// Tables, with the columns and inheritance parents read before.
 async fn read_tables(
     client: Conn<'_>,
@@ -134,15 +138,18 @@ async fn read_tables(
                 c.relpages::int8 * current_setting('block_size')::int8 AS size_bytes,
                 c.relreplident, {rls} AS relrowsecurity, {force_rls} AS relforcerowsecurity,
                 {part_parent} AS part_parent, {part_bound} AS part_bound, {part_key} AS part_key,
-                CASE WHEN c.reloftype <> 0 THEN format_type(c.reloftype, NULL) END AS of_type,
+                {of_type_select},
                 {am} AS am, fs.srvname::text AS server, ft.ftoptions::text[] AS ftoptions
          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         {of_type_joins}
          LEFT JOIN pg_foreign_table ft ON ft.ftrelid = c.oid
          LEFT JOIN pg_foreign_server fs ON fs.oid = ft.ftserver
          LEFT JOIN pg_class tc ON tc.oid = c.reltoastrelid AND tc.reloptions IS NOT NULL
          {am_join}
          WHERE c.relkind IN ('r', 'p', 'f') AND {USER_SCHEMAS}
          ORDER BY 2, 3",
+        of_type_select = OF_TYPE.select(),
+        of_type_joins = OF_TYPE.joins("c.reloftype"),
         // Row-level security arrived in 9.5.
         rls = since(v, 90500, "c.relrowsecurity", "false"),
         force_rls = since(v, 90500, "c.relforcerowsecurity", "false"),
@@ -193,7 +200,7 @@ async fn read_tables(
             inherits: inherits.remove(&oid).unwrap_or_default(),
             partition_of: part_parent.zip(part_bound),
             partition_key: r.get("part_key"),
-            of_type: r.get("of_type"),
+            of_type: OF_TYPE.read(&r),
             reloptions: r
                 .get::<_, Option<Vec<String>>>("reloptions")
                 .unwrap_or_default(),

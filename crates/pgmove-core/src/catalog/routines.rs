@@ -1,6 +1,7 @@
 //! Functions, procedures, aggregates, operators and casts.
 
-use super::{ch, not_member, query_many, since, Conn, USER_SCHEMAS};
+use super::typeref::{type_cols, TypeCols};
+use super::{ch, not_member, opt_ch, query_many, since, Conn, USER_SCHEMAS};
 use crate::model::{
     class, AccessMethod, Aggregate, Argument, Cast, Catalog, FuncMember, Function, ObjRef, OpClass,
     OpFamily, OpMember, Operator,
@@ -8,6 +9,23 @@ use crate::model::{
 use crate::quote;
 use crate::Result;
 use std::collections::HashMap;
+
+/// A routine's result type and each argument's type.
+const RESULT: TypeCols = type_cols!("result");
+const ARGUMENT: TypeCols = type_cols!("arg");
+/// A cast's source and target types.
+const SOURCE: TypeCols = type_cols!("source");
+const TARGET: TypeCols = type_cols!("target");
+/// An aggregate's state type and its moving-aggregate state type.
+const STATE: TypeCols = type_cols!("stype");
+const MOVING_STATE: TypeCols = type_cols!("mstype");
+/// An operator's operand types, and those of a support function of an operator class or
+/// family.
+const LEFT: TypeCols = type_cols!("left");
+const RIGHT: TypeCols = type_cols!("right");
+/// An operator class's indexed type and the type stored, when another.
+const INPUT: TypeCols = type_cols!("input_type");
+const STORAGE: TypeCols = type_cols!("storage");
 
 pub(super) async fn read(client: Conn<'_>, cat: &mut Catalog) -> Result<()> {
     let v = cat.server_version;
@@ -25,18 +43,15 @@ pub(super) async fn read(client: Conn<'_>, cat: &mut Catalog) -> Result<()> {
         "SELECT p.oid, n.nspname::text AS schema, p.proname::text AS name,
                 pg_get_function_arguments(p.oid) AS args,
                 pg_get_function_identity_arguments(p.oid) AS identity_args,
-                array_to_string(ARRAY(SELECT format_type(u.t, NULL)
-                                      FROM unnest(p.proargtypes::oid[]) WITH ORDINALITY AS u(t, n)
-                                      ORDER BY u.n), ', ') AS type_args,
                 p.proacl::text[] AS acl, pg_get_userbyid(p.proowner)::text AS owner,
-                a.aggtransfn::regproc::text AS sfunc, format_type(a.aggtranstype, NULL) AS stype,
+                a.aggtransfn::regproc::text AS sfunc, {stype_select},
                 a.aggtransspace AS sspace,
                 NULLIF(a.aggfinalfn, 0)::regproc::text AS finalfunc, a.aggfinalextra AS finalextra,
                 {combine} AS combinefunc, {serial} AS serialfunc, {deserial} AS deserialfunc,
                 a.agginitval AS initcond,
                 NULLIF(a.aggmtransfn, 0)::regproc::text AS msfunc,
                 NULLIF(a.aggminvtransfn, 0)::regproc::text AS minvfunc,
-                CASE WHEN a.aggmtranstype <> 0 THEN format_type(a.aggmtranstype, NULL) END AS mstype,
+                {mstype_select},
                 a.aggmtransspace AS msspace,
                 NULLIF(a.aggmfinalfn, 0)::regproc::text AS mfinalfunc, a.aggmfinalextra AS mfinalextra,
                 a.aggminitval AS minitcond,
@@ -44,10 +59,16 @@ pub(super) async fn read(client: Conn<'_>, cat: &mut Catalog) -> Result<()> {
                 {finalmodify} AS finalmodify, {parallel} AS parallel, a.aggkind
          FROM pg_aggregate a JOIN pg_proc p ON p.oid = a.aggfnoid
          JOIN pg_namespace n ON n.oid = p.pronamespace
+         {stype_joins}
+         {mstype_joins}
          WHERE {USER_SCHEMAS}
            AND {p_not_member}
          ORDER BY 2, 3",
         sortop = operator_name("NULLIF(a.aggsortop, 0)"),
+        stype_select = STATE.select(),
+        mstype_select = MOVING_STATE.select(),
+        stype_joins = STATE.joins("a.aggtranstype"),
+        mstype_joins = MOVING_STATE.joins("a.aggmtranstype"),
         // Combine, serial and deserial functions and parallel safety: parallel query, 9.6.
         combine = since(v, 90600, "NULLIF(a.aggcombinefn, 0)::regproc::text", "NULL::text"),
         serial = since(v, 90600, "NULLIF(a.aggserialfn, 0)::regproc::text", "NULL::text"),
@@ -67,34 +88,47 @@ pub(super) async fn read(client: Conn<'_>, cat: &mut Catalog) -> Result<()> {
                     pg_get_function_identity_arguments(p.oid) AS identity_args,
                     CASE WHEN {kind} <> 'a' THEN pg_get_functiondef(p.oid) END AS def,
                     p.proacl::text[] AS acl, pg_get_userbyid(p.proowner)::text AS owner,
-                    COALESCE(p.proargnames, '{{}}')::text[] AS argnames,
-                    COALESCE(p.proargmodes::text[], '{{}}') AS argmodes,
-                    ARRAY(SELECT format_type(u.t, NULL)
-                          FROM unnest(COALESCE(p.proallargtypes, p.proargtypes::oid[]))
-                               WITH ORDINALITY AS u(t, n) ORDER BY u.n) AS argtypes,
-                    ARRAY(SELECT pg_get_function_arg_default(p.oid, g.n)
-                          FROM generate_series(1, COALESCE(array_length(p.proallargtypes, 1),
-                                                           p.pronargs::int)) AS g(n)
-                          ORDER BY g.n) AS argdefaults,
                     pg_get_function_arguments(p.oid) AS server_args,
-                    pg_get_function_result(p.oid) AS server_result
+                    pg_get_function_result(p.oid) AS server_result,
+                    p.proretset, {result_select}
              FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+             {result_joins}
              WHERE {USER_SCHEMAS}
                AND {p_not_member}
-             ORDER BY 2, 3, 5"
+             ORDER BY 2, 3, 5",
+        result_select = RESULT.select(),
+        result_joins = RESULT.joins("p.prorettype"),
+    );
+    // Every argument of every routine (aggregates too), one a row: `OUT` and `TABLE` ones
+    // among them (`proallargtypes`, when set).
+    let arguments = format!(
+        "SELECT p.oid AS proc, p.proargnames[u.n]::text AS argname,
+                p.proargmodes[u.n] AS argmode,
+                pg_get_function_arg_default(p.oid, u.n::int4) AS argdefault,
+                {arg_select}
+         FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+         CROSS JOIN LATERAL unnest(COALESCE(p.proallargtypes, p.proargtypes::oid[]))
+               WITH ORDINALITY AS u(t, n)
+         {arg_joins}
+         WHERE {USER_SCHEMAS}
+           AND {p_not_member}
+         ORDER BY p.oid, u.n",
+        arg_select = ARGUMENT.select(),
+        arg_joins = ARGUMENT.joins("u.t"),
     );
     // A shell operator (no function: made by another operator's COMMUTATOR or NEGATOR that
     // names it before it exists) is left out, as pg_dump does: the operator naming it makes it
     // again on the target.
     let operators = format!(
         "SELECT o.oid, n.nspname::text AS schema, o.oprname::text AS name,
-                    CASE WHEN o.oprleft <> 0 THEN format_type(o.oprleft, NULL) END AS left,
-                    CASE WHEN o.oprright <> 0 THEN format_type(o.oprright, NULL) END AS right,
+                    {left_select}, {right_select},
                     {func} AS func, {com} AS com, {neg} AS neg,
                     NULLIF(o.oprrest, 0)::regproc::text AS rest,
                     NULLIF(o.oprjoin, 0)::regproc::text AS join,
                     o.oprcanhash, o.oprcanmerge
              FROM pg_operator o JOIN pg_namespace n ON n.oid = o.oprnamespace
+             {left_joins}
+             {right_joins}
              WHERE {USER_SCHEMAS}
                AND {o_not_member}
                AND o.oprcode <> 0
@@ -102,16 +136,25 @@ pub(super) async fn read(client: Conn<'_>, cat: &mut Catalog) -> Result<()> {
         func = function_name("o.oprcode"),
         com = operator_name("o.oprcom"),
         neg = operator_name("o.oprnegate"),
+        left_select = LEFT.select(),
+        right_select = RIGHT.select(),
+        left_joins = LEFT.joins("o.oprleft"),
+        right_joins = RIGHT.joins("o.oprright"),
     );
     let casts = format!(
-        "SELECT c.oid, format_type(c.castsource, NULL) AS source,
-                format_type(c.casttarget, NULL) AS target, c.castmethod,
+        "SELECT c.oid, {source_select}, {target_select}, c.castmethod,
                 CASE WHEN c.castfunc <> 0 THEN c.castfunc::regprocedure::text END AS func,
                 c.castcontext
          FROM pg_cast c
+         {source_joins}
+         {target_joins}
          WHERE c.oid >= 16384
            AND {c_not_member}
-         ORDER BY 2, 3"
+         ORDER BY source, target",
+        source_select = SOURCE.select(),
+        target_select = TARGET.select(),
+        source_joins = SOURCE.joins("c.castsource"),
+        target_joins = TARGET.joins("c.casttarget"),
     );
     // User access methods (9.6+: `amtype`); before, none can be made.
     let methods = match v >= 90600 {
@@ -131,45 +174,62 @@ pub(super) async fn read(client: Conn<'_>, cat: &mut Catalog) -> Result<()> {
     );
     let classes = format!(
         "SELECT c.oid, n.nspname::text AS schema, c.opcname::text AS name, a.amname::text AS method,
-                format_type(c.opcintype, NULL) AS input_type, c.opcdefault,
+                {input_select}, c.opcdefault,
                 fn.nspname::text AS family_schema, f.opfname::text AS family,
-                CASE WHEN c.opckeytype <> 0 AND c.opckeytype <> c.opcintype
-                     THEN format_type(c.opckeytype, NULL) END AS storage
+                {storage_select}
          FROM pg_opclass c JOIN pg_namespace n ON n.oid = c.opcnamespace
          JOIN pg_am a ON a.oid = c.opcmethod
          JOIN pg_opfamily f ON f.oid = c.opcfamily JOIN pg_namespace fn ON fn.oid = f.opfnamespace
+         {input_joins}
+         {storage_joins}
          WHERE {USER_SCHEMAS} AND {} ORDER BY 2, 3",
-        not_member("pg_opclass", "c", false)
+        not_member("pg_opclass", "c", false),
+        input_select = INPUT.select(),
+        storage_select = STORAGE.select(),
+        input_joins = INPUT.joins("c.opcintype"),
+        storage_joins = STORAGE.joins(
+            "CASE WHEN c.opckeytype <> c.opcintype THEN c.opckeytype END"
+        ),
     );
     // Members made by users (OIDs past the built-in ones), each with the class or family it
     // belongs to (its `pg_depend` row: internal on a class, auto on a family), in the order
     // they were made, which the target then keeps.
-    let members = "SELECT 'o' AS what, m.oid, d.refclassid, d.refobjid, m.amopstrategy AS number,
-                m.amopopr::regoperator::text AS member, NULL::text AS left, NULL::text AS right,
-                CASE WHEN m.amoppurpose = 'o'
-                     THEN quote_ident(sn.nspname) || '.' || quote_ident(sf.opfname) END AS order_by
-         FROM pg_amop m
-         JOIN pg_depend d ON d.classid = 'pg_amop'::regclass AND d.objid = m.oid
-              AND d.refclassid IN ('pg_opclass'::regclass, 'pg_opfamily'::regclass)
-         LEFT JOIN pg_opfamily sf ON sf.oid = m.amopsortfamily
-         LEFT JOIN pg_namespace sn ON sn.oid = sf.opfnamespace
-         WHERE m.oid >= 16384
-         UNION ALL
-         SELECT 'f', m.oid, d.refclassid, d.refobjid, m.amprocnum,
-                m.amproc::regprocedure::text, format_type(m.amproclefttype, NULL),
-                format_type(m.amprocrighttype, NULL), NULL
-         FROM pg_amproc m
-         JOIN pg_depend d ON d.classid = 'pg_amproc'::regclass AND d.objid = m.oid
-              AND d.refclassid IN ('pg_opclass'::regclass, 'pg_opfamily'::regclass)
-         WHERE m.oid >= 16384
-         ORDER BY 1, 2"
-        .to_string();
+    let members = format!(
+        "SELECT u.*, {left_select}, {right_select}
+         FROM (SELECT 'o' AS what, m.oid, d.refclassid, d.refobjid, m.amopstrategy AS number,
+                      m.amopopr::regoperator::text AS member, NULL::oid AS lefttype,
+                      NULL::oid AS righttype,
+                      CASE WHEN m.amoppurpose = 'o'
+                           THEN quote_ident(sn.nspname) || '.' || quote_ident(sf.opfname)
+                      END AS order_by
+               FROM pg_amop m
+               JOIN pg_depend d ON d.classid = 'pg_amop'::regclass AND d.objid = m.oid
+                    AND d.refclassid IN ('pg_opclass'::regclass, 'pg_opfamily'::regclass)
+               LEFT JOIN pg_opfamily sf ON sf.oid = m.amopsortfamily
+               LEFT JOIN pg_namespace sn ON sn.oid = sf.opfnamespace
+               WHERE m.oid >= 16384
+               UNION ALL
+               SELECT 'f', m.oid, d.refclassid, d.refobjid, m.amprocnum,
+                      m.amproc::regprocedure::text, m.amproclefttype, m.amprocrighttype, NULL
+               FROM pg_amproc m
+               JOIN pg_depend d ON d.classid = 'pg_amproc'::regclass AND d.objid = m.oid
+                    AND d.refclassid IN ('pg_opclass'::regclass, 'pg_opfamily'::regclass)
+               WHERE m.oid >= 16384) u
+         {left_joins}
+         {right_joins}
+         ORDER BY 1, 2",
+        left_select = LEFT.select(),
+        right_select = RIGHT.select(),
+        left_joins = LEFT.joins("u.lefttype"),
+        right_joins = RIGHT.joins("u.righttype"),
+    );
     // Every query of this reader at once (pipelined: one round trip), then the rows in order.
-    let [functions, aggregates, operators, casts, methods, families, classes, members] =
+    let [functions, arguments, aggregates, operators, casts, methods, families, classes, members] =
         query_many(
             client,
             [
                 ("functions", functions),
+                ("function arguments", arguments),
                 ("aggregates", aggregates),
                 ("operators", operators),
                 ("casts", casts),
@@ -204,10 +264,14 @@ pub(super) async fn read(client: Conn<'_>, cat: &mut Catalog) -> Result<()> {
             });
             class::PG_AMOP
         } else {
+            // Not in one snapshot: the member's dependencies keep both types.
+            let (Some(left), Some(right)) = (LEFT.read(&r), RIGHT.read(&r)) else {
+                continue;
+            };
             entry.1.push(FuncMember {
                 number,
-                left: r.get("left"),
-                right: r.get("right"),
+                left,
+                right,
                 function: member,
             });
             class::PG_AMPROC
@@ -230,6 +294,9 @@ pub(super) async fn read(client: Conn<'_>, cat: &mut Catalog) -> Result<()> {
         });
     }
     for r in classes {
+        let Some(input_type) = INPUT.read(&r) else {
+            continue; // not in one snapshot: the class's dependency keeps its type
+        };
         let oid: u32 = r.get("oid");
         let (operators, functions) = by_owner
             .remove(&ObjRef::new(class::PG_OPCLASS, oid))
@@ -239,35 +306,40 @@ pub(super) async fn read(client: Conn<'_>, cat: &mut Catalog) -> Result<()> {
             schema: r.get("schema"),
             name: r.get("name"),
             method: r.get("method"),
-            input_type: r.get("input_type"),
+            input_type,
             default: r.get("opcdefault"),
             family: (r.get("family_schema"), r.get("family")),
-            storage: r.get("storage"),
+            storage: STORAGE.read(&r),
             operators,
             functions,
         });
+    }
+    // Arguments by routine (aggregates too), in order.
+    let mut arguments_of: HashMap<u32, Vec<Argument>> = HashMap::new();
+    for r in arguments {
+        let Some(ty) = ARGUMENT.read(&r) else {
+            // Not in one snapshot: the routine's dependency keeps its types.
+            continue;
+        };
+        arguments_of
+            .entry(r.get("proc"))
+            .or_default()
+            .push(Argument {
+                mode: opt_ch(&r, "argmode").unwrap_or('i'),
+                name: r.get::<_, Option<String>>("argname").unwrap_or_default(),
+                ty,
+                default: r.get("argdefault"),
+            });
     }
     for r in functions {
         let kind = ch(&r, "kind");
         if kind == 'a' {
             continue; // read with its pg_aggregate row below
         }
-        let names: Vec<String> = r.get("argnames");
-        let modes: Vec<String> = r.get("argmodes");
-        let types: Vec<String> = r.get("argtypes");
-        let defaults: Vec<Option<String>> = r.get("argdefaults");
-        let arguments = types
-            .into_iter()
-            .enumerate()
-            .map(|(i, type_name)| Argument {
-                mode: modes.get(i).and_then(|m| m.chars().next()).unwrap_or('i'),
-                name: names.get(i).cloned().unwrap_or_default(),
-                type_name,
-                default: defaults.get(i).cloned().flatten(),
-            })
-            .collect();
+        let oid: u32 = r.get("oid");
+        let arguments = arguments_of.remove(&oid).unwrap_or_default();
         cat.functions.push(Function {
-            oid: r.get("oid"),
+            oid,
             schema: r.get("schema"),
             name: r.get("name"),
             kind,
@@ -277,6 +349,8 @@ pub(super) async fn read(client: Conn<'_>, cat: &mut Catalog) -> Result<()> {
             server_result: r
                 .get::<_, Option<String>>("server_result")
                 .unwrap_or_default(),
+            result: RESULT.read(&r),
+            returns_set: r.get("proretset"),
             acl: r.get("acl"),
             owner: r.get("owner"),
         });
@@ -290,7 +364,6 @@ pub(super) async fn read(client: Conn<'_>, cat: &mut Catalog) -> Result<()> {
             }
         };
         push("SFUNC", r.get("sfunc"));
-        push("STYPE", r.get("stype"));
         let sspace: i32 = r.get("sspace");
         push("SSPACE", (sspace != 0).then(|| sspace.to_string()));
         push("FINALFUNC", r.get("finalfunc"));
@@ -308,7 +381,6 @@ pub(super) async fn read(client: Conn<'_>, cat: &mut Catalog) -> Result<()> {
         );
         push("MSFUNC", r.get("msfunc"));
         push("MINVFUNC", r.get("minvfunc"));
-        push("MSTYPE", r.get("mstype"));
         let msspace: i32 = r.get("msspace");
         push("MSSPACE", (msspace != 0).then(|| msspace.to_string()));
         push("MFINALFUNC", r.get("mfinalfunc"));
@@ -344,13 +416,25 @@ pub(super) async fn read(client: Conn<'_>, cat: &mut Catalog) -> Result<()> {
             },
         );
         push("HYPOTHETICAL", (ch(&r, "aggkind") == 'h').then(String::new));
+        let Some(state_type) = STATE.read(&r) else {
+            continue; // not in one snapshot: the aggregate's dependency keeps its state type
+        };
+        let oid: u32 = r.get("oid");
+        let argument_types = arguments_of
+            .remove(&oid)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|a| a.ty)
+            .collect();
         cat.aggregates.push(Aggregate {
-            oid: r.get("oid"),
+            oid,
             schema: r.get("schema"),
             name: r.get("name"),
             arguments: r.get("args"),
             identity_args: r.get("identity_args"),
-            type_args: r.get("type_args"),
+            argument_types,
+            state_type,
+            moving_state_type: MOVING_STATE.read(&r),
             options: o,
             acl: r.get("acl"),
             owner: r.get("owner"),
@@ -358,13 +442,14 @@ pub(super) async fn read(client: Conn<'_>, cat: &mut Catalog) -> Result<()> {
     }
 
     for r in operators {
+        let (left, right) = (LEFT.read(&r), RIGHT.read(&r));
         let mut options = Vec::new();
         options.push(("FUNCTION".to_string(), r.get("func")));
-        if let Some(l) = r.get::<_, Option<String>>("left") {
-            options.push(("LEFTARG".into(), l));
+        if let Some(l) = &left {
+            options.push(("LEFTARG".into(), l.rendered.to_string()));
         }
-        if let Some(rt) = r.get::<_, Option<String>>("right") {
-            options.push(("RIGHTARG".into(), rt));
+        if let Some(rt) = &right {
+            options.push(("RIGHTARG".into(), rt.rendered.to_string()));
         }
         for (k, c) in [("COMMUTATOR", "com"), ("NEGATOR", "neg")] {
             if let Some(op) = r.get::<_, Option<String>>(c) {
@@ -386,17 +471,21 @@ pub(super) async fn read(client: Conn<'_>, cat: &mut Catalog) -> Result<()> {
             oid: r.get("oid"),
             schema: r.get("schema"),
             name: r.get("name"),
-            left: r.get("left"),
-            right: r.get("right"),
+            left,
+            right,
             options,
         });
     }
 
     for r in casts {
+        // Not in one snapshot: the cast's dependencies keep both types.
+        let (Some(source), Some(target)) = (SOURCE.read(&r), TARGET.read(&r)) else {
+            continue;
+        };
         cat.casts.push(Cast {
             oid: r.get("oid"),
-            source: r.get("source"),
-            target: r.get("target"),
+            source,
+            target,
             method: ch(&r, "castmethod"),
             function: r.get("func"),
             context: ch(&r, "castcontext"),

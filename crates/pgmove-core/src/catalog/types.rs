@@ -1,39 +1,45 @@
 //! User-defined types: enums, composites, ranges, domains and base types; and the map from
 //! rowtypes and array types to what defines them.
 
+use super::typeref::{type_cols, TypeCols};
 use super::{ch, query_each, query_many, since, Conn, USER_SCHEMAS};
 use crate::model::{class, Catalog, ColumnType, DomainCheck, ObjRef, TypeDef, TypeKind};
 use crate::quote;
 use crate::Result;
 use std::collections::HashMap;
 
+/// A range type's subtype and its multirange type.
+const SUBTYPE: TypeCols = type_cols!("subtype");
+const MULTIRANGE: TypeCols = type_cols!("multirange");
+
 pub(super) async fn read(client: Conn<'_>, cat: &mut Catalog) -> Result<()> {
     let v = cat.server_version;
-    let multi = since(
-        v,
-        140000,
-        "CASE WHEN r.rngmultitypid <> 0 THEN format_type(r.rngmultitypid, NULL) END",
-        "NULL::text",
-    );
+    // Multiranges arrived in 14.
+    let multi = since(v, 140000, "r.rngmultitypid", "0::oid");
     let acl = since(v, 90200, "t.typacl::text[]", "NULL::text[]");
     let label_rows =
         "SELECT enumtypid, enumlabel::text AS label FROM pg_enum ORDER BY enumtypid, enumsortorder"
             .to_string();
     let range_rows = format!(
-        "SELECT r.rngtypid, format_type(r.rngsubtype, NULL) AS subtype,
+        "SELECT r.rngtypid, {subtype_select}, {multi_select},
                     CASE WHEN NOT opc.opcdefault THEN quote_ident(ocn.nspname) || '.' || quote_ident(opc.opcname) END AS opclass,
                     CASE WHEN r.rngcollation <> 0 AND r.rngcollation <> st.typcollation
                          THEN quote_ident(cn.nspname) || '.' || quote_ident(co.collname) END AS collation,
                     NULLIF(r.rngcanonical, 0)::regproc::text AS canonical,
-                    NULLIF(r.rngsubdiff, 0)::regproc::text AS subdiff,
-                    {multi} AS multirange
+                    NULLIF(r.rngsubdiff, 0)::regproc::text AS subdiff
              FROM pg_range r
              JOIN pg_type st ON st.oid = r.rngsubtype
+             {subtype_joins}
+             {multi_joins}
              JOIN pg_opclass opc ON opc.oid = r.rngsubopc
              JOIN pg_namespace ocn ON ocn.oid = opc.opcnamespace
              LEFT JOIN pg_collation co ON co.oid = r.rngcollation
              LEFT JOIN pg_namespace cn ON cn.oid = co.collnamespace
-             WHERE r.rngtypid >= 16384"
+             WHERE r.rngtypid >= 16384",
+        subtype_select = SUBTYPE.select(),
+        multi_select = MULTIRANGE.select(),
+        subtype_joins = SUBTYPE.joins("r.rngsubtype"),
+        multi_joins = MULTIRANGE.joins(multi),
     );
     // `contypid > 0`, not `<> 0` (the same for an oid): the index on contypid finds the
     // few domain constraints, where `<>` would scan all of pg_constraint.
@@ -149,15 +155,18 @@ pub(super) async fn read(client: Conn<'_>, cat: &mut Catalog) -> Result<()> {
 
     let mut ranges: HashMap<u32, TypeKind> = HashMap::new();
     for r in range_rows {
+        let Some(subtype) = SUBTYPE.read(&r) else {
+            continue; // not in one snapshot: the range's dependency keeps its subtype
+        };
         ranges.insert(
             r.get("rngtypid"),
             TypeKind::Range {
-                subtype: r.get("subtype"),
+                subtype,
                 opclass: r.get("opclass"),
                 collation: r.get("collation"),
                 canonical: r.get("canonical"),
                 subdiff: r.get("subdiff"),
-                multirange: r.get("multirange"),
+                multirange: MULTIRANGE.read(&r),
             },
         );
     }

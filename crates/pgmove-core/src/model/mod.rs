@@ -9,8 +9,9 @@
 //! `format_type`, …) are stored as the server printed them, read with `search_path = ''` so every
 //! name inside is schema-qualified. They are for the renderers to print, never for anyone to
 //! parse: what a consumer needs to know is kept as data beside them (a key's and a foreign
-//! key's columns in [`KeyDef`], an index's in [`IndexParts`], a column's type in
-//! [`ColumnType`], inheritance parents by OID).
+//! key's columns in [`KeyDef`], an index's in [`IndexParts`], inheritance parents by OID, and
+//! every type a column, argument, result, cast, operator, range, domain, aggregate, operator
+//! class or typed table names in a [`ColumnType`]).
 
 mod objects;
 mod relations;

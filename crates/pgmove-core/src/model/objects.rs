@@ -93,12 +93,13 @@ pub enum TypeKind {
         attributes: Vec<super::Attribute>,
     },
     Range {
-        subtype: String,
+        subtype: super::ColumnType,
         opclass: Option<String>,
         collation: Option<String>,
         canonical: Option<String>,
         subdiff: Option<String>,
-        multirange: Option<String>,
+        /// Its multirange type (14+).
+        multirange: Option<super::ColumnType>,
     },
     Domain {
         /// The base type, with its modifier and dimensions.
@@ -149,6 +150,11 @@ pub struct Function {
     /// spans of `definition` that the renderer re-writes from `arguments`.
     pub server_arguments: String,
     pub server_result: String,
+    /// `prorettype`: what it returns (`void` for nothing, `record` for `RETURNS TABLE` or
+    /// several `OUT` arguments), None when the catalog records no type.
+    pub result: Option<super::ColumnType>,
+    /// `proretset`: `RETURNS SETOF` (or `TABLE`).
+    pub returns_set: bool,
     pub acl: Option<Vec<String>>,
     pub owner: String,
 }
@@ -161,7 +167,7 @@ pub struct Argument {
     pub mode: char,
     /// Empty when the argument has no name.
     pub name: String,
-    pub type_name: String,
+    pub ty: super::ColumnType,
     /// `pg_get_function_arg_default`.
     pub default: Option<String>,
 }
@@ -176,10 +182,15 @@ pub struct Aggregate {
     /// `pg_get_function_arguments` (with ORDER BY for ordered-set aggregates).
     pub arguments: String,
     pub identity_args: String,
-    /// The argument types alone (`integer, text`), as `GRANT … ON FUNCTION` names an
+    /// The argument types alone (`proargtypes`), as `GRANT … ON FUNCTION` names an
     /// aggregate: an ordered-set aggregate's `ORDER BY` is not allowed there.
-    pub type_args: String,
-    /// `(key, value)` options in `CREATE AGGREGATE` order, values rendered.
+    pub argument_types: Vec<super::ColumnType>,
+    /// `STYPE`: the state type (`aggtranstype`).
+    pub state_type: super::ColumnType,
+    /// `MSTYPE`: the moving-aggregate state type (`aggmtranstype`), when it has one.
+    pub moving_state_type: Option<super::ColumnType>,
+    /// `(key, value)` options in `CREATE AGGREGATE` order, values rendered, but for `STYPE`
+    /// and `MSTYPE` (the fields above), which follow `SFUNC` and `MINVFUNC`.
     pub options: Vec<(String, String)>,
     pub acl: Option<Vec<String>>,
     pub owner: String,
@@ -191,9 +202,11 @@ pub struct Operator {
     pub oid: u32,
     pub schema: String,
     pub name: String,
-    pub left: Option<String>,
-    pub right: Option<String>,
-    /// Rendered options: FUNCTION, COMMUTATOR, NEGATOR, RESTRICT, JOIN, HASHES, MERGES.
+    /// The operand types, None where it has none (a prefix operator's left one).
+    pub left: Option<super::ColumnType>,
+    pub right: Option<super::ColumnType>,
+    /// Rendered options: FUNCTION, LEFTARG, RIGHTARG, COMMUTATOR, NEGATOR, RESTRICT, JOIN,
+    /// HASHES, MERGES.
     pub options: Vec<(String, String)>,
 }
 
@@ -225,9 +238,9 @@ pub struct OpMember {
 #[non_exhaustive]
 pub struct FuncMember {
     pub number: i16,
-    /// The operand types it supports (`format_type`).
-    pub left: String,
-    pub right: String,
+    /// The operand types it supports.
+    pub left: super::ColumnType,
+    pub right: super::ColumnType,
     /// `name(args)` as `regprocedure` prints it.
     pub function: String,
 }
@@ -254,13 +267,13 @@ pub struct OpClass {
     pub schema: String,
     pub name: String,
     pub method: String,
-    /// The indexed type (`format_type`).
-    pub input_type: String,
+    /// The indexed type.
+    pub input_type: super::ColumnType,
     pub default: bool,
     /// The family's schema and name.
     pub family: (String, String),
     /// `STORAGE`: the type stored in the index, when it differs from the input type.
-    pub storage: Option<String>,
+    pub storage: Option<super::ColumnType>,
     pub operators: Vec<OpMember>,
     pub functions: Vec<FuncMember>,
 }
@@ -269,8 +282,8 @@ pub struct OpClass {
 #[non_exhaustive]
 pub struct Cast {
     pub oid: u32,
-    pub source: String,
-    pub target: String,
+    pub source: super::ColumnType,
+    pub target: super::ColumnType,
     /// `f` function, `i` inout, `b` binary.
     pub method: char,
     pub function: Option<String>,
@@ -298,8 +311,8 @@ pub struct Language {
 #[non_exhaustive]
 pub struct Transform {
     pub oid: u32,
-    /// `format_type`.
-    pub type_name: String,
+    /// The type it is for.
+    pub ty: super::ColumnType,
     pub language: String,
     /// `regprocedure` of each function, when set.
     pub from_sql: Option<String>,

@@ -42,8 +42,8 @@ pub struct TableExtra {
     pub partition_of: Option<(u32, String)>,
     /// For a partitioned table: `pg_get_partkeydef`, e.g. `RANGE (payment_date)`.
     pub partition_key: Option<String>,
-    /// Typed table: `OF type`.
-    pub of_type: Option<String>,
+    /// Typed table: `OF type` (a composite type).
+    pub of_type: Option<ColumnType>,
     /// Storage parameters (`key=value`), the TOAST table's among them as `toast.key=value`.
     pub reloptions: Vec<String>,
     /// Table access method when not `heap` (PostgreSQL 12+).
@@ -195,8 +195,10 @@ impl Attribute {
     }
 }
 
-/// A column's type as `pg_attribute` and `pg_type` record it. Read these fields to know what
-/// a type is; [`ColumnType::rendered`] is only for writing SQL.
+/// A column's type as `pg_attribute` and `pg_type` record it, and every other reference to a
+/// type in the model (a function's argument, a cast's source, an operator's operand…), which
+/// has no modifier and at most one array dimension. Read these fields to know what a type is;
+/// [`ColumnType::rendered`] is only for writing SQL.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 #[non_exhaustive]
 pub struct ColumnType {

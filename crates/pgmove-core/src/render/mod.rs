@@ -529,14 +529,21 @@ fn fdw_options(options: &[String]) -> String {
     if options.is_empty() {
         return String::new();
     }
-    let parts: Vec<String> = options
+    format!(
+        " OPTIONS (\n    {}\n)",
+        fdw_option_list(options).join(",\n    ")
+    )
+}
+
+/// Each of `{k=v}` FDW options as `k 'v'`, quoted.
+fn fdw_option_list(options: &[String]) -> Vec<String> {
+    options
         .iter()
         .map(|o| {
             let (k, v) = o.split_once('=').unwrap_or((o, ""));
             format!("{} {}", crate::quote::ident(k), crate::quote::literal(v))
         })
-        .collect();
-    format!(" OPTIONS (\n    {}\n)", parts.join(",\n    "))
+        .collect()
 }
 
 #[cfg(test)]

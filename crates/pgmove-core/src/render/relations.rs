@@ -1,7 +1,9 @@
 //! Tables (with columns, defaults, checks, partitioning, inheritance), views and materialized
 //! views, and the per-column settings pg_dump writes after `CREATE TABLE`.
 
-use super::{comment, fdw_options, owner, push, render_acl, sequences, Item, Kind, Options};
+use super::{
+    comment, fdw_option_list, fdw_options, owner, push, render_acl, sequences, Item, Kind, Options,
+};
 use crate::model::{class, Catalog, Column, ColumnExtra, ObjRef, Table};
 use crate::oidhash::{OidMap, OidSet};
 use crate::quote::{ident, qualified};
@@ -43,7 +45,7 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
         }
         let name = qualified(&t.schema, &t.name);
         let mut lines: Vec<String> = Vec::new();
-        let of_type = t.extra().of_type.as_deref();
+        let of_type = t.extra().of_type.as_ref().map(|ty| ty.rendered.as_str());
         for c in &t.columns {
             // A typed table's columns come from its type: only their own options are listed.
             if of_type.is_some() && !t.is_partition() {
@@ -607,12 +609,7 @@ fn column_def(
         if !t.is_partition() || c.is_local {
             let kind = if id == 'a' { "ALWAYS" } else { "BY DEFAULT" };
             // `AS type` is the column's; the rest are the sequence's own options.
-            let all = sequences::options(seq);
-            let options: Vec<&str> = all
-                .lines()
-                .map(str::trim)
-                .filter(|l| !l.starts_with("AS "))
-                .collect();
+            let options = sequences::bounds(seq);
             s += &format!(
                 " GENERATED {kind} AS IDENTITY (SEQUENCE NAME {} {})",
                 qualified(&seq.schema, &seq.name),
@@ -666,9 +663,10 @@ fn column_settings_of<'a>(
             sql += &format!("{alter} SET ({});\n", x.options.join(", "));
         }
         if !x.fdw_options.is_empty() {
-            let opts = fdw_options(&x.fdw_options).replace(" OPTIONS (", " OPTIONS (ADD ");
-            let opts = opts.replace(",\n    ", ",\n    ADD ");
-            sql += &format!("ALTER FOREIGN TABLE ONLY {name} ALTER COLUMN {col}{opts};\n");
+            let opts = fdw_option_list(&x.fdw_options).join(",\n    ADD ");
+            sql += &format!(
+                "ALTER FOREIGN TABLE ONLY {name} ALTER COLUMN {col} OPTIONS (ADD \n    {opts}\n);\n"
+            );
         }
     }
     sql
@@ -758,6 +756,19 @@ mod tests {
             ),
         ];
         cat
+    }
+
+    #[test]
+    fn foreign_column_options_are_added_one_by_one() {
+        let x = ColumnExtra {
+            fdw_options: vec!["a=x".into(), "b=1,\n    2".into()],
+            ..ColumnExtra::default()
+        };
+        assert_eq!(
+            column_settings_of("FOREIGN TABLE", "public.f", [("c", &x)].into_iter()),
+            "ALTER FOREIGN TABLE ONLY public.f ALTER COLUMN c OPTIONS (ADD \n    a 'x',\n    \
+             ADD b '1,\n    2'\n);\n"
+        );
     }
 
     #[test]

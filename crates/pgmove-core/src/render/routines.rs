@@ -1,7 +1,9 @@
 //! Functions, procedures, aggregates, operators and casts.
 
 use super::{comment, option_list, owner, push, render_acl, Item, Kind, Options};
-use crate::model::{class, Argument, Catalog, FuncMember, Function, ObjRef, OpMember};
+use crate::model::{
+    class, Aggregate, Argument, Catalog, ColumnType, FuncMember, Function, ObjRef, OpMember,
+};
 use crate::quote::{ident, qualified};
 
 pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
@@ -53,14 +55,14 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
         let sig = format!("AGGREGATE {name}({ident_args})");
         let mut sql = format!(
             "CREATE AGGREGATE {name}({args}) {};\n",
-            option_list(&a.options)
+            option_list(&aggregate_options(a))
         );
         sql += &owner(opts, || sig.to_string(), &a.owner);
         sql += &comment(cat, class::PG_PROC, a.oid, 0, || sig.to_string());
         if opts.privileges {
             sql += &render_acl(
                 "FUNCTION",
-                &format!("FUNCTION {name}({})", a.type_args),
+                &format!("FUNCTION {name}({})", type_list(&a.argument_types)),
                 a.acl.as_deref(),
                 &a.owner,
                 None,
@@ -82,8 +84,8 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
         let name = format!("{}.{}", crate::quote::ident(&o.schema), o.name);
         let sig = format!(
             "OPERATOR {name} ({}, {})",
-            o.left.as_deref().unwrap_or("NONE"),
-            o.right.as_deref().unwrap_or("NONE")
+            o.left.as_ref().map_or("NONE", |t| t.rendered.as_str()),
+            o.right.as_ref().map_or("NONE", |t| t.rendered.as_str())
         );
         let mut sql = format!("CREATE OPERATOR {name} {};\n", option_list(&o.options));
         sql += &comment(cat, class::PG_OPERATOR, o.oid, 0, || sig.to_string());
@@ -141,20 +143,21 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
         if c.default {
             sql += "DEFAULT ";
         }
-        sql += &format!("FOR TYPE {} USING {}", c.input_type, ident(&c.method));
+        let input_type = &c.input_type.rendered;
+        sql += &format!("FOR TYPE {input_type} USING {}", ident(&c.method));
         // Without FAMILY the class goes into the family of its own name (made if missing).
         if c.family != (c.schema.clone(), c.name.clone()) {
             sql += &format!(" FAMILY {}", qualified(&c.family.0, &c.family.1));
         }
         let mut members = member_list(&c.operators, &c.functions);
-        if let Some(s) = &c.storage {
+        if let Some(s) = c.storage.as_ref().map(|s| &s.rendered) {
             members = match members.is_empty() {
                 true => format!("STORAGE {s}"),
                 false => format!("{members},\n    STORAGE {s}"),
             };
         } else if members.is_empty() {
             // The list cannot be empty: naming the input type as storage changes nothing.
-            members = format!("STORAGE {}", c.input_type);
+            members = format!("STORAGE {input_type}");
         }
         sql += &format!(" AS\n    {members};\n");
         sql += &comment(cat, class::PG_OPCLASS, c.oid, 0, || {
@@ -183,28 +186,48 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
             'i' => " AS IMPLICIT",
             _ => "",
         };
-        let what = format!("CAST ({} AS {})", c.source, c.target);
+        let (source, target) = (&c.source.rendered, &c.target.rendered);
+        let what = format!("CAST ({source} AS {target})");
         let mut sql = format!("CREATE {what} {how}{ctx};\n");
         sql += &comment(cat, class::PG_CAST, c.oid, 0, || what.to_string());
-        let mut item = Item::new(
-            Kind::Cast,
-            format!("cast ({} as {})", c.source, c.target),
-            "",
-            sql,
-        )
-        .provides(ObjRef::new(class::PG_CAST, c.oid));
+        let mut item = Item::new(Kind::Cast, format!("cast ({source} as {target})"), "", sql)
+            .provides(ObjRef::new(class::PG_CAST, c.oid));
         // A cast function's result must be the target type or binary-coercible to it, which a
         // binary cast into the target may be what allows: such casts come first.
         if c.method == 'f' {
             item.after.extend(
                 cat.casts
                     .iter()
-                    .filter(|b| b.method == 'b' && b.target == c.target && b.oid != c.oid)
+                    .filter(|b| b.method == 'b' && b.target.oid == c.target.oid && b.oid != c.oid)
                     .map(|b| ObjRef::new(class::PG_CAST, b.oid)),
             );
         }
         push(items, item);
     }
+}
+
+/// An aggregate's `CREATE AGGREGATE` options, with `STYPE` after `SFUNC` and `MSTYPE` after
+/// `MINVFUNC` (each moving-aggregate option requires the others).
+fn aggregate_options(a: &Aggregate) -> Vec<(String, String)> {
+    let mut options = Vec::with_capacity(a.options.len() + 2);
+    for (key, value) in &a.options {
+        options.push((key.clone(), value.clone()));
+        match (key.as_str(), &a.moving_state_type) {
+            ("SFUNC", _) => options.push(("STYPE".into(), a.state_type.rendered.to_string())),
+            ("MINVFUNC", Some(m)) => options.push(("MSTYPE".into(), m.rendered.to_string())),
+            _ => {}
+        }
+    }
+    options
+}
+
+/// Types as a comma-separated list of their rendered names.
+fn type_list(types: &[ColumnType]) -> String {
+    types
+        .iter()
+        .map(|t| t.rendered.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Functions whose body (`BEGIN ATOMIC`: the server records what it uses) relies on a primary
@@ -241,7 +264,7 @@ fn member_list(operators: &[OpMember], functions: &[FuncMember]) -> String {
     let funcs = functions.iter().map(|f| {
         format!(
             "FUNCTION {} ({}, {}) {}",
-            f.number, f.left, f.right, f.function
+            f.number, f.left.rendered, f.right.rendered, f.function
         )
     });
     ops.chain(funcs).collect::<Vec<_>>().join(",\n    ")
@@ -269,7 +292,7 @@ fn argument_list(args: &[Argument], with_defaults: bool) -> String {
                 (Some(d), true) => format!(" DEFAULT {d}"),
                 _ => String::new(),
             };
-            format!("{mode}{name}{}{default}", a.type_name)
+            format!("{mode}{name}{}{default}", a.ty.rendered)
         })
         .collect::<Vec<_>>()
         .join(", ")
@@ -289,7 +312,7 @@ fn definition(f: &Function) -> String {
         .arguments
         .iter()
         .filter(|a| a.mode == 't')
-        .map(|a| format!("{} {}", ident(&a.name), a.type_name))
+        .map(|a| format!("{} {}", ident(&a.name), a.ty.rendered))
         .collect();
     if !columns.is_empty() {
         let ours = format!(" RETURNS TABLE({})\n", columns.join(", "));
@@ -304,12 +327,55 @@ mod tests {
     use super::*;
 
     fn arg(mode: char, name: &str, ty: &str, default: Option<&str>) -> Argument {
+        let typname = match ty {
+            "integer" => "int4",
+            other => other,
+        };
         Argument {
             mode,
             name: name.into(),
-            type_name: ty.into(),
+            ty: ColumnType::builtin(0, typname, ty),
             default: default.map(str::to_string),
         }
+    }
+
+    #[test]
+    fn state_types_follow_their_functions() {
+        let ty = |name: &str| ColumnType::builtin(0, name, name);
+        let option = |k: &str, v: &str| (k.to_string(), v.to_string());
+        let a = Aggregate {
+            oid: 1,
+            schema: "s".into(),
+            name: "agg".into(),
+            arguments: "integer".into(),
+            identity_args: "integer".into(),
+            argument_types: vec![ColumnType::builtin(23, "int4", "integer")],
+            state_type: ty("int8"),
+            moving_state_type: Some(ty("numeric")),
+            options: vec![
+                option("SFUNC", "s.step"),
+                option("SSPACE", "8"),
+                option("MSFUNC", "s.mstep"),
+                option("MINVFUNC", "s.minv"),
+                option("MSSPACE", "16"),
+            ],
+            acl: None,
+            owner: "postgres".into(),
+        };
+        let keys: Vec<(String, String)> = aggregate_options(&a);
+        assert_eq!(
+            keys,
+            [
+                option("SFUNC", "s.step"),
+                option("STYPE", "int8"),
+                option("SSPACE", "8"),
+                option("MSFUNC", "s.mstep"),
+                option("MINVFUNC", "s.minv"),
+                option("MSTYPE", "numeric"),
+                option("MSSPACE", "16"),
+            ]
+        );
+        assert_eq!(type_list(&a.argument_types), "integer");
     }
 
     #[test]
@@ -327,6 +393,8 @@ mod tests {
             ],
             server_arguments: "json json DEFAULT '{}'::json, OUT n integer".into(),
             server_result: "integer".into(),
+            result: Some(ColumnType::builtin(23, "int4", "integer")),
+            returns_set: false,
             acl: None,
             owner: "postgres".into(),
         };

@@ -253,7 +253,7 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
     for t in &cat.transforms {
         let what = format!(
             "TRANSFORM FOR {} LANGUAGE {}",
-            t.type_name,
+            t.ty.rendered,
             ident(&t.language)
         );
         let mut parts = Vec::new();
@@ -269,7 +269,7 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
             items,
             Item::new(
                 Kind::Transform,
-                format!("transform for {} language {}", t.type_name, t.language),
+                format!("transform for {} language {}", t.ty.rendered, t.language),
                 "",
                 sql,
             )

@@ -69,19 +69,29 @@ fn comment_and_privileges(cat: &Catalog, opts: &Options, s: &Sequence, name: &st
 /// The option lines of `CREATE SEQUENCE` (also used inside an identity column's clause), each
 /// indented by four spaces, without a final newline.
 pub(super) fn options(s: &Sequence) -> String {
-    use std::fmt::Write;
-    // Writing to a String cannot fail: the results are ignored.
-    let mut o = String::with_capacity(160);
+    let mut o = Vec::with_capacity(7);
     if s.type_name != "bigint" {
-        let _ = writeln!(o, "    AS {}", s.type_name);
+        o.push(format!("AS {}", s.type_name));
     }
-    let _ = write!(
-        o,
-        "    START WITH {}\n    INCREMENT BY {}\n    MINVALUE {}\n    MAXVALUE {}\n    CACHE {}",
-        s.start, s.increment, s.min, s.max, s.cache
-    );
+    o.extend(bounds(s));
+    o.iter()
+        .map(|option| format!("    {option}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The sequence's options but its type, one an entry: what an identity column's
+/// `GENERATED … AS IDENTITY (…)` lists (its type is the column's).
+pub(super) fn bounds(s: &Sequence) -> Vec<String> {
+    let mut o = vec![
+        format!("START WITH {}", s.start),
+        format!("INCREMENT BY {}", s.increment),
+        format!("MINVALUE {}", s.min),
+        format!("MAXVALUE {}", s.max),
+        format!("CACHE {}", s.cache),
+    ];
     if s.cycle {
-        o.push_str("\n    CYCLE");
+        o.push("CYCLE".to_string());
     }
     o
 }
@@ -151,6 +161,20 @@ mod tests {
             acl: None,
             owner: "postgres".into(),
         }
+    }
+
+    #[test]
+    fn options_list_the_type_then_the_bounds() {
+        let mut s = seq(5, 2, true);
+        s.cycle = true;
+        assert_eq!(
+            options(&s),
+            "    AS integer\n    START WITH 1\n    INCREMENT BY 2\n    MINVALUE -100\n    \
+             MAXVALUE 100\n    CACHE 1\n    CYCLE"
+        );
+        assert_eq!(bounds(&s)[0], "START WITH 1");
+        s.type_name = "bigint".into();
+        assert!(options(&s).starts_with("    START WITH 1\n"));
     }
 
     #[test]

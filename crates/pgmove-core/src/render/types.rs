@@ -44,9 +44,9 @@ pub(super) fn render(cat: &Catalog, opts: &Options, items: &mut Vec<Item>) {
                 subdiff,
                 multirange,
             } => {
-                let mut o = vec![("subtype".to_string(), subtype.clone())];
+                let mut o = vec![("subtype".to_string(), subtype.rendered.to_string())];
                 if let Some(m) = multirange {
-                    o.push(("multirange_type_name".into(), m.clone()));
+                    o.push(("multirange_type_name".into(), m.rendered.to_string()));
                 }
                 if let Some(x) = opclass {
                     o.push(("subtype_opclass".into(), x.clone()));

@@ -166,7 +166,7 @@ fn casts_per_element<V: VisitMut>(node: &mut V) {
     });
 }
 
-/// A table's statements with each `CHECK (…)` expression spelled as [`casts_per_element`]
+/// A table's statements with each `CHECK (…)` expression spelled as `casts_per_element`
 /// spells it; the rest of the text untouched. An expression sqlparser cannot read stays as
 /// it is.
 pub fn normalize_checks(sql: &str) -> String {
