@@ -54,8 +54,12 @@ fn one_line(s: &str) -> std::borrow::Cow<'_, str> {
 /// statements; few enough that an error leaves little queued behind it.
 const PIPELINE_DEPTH: usize = 64;
 
-/// Post-data units one connection has on their way at once (see [`apply_parallel_with`]).
-const UNITS_IN_FLIGHT: usize = 8;
+/// Groups of post-data units one connection has on their way at once (see
+/// [`apply_parallel_with`]).
+const GROUPS_IN_FLIGHT: usize = 4;
+
+/// Small post-data units sent together as one transaction (see [`run_group`]).
+const UNITS_PER_GROUP: usize = 4;
 
 /// Units on tables smaller than this are pipelined on a connection; a bigger one runs alone.
 const PIPELINED_UNIT_MAX_BYTES: i64 = 8 << 20;
@@ -207,9 +211,10 @@ pub async fn apply_parallel(
 /// starts once all its builds are done. (On an 18+ target, a primary key on a table with
 /// parents is not built apart: see [`crate::render::UsingIndex::inherited_not_null`].)
 ///
-/// A connection keeps up to [`UNITS_IN_FLIGHT`] units of small tables on their way at once
-/// (pipelined, each still its own transaction), so that over a link with latency it does not
-/// wait a round trip per unit; a unit of a bigger table runs alone on its connection.
+/// Units of small tables go in groups of up to [`UNITS_PER_GROUP`], one transaction each
+/// (see [`run_group`]), and a connection keeps up to [`GROUPS_IN_FLIGHT`] groups on their way
+/// at once (pipelined), so that over a link with latency it does not wait a round trip per
+/// unit; a unit of a bigger table runs alone on its connection.
 ///
 /// A unit's statements go to the server in one round trip, as one implicit transaction, with
 /// consecutive `ALTER TABLE` subcommands on the same table (its keys, its foreign keys) in one
@@ -312,21 +317,34 @@ pub(crate) async fn apply_parallel_on(
                     let mut st = state.lock().unwrap();
                     let mut stop = failed.lock().unwrap().is_some() || st.0.is_empty();
                     let (queue, claims) = &mut *st;
-                    while !stop && !big_in_flight && in_flight.len() < UNITS_IN_FLIGHT {
-                        let small = |u: &Unit| u.size < PIPELINED_UNIT_MAX_BYTES;
-                        let Some(i) = queue
-                            .iter()
-                            .position(|u| claims.free(u) && (in_flight.is_empty() || small(u)))
-                        else {
+                    let small = |u: &Unit| u.size < PIPELINED_UNIT_MAX_BYTES;
+                    while !stop && !big_in_flight && in_flight.len() < GROUPS_IN_FLIGHT {
+                        // A group: one unit, or several small ones sent as one transaction.
+                        let mut group = Vec::new();
+                        while group.len() < UNITS_PER_GROUP {
+                            let alone = in_flight.is_empty() && group.is_empty();
+                            let Some(i) = queue
+                                .iter()
+                                .position(|u| claims.free(u) && (alone || small(u)))
+                            else {
+                                break;
+                            };
+                            let unit = queue.remove(i).expect("position is in range");
+                            claims.take(&unit);
+                            let big = !small(&unit);
+                            group.push(unit);
+                            if big {
+                                big_in_flight = true;
+                                break;
+                            }
+                        }
+                        if group.is_empty() {
                             break;
-                        };
-                        let unit = queue.remove(i).expect("position is in range");
-                        claims.take(&unit);
-                        big_in_flight = !small(&unit);
+                        }
                         in_flight.push(async move {
                             let began = std::time::Instant::now();
-                            let outcome = run_unit(client, &unit.ops).await;
-                            (unit, outcome, began)
+                            let outcomes = run_group(client, &group).await;
+                            (group, outcomes, began)
                         });
                     }
                     // Nothing runs that could free a unit: they wait for each other
@@ -351,51 +369,58 @@ pub(crate) async fn apply_parallel_on(
                     wake.await;
                     continue;
                 }
-                let (unit, outcome, began) = in_flight.next().await.expect("not empty");
+                let (group, outcomes, began) = in_flight.next().await.expect("not empty");
                 tracing::debug!(
-                    "post-data phase {phase}: {} ({} statements) took {:.2}s",
-                    unit.ops[0].item.name,
-                    unit.ops.len(),
+                    "post-data phase {phase}: {} and {} more unit(s) took {:.2}s",
+                    group[0].ops[0].item.name,
+                    group.len() - 1,
                     began.elapsed().as_secs_f64()
                 );
-                if unit.size >= PIPELINED_UNIT_MAX_BYTES {
+                if group.iter().any(|u| u.size >= PIPELINED_UNIT_MAX_BYTES) {
                     big_in_flight = false;
                 }
-                state.lock().unwrap().1.release(&unit);
-                released.notify_waiters();
-                let already = match outcome {
-                    Ok(a) => a,
-                    Err(e) => {
-                        // No new unit starts; the ones on their way finish (each is its own
-                        // transaction), and the first error is the one reported.
-                        failed.lock().unwrap().get_or_insert(e);
-                        released.notify_waiters();
-                        continue;
-                    }
-                };
-                let mut done = Vec::new();
                 {
-                    let mut found = found.lock().unwrap();
-                    let mut r = report.lock().unwrap();
-                    for (op, there) in unit.ops.iter().zip(already) {
-                        if op.creates() && there {
-                            found[op.index] = true;
-                        }
-                        if op.completes() {
-                            if found[op.index] {
-                                r.skipped += 1;
-                            } else {
-                                r.applied += 1;
-                            }
-                            done.push(op.item);
-                        }
+                    let mut st = state.lock().unwrap();
+                    for unit in &group {
+                        st.1.release(unit);
                     }
                 }
-                let mut p = progress.lock().unwrap();
-                for it in done {
-                    p.0 += 1;
-                    let n = p.0;
-                    (p.1)(n, total, &it.name);
+                released.notify_waiters();
+                for (unit, outcome) in group.iter().zip(outcomes) {
+                    let already = match outcome {
+                        Ok(a) => a,
+                        Err(e) => {
+                            // No new unit starts; the ones on their way finish (each is its own
+                            // transaction), and the first error is the one reported.
+                            failed.lock().unwrap().get_or_insert(e);
+                            released.notify_waiters();
+                            continue;
+                        }
+                    };
+                    let mut done = Vec::new();
+                    {
+                        let mut found = found.lock().unwrap();
+                        let mut r = report.lock().unwrap();
+                        for (op, there) in unit.ops.iter().zip(already) {
+                            if op.creates() && there {
+                                found[op.index] = true;
+                            }
+                            if op.completes() {
+                                if found[op.index] {
+                                    r.skipped += 1;
+                                } else {
+                                    r.applied += 1;
+                                }
+                                done.push(op.item);
+                            }
+                        }
+                    }
+                    let mut p = progress.lock().unwrap();
+                    for it in done {
+                        p.0 += 1;
+                        let n = p.0;
+                        (p.1)(n, total, &it.name);
+                    }
                 }
             }
         });
@@ -836,6 +861,24 @@ fn combined_sql(ops: &[Op]) -> String {
         out.extend(rests);
     }
     out
+}
+
+/// Run a group of units: several small ones in one round trip and one implicit transaction
+/// (one commit instead of one each: less work for the server, whose CPU is what many small
+/// tables spend); when that fails, each unit again on its own ([`run_unit`]), so a failure
+/// is named and what exists is skipped as if they had run apart. One outcome per unit.
+async fn run_group(client: &Client, group: &[Unit<'_>]) -> Vec<Result<Vec<bool>>> {
+    if group.len() > 1 {
+        let sql: String = group.iter().map(|u| combined_sql(&u.ops)).collect();
+        if client.batch_execute(&sql).await.is_ok() {
+            return group.iter().map(|u| Ok(vec![false; u.ops.len()])).collect();
+        }
+    }
+    let mut outcomes = Vec::with_capacity(group.len());
+    for unit in group {
+        outcomes.push(run_unit(client, &unit.ops).await);
+    }
+    outcomes
 }
 
 /// Run a unit's ops: all in one round trip (one implicit transaction, [`combined_sql`]) when
