@@ -349,6 +349,32 @@ async fn every_object_copy_validates_clean_on_each_test_pair() {
                 r.tables.len()
             );
         }
+        // Clean because everything was compared, not because little was: every sequence
+        // and every table with rows of the source is in the report.
+        let count = |sql: &str| -> usize {
+            src.psql("src", &["-Atc", sql])
+                .unwrap()
+                .trim()
+                .parse()
+                .unwrap()
+        };
+        let sequences = count(
+            "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+              WHERE c.relkind = 'S' AND n.nspname NOT IN ('pg_catalog', 'information_schema')",
+        );
+        let with_rows = count("SELECT count(*) FROM pg_stat_user_tables WHERE n_live_tup > 0");
+        let compared_with_rows = r.tables.iter().filter(|t| t.source_rows > 0).count();
+        if r.sequences.len() != sequences
+            || compared_with_rows != with_rows
+            || r.schema_objects < 100
+        {
+            failures.push(format!(
+                "{sm}->{tm}: compared {} sequences of {sequences}, {compared_with_rows} tables \
+                 with rows of {with_rows}, {} schema objects",
+                r.sequences.len(),
+                r.schema_objects
+            ));
+        }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
