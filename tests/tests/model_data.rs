@@ -166,17 +166,7 @@ async fn check_types(cat: &Catalog, client: &tokio_postgres::Client, major: Majo
     assert_eq!(parts(base), expect("pg_catalog", "text", 'b', false, 1));
 
     // Every column: its (element) type and dimensions name what the server prints.
-    let printed: HashMap<(String, String), String> = client
-        .query(
-            "SELECT n.nspname::text, t.typname::text, format_type(t.oid, NULL)
-             FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace",
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| ((r.get(0), r.get(1)), r.get(2)))
-        .collect();
+    let printed = printed_types(client).await;
     let columns: HashMap<(u32, i16), (String, i32)> = client
         .query(
             "SELECT attrelid, attnum, format_type(atttypid, NULL), atttypmod FROM pg_attribute
@@ -352,17 +342,7 @@ async fn check_type_references(cat: &Catalog, client: &tokio_postgres::Client, m
     assert_eq!(support, [(int4.clone(), int4.clone())], "{major}");
 
     // Every reference: its (element) type and dimensions name what the server prints.
-    let printed: HashMap<(String, String), String> = client
-        .query(
-            "SELECT n.nspname::text, t.typname::text, format_type(t.oid, NULL)
-             FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace",
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| ((r.get(0), r.get(1)), r.get(2)))
-        .collect();
+    let printed = printed_types(client).await;
     let mut all: Vec<&ColumnType> = Vec::new();
     for f in &cat.functions {
         all.extend(f.arguments.iter().map(|a| &a.ty));
@@ -559,4 +539,19 @@ async fn check_indexes(cat: &Catalog, client: &tokio_postgres::Client, major: Ma
         assert_eq!(cov.parts.include.as_slice(), ["name", "price"]);
         assert_eq!(cov.parts.keys.len(), 1);
     }
+}
+
+/// What `format_type` prints for each type of the server, by (schema, name).
+async fn printed_types(client: &tokio_postgres::Client) -> HashMap<(String, String), String> {
+    client
+        .query(
+            "SELECT n.nspname::text, t.typname::text, format_type(t.oid, NULL)
+             FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| ((r.get(0), r.get(1)), r.get(2)))
+        .collect()
 }
