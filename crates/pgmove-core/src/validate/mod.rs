@@ -194,7 +194,9 @@ pub async fn run(
     let (s, t) = (s?, t?);
     progress(Progress::Stage("catalogs"));
     let (sc, tc) = futures::join!(catalog::read(&s), catalog::read(&t));
-    let (sc, tc) = (sc?, tc?);
+    let (mut sc, mut tc) = (sc?, tc?);
+    inherited_columns_in_one_order(&mut sc);
+    inherited_columns_in_one_order(&mut tc);
 
     // Both catalogs rendered as SQL for the target, so that what two versions spell
     // differently for the same object (a source before 18 has no NOT NULL constraint
@@ -423,4 +425,26 @@ async fn compare_rows(
     results.extend(unmatched);
     results.sort_by(|a, b| a.table.cmp(&b.table));
     Ok(results)
+}
+
+/// Put the inherited columns of every table with parents first, by name, and its own after
+/// them, as they were. A child that joined its parent with `ALTER TABLE … INHERIT` keeps its
+/// own column order, but any migration recreates it with `INHERITS`, which puts the parent's
+/// columns first (pg_dump's does too): that order is not something a migration can keep, so
+/// it must not count as a difference. Both sides get the same order; rows are compared by
+/// column name, so this changes nothing there.
+fn inherited_columns_in_one_order(cat: &mut Catalog) {
+    for t in cat
+        .tables
+        .iter_mut()
+        .filter(|t| !t.extra().inherits.is_empty())
+    {
+        t.columns
+            .sort_by(|a, b| match (a.inh_count > 0, b.inh_count > 0) {
+                (true, true) => a.name.cmp(&b.name),
+                (true, false) => std::cmp::Ordering::Less,
+                (false, true) => std::cmp::Ordering::Greater,
+                (false, false) => a.num.cmp(&b.num),
+            });
+    }
 }
