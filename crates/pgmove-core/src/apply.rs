@@ -508,12 +508,21 @@ impl<'a> Schedule<'a> {
         // Trigger states go in one unit, in the items' order: a partitioned table's ENABLE or
         // DISABLE TRIGGER reaches its partitions, whose own state must be set after it.
         let mut trigger_states = Vec::new();
+        // Index attachments go in one unit too: attaching a partition's index can make its
+        // parent index valid, and that climbs the tree only through attachments already
+        // committed. Two levels attached at once on two connections can each miss the other,
+        // leaving the root's index invalid for good (and its key unusable by a foreign key).
+        let mut attachments = Vec::new();
         for (i, it) in items.iter().enumerate() {
             if self.phase_of(i) != phase {
                 continue;
             }
             if it.kind == Kind::TriggerState {
                 trigger_states.push(Op::whole(i, it));
+                continue;
+            }
+            if it.kind == Kind::IndexAttach {
+                attachments.push(Op::whole(i, it));
                 continue;
             }
             let Some(t) = it.table else {
@@ -571,6 +580,9 @@ impl<'a> Schedule<'a> {
         }
         if !trigger_states.is_empty() {
             units.push(Unit::new(0, trigger_states));
+        }
+        if !attachments.is_empty() {
+            units.push(Unit::new(0, attachments));
         }
         units.sort_by_key(|u| std::cmp::Reverse(u.size));
         let mut claims = Claims::default();
