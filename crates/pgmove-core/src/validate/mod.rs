@@ -201,8 +201,11 @@ pub async fn run(
     // Both catalogs rendered as SQL for the target, so that what two versions spell
     // differently for the same object (a source before 18 has no NOT NULL constraint
     // syntax) is spelled one way.
+    // With owners, so that what the source says of an object's owner is known as such (see
+    // schema::without_owner, which takes the owner lines out again).
     let render_opts = render::Options {
         target_version: Some(tc.server_version),
+        owners: true,
         ..Default::default()
     };
     let (mut schema, schema_objects) = schema::diff(

@@ -102,11 +102,15 @@ fn by_key(items: &[Item]) -> BTreeMap<(Kind, String), (String, String)> {
             .push(&i.sql);
     }
     m.into_iter()
-        .map(|((kind, name), mut v)| {
+        .filter_map(|((kind, name), mut v)| {
             v.sort_unstable();
-            let sql = v.concat();
+            let sql = without_owner(&v.concat());
+            // An item that only set the owner (of the initdb-made `public` schema, say).
+            if sql.is_empty() {
+                return None;
+            }
             let cmp = normalize(kind, &name, &sql);
-            ((kind, name), (cmp, sql))
+            Some(((kind, name), (cmp, sql)))
         })
         .collect()
 }
@@ -146,6 +150,39 @@ pub fn normalize(kind: Kind, name: &str, sql: &str) -> String {
             .replace("\nEXECUTE PROCEDURE ", "\nEXECUTE FUNCTION "),
         _ => sql.to_string(),
     }
+}
+
+/// An item rendered with its owner (`ALTER … OWNER TO role;`), without that line and without
+/// `REVOKE ALL ON … FROM role;` for the same role. A migration without owners (-O, pgmove's
+/// and pg_dump's) gives the object another owner, so what the source's privileges say of
+/// their owner cannot hold on the target: the owner's other grants are kept (they become
+/// the role's own), but a revoke of everything from a role that is no longer the owner
+/// leaves no trace. Rendered without owners, that revoke is the one line where a faithful
+/// copy differs; it must not count. Never drops a line of the object's definition.
+fn without_owner(sql: &str) -> String {
+    let owners: Vec<&str> = sql
+        .lines()
+        .filter(|l| l.starts_with("ALTER "))
+        .filter_map(|l| l.strip_suffix(';')?.rsplit_once(" OWNER TO "))
+        .map(|(_, role)| role)
+        .collect();
+    if owners.is_empty() {
+        return sql.to_string();
+    }
+    let mut out = String::with_capacity(sql.len());
+    for line in sql.split_inclusive('\n') {
+        let l = line.trim_end_matches('\n');
+        let owner_line = l.starts_with("ALTER ")
+            && owners
+                .iter()
+                .any(|o| l.ends_with(&format!(" OWNER TO {o};")));
+        let revoke_from_owner = l.starts_with("REVOKE ALL ON ")
+            && owners.iter().any(|o| l.ends_with(&format!(" FROM {o};")));
+        if !owner_line && !revoke_from_owner {
+            out.push_str(line);
+        }
+    }
+    out
 }
 
 /// `locale = 'lang@colKey=value;…'` (ICU's old keyword form, kept as given before 16) spelled
@@ -204,6 +241,20 @@ fn icu_locale_as_tag(sql: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn what_a_source_says_of_its_owner_does_not_count() {
+        let source = "CREATE TABLE s.t (\n);\nALTER TABLE s.t OWNER TO app;\nREVOKE ALL ON TABLE s.t FROM app;\nGRANT SELECT ON TABLE s.t TO app;\nREVOKE ALL ON TABLE s.t FROM other;\n";
+        let target = "CREATE TABLE s.t (\n);\nALTER TABLE s.t OWNER TO postgres;\nGRANT SELECT ON TABLE s.t TO app;\nREVOKE ALL ON TABLE s.t FROM other;\n";
+        assert_eq!(super::without_owner(source), super::without_owner(target));
+        assert_eq!(
+            super::without_owner(target),
+            "CREATE TABLE s.t (\n);\nGRANT SELECT ON TABLE s.t TO app;\nREVOKE ALL ON TABLE s.t FROM other;\n"
+        );
+        // Without an owner line nothing is dropped.
+        let plain = "REVOKE ALL ON TABLE s.t FROM app;\n";
+        assert_eq!(super::without_owner(plain), plain);
+    }
+
     #[test]
     fn an_old_icu_locale_compares_as_the_tag_a_newer_server_stores() {
         let v15 = "CREATE COLLATION s.c (provider = icu, locale = '@colCaseFirst=lower;colNumeric=yes');\n";
