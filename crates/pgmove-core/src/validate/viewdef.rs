@@ -9,8 +9,8 @@
 //! compared as text, never called equal by guess.
 
 use sqlparser::ast::{
-    visit_expressions_mut, visit_relations, Array, ArrayElemTypeDef, CastKind, DataType, Expr,
-    Query, Select, SelectItem, SetExpr, Statement, TableFactor, VisitMut, VisitorMut,
+    visit_expressions_mut, Array, ArrayElemTypeDef, CastKind, DataType, Expr, Query, Select,
+    SelectItem, SetExpr, Statement, TableFactor, VisitMut, VisitorMut,
 };
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
@@ -34,10 +34,19 @@ pub fn normalize(sql: &str) -> Option<String> {
     };
     let mut text = sql.to_string();
     let mut clauses = Vec::new();
+    // A matview's access method (`… USING heap2 AS`), which sqlparser does not read.
+    let first = text.lines().next().unwrap_or_default();
+    if first.starts_with("CREATE MATERIALIZED VIEW ") && first.ends_with(" AS") {
+        if let Some(at) = first.rfind(" USING ") {
+            let using = first[at + 1..first.len() - " AS".len()].to_string();
+            text.replace_range(at..first.len() - " AS".len(), "");
+            clauses.push(using);
+        }
+    }
     for suffix in SUFFIXES {
         if text.contains(suffix) {
             text = text.replace(suffix, "");
-            clauses.push(suffix.trim());
+            clauses.push(suffix.trim().to_string());
         }
     }
     let mut statements = Parser::parse_sql(&PostgreSqlDialect {}, &text).ok()?;
@@ -53,7 +62,7 @@ pub fn normalize(sql: &str) -> Option<String> {
         .map(|s| s.to_string())
         .collect::<Vec<_>>()
         .join(";\n");
-    for c in clauses {
+    for c in &clauses {
         out.push_str("\n-- ");
         out.push_str(c);
     }
@@ -70,12 +79,34 @@ fn unqualify_query(q: &mut Query) {
             unqualify_query(&mut cte.query);
         }
     }
+    // ORDER BY, LIMIT, OFFSET and FETCH belong to the query, not to its SELECT: they name
+    // the same single table's columns.
+    if let SetExpr::Select(select) = q.body.as_mut() {
+        if let Some(qualifiers) = unqualify_select(select) {
+            let mut strip = Unqualify {
+                qualifiers: &qualifiers,
+                depth: 0,
+            };
+            if let Some(o) = &mut q.order_by {
+                let _ = o.visit(&mut strip);
+            }
+            if let Some(l) = &mut q.limit_clause {
+                let _ = l.visit(&mut strip);
+            }
+            if let Some(f) = &mut q.fetch {
+                let _ = f.visit(&mut strip);
+            }
+        }
+        return;
+    }
     unqualify_set(&mut q.body);
 }
 
 fn unqualify_set(s: &mut SetExpr) {
     match s {
-        SetExpr::Select(select) => unqualify_select(select),
+        SetExpr::Select(select) => {
+            unqualify_select(select);
+        }
         SetExpr::Query(q) => unqualify_query(q),
         SetExpr::SetOperation { left, right, .. } => {
             unqualify_set(left);
@@ -220,21 +251,19 @@ fn matching_paren(s: &str) -> Option<usize> {
 
 /// In a SELECT that reads one table and nothing else (no join, no subquery on another
 /// relation), `t.col` and `col` mean the same: print `col`.
-fn unqualify_select(select: &mut Select) {
-    let mut relations = 0;
-    let _ = visit_relations(&*select, |_| {
-        relations += 1;
-        ControlFlow::<()>::Continue(())
-    });
+/// Drop the qualifier of columns of a SELECT that reads exactly one table (or one subquery)
+/// in its own FROM, as 16+ prints it; returns the qualifiers dropped. Sub-selects are left
+/// alone: a server prints their columns qualified on every version.
+fn unqualify_select(select: &mut Select) -> Option<Vec<String>> {
     let [from] = select.from.as_slice() else {
-        return;
+        return None;
     };
     if !from.joins.is_empty() {
-        return;
+        return None;
     }
     let mut qualifiers: Vec<String> = Vec::new();
     match &from.relation {
-        TableFactor::Table { name, alias, .. } if relations == 1 => {
+        TableFactor::Table { name, alias, .. } => {
             if let Some(last) = name.0.last() {
                 qualifiers.push(last.to_string());
             }
@@ -248,16 +277,42 @@ fn unqualify_select(select: &mut Select) {
             lateral: false,
             ..
         } => qualifiers.push(a.name.to_string()),
-        _ => return,
+        _ => return None,
     }
-    let _ = visit_expressions_mut(select, |e| {
-        if let Expr::CompoundIdentifier(parts) = e {
-            if parts.len() == 2 && qualifiers.contains(&parts[0].to_string()) {
-                *e = Expr::Identifier(parts[1].clone());
+    let _ = select.visit(&mut Unqualify {
+        qualifiers: &qualifiers,
+        depth: 0,
+    });
+    Some(qualifiers)
+}
+
+/// `q.col` as `col` for the qualifiers given, outside nested queries.
+struct Unqualify<'a> {
+    qualifiers: &'a [String],
+    /// How many queries deep the visit is (0: the SELECT or clause visited).
+    depth: usize,
+}
+
+impl VisitorMut for Unqualify<'_> {
+    type Break = ();
+    fn pre_visit_query(&mut self, _: &mut Query) -> ControlFlow<()> {
+        self.depth += 1;
+        ControlFlow::Continue(())
+    }
+    fn post_visit_query(&mut self, _: &mut Query) -> ControlFlow<()> {
+        self.depth -= 1;
+        ControlFlow::Continue(())
+    }
+    fn pre_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+        if self.depth == 0 {
+            if let Expr::CompoundIdentifier(parts) = e {
+                if parts.len() == 2 && self.qualifiers.contains(&parts[0].to_string()) {
+                    *e = Expr::Identifier(parts[1].clone());
+                }
             }
         }
-        ControlFlow::<()>::Continue(())
-    });
+        ControlFlow::Continue(())
+    }
 }
 
 #[cfg(test)]
@@ -272,6 +327,34 @@ mod tests {
             "CREATE VIEW public.v AS\n SELECT id,\n    name\n   FROM public.t\n  WHERE (id > 0);\n";
         assert_eq!(normalize(v15), normalize(v16));
         assert!(normalize(v15).is_some());
+    }
+
+    #[test]
+    fn order_by_limit_and_sub_selects_print_alike_too() {
+        // From the regression database: pg_get_viewdef on 15, then on 18.
+        let v15 = "CREATE VIEW public.l AS\n SELECT onek.thousand\n   FROM public.onek\n  WHERE (onek.thousand < 995)\n  ORDER BY onek.thousand\n OFFSET 10\n LIMIT 5;\n";
+        let v18 = "CREATE VIEW public.l AS\n SELECT thousand\n   FROM public.onek\n  WHERE (thousand < 995)\n  ORDER BY thousand\n OFFSET 10\n LIMIT 5;\n";
+        assert!(normalize(v15).is_some());
+        assert_eq!(normalize(v15), normalize(v18));
+        // A sub-select keeps its qualifiers on every version; the outer query's go from 16.
+        let s15 = "CREATE VIEW public.s AS\n SELECT a.id\n   FROM public.a\n  WHERE (EXISTS ( SELECT 1\n           FROM public.b\n          WHERE (b.id = a.id)));\n";
+        let s18 = "CREATE VIEW public.s AS\n SELECT id\n   FROM public.a\n  WHERE (EXISTS ( SELECT 1\n           FROM public.b\n          WHERE (b.id = a.id)));\n";
+        assert!(normalize(s15).is_some());
+        assert_eq!(normalize(s15), normalize(s18));
+        assert!(normalize(s18).unwrap().contains("b.id = a.id"));
+        // A changed ORDER BY is still a difference.
+        let other = v18.replace("ORDER BY thousand", "ORDER BY thousand DESC");
+        assert_ne!(normalize(v18), normalize(&other));
+    }
+
+    #[test]
+    fn a_matview_s_access_method_is_kept_apart_and_still_counts() {
+        let m15 = "CREATE MATERIALIZED VIEW public.m USING heap2 AS\n SELECT t.f1\n   FROM public.t\n  WITH NO DATA;\n";
+        let m18 = "CREATE MATERIALIZED VIEW public.m USING heap2 AS\n SELECT f1\n   FROM public.t\n  WITH NO DATA;\n";
+        assert!(normalize(m15).is_some());
+        assert_eq!(normalize(m15), normalize(m18));
+        let heap = m18.replace(" USING heap2", " USING heap");
+        assert_ne!(normalize(m18), normalize(&heap));
     }
 
     #[test]
