@@ -51,7 +51,12 @@ pub fn diff(
         .into_iter()
         .filter(|i| keep_target(i))
         .collect();
-    (diff_items(&src, &tgt), src.len())
+    // Items that only set an owner are not compared (see `without_owner`), nor counted.
+    let compared = src
+        .iter()
+        .filter(|i| !without_owner(&i.sql).is_empty())
+        .count();
+    (diff_items(&src, &tgt), compared)
 }
 
 /// Compare two lists of rendered items by `(kind, name)`, in kind then name order.
