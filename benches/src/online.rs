@@ -22,17 +22,13 @@ use std::time::{Duration, Instant};
 /// What to generate and how to run.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// Approximate source size in MB.
-    pub size_mb: usize,
-    pub jobs: usize,
-    /// PostgreSQL major of both servers (pgcopydb 0.10 reads servers up to 15).
-    pub major: u32,
+    /// Size, jobs and servers, as the other generated-database benchmarks take them
+    /// (pgcopydb 0.10 reads servers up to 15).
+    pub scale: source::Scale,
     /// The writer's transactions per second.
     pub rate: u32,
     /// How long to sample the lag once a tool streams.
     pub lag_window: Duration,
-    /// Keep the servers' data on disk rather than on `/dev/shm`.
-    pub on_disk: bool,
 }
 
 /// One lag sample: seconds behind, bytes behind.
@@ -56,7 +52,7 @@ struct Outcome {
 
 /// Run the benchmark and print its table.
 pub fn run(o: &Options) -> Result<()> {
-    let (src, dst, size) = source::servers(o.major, o.on_disk, o.size_mb, true)?;
+    let (src, dst, size) = source::servers(o.scale.major, o.scale.on_disk, o.scale.size_mb, true)?;
     let big_rows: i64 = sql_value(&src, "bench", "SELECT max(id) FROM s.big_1")?
         .parse()
         .context("s.big_1's size")?;
@@ -87,7 +83,13 @@ fn pgmove(o: &Options, src: &Cluster, dst: &Cluster, big_rows: i64) -> Result<Ou
     let writer = Writer::start(src.conninfo("bench"), o.rate, big_rows);
     eprintln!("== pgmove migrate --online, writer at {}/s", o.rate);
     let mut cmd = Command::new(&pgmove);
-    cmd.args(["migrate", "-q", "--online", "--jobs", &o.jobs.to_string()]);
+    cmd.args([
+        "migrate",
+        "-q",
+        "--online",
+        "--jobs",
+        &o.scale.jobs.to_string(),
+    ]);
     ends(&mut cmd);
     let m = measure(&mut cmd).context("pgmove migrate --online")?;
     let to_streaming = m.wall.as_secs_f64();
@@ -135,8 +137,8 @@ fn copydb(o: &Options, bin: &Path, src: &Cluster, dst: &Cluster, big_rows: i64) 
         use std::os::unix::process::CommandExt;
         Command::new(bin)
             .args(["clone", "--follow", "--no-owner"])
-            .args(["--table-jobs", &o.jobs.to_string()])
-            .args(["--index-jobs", &o.jobs.to_string(), "--dir"])
+            .args(["--table-jobs", &o.scale.jobs.to_string()])
+            .args(["--index-jobs", &o.scale.jobs.to_string(), "--dir"])
             .arg(work.path().join("work"))
             .arg("--source")
             .arg(src.url("bench"))
@@ -339,8 +341,8 @@ fn lob_note(src: &Cluster, dst: &Cluster, db: &str) -> Result<String> {
 fn print(o: &Options, size: &str, outcomes: &[Outcome], failures: &[String]) {
     println!(
         "\n== online migration of {size} (PostgreSQL {}, {} jobs), writer at {}/s, lag sampled for {} s ==",
-        o.major,
-        o.jobs,
+        o.scale.major,
+        o.scale.jobs,
         o.rate,
         o.lag_window.as_secs()
     );

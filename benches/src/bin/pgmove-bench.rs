@@ -122,25 +122,16 @@ enum Bench {
     },
     /// Online migration under a steady write load: pgmove migrate --online + cutover vs
     /// pgcopydb clone --follow + sentinel end position; time to streaming, lag, rows checked.
+    /// pgcopydb's --follow needs wal2json (Debian package postgresql-15-wal2json).
     Online {
-        /// Approximate source size in MB (e.g. 64 for a quick check).
-        #[arg(long, default_value_t = 1024, env = "PGMOVE_BENCH_SIZE_MB")]
-        size: usize,
-        #[arg(long, default_value_t = 2)]
-        jobs: usize,
-        /// PostgreSQL major of both servers (15: pgcopydb 0.10 reads up to 15; its --follow
-        /// needs wal2json, Debian package postgresql-15-wal2json).
-        #[arg(long, default_value_t = 15)]
-        major: u32,
+        #[command(flatten)]
+        scale: ScaleArgs,
         /// The writer's transactions per second (one insert and one update each).
         #[arg(long, default_value_t = 50)]
         rate: u32,
         /// Seconds of lag sampling (one sample a second) once a tool streams.
         #[arg(long, default_value_t = 30)]
         lag_seconds: u64,
-        /// Keep the servers' data on disk rather than on the tmpfs /dev/shm.
-        #[arg(long)]
-        on_disk: bool,
     },
 }
 
@@ -208,24 +199,19 @@ fn run(args: Args) -> Result<()> {
         Bench::Data { scale } => pgmove_benches::data::run(&scale.scale()),
         Bench::Migrate { scale } => pgmove_benches::migrate::run(&scale.scale()),
         Bench::Online {
-            size,
-            jobs,
-            major,
+            scale,
             rate,
             lag_seconds,
-            on_disk,
         } => pgmove_benches::online::run(&pgmove_benches::online::Options {
-            size_mb: size.max(1),
-            jobs: jobs.max(1),
-            major,
+            scale: scale.scale(),
             rate,
             lag_window: Duration::from_secs(lag_seconds.max(1)),
-            on_disk,
         }),
     }
 }
 
-/// Size, jobs and servers of the benchmarks on the generated database (`data`, `migrate`).
+/// Size, jobs and servers of the benchmarks on the generated database (`data`, `migrate`,
+/// `online`).
 #[derive(clap::Args)]
 struct ScaleArgs {
     /// Approximate source size in MB (e.g. 64 for a quick check).
