@@ -233,7 +233,7 @@ pub async fn apply_parallel_with(
     let first = clients
         .first()
         .ok_or_else(|| Error::Invalid("no connection to apply with".into()))?;
-    let version = crate::migrate::target_version(first).await?;
+    let version = crate::conn::server_version(first).await?;
     apply_parallel_on(clients, items, table_sizes, opts, version, progress).await
 }
 

@@ -54,7 +54,7 @@ pub async fn apply_post_data(
 ) -> Result<ApplyReport> {
     let clients =
         futures::future::try_join_all((0..opts.jobs.max(1)).map(|_| conn::connect(target))).await?;
-    let version = crate::migrate::target_version(&clients[0]).await?;
+    let version = crate::conn::server_version(&clients[0]).await?;
     let work = apply::apply_parallel_on(
         &clients,
         items,

@@ -602,6 +602,15 @@ pub async fn connect(spec: &ConnSpec) -> Result<Client> {
     Ok(client)
 }
 
+/// `server_version_num` of the server `client` is connected to.
+pub(crate) async fn server_version(client: &Client) -> Result<i32> {
+    Ok(client
+        .query_one("SELECT current_setting('server_version_num')::int4", &[])
+        .await
+        .map_err(|e| Error::db(e, None, Some("server_version_num")))?
+        .get(0))
+}
+
 /// Fail with [`Error::Unsupported`] for servers older than 9.4.
 async fn check_version(spec: &ConnSpec, client: &Client) -> Result<()> {
     let rows = client

@@ -711,7 +711,7 @@ impl Migration {
             )));
         };
         let mut stopped = Vec::new();
-        if cat.server_version >= 100000 && target_version(target).await? >= 100000 {
+        if cat.server_version >= 100000 && crate::conn::server_version(target).await? >= 100000 {
             stopped = crate::cdc::abandon(source, target).await?;
         }
         let mut r = restart::restart(target, baseline, STATE_SCHEMA).await?;
@@ -873,15 +873,6 @@ fn external(tables: usize, next: &str) -> StepReport {
         seconds: 0.0,
         note: Some(next.to_string()),
     }
-}
-
-/// The target's `server_version_num`.
-pub(crate) async fn target_version(target: &Client) -> Result<i32> {
-    Ok(target
-        .query_one("SELECT current_setting('server_version_num')::int4", &[])
-        .await
-        .map_err(|e| Error::db(e, None, Some("server_version_num")))?
-        .get(0))
 }
 
 fn skipped(step: StepName) -> StepReport {

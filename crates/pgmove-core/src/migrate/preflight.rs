@@ -31,7 +31,7 @@ pub(super) async fn problems(
     c: &Checks<'_>,
 ) -> Result<Vec<String>> {
     let mut out = Vec::new();
-    let target_version = super::target_version(target).await?;
+    let target_version = crate::conn::server_version(target).await?;
     if target_version / 10000 < c.cat.server_version / 10000 {
         out.push(format!(
             "the target runs PostgreSQL {} and the source {}: the target's major version must be the same or newer",

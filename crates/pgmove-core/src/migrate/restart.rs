@@ -170,7 +170,7 @@ pub fn objects_sql(version: i32) -> String {
 /// The baseline of `target` as the record keeps it (`classid:objid,…`): read right before the
 /// schema step, which records it in its own transaction.
 pub async fn baseline(target: &Client) -> Result<String> {
-    let version = super::target_version(target).await?;
+    let version = crate::conn::server_version(target).await?;
     let sql = format!(
         "SELECT coalesce(string_agg(classid::text || ':' || objid::text, ','), '') FROM ({}) b",
         objects_sql(version)
@@ -244,7 +244,7 @@ pub struct Restarted {
 /// `state_schema` is the record's own schema, dropped last.
 pub async fn restart(target: &Client, baseline: &str, state_schema: &str) -> Result<Restarted> {
     let before: BTreeSet<(u32, u32)> = parse_baseline(baseline)?;
-    let version = super::target_version(target).await?;
+    let version = crate::conn::server_version(target).await?;
     // In SOURCES order (the UNION ALL keeps it), large objects last.
     let sql = format!(
         "SELECT o.classid, o.objid, i.type, i.identity
