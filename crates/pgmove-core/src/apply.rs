@@ -317,7 +317,6 @@ pub(crate) async fn apply_parallel_on(
                     let mut st = state.lock().unwrap();
                     let mut stop = failed.lock().unwrap().is_some() || st.0.is_empty();
                     let (queue, claims) = &mut *st;
-                    let small = |u: &Unit| u.size < PIPELINED_UNIT_MAX_BYTES;
                     while !stop && !big_in_flight && in_flight.len() < GROUPS_IN_FLIGHT {
                         // A group: one unit, or several small ones sent as one transaction.
                         let mut group = Vec::new();
@@ -325,13 +324,13 @@ pub(crate) async fn apply_parallel_on(
                             let alone = in_flight.is_empty() && group.is_empty();
                             let Some(i) = queue
                                 .iter()
-                                .position(|u| claims.free(u) && (alone || small(u)))
+                                .position(|u| claims.free(u) && (alone || u.pipelined()))
                             else {
                                 break;
                             };
                             let unit = queue.remove(i).expect("position is in range");
                             claims.take(&unit);
-                            let big = !small(&unit);
+                            let big = !unit.pipelined();
                             group.push(unit);
                             if big {
                                 big_in_flight = true;
@@ -376,7 +375,7 @@ pub(crate) async fn apply_parallel_on(
                     group.len() - 1,
                     began.elapsed().as_secs_f64()
                 );
-                if group.iter().any(|u| u.size >= PIPELINED_UNIT_MAX_BYTES) {
+                if group.iter().any(|u| !u.pipelined()) {
                     big_in_flight = false;
                 }
                 {
@@ -638,6 +637,10 @@ impl<'a> Unit<'a> {
             awaited: Vec::new(),
             ops,
         }
+    }
+    /// Whether the unit may share its connection's pipeline with others (a small table's).
+    fn pipelined(&self) -> bool {
+        self.size < PIPELINED_UNIT_MAX_BYTES
     }
     fn on_table(t: u32, size: i64) -> Unit<'a> {
         let mut u = Unit::new(size, Vec::new());
